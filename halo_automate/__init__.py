@@ -1,0 +1,3 @@
+"""halo_automate: reviewed, scheduled, reversible YAML playbooks for HaloPSA."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from halo_automate.cli import main
+
+main()

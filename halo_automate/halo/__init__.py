@@ -1,0 +1,1 @@
+"""Everything that talks to Halo: auth, the request budget, paging, lookups, writes."""

@@ -1,0 +1,670 @@
+"""The one Halo API client: token, request budget, paged reads, lookups, batched writes.
+
+Everything that talks to Halo goes through :class:`HaloClient`. httpx exceptions are
+translated to :mod:`halo_automate.errors` here and nowhere else (see ``_send``).
+
+Retry policy (Halo has no idempotency key, FACTS.md §6.3):
+
+* reads retry on 429, 5xx and transport errors with jittered exponential backoff;
+* writes are re-sent only when the request provably never reached Halo (a connect error)
+  or Halo refused it unapplied (429, 503). Any other failure of a write (500, a timeout,
+  a dropped connection) raises :class:`WriteOutcomeUnknown`: the caller must read the
+  tickets back before deciding anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import structlog
+
+from halo_automate.config import HaloSettings
+from halo_automate.errors import (
+    HaloAuthError,
+    HaloError,
+    HaloNotFoundError,
+    HaloRateLimitedError,
+    HaloRejectedError,
+    HaloResponseError,
+    HaloUnavailableError,
+)
+from halo_automate.halo.auth import Credentials, TokenManager
+from halo_automate.halo.fields import PAGING_PARAMS, ticket_params
+from halo_automate.halo.ratelimit import RequestBudget
+from halo_automate.lookups import Lookups
+from halo_automate.suggest import did_you_mean
+
+log = structlog.get_logger("halo_automate.halo")
+
+MAX_PAGE_SIZE = 100
+LOOKUP_KINDS = (
+    "statuses",
+    "category_1",
+    "category_2",
+    "category_3",
+    "category_4",
+    "ticket_types",
+    "teams",
+    "agents",
+    "priorities",
+    "outcomes",
+    "clients",
+)
+_AUTH_HINT = (
+    "check the client id and secret, the API application's scopes, and the permissions of "
+    "the agent the API application logs in as"
+)
+
+
+class WriteOutcomeUnknown(HaloUnavailableError):
+    """A write may or may not have landed (500, timeout, dropped connection): read back."""
+
+
+@dataclass
+class ClientStats:
+    """What this client sent; shared by every thread of the process."""
+
+    requests: int = 0
+    by_endpoint: dict[str, int] = field(default_factory=dict)
+    rate_limited: int = 0
+    retries: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, endpoint: str) -> None:
+        with self._lock:
+            self.requests += 1
+            self.by_endpoint[endpoint] = self.by_endpoint.get(endpoint, 0) + 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "rate_limited": self.rate_limited,
+                "retries": self.retries,
+                "by_endpoint": dict(self.by_endpoint),
+            }
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """The outcome of one element of a batched write, in input order."""
+
+    index: int
+    ticket_id: int | None
+    ok: bool
+    record: Mapping[str, Any] | None = None
+    error: str | None = None
+    unknown: bool = False  # the write may have landed: read the ticket back
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5  # for 5xx / transport errors on reads
+    base_seconds: float = 0.5
+    max_seconds: float = 8.0
+    rate_limit_attempts: int = 12  # 429s are waited out, up to this many times per request
+
+
+def halo_message(body: bytes, content_type: str = "") -> str:
+    """Halo's error message from either 400 shape, a bare string, or ``{"error": ...}``."""
+    text = body.decode("utf-8", "replace").strip()
+    if not text:
+        return "(empty body)"
+    try:
+        data = json.loads(text)
+    except ValueError:
+        kind = content_type.split(";")[0] or "text"
+        snippet = " ".join(text.split())[:120]
+        return f"not JSON ({kind}): {snippet}"
+    if isinstance(data, str):
+        return data
+    if isinstance(data, dict):
+        if isinstance(data.get("Message"), str):
+            return str(data["Message"])
+        if isinstance(data.get("error"), str):
+            desc = data.get("error_description")
+            return f"{data['error']}: {desc}" if isinstance(desc, str) else str(data["error"])
+        parts = [
+            f"{key}: {'; '.join(map(str, val)) if isinstance(val, list) else val}"
+            for key, val in data.items()
+        ]
+        return ", ".join(parts)[:500] or "(empty object)"
+    return str(data)[:500]
+
+
+def check_ticket_query(query: Mapping[str, str]) -> None:
+    """Refuse unknown ``GET /api/Tickets`` parameters: Halo would silently ignore them."""
+    known = ticket_params()
+    for name in query:
+        if name in PAGING_PARAMS:
+            raise HaloRejectedError(f"'{name}' is set by the client for paging; do not pass it")
+        if name not in known:
+            hint = did_you_mean(name, known)
+            raise HaloRejectedError(
+                f"unknown ticket filter '{name}'{hint}: Halo ignores unknown filters and "
+                "would return every ticket"
+            )
+
+
+class HaloClient:
+    """A thread-safe client for one Halo instance. Use one per process."""
+
+    def __init__(
+        self,
+        settings: HaloSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        budget: RequestBudget | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self.budget = budget or RequestBudget(
+            settings.rate_limit.requests, settings.rate_limit.per_seconds, clock=clock, sleep=sleep
+        )
+        self.stats = ClientStats()
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(
+                settings.timeout_seconds, connect=min(10.0, settings.timeout_seconds)
+            ),
+            headers={"Accept": "application/json", "User-Agent": "halo-automate"},
+            follow_redirects=False,
+        )
+        self._credentials = Credentials(
+            token_url=settings.token_url,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            scope=settings.scope,
+            tenant=settings.tenant,
+        )
+        self.tokens = TokenManager(self._fetch_token, clock=clock)
+        self._lookup_cache: dict[str, Any] = {}
+        self._lookup_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"HaloClient({self.settings.base_url!r}, client_id={self.settings.client_id!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> HaloClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ transport
+
+    def _send(self, method: str, url: str, endpoint: str, **kwargs: Any) -> httpx.Response:
+        """Take a budget slot and send one request; translate httpx failures (the one place)."""
+        self.budget.acquire()
+        self.stats.count(endpoint)
+        try:
+            return self._http.request(method, url, **kwargs)
+        except httpx.ConnectError as e:
+            raise _NeverSent(endpoint, f"cannot connect: {_reason(e)}") from e
+        except httpx.ConnectTimeout as e:
+            raise _NeverSent(endpoint, "connect timed out") from e
+        except httpx.TimeoutException as e:
+            raise _MaybeSent(endpoint, f"timed out ({type(e).__name__})") from e
+        except httpx.TransportError as e:
+            raise _MaybeSent(endpoint, f"connection failed: {_reason(e)}") from e
+
+    def _fetch_token(self) -> tuple[str, float]:
+        endpoint = "POST /auth/token"
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                resp = self._send(
+                    "POST",
+                    self._credentials.token_url,
+                    endpoint,
+                    data=self._credentials.form(),
+                    params=self._credentials.params(),
+                )
+            except _TransportFailure as e:
+                if attempt == self.retry.attempts:
+                    raise HaloUnavailableError(e.message, endpoint=endpoint) from None
+                self._backoff(attempt)
+                continue
+            if resp.status_code == 429:
+                self._rate_limited(resp, endpoint)
+                continue
+            if resp.status_code >= 500 and attempt < self.retry.attempts:
+                self._backoff(attempt)
+                continue
+            return self._token_from(resp, endpoint)
+        raise HaloUnavailableError("token endpoint kept failing", endpoint=endpoint)
+
+    def _token_from(self, resp: httpx.Response, endpoint: str) -> tuple[str, float]:
+        if resp.status_code in (400, 401, 403):
+            msg = halo_message(resp.content, resp.headers.get("content-type", ""))
+            raise HaloAuthError(
+                f"token request refused ({msg}); {_AUTH_HINT}",
+                endpoint=endpoint,
+                status=resp.status_code,
+            )
+        if resp.status_code >= 300:
+            raise HaloUnavailableError(
+                halo_message(resp.content), endpoint=endpoint, status=resp.status_code
+            )
+        data = _json(resp, endpoint)
+        token = data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise HaloResponseError("token response has no access_token", endpoint=endpoint)
+        expires = data.get("expires_in", 3600)
+        lifetime = float(expires) if isinstance(expires, int | float) and expires > 0 else 3600.0
+        self.budget.succeeded()
+        log.debug("token_issued", expires_in=lifetime)
+        return token, lifetime
+
+    def _backoff(self, attempt: int) -> None:
+        self.stats.retries += 1
+        delay = min(self.retry.max_seconds, self.retry.base_seconds * 2 ** (attempt - 1))
+        self._sleep(delay * self._rng.uniform(0.5, 1.0))
+
+    def _rate_limited(self, resp: httpx.Response, endpoint: str) -> None:
+        self.stats.rate_limited += 1
+        retry_after = _retry_after(resp)
+        pause = self.budget.back_off(retry_after)
+        log.warning("rate_limited", endpoint=endpoint, pause_seconds=round(pause, 2))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        write: bool = False,
+    ) -> Any:
+        """One API call with auth, budget and the retry policy; returns the decoded JSON."""
+        endpoint = f"{method} /api/{path.split('/')[0]}" + ("/{id}" if "/" in path else "")
+        url = f"{self.settings.api_url}/{path}"
+        auth_retried = False
+        attempt = 0
+        limited = 0
+        while True:
+            token = self.tokens.get()
+            headers = {"Authorization": f"Bearer {token}"}
+            try:
+                resp = self._send(method, url, endpoint, params=params, json=body, headers=headers)
+            except _NeverSent as e:
+                attempt += 1
+                if attempt >= self.retry.attempts:
+                    raise HaloUnavailableError(e.message, endpoint=endpoint) from None
+                self._backoff(attempt)
+                continue
+            except _MaybeSent as e:
+                if write:
+                    raise WriteOutcomeUnknown(e.message, endpoint=endpoint) from None
+                attempt += 1
+                if attempt >= self.retry.attempts:
+                    raise HaloUnavailableError(e.message, endpoint=endpoint) from None
+                self._backoff(attempt)
+                continue
+            status = resp.status_code
+            if status == 401 and not auth_retried:
+                auth_retried = True
+                self.tokens.invalidate(token)
+                continue
+            if status == 429:
+                limited += 1
+                if limited > self.retry.rate_limit_attempts:
+                    raise HaloRateLimitedError(
+                        halo_message(resp.content), endpoint=endpoint, status=429
+                    )
+                self._rate_limited(resp, endpoint)
+                continue
+            if status >= 500:
+                if write and status != 503:
+                    raise WriteOutcomeUnknown(
+                        halo_message(resp.content), endpoint=endpoint, status=status
+                    )
+                attempt += 1
+                if attempt >= self.retry.attempts:
+                    raise HaloUnavailableError(
+                        halo_message(resp.content), endpoint=endpoint, status=status
+                    )
+                self._backoff(attempt)
+                continue
+            self.budget.succeeded()
+            return self._decode(resp, endpoint)
+
+    def _decode(self, resp: httpx.Response, endpoint: str) -> Any:
+        status = resp.status_code
+        if status in (401, 403):
+            raise HaloAuthError(
+                f"Halo refused the request after a fresh token; {_AUTH_HINT}",
+                endpoint=endpoint,
+                status=status,
+            )
+        if status == 404:
+            raise HaloNotFoundError("not found", endpoint=endpoint, status=404)
+        if status >= 400:
+            msg = halo_message(resp.content, resp.headers.get("content-type", ""))
+            raise HaloRejectedError(msg, endpoint=endpoint, status=status)
+        if status >= 300:
+            raise HaloResponseError(f"unexpected redirect ({status})", endpoint=endpoint)
+        return _json(resp, endpoint)
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        return self.request("GET", path, params=params)
+
+    def get_ticket(self, ticket_id: int) -> dict[str, Any]:
+        data = self.get(f"Tickets/{ticket_id}")
+        if not isinstance(data, dict):
+            raise HaloResponseError("expected a ticket object", endpoint="GET /api/Tickets/{id}")
+        return data
+
+    def iter_tickets(
+        self, query: Mapping[str, str] | None = None, *, check: bool = True
+    ) -> Iterator[dict[str, Any]]:
+        """Stream every ticket matching ``query``, page by page, never missing one silently."""
+        query = dict(query or {})
+        if check:
+            check_ticket_query(query)
+        yield from _PagedRead(self, "Tickets", "tickets", query).run()
+
+    def tickets_by_ids(self, ids: Sequence[int]) -> Iterator[dict[str, Any]]:
+        """Read tickets by id, 100 ids per ``ticketids`` query (stale checks, read-back)."""
+        for start in range(0, len(ids), MAX_PAGE_SIZE):
+            chunk = ids[start : start + MAX_PAGE_SIZE]
+            query = {"ticketids": ",".join(str(i) for i in chunk)}
+            yield from _PagedRead(self, "Tickets", "tickets", query).run()
+
+    def list_actions(self, ticket_id: int) -> list[dict[str, Any]]:
+        data = self.get("Actions", {"ticket_id": str(ticket_id), "excludesys": "false"})
+        rows = _rows(data, "actions", "GET /api/Actions")
+        return rows
+
+    def delete_action(self, ticket_id: int, action_id: int) -> None:
+        self.request(
+            "DELETE", f"Actions/{action_id}", params={"ticket_id": str(ticket_id)}, write=True
+        )
+
+    # ------------------------------------------------------------------ lookups
+
+    def lookups(self, kinds: Iterable[str] = LOOKUP_KINDS, *, refresh: bool = False) -> Lookups:
+        """The lookup lists named in ``kinds``, each fetched once and cached on the client."""
+        wanted = list(kinds)
+        for kind in wanted:
+            if kind not in LOOKUP_KINDS:
+                raise ValueError(f"unknown lookup kind {kind!r}")
+        with self._lookup_lock:
+            if refresh:
+                self._lookup_cache.clear()
+            for kind in wanted:
+                if kind not in self._lookup_cache:
+                    self._lookup_cache[kind] = self._fetch_lookup(kind)
+            rows = {k: self._lookup_cache[k] for k in wanted if not k.startswith("category_")}
+            levels = {
+                int(k.removeprefix("category_")): self._lookup_cache[k]
+                for k in wanted
+                if k.startswith("category_")
+            }
+        return Lookups.from_rows(categories=levels, **rows)
+
+    def _fetch_lookup(self, kind: str) -> Any:
+        simple = {
+            "statuses": "Status",
+            "ticket_types": "TicketType",
+            "teams": "Team",
+            "agents": "Agent",
+            "priorities": "Priority",
+            "outcomes": "Outcome",
+        }
+        if kind in simple:
+            return _rows(self.get(simple[kind]), "results", f"GET /api/{simple[kind]}")
+        if kind == "clients":
+            return list(_PagedRead(self, "Client", "clients", {}).run())
+        level = kind.removeprefix("category_")
+        return _rows(self.get("Category", {"type_id": level}), "results", "GET /api/Category")
+
+    # ------------------------------------------------------------------ writes
+
+    def write_tickets(self, items: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
+        """POST one batch of ticket updates/creates; 400s are bisected to the bad tickets."""
+        return self._write("Tickets", list(items), id_key="id")
+
+    def write_actions(self, items: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
+        """POST one batch of actions; 400s are bisected to the bad elements."""
+        return self._write("Actions", list(items), id_key="ticket_id")
+
+    def _write(
+        self, path: str, items: list[Mapping[str, Any]], *, id_key: str, offset: int = 0
+    ) -> list[WriteResult]:
+        if not items:
+            return []
+        endpoint = f"POST /api/{path}"
+        try:
+            data = self.request("POST", path, params={"returnall": "true"}, body=items, write=True)
+        except HaloRejectedError as e:
+            if len(items) == 1:
+                return [_failed(offset, items[0], id_key, e.message)]
+            mid = len(items) // 2
+            first = self._write(path, items[:mid], id_key=id_key, offset=offset)
+            second = self._write(path, items[mid:], id_key=id_key, offset=offset + mid)
+            return first + second
+        except WriteOutcomeUnknown as e:
+            return [
+                _failed(offset + i, item, id_key, e.message, unknown=True)
+                for i, item in enumerate(items)
+            ]
+        records = data if isinstance(data, list) else [data]
+        if len(records) != len(items) or not all(isinstance(r, dict) for r in records):
+            raise HaloResponseError(
+                f"sent {len(items)} records, Halo returned {len(records)}", endpoint=endpoint
+            )
+        return [
+            WriteResult(offset + i, _id_of(item, id_key), True, record)
+            for i, (item, record) in enumerate(zip(items, records, strict=True))
+        ]
+
+
+class _PagedRead:
+    """One paged list read with the checks that make a short read an error."""
+
+    def __init__(self, client: HaloClient, path: str, key: str, query: dict[str, str]) -> None:
+        self.client = client
+        self.path = path
+        self.key = key
+        self.endpoint = f"GET /api/{path}"
+        self.query = query
+        self.page_size = min(client.settings.page_size, MAX_PAGE_SIZE)
+        self.seen: set[int] = set()
+        self.record_count = 0
+
+    def _page(self, page_no: int) -> tuple[int, list[dict[str, Any]]]:
+        params = {
+            **self.query,
+            "pageinate": "true",
+            "page_size": str(self.page_size),
+            "page_no": str(page_no),
+        }
+        data = self.client.get(self.path, params)
+        if not isinstance(data, dict) or not isinstance(data.get("record_count"), int):
+            raise HaloResponseError(
+                f"page {page_no}: expected an object with record_count", endpoint=self.endpoint
+            )
+        rows = data.get(self.key)
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise HaloResponseError(
+                f"page {page_no}: expected a '{self.key}' list", endpoint=self.endpoint
+            )
+        return int(data["record_count"]), rows
+
+    def _accept(self, page_no: int, count: int, rows: list[dict[str, Any]]) -> None:
+        if count != self.record_count:
+            raise HaloResponseError(
+                f"record_count changed from {self.record_count} to {count} while reading "
+                f"(page {page_no}); the list moved under us, run again",
+                endpoint=self.endpoint,
+            )
+        ids = {r.get("id") for r in rows}
+        if len(ids) != len(rows) or not all(isinstance(i, int) for i in ids):
+            raise HaloResponseError(
+                f"page {page_no}: rows without unique integer ids", endpoint=self.endpoint
+            )
+        int_ids = {i for i in ids if isinstance(i, int)}
+        repeated = self.seen & int_ids
+        if repeated:
+            raise HaloResponseError(
+                f"page {page_no} repeats {len(repeated)} records already read (e.g. id "
+                f"{min(repeated)}); Halo ignored paging",
+                endpoint=self.endpoint,
+            )
+        self.seen.update(int_ids)
+
+    def run(self) -> Iterator[dict[str, Any]]:
+        self.record_count, first = self._page(1)
+        self._accept(1, self.record_count, first)
+        yield from first
+        if len(first) >= self.record_count:
+            self._check_total()
+            return
+        if not first:
+            self._short(1)
+        per_page = min(self.page_size, len(first))
+        pages = math.ceil(self.record_count / per_page)
+        yield from self._rest(range(2, pages + 1))
+        self._check_total()
+
+    def _rest(self, pages: range) -> Iterator[dict[str, Any]]:
+        width = self.client.settings.concurrency
+        if width <= 1 or len(pages) <= 1:
+            for page_no in pages:
+                yield from self._consume(page_no, self._page(page_no))
+            return
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="halo-page") as pool:
+            pending: list[tuple[int, Future[tuple[int, list[dict[str, Any]]]]]] = []
+            numbers = iter(pages)
+            try:
+                for page_no in numbers:
+                    pending.append((page_no, pool.submit(self._page, page_no)))
+                    if len(pending) >= width:
+                        break
+                while pending:
+                    page_no, fut = pending.pop(0)
+                    result = fut.result()
+                    nxt = next(numbers, None)
+                    if nxt is not None:
+                        pending.append((nxt, pool.submit(self._page, nxt)))
+                    yield from self._consume(page_no, result)
+            finally:
+                for _, fut in pending:
+                    fut.cancel()
+
+    def _consume(
+        self, page_no: int, result: tuple[int, list[dict[str, Any]]]
+    ) -> Iterator[dict[str, Any]]:
+        count, rows = result
+        if not rows:
+            self._short(page_no)
+        self._accept(page_no, count, rows)
+        yield from rows
+
+    def _short(self, page_no: int) -> None:
+        raise HaloResponseError(
+            f"page {page_no} came back empty after {len(self.seen)} of {self.record_count} "
+            "records; refusing a short read",
+            endpoint=self.endpoint,
+        )
+
+    def _check_total(self) -> None:
+        if len(self.seen) != self.record_count:
+            raise HaloResponseError(
+                f"read {len(self.seen)} records but Halo reported record_count "
+                f"{self.record_count}; refusing a short read",
+                endpoint=self.endpoint,
+            )
+
+
+class _TransportFailure(Exception):
+    def __init__(self, endpoint: str, message: str) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.message = message
+
+
+class _NeverSent(_TransportFailure):
+    """The request provably never reached Halo (connect failed)."""
+
+
+class _MaybeSent(_TransportFailure):
+    """The request may have reached Halo (timeout or dropped connection after sending)."""
+
+
+def _reason(e: Exception) -> str:
+    return str(e) or type(e).__name__
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    value = resp.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _json(resp: httpx.Response, endpoint: str) -> Any:
+    if not resp.content:
+        return None
+    try:
+        return resp.json()
+    except ValueError:
+        msg = halo_message(resp.content, resp.headers.get("content-type", ""))
+        raise HaloResponseError(
+            f"HTTP {resp.status_code} body is {msg}", endpoint=endpoint
+        ) from None
+
+
+def _rows(data: Any, key: str, endpoint: str) -> list[dict[str, Any]]:
+    """A lookup list: a bare array, or an object whose array is under ``key`` or ``results``."""
+    if isinstance(data, dict):
+        data = data.get(key, data.get("results"))
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise HaloResponseError("expected a list of records", endpoint=endpoint)
+    return data
+
+
+def _id_of(item: Mapping[str, Any], id_key: str) -> int | None:
+    value = item.get(id_key)
+    return value if isinstance(value, int) else None
+
+
+def _failed(
+    index: int, item: Mapping[str, Any], id_key: str, message: str, *, unknown: bool = False
+) -> WriteResult:
+    return WriteResult(index, _id_of(item, id_key), False, None, message, unknown)
+
+
+__all__ = [
+    "LOOKUP_KINDS",
+    "ClientStats",
+    "HaloClient",
+    "HaloError",
+    "RetryPolicy",
+    "WriteOutcomeUnknown",
+    "WriteResult",
+    "check_ticket_query",
+    "halo_message",
+]
