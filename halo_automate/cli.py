@@ -55,3 +55,12 @@ def handle_errors(func: F) -> F:
 @click.version_option(__version__, prog_name="halo-automate")
 def main() -> None:
     """halo-automate: reviewed, scheduled, reversible YAML playbooks for HaloPSA."""
+
+
+def _register() -> None:
+    from halo_automate.sandbox.command import sandbox_command
+
+    main.add_command(sandbox_command)
+
+
+_register()

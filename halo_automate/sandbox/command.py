@@ -1,0 +1,164 @@
+"""``halo-automate sandbox``: serve the sandbox Halo until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from halo_automate.sandbox.server import SandboxOptions, SandboxServer
+
+_RATE = re.compile(r"^\s*(\d+)\s*(?:/\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?)?\s*$", re.IGNORECASE)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+DEFAULT_WINDOW = 300.0
+
+
+def parse_duration(text: str) -> float:
+    """``"50ms"``, ``"1s"``, ``"5m"``, ``"0"`` (a bare number is seconds) -> seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (try 50ms, 1s, 5m)")
+    return float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "s").lower()]
+
+
+def parse_rate_limit(text: str) -> tuple[int, float]:
+    """``"300/300s"``, ``"300/5m"``, ``"300"`` (per 5 minutes), ``"0"``/``"off"`` -> off."""
+    if text.strip().lower() in ("off", "none"):
+        return 0, DEFAULT_WINDOW
+    match = _RATE.match(text)
+    if not match:
+        raise ValueError(f"not a rate limit: {text!r} (try 300/300s, 300/5m or 0)")
+    requests = int(match.group(1))
+    if match.group(2) is None:
+        return requests, DEFAULT_WINDOW
+    window = float(match.group(2)) * _UNIT_SECONDS[(match.group(3) or "s").lower()]
+    if window <= 0:
+        raise ValueError(f"the rate-limit window must be positive: {text!r}")
+    return requests, window
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _convert(parser: object) -> object:
+    def callback(ctx: click.Context, param: click.Parameter, value: str) -> object:
+        try:
+            return parser(value)  # type: ignore[operator]
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+
+    return callback
+
+
+def config_snippet(sandbox: SandboxServer, rate: tuple[int, float]) -> str:
+    requests, window = rate
+    if requests <= 0:
+        requests, window = 10000, DEFAULT_WINDOW
+    return (
+        "halo:\n"
+        f"  base_url: {sandbox.base_url}\n"
+        f"  client_id: {sandbox.client_id}\n"
+        f"  client_secret: {sandbox.client_secret}\n"
+        f"  rate_limit: {{requests: {requests}, per_seconds: {window:g}}}\n"
+    )
+
+
+@click.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=int, help="0 picks a free port.")
+@click.option("--tickets", default=5000, show_default=True, type=click.IntRange(min=0))
+@click.option("--seed", default=1, show_default=True, type=int, help="Seed for the data.")
+@click.option(
+    "--rate-limit",
+    "rate",
+    default="300/300s",
+    show_default=True,
+    callback=_convert(parse_rate_limit),
+    help="Requests per rolling window; 0 = off.",
+)
+@click.option(
+    "--latency",
+    default="0ms",
+    show_default=True,
+    callback=_convert(parse_duration),
+    help="Delay added to every request.",
+)
+@click.option(
+    "--fail-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of /api requests answered 500 (nothing applied).",
+)
+@click.option("--token-ttl", default=3600, show_default=True, type=click.IntRange(min=1))
+@click.option("--tenant", default=None, help="Require this tenant when one is sent.")
+@click.option("--retry-after", is_flag=True, help="Send Retry-After on 429 (Halo does not).")
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Load tickets from FILE if it exists; save them there on exit.",
+)
+@click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host.")
+def sandbox_command(
+    host: str,
+    port: int,
+    tickets: int,
+    seed: int,
+    rate: tuple[int, float],
+    latency: float,
+    fail_rate: float,
+    token_ttl: int,
+    tenant: str | None,
+    retry_after: bool,
+    state_file: Path | None,
+    allow_remote: bool,
+) -> None:
+    """Serve a local sandbox Halo (seeded tickets, real HTTP) until Ctrl-C or SIGTERM."""
+    if not is_loopback(host) and not allow_remote:
+        raise click.UsageError(f"--host {host} is not loopback; add --allow-remote to allow it")
+    options = SandboxOptions(
+        host=host, port=port, tickets=tickets, seed=seed, rate_limit=rate[0],
+        rate_window=rate[1], latency=latency, fail_rate=fail_rate, token_ttl=token_ttl,
+        tenant=tenant, retry_after=retry_after, state_file=state_file,
+    )  # fmt: skip
+    sandbox = SandboxServer(options)
+    sandbox.start()
+    click.echo(f"Sandbox Halo on {sandbox.base_url} ({len(sandbox.state.tickets)} tickets)")
+    click.echo(f"  client_id:     {sandbox.client_id}")
+    click.echo(f"  client_secret: {sandbox.client_secret}")
+    click.echo("\nPaste into config.yaml:\n")
+    click.echo(config_snippet(sandbox, rate))
+    click.echo("Press Ctrl-C to stop.")
+    serve_until_stopped(sandbox)
+
+
+def serve_until_stopped(sandbox: SandboxServer, stop: threading.Event | None = None) -> None:
+    """Block until SIGTERM, Ctrl-C or ``stop`` is set; then stop (and save) cleanly."""
+    stop = stop or threading.Event()
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        while not stop.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        sandbox.stop()
+        click.echo("Sandbox stopped.")

@@ -1,0 +1,424 @@
+"""The sandbox Halo over real HTTP: token endpoint, ``/api`` routes, faults and counters.
+
+Standard library only (``ThreadingHTTPServer``, HTTP/1.1 keep-alive, daemon threads). Every
+request passes, in order: counting, the rolling-window rate limit (429), added latency, the
+bearer check (401 empty), injected failures (500 empty, nothing applied), then the Halo
+endpoint under one state lock. ``/_sandbox/*`` control routes are not Halo: no auth, no
+limit, not counted.
+
+Never imported by the runtime path (client/plan/apply): only by the CLI's sandbox/demo
+commands and by tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import random
+import secrets
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from halo_automate.sandbox.api import HaloApi
+from halo_automate.sandbox.data import generate
+from halo_automate.sandbox.ratelimit import RollingWindow, retry_after_seconds
+from halo_automate.sandbox.replies import Reply, empty
+from halo_automate.sandbox.state import SandboxState
+
+_RESOURCES = {
+    r.lower(): r
+    for r in ("Tickets", "Actions", "Status", "Category", "TicketType", "Team", "Agent",
+              "Outcome", "Priority", "Client", "Site", "Users", "authinfo")
+}  # fmt: skip
+_FAULT_KEYS = ("fail_rate", "latency", "rate_limit", "rate_window", "token_ttl")
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: any free port
+    tickets: int = 5000
+    seed: int = 1
+    rate_limit: int = 300  # requests per rolling window; 0 = off
+    rate_window: float = 300.0
+    latency: float = 0.0  # seconds added to every request
+    fail_rate: float = 0.0  # share of /api requests answered 500 (write not applied)
+    token_ttl: int = 3600
+    client_id: str = "halo-automate-sandbox"
+    client_secret: str = "sandbox-secret-do-not-use"  # noqa: S105 - a public sandbox value
+    tenant: str | None = None
+    retry_after: bool = False
+    state_file: Path | None = None
+    now: datetime | None = None  # seed dates end here; None = the wall clock at start
+
+
+class SandboxServer:
+    """A local Halo stand-in; ``with SandboxServer(options) as sb:`` starts and stops it."""
+
+    def __init__(self, options: SandboxOptions) -> None:
+        self.options = options
+        self._origin = options.now or datetime.now(UTC)
+        self._started = time.monotonic()
+        self._lock = threading.RLock()
+        self._meta_lock = threading.Lock()
+        self.state = self._initial_state()
+        self.api = HaloApi(self.state, self.clock)
+        self.limiter = RollingWindow(options.rate_limit, options.rate_window)
+        self.fail_rate = options.fail_rate
+        self.latency = options.latency
+        self.token_ttl = options.token_ttl
+        self._fail_rng = random.Random(f"{options.seed}-faults")
+        self._tokens: dict[str, float] = {}
+        self.monotonic = time.monotonic  # token expiry clock; tests may replace it
+        self._counters: Counter[str] = Counter()
+        self._by_endpoint: Counter[str] = Counter()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def _initial_state(self) -> SandboxState:
+        path = self.options.state_file
+        if path is not None and path.exists():
+            return SandboxState.load(path)
+        return generate(self.options.tickets, self.options.seed, self._origin)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> str:
+        """Listen and serve in a daemon thread; returns the base URL."""
+        if self._httpd is not None:
+            return self.base_url
+        family = socket.AF_INET6 if ":" in self.options.host else socket.AF_INET
+        httpd = _HTTPServer((self.options.host, self.options.port), _Handler, family, self)
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True,
+            name="sandbox-halo",
+        )  # fmt: skip
+        self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop serving, drop open connections, and save the state file if one is set."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.close_connections()
+            httpd.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+        if self.options.state_file is not None:
+            with self._lock:
+                self.state.save(self.options.state_file)
+
+    def __enter__(self) -> SandboxServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("the sandbox is not running")
+        host, port = self.options.host, self._httpd.server_address[1]
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{port}"
+
+    @property
+    def client_id(self) -> str:
+        return self.options.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.options.client_secret
+
+    def clock(self) -> datetime:
+        """Write time: the wall clock, or a fixed ``now`` advancing with real time."""
+        if self.options.now is None:
+            return datetime.now(UTC)
+        return self._origin + timedelta(seconds=time.monotonic() - self._started)
+
+    # ------------------------------------------------------------------ test hooks
+
+    @property
+    def planted(self) -> dict[str, set[int]]:
+        return {k: set(v) for k, v in self.state.planted.items()}
+
+    @property
+    def counters(self) -> dict[str, Any]:
+        with self._meta_lock:
+            out: dict[str, Any] = {
+                k: self._counters[k]
+                for k in ("requests", "rate_limited", "writes_applied", "tickets_written",
+                          "actions_written", "failures_injected", "tokens_issued")
+            }  # fmt: skip
+            out["requests_by_endpoint"] = dict(self._by_endpoint)
+        return out
+
+    def reset_counters(self) -> None:
+        with self._meta_lock:
+            self._counters.clear()
+            self._by_endpoint.clear()
+
+    def set_faults(
+        self,
+        *,
+        fail_rate: float | None = None,
+        latency: float | None = None,
+        rate_limit: int | None = None,
+        rate_window: float | None = None,
+        token_ttl: int | None = None,
+    ) -> None:
+        """Change fault settings while running; None leaves a setting as it is."""
+        if fail_rate is not None:
+            self.fail_rate = fail_rate
+        if latency is not None:
+            self.latency = latency
+        if token_ttl is not None:
+            self.token_ttl = token_ttl
+        self.limiter.configure(rate_limit, rate_window)
+
+    def faults(self) -> dict[str, Any]:
+        return {
+            "fail_rate": self.fail_rate,
+            "latency": self.latency,
+            "rate_limit": self.limiter.limit,
+            "rate_window": self.limiter.window,
+            "token_ttl": self.token_ttl,
+        }
+
+    # ------------------------------------------------------------------ requests
+
+    def handle(self, method: str, target: str, headers: Message, body: bytes) -> Reply:
+        """Answer one HTTP request (the payload is encoded under the state lock)."""
+        url = urlsplit(target)
+        parts = [p for p in url.path.split("/") if p]
+        lower = [p.lower() for p in parts]
+        if lower[:1] == ["_sandbox"]:
+            return self._control(method, lower[1:], body)
+        self._count(_endpoint(method, lower))
+        wait = self.limiter.acquire()
+        if wait is not None:
+            return self._limited(wait)
+        if self.latency > 0:
+            time.sleep(self.latency)
+        if lower == ["auth", "token"] and method == "POST":
+            return self._token(url.query, headers, body)
+        if lower == ["api", "authinfo"] and method == "GET":
+            return Reply(200, {"auth_url": f"{self.base_url}/auth",
+                               "tenant_id": self.options.tenant or ""})  # fmt: skip
+        if lower[:1] != ["api"]:
+            return empty(404)
+        if not self._authorised(headers):
+            return empty(401)
+        if self._inject_failure():
+            return empty(500)
+        with self._lock:
+            reply = self.api.handle(method, parts[1:], url.query, body)
+            reply.payload = reply.encode()
+        self._count_writes(reply)
+        return reply
+
+    def _count(self, endpoint: str) -> None:
+        with self._meta_lock:
+            self._counters["requests"] += 1
+            self._by_endpoint[endpoint] += 1
+
+    def _count_writes(self, reply: Reply) -> None:
+        if reply.tickets_written or reply.actions_written:
+            with self._meta_lock:
+                self._counters["writes_applied"] += 1
+                self._counters["tickets_written"] += reply.tickets_written
+                self._counters["actions_written"] += reply.actions_written
+
+    def _limited(self, wait: float) -> Reply:
+        with self._meta_lock:
+            self._counters["rate_limited"] += 1
+        headers = {"Retry-After": retry_after_seconds(wait)} if self.options.retry_after else {}
+        return Reply(429, {"error": self.limiter.message()}, headers)
+
+    def _inject_failure(self) -> bool:
+        if self.fail_rate <= 0:
+            return False
+        with self._meta_lock:
+            failed = self._fail_rng.random() < self.fail_rate
+            if failed:
+                self._counters["failures_injected"] += 1
+        return failed
+
+    def _token(self, query: str, headers: Message, body: bytes) -> Reply:
+        form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        if form.get("grant_type") != "client_credentials":
+            return Reply(400, {"error": "unsupported_grant_type"})
+        client_id, secret = _basic(headers.get("Authorization", "")) or (
+            form.get("client_id"), form.get("client_secret"))  # fmt: skip
+        tenant = (parse_qs(query).get("tenant") or [form.get("tenant", "")])[-1]
+        wrong_tenant = bool(self.options.tenant and tenant and tenant != self.options.tenant)
+        good = secrets.compare_digest(str(client_id), self.options.client_id) and (
+            secrets.compare_digest(str(secret), self.options.client_secret))  # fmt: skip
+        if not good or wrong_tenant:
+            return Reply(401, {"error": "invalid_client"})
+        token = secrets.token_urlsafe(32)
+        ttl = self.token_ttl
+        with self._meta_lock:
+            now = self.monotonic()
+            self._tokens = {t: e for t, e in self._tokens.items() if e > now}
+            self._tokens[token] = now + ttl
+            self._counters["tokens_issued"] += 1
+        scope = form.get("scope") or "all"
+        return Reply(
+            200, {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": scope}
+        )
+
+    def _authorised(self, headers: Message) -> bool:
+        scheme, _, token = headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        with self._meta_lock:
+            expiry = self._tokens.get(token.strip())
+        return expiry is not None and expiry > self.monotonic()
+
+    def _control(self, method: str, parts: list[str], body: bytes) -> Reply:
+        route = (method, "/".join(parts))
+        if route == ("GET", "counters"):
+            return Reply(200, self.counters)
+        if route == ("GET", "planted"):
+            return Reply(200, {k: sorted(v) for k, v in self.state.planted.items()})
+        if route == ("GET", "tickets"):
+            with self._lock:
+                reply = Reply(200, self.state.to_json())
+                reply.payload = reply.encode()
+            return reply
+        if route == ("POST", "faults"):
+            return self._post_faults(body)
+        if route == ("POST", "reset_counters"):
+            self.reset_counters()
+            return Reply(200, {})
+        return empty(404)
+
+    def _post_faults(self, body: bytes) -> Reply:
+        try:
+            data = json.loads(body or b"{}")
+            if not isinstance(data, dict) or set(data) - set(_FAULT_KEYS):
+                raise ValueError(f"expected an object with keys among {', '.join(_FAULT_KEYS)}")
+            self.set_faults(**data)
+        except (ValueError, TypeError) as e:
+            return Reply(400, {"error": str(e)})
+        return Reply(200, self.faults())
+
+
+def _endpoint(method: str, lower: list[str]) -> str:
+    """A counter key such as ``GET /api/Tickets`` or ``GET /api/Tickets/{id}``."""
+    if lower == ["auth", "token"]:
+        return f"{method} /auth/token"
+    if len(lower) in (2, 3) and lower[0] == "api" and lower[1] in _RESOURCES:
+        return f"{method} /api/{_RESOURCES[lower[1]]}" + ("/{id}" if len(lower) == 3 else "")
+    return f"{method} (other)"
+
+
+def _basic(header: str) -> tuple[str, str] | None:
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
+    except ValueError:
+        return None
+    return user, password
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        family: socket.AddressFamily,
+        sandbox: SandboxServer,
+    ) -> None:
+        self.address_family = family
+        self.sandbox = sandbox
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def close_connections(self) -> None:
+        """Shut down kept-alive connections so their threads end with the server."""
+        with self.connections_lock:
+            open_now = list(self.connections)
+        for conn in open_now:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)  # pragma: no cover - a bug
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes: without this, Nagle plus delayed ACK
+        # adds ~40 ms to every keep-alive response.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        super().finish()
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def _serve(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        try:
+            reply = self.server.sandbox.handle(method, self.path, self.headers, body)
+            payload = reply.encode()
+        except Exception:  # pragma: no cover - a sandbox bug: say so loudly, answer 500
+            traceback.print_exc()
+            reply, payload = empty(500), b""
+        self.send_response(reply.status)
+        if payload:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the sandbox keeps counters instead of an access log."""

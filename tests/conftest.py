@@ -1,0 +1,36 @@
+"""Shared fixtures. The sandbox Halo fixtures start a real loopback HTTP server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from halo_automate.sandbox import SandboxServer
+from halo_automate.sandbox.testing import sandbox_options
+
+SandboxFactory = Callable[..., SandboxServer]
+
+
+@pytest.fixture
+def sandbox_factory() -> Iterator[SandboxFactory]:
+    """Start sandboxes with ``SandboxOptions`` overrides (600 tickets, no rate limit by
+    default); every one started is stopped after the test."""
+    started: list[SandboxServer] = []
+
+    def make(**overrides: Any) -> SandboxServer:
+        sandbox = SandboxServer(sandbox_options(**overrides))
+        sandbox.start()
+        started.append(sandbox)
+        return sandbox
+
+    yield make
+    for sandbox in started:
+        sandbox.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_factory: SandboxFactory) -> SandboxServer:
+    """A fresh running sandbox Halo: 600 seeded tickets, seed 1, no rate limit."""
+    return sandbox_factory()
