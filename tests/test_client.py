@@ -23,7 +23,7 @@ from halo_automate.errors import (
     HaloResponseError,
     HaloUnavailableError,
 )
-from halo_automate.halo.client import HaloClient, RetryPolicy, WriteOutcomeUnknown, halo_message
+from halo_automate.halo.client import HaloClient, RetryPolicy, halo_message
 
 BASE = "https://acme.halopsa.example"
 SECRET = "s3cr3t-value-that-must-never-leak"
@@ -239,8 +239,15 @@ def test_secret_absent_from_logs_reprs_and_errors(
         with pytest.raises(HaloAuthError) as info:
             client.get("Team")
     blob = " ".join(
-        [json.dumps(logs, default=str), caplog.text, repr(client), repr(client.settings)]
-        + [str(info.value), repr(info.value), repr(client.tokens._token)]
+        [
+            json.dumps(logs, default=str),
+            caplog.text,
+            repr(client),
+            repr(client.settings),
+            str(info.value),
+            repr(info.value),
+            repr(client.tokens._token),
+        ]
     )
     assert SECRET not in blob
     assert TOKEN not in blob

@@ -1,0 +1,180 @@
+"""Show a plan: a rich table of changes with totals, or the versioned JSON document."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from halo_automate.lookups import Lookups, LookupTable
+from halo_automate.plan import (
+    ActionSpec,
+    JSONValue,
+    Plan,
+    TicketChange,
+    client_counts,
+    plan_to_dict,
+    requests_needed,
+    seconds_needed,
+)
+
+# Ticket fields holding lookup ids, and the list that names them.
+_NAMED_FIELDS: dict[str, Callable[[Lookups], LookupTable]] = {
+    "status_id": lambda lk: lk.statuses,
+    "team_id": lambda lk: lk.teams,
+    "agent_id": lambda lk: lk.agents,
+    "priority_id": lambda lk: lk.priorities,
+    "tickettype_id": lambda lk: lk.ticket_types,
+    "client_id": lambda lk: lk.clients,
+}
+_SUMMARY_WIDTH = 60
+_NOTE_WIDTH = 60
+
+
+def plan_document(plan: Plan) -> dict[str, JSONValue]:
+    """The documented, versioned JSON document of a plan (what ``plan_to_json`` writes)."""
+    return plan_to_dict(plan)
+
+
+def show_value(field: str, value: JSONValue, lookups: Lookups | None = None) -> str:
+    """A value for people: ids of lookup fields get their name, ``1 (New)``."""
+    text = (
+        "(empty)"
+        if value is None or value == ""
+        else repr(value)
+        if isinstance(value, str)
+        else str(value)
+    )
+    if lookups is not None and field in _NAMED_FIELDS and isinstance(value, int):
+        name = _NAMED_FIELDS[field](lookups).name_of(value)
+        if name is not None:
+            return f"{value} ({name})"
+    return text
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _action_line(action: ActionSpec, lookups: Lookups | None) -> str:
+    body = action.body
+    outcome = body.get("outcome_id")
+    name = lookups.outcomes.name_of(outcome) if lookups and isinstance(outcome, int) else None
+    via = f"outcome {outcome}" + (f" {name}" if name else "")
+    flags = ["private" if body.get("hiddenfromuser") else "visible to user"]
+    if body.get("sendemail"):
+        flags.append("e-mails the user")
+    note = body.get("note")
+    said = f": {_clip(str(note), _NOTE_WIDTH)!r}" if note else ""
+    return f"+ {action.kind} ({via}, {', '.join(flags)}){said}"
+
+
+def change_lines(change: TicketChange, lookups: Lookups | None = None) -> list[str]:
+    """One line per field change (``before → after``) and per action."""
+    lines = [
+        f"{name}: {show_value(name, fc.before, lookups)} → {show_value(name, fc.after, lookups)}"
+        for name, fc in change.fields.items()
+    ]
+    lines.extend(_action_line(a, lookups) for a in change.actions)
+    for removal in change.remove_actions:
+        note = removal.body.get("note")
+        said = f": {_clip(str(note), _NOTE_WIDTH)!r}" if note else ""
+        lines.append(f"- delete action {removal.action_id}{said}")
+    return lines
+
+
+def _table(plan: Plan, lookups: Lookups | None, max_rows: int) -> Table:
+    table = Table(title=f"{plan.playbook}: plan {plan.run_id}", show_lines=True)
+    for column in ("Ticket", "Client", "Summary", "Changes", "Matched because"):
+        table.add_column(column, overflow="fold")
+    for change in plan.changes[:max_rows]:
+        table.add_row(
+            Text(str(change.ticket_id)),
+            Text(change.client_name),
+            Text(_clip(change.summary, _SUMMARY_WIDTH)),
+            Text("\n".join(change_lines(change, lookups))),
+            Text(change.reason),
+        )
+    return table
+
+
+def render_plan(
+    plan: Plan,
+    console: Console,
+    *,
+    lookups: Lookups | None = None,
+    max_rows: int = 50,
+    batch_size: int = 50,
+    page_size: int = 100,
+    rate_requests: int = 300,
+    rate_seconds: float = 300.0,
+) -> None:
+    """Print the plan's changes (at most ``max_rows``) and its totals to ``console``."""
+    if plan.changes:
+        console.print(_table(plan, lookups, max_rows))
+        hidden = len(plan.changes) - max_rows
+        if hidden > 0:
+            console.print(Text(f"… and {hidden} more change(s) not shown (see the JSON plan)"))
+    else:
+        console.print(Text(f"{plan.playbook}: nothing to change."))
+    for line in totals_lines(
+        plan,
+        batch_size=batch_size,
+        page_size=page_size,
+        rate_requests=rate_requests,
+        rate_seconds=rate_seconds,
+    ):
+        console.print(Text(line))
+
+
+def totals_lines(
+    plan: Plan,
+    *,
+    batch_size: int = 50,
+    page_size: int = 100,
+    rate_requests: int = 300,
+    rate_seconds: float = 300.0,
+) -> list[str]:
+    """The totals under the table, as plain lines."""
+    actions = sum(len(c.actions) for c in plan.changes)
+    lines = [
+        f"Scanned {plan.scanned}, matched {plan.matched}, to change {len(plan.changes)} "
+        f"ticket(s) ({actions} action(s)); ignored by Halo (failed the select re-check): "
+        f"{plan.ignored_by_halo}",
+    ]
+    per_client = client_counts(plan)
+    if per_client:
+        shown = ", ".join(f"{name or '(no client)'} {n}" for name, n in per_client.items())
+        lines.append(f"Per client: {shown}")
+    requests = requests_needed(plan, batch_size=batch_size, page_size=page_size)
+    seconds = seconds_needed(plan, requests, rate_requests, rate_seconds)
+    lines.append(
+        f"Apply needs {requests} request(s); Halo's rate limit ({rate_requests} per "
+        f"{rate_seconds:g}s) makes that take at least {_duration(seconds)}"
+    )
+    lines.extend(_limit_lines(plan))
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
+
+
+def _limit_lines(plan: Plan) -> list[str]:
+    lines = []
+    if len(plan.changes) > plan.max_changes:
+        lines.append(
+            f"REFUSED: {len(plan.changes)} changes exceed limits.max_changes {plan.max_changes}"
+        )
+    low, high = plan.expect_min, plan.expect_max
+    if (low is not None and plan.matched < low) or (high is not None and plan.matched > high):
+        lines.append(f"REFUSED: {plan.matched} matched is outside expect {_bounds(low, high)}")
+    return lines
+
+
+def _bounds(low: int | None, high: int | None) -> str:
+    return f"{'' if low is None else low}..{'' if high is None else high}"

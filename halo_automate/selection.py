@@ -1,0 +1,302 @@
+"""``select`` → the ``GET /api/Tickets`` query, and the client-side re-check of that query.
+
+Filter names are Halo's own parameter names (checked against the shipped catalogue); the
+paging parameters belong to the client and are refused. Values of id parameters may be
+written as names and are resolved through :class:`~halo_automate.lookups.Lookups` (Halo's
+filters take ids even where records carry names, FACTS §6.3). Lists become comma-joined
+strings, booleans ``true``/``false``.
+
+Halo silently ignores a filter it does not understand, which would widen the target of a
+write. :func:`compile_recheck` therefore re-checks every filter whose meaning is known
+against each fetched ticket; planning drops (and counts) tickets that fail it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeAlias
+
+from halo_automate.conditions import Path, Problem
+from halo_automate.errors import PlanError
+from halo_automate.halo.fields import PAGING_PARAMS, ticket_params
+from halo_automate.lookups import LookupMissError, Lookups, LookupTable
+from halo_automate.suggest import did_you_mean
+
+SelectValue: TypeAlias = str | int | float | bool | list[str | int]
+Ticket: TypeAlias = Mapping[str, Any]
+Recheck: TypeAlias = Callable[[Ticket], "str | None"]
+
+
+def _category_table(level: int) -> Callable[[Lookups], LookupTable]:
+    return lambda lookups: lookups.category(level)
+
+
+# Parameters whose values may be names, and the lookup list that turns them into ids.
+_LOOKUP: dict[str, Callable[[Lookups], LookupTable]] = {
+    "status": lambda lk: lk.statuses,
+    "status_id": lambda lk: lk.statuses,
+    "requesttype": lambda lk: lk.ticket_types,
+    "requesttype_id": lambda lk: lk.ticket_types,
+    "team": lambda lk: lk.teams,
+    "agent": lambda lk: lk.agents,
+    "agent_id": lambda lk: lk.agents,
+    "client_id": lambda lk: lk.clients,
+    "client_ids": lambda lk: lk.clients,
+    "priority": lambda lk: lk.priorities,
+    **{f"category_{n}": _category_table(n) for n in range(1, 5)},
+}
+NAMED_PARAMS = frozenset(_LOOKUP)
+
+# Filters the re-check understands (documented in docs/playbooks.md).
+RECHECKED_PARAMS = frozenset(
+    {
+        *NAMED_PARAMS,
+        "team_name",
+        "open_only",
+        "closed_only",
+        "ticketids",
+        "excludethese",
+        "search",
+        "search_summary",
+        "search_details",
+        "search_user_name",
+        "deleted",
+    }
+)
+CLOSED_STATUS_NAME = "Closed"
+
+
+def _list_params() -> set[str]:
+    return {n for n, p in ticket_params().items() if p["id_list"]} | {"ticketids"}
+
+
+# ---------------------------------------------------------------- load-time validation
+
+
+def check_select(select: Mapping[str, object], path: Path = ("select",)) -> list[Problem]:
+    """Check filter names and value shapes (names are resolved later, at plan time)."""
+    problems: list[Problem] = []
+    params = ticket_params()
+    lists = _list_params()
+    for name, value in select.items():
+        key = (*path, name)
+        if name in PAGING_PARAMS:
+            problems.append((key, f"'{name}' is a paging parameter; the client pages for you"))
+        elif name not in params:
+            hint = did_you_mean(name, [p for p in params if p not in PAGING_PARAMS])
+            problems.append((key, f"unknown ticket filter '{name}'{hint}"))
+        else:
+            message = _value_problem(name, params[name]["type"], value, name in lists)
+            if message:
+                problems.append((key, message))
+    return problems
+
+
+def _value_problem(name: str, halo_type: str, value: object, listable: bool) -> str | None:
+    if isinstance(value, list):
+        if not listable:
+            return f"'{name}' takes one value, not a list"
+        if not value:
+            return f"'{name}' needs at least one value"
+        bad = [v for v in value if isinstance(v, bool) or not isinstance(v, str | int)]
+        return f"'{name}' list items must be names or ids, not {bad[0]!r}" if bad else None
+    if halo_type == "bool":
+        return None if isinstance(value, bool) else f"'{name}' takes true or false"
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        shape = "a name or an id" if name in NAMED_PARAMS else f"a {halo_type} value"
+        return f"'{name}' takes {shape}{' (or a list)' if listable else ''}, not {value!r}"
+    if halo_type == "int" and not isinstance(value, int) and name not in NAMED_PARAMS:
+        return f"'{name}' takes a whole number, not {value!r}"
+    return None
+
+
+# ---------------------------------------------------------------- building the query
+
+
+def build_query(select: Mapping[str, SelectValue], lookups: Lookups) -> dict[str, str]:
+    """Turn ``select`` into query parameters; names become ids (PlanError when unknown)."""
+    problems = check_select(select)
+    if problems:
+        raise PlanError("; ".join(message for _, message in problems))
+    query: dict[str, str] = {}
+    for name, value in select.items():
+        values = value if isinstance(value, list) else [value]
+        query[name] = ",".join(_render(name, v, lookups) for v in values)
+    return query
+
+
+def _render(name: str, value: object, lookups: Lookups) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and name in _LOOKUP:
+        try:
+            return str(_LOOKUP[name](lookups).resolve(value).id)
+        except LookupMissError as e:
+            raise PlanError(f"select {name}: {e}") from e
+    return str(value)
+
+
+# ---------------------------------------------------------------- client-side re-check
+
+
+def recheck(query: Mapping[str, str], ticket: Ticket, lookups: Lookups) -> str | None:
+    """None when ``ticket`` satisfies every known filter of ``query``, else the reason."""
+    return compile_recheck(query, lookups)(ticket)
+
+
+def compile_recheck(query: Mapping[str, str], lookups: Lookups) -> Recheck:
+    """Compile the known filters of ``query`` once; unknown-meaning filters are not checked."""
+    checks = [
+        check
+        for name, text in query.items()
+        if (check := _compile_filter(name, text, lookups)) is not None
+    ]
+
+    def run(ticket: Ticket) -> str | None:
+        for check in checks:
+            reason = check(ticket)
+            if reason is not None:
+                return reason
+        return None
+
+    return run
+
+
+def _ids(text: str) -> frozenset[int]:
+    return frozenset(int(p) for p in text.split(",") if p.strip().lstrip("-").isdigit())
+
+
+def _is_true(text: str) -> bool:
+    return text.strip().lower() == "true"
+
+
+def _compile_filter(name: str, text: str, lookups: Lookups) -> Recheck | None:
+    if name in ("status", "status_id"):
+        return _member(name, "status_id", _ids(text))
+    if name in ("requesttype", "requesttype_id"):
+        return _member(name, "tickettype_id", _ids(text))
+    if name in ("client_id", "client_ids"):
+        return _member(name, "client_id", _ids(text))
+    if name in ("agent", "agent_id"):
+        return _member(name, "agent_id", _ids(text))
+    if name == "priority":
+        return _member(name, "priority_id", _ids(text))
+    if name == "team":
+        return _by_id_or_name(name, "team_id", "team", _ids(text), lookups.teams)
+    if name.startswith("category_") and name in NAMED_PARAMS:
+        level = int(name[-1])
+        return _by_id_or_name(
+            name, f"categoryid_{level}", name, _ids(text), lookups.category(level)
+        )
+    if name == "team_name":
+        return _text_equals(name, "team", text)
+    if name in ("open_only", "closed_only"):
+        return _closed_filter(name, text, lookups) if _is_true(text) else None
+    if name in ("ticketids", "excludethese"):
+        return _ticket_ids(name, _ids(text), keep=name == "ticketids")
+    if name.startswith("search"):
+        return _search(name, text)
+    if name == "deleted":
+        return _deleted(_is_true(text))
+    return None
+
+
+def _member(name: str, field: str, ids: frozenset[int]) -> Recheck:
+    def check(ticket: Ticket) -> str | None:
+        value = ticket.get(field)
+        return None if value in ids else f"{field} {value!r} is not in the {name} filter"
+
+    return check
+
+
+def _by_id_or_name(
+    name: str, id_field: str, name_field: str, ids: frozenset[int], table: LookupTable
+) -> Recheck:
+    names = {n.casefold() for i in ids if (n := table.name_of(i)) is not None}
+
+    def check(ticket: Ticket) -> str | None:
+        value = ticket.get(id_field)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return None if value in ids else f"{id_field} {value} is not in the {name} filter"
+        text = ticket.get(name_field)
+        if isinstance(text, str) and text.casefold() in names:
+            return None
+        return f"{name_field} {text!r} is not in the {name} filter"
+
+    return check
+
+
+def _text_equals(name: str, field: str, text: str) -> Recheck:
+    wanted = text.casefold()
+
+    def check(ticket: Ticket) -> str | None:
+        value = ticket.get(field)
+        ok = isinstance(value, str) and value.casefold() == wanted
+        return None if ok else f"{field} {value!r} does not equal the {name} filter"
+
+    return check
+
+
+def is_closed(ticket: Ticket, lookups: Lookups) -> bool:
+    """Whether a ticket is closed.
+
+    The status decides when the lookups know it (the status named "Closed"); only otherwise
+    ``hasbeenclosed``. Status first because ``hasbeenclosed`` records that a ticket was *ever*
+    closed and may stay true after it is re-opened.
+    """
+    status = lookups.statuses.name_of(ticket.get("status_id"))
+    if status is not None:
+        return status.casefold() == CLOSED_STATUS_NAME.casefold()
+    return bool(ticket.get("hasbeenclosed"))
+
+
+def _closed_filter(name: str, text: str, lookups: Lookups) -> Recheck:
+    want_closed = name == "closed_only"
+
+    def check(ticket: Ticket) -> str | None:
+        if is_closed(ticket, lookups) is want_closed:
+            return None
+        state = "closed" if want_closed else "open"
+        return f"ticket is not {state} ({name} filter)"
+
+    return check
+
+
+def _ticket_ids(name: str, ids: frozenset[int], *, keep: bool) -> Recheck:
+    def check(ticket: Ticket) -> str | None:
+        inside = ticket.get("id") in ids
+        return None if inside is keep else f"ticket id is {'not ' if keep else ''}in {name}"
+
+    return check
+
+
+_SEARCH_FIELDS = {
+    "search": ("summary", "details", "user_name", "user_email"),
+    "search_summary": ("summary",),
+    "search_details": ("details",),
+    "search_user_name": ("user_name",),
+}
+
+
+def _search(name: str, text: str) -> Recheck | None:
+    fields = _SEARCH_FIELDS.get(name)
+    if fields is None:
+        return None
+    needle = text.casefold()
+
+    def check(ticket: Ticket) -> str | None:
+        for field in fields:
+            value = ticket.get(field)
+            if isinstance(value, str) and needle in value.casefold():
+                return None
+        return f"none of {', '.join(fields)} contains the {name} text {text!r}"
+
+    return check
+
+
+def _deleted(wanted: bool) -> Recheck:
+    def check(ticket: Ticket) -> str | None:
+        deleted = bool(ticket.get("deleted"))
+        return None if deleted is wanted else f"ticket deleted={deleted} (deleted filter)"
+
+    return check

@@ -1,0 +1,202 @@
+"""The plan's JSON document: exact round trip, its documented shape, and refusing bad input."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from halo_automate.errors import PlanError
+from halo_automate.lookups import Lookups
+from halo_automate.plan import (
+    ActionSpec,
+    FieldChange,
+    Plan,
+    RemoveAction,
+    TicketChange,
+    make_plan,
+    plan_from_json,
+    plan_to_json,
+)
+from halo_automate.playbook import load_playbook_text
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=20)
+json_scalars |= st.floats(allow_nan=False, allow_infinity=False)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+names = st.text(min_size=1, max_size=12)
+optional_ints = st.none() | st.integers(min_value=0, max_value=10_000)
+
+changes = st.builds(
+    TicketChange,
+    ticket_id=st.integers(min_value=1, max_value=10**9),
+    client_name=st.text(max_size=20),
+    summary=st.text(max_size=40),
+    reason=st.text(max_size=40),
+    fields=st.dictionaries(names, st.builds(FieldChange, json_values, json_values), max_size=4),
+    ticket_update=st.dictionaries(names, json_values, max_size=4),
+    actions=st.lists(
+        st.builds(
+            ActionSpec,
+            st.sampled_from(["note", "close"]),
+            st.dictionaries(names, json_values, max_size=4),
+        ),
+        max_size=3,
+    ).map(tuple),
+    remove_actions=st.lists(
+        st.builds(
+            RemoveAction,
+            st.integers(min_value=1, max_value=10**6),
+            st.dictionaries(names, json_values, max_size=3),
+        ),
+        max_size=3,
+    ).map(tuple),
+)
+plans = st.builds(
+    Plan,
+    version=st.just(1),
+    run_id=names,
+    playbook=names,
+    playbook_hash=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+    created_at=names,
+    mode=st.sampled_from(["apply", "undo"]),
+    halo_rules=st.booleans(),
+    max_changes=st.integers(min_value=1, max_value=10_000),
+    expect_min=optional_ints,
+    expect_max=optional_ints,
+    query=st.dictionaries(names, st.text(max_size=20), max_size=4),
+    scanned=st.integers(min_value=0, max_value=10**6),
+    matched=st.integers(min_value=0, max_value=10**6),
+    changes=st.lists(changes, max_size=4).map(tuple),
+    undo_of=st.none() | names,
+    ignored_by_halo=st.integers(min_value=0, max_value=10**6),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(plans)
+def test_any_plan_round_trips_exactly(plan: Plan) -> None:
+    """plan_from_json(plan_to_json(p)) == p for every plan, and the text is stable."""
+    text = plan_to_json(plan)
+    again = plan_from_json(text)
+    assert again == plan
+    assert plan_to_json(again) == text
+
+
+def _real_plan() -> Plan:
+    pb = load_playbook_text(
+        "name: demo\nactions:\n  - set: {priority: High}\n  - note: {text: 'é {ticket.summary}'}\n"
+        "  - close: {}\n",
+        "demo.yaml",
+    )
+    lookups = Lookups.from_rows(
+        statuses=[{"id": 1, "name": "New"}, {"id": 9, "name": "Closed"}],
+        priorities=[{"id": 2, "name": "High"}],
+        outcomes=[{"id": 7, "outcome": "Internal Note"}, {"id": 9, "outcome": "Close Ticket"}],
+    )
+    rows = [{"id": 5, "summary": "Ünïcode", "client_name": "C", "status_id": 1, "priority_id": 3}]
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    return make_plan(pb, rows, lookups, now=now, run_id="run-1", query={"open_only": "true"})
+
+
+def test_document_shape() -> None:
+    """The JSON names format and version and holds fields as {before, after} and actions."""
+    plan = _real_plan()
+    doc = json.loads(plan_to_json(plan))
+    assert doc["format"] == "halo-automate/plan"
+    assert doc["version"] == 1
+    assert doc["ignored_by_halo"] == 0
+    assert doc["query"] == {"open_only": "true"}
+    (change,) = doc["changes"]
+    assert change["ticket_id"] == 5
+    assert change["fields"] == {
+        "priority_id": {"before": 3, "after": 2},
+        "status_id": {"before": 1, "after": 9},
+    }
+    assert change["ticket_update"] == {"priority_id": 2}
+    assert [a["kind"] for a in change["actions"]] == ["note", "close"]
+    assert change["actions"][0]["body"]["note"] == "é Ünïcode"
+    assert "é Ünïcode" in plan_to_json(plan)  # not \\u-escaped
+    assert plan_from_json(plan_to_json(plan)) == plan
+
+
+def _doc(**changes: Any) -> str:
+    doc = json.loads(plan_to_json(_real_plan()))
+    doc.update(changes)
+    return json.dumps(doc)
+
+
+def _doc_change(**changes: Any) -> str:
+    doc = json.loads(plan_to_json(_real_plan()))
+    doc["changes"][0].update(changes)
+    return json.dumps(doc)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{not json", "not a plan: bad JSON"),
+        ("[]", "'format' is not 'halo-automate/plan'"),
+        (_doc(format="other"), "'format' is not"),
+        (_doc(version=2), "unsupported plan version 2"),
+        (_doc(version=True), "unsupported plan version True"),
+        (_doc(version=None), "unsupported plan version None"),
+        (_doc(run_id=5), "'run_id' is int"),
+        (_doc(halo_rules="yes"), "'halo_rules' is str"),
+        (_doc(scanned=True), "'scanned' is bool"),
+        (_doc(expect_min="1"), "'expect_min' is str"),
+        (_doc(query={"a": 1}), "'query' values must be text"),
+        (_doc(undo_of=3), "'undo_of' must be text or null"),
+        (_doc(changes={}), "'changes' is dict"),
+        (_doc(changes=[5]), "a change must be an object"),
+        (_doc(ignored_by_halo="x"), "'ignored_by_halo' is str"),
+        (_doc_change(fields={"a": {"before": 1}}), "field 'a' must be {before, after}"),
+        (_doc_change(fields={"a": 1}), "field 'a' must be {before, after}"),
+        (_doc_change(actions=[5]), "an action must be an object"),
+        (_doc_change(actions=[{"kind": "note"}]), "not a valid plan document: 'body'"),
+        (_doc_change(ticket_id="5"), "'ticket_id' is str"),
+        (
+            _doc_change(remove_actions=[True]),
+            "'remove_actions' must be a list of {action_id, body}",
+        ),
+        (_doc_change(remove_actions=3), "'remove_actions' must be a list of {action_id, body}"),
+        (_doc_change(remove_actions=[{"action_id": "1", "body": {}}]), "'action_id' is str"),
+    ],
+)
+def test_bad_documents_are_plan_errors(text: str, message: str) -> None:
+    """Anything that is not a version-1 plan document is refused with a PlanError."""
+    with pytest.raises(PlanError) as caught:
+        plan_from_json(text)
+    assert message in str(caught.value)
+
+
+def test_missing_ignored_by_halo_defaults_to_zero() -> None:
+    """Documents written before ignored_by_halo existed read as 0."""
+    doc = json.loads(plan_to_json(_real_plan()))
+    del doc["ignored_by_halo"]
+    assert plan_from_json(json.dumps(doc)).ignored_by_halo == 0
+
+
+def test_missing_remove_actions_defaults_to_none() -> None:
+    """Changes written without remove_actions read as deleting nothing."""
+    doc = json.loads(plan_to_json(_real_plan()))
+    assert doc["changes"][0]["remove_actions"] == []
+    del doc["changes"][0]["remove_actions"]
+    assert plan_from_json(json.dumps(doc)).changes[0].remove_actions == ()
+
+
+def test_missing_key_is_a_plan_error() -> None:
+    """A document without a required key is refused, naming the key."""
+    doc = json.loads(plan_to_json(_real_plan()))
+    del doc["playbook_hash"]
+    with pytest.raises(PlanError, match="playbook_hash"):
+        plan_from_json(json.dumps(doc))

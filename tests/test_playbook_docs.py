@@ -1,0 +1,62 @@
+"""docs/playbooks.md names every key, operator, action, template variable and re-checked filter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import get_args
+
+import pytest
+from pydantic import BaseModel
+
+from halo_automate.conditions import GROUP_KEYS, NEGATION_PREFIX, OPS
+from halo_automate.playbook import (
+    SET_NAMES,
+    TEMPLATE_VARIABLES,
+    Action,
+    CloseSpec,
+    Expect,
+    Limits,
+    NoteSpec,
+    PlaybookFile,
+    RecategorizeSpec,
+)
+from halo_automate.selection import NAMED_PARAMS, RECHECKED_PARAMS
+
+DOC = (Path(__file__).parent.parent / "docs" / "playbooks.md").read_text(encoding="utf-8")
+
+
+def _keys(model: type[BaseModel]) -> list[str]:
+    return list(model.model_fields)
+
+
+def language_names() -> list[str]:
+    """Everything a playbook author can write, introspected from the models and tables."""
+    names = _keys(PlaybookFile) + _keys(Limits) + _keys(Expect) + _keys(Action)
+    names += _keys(CloseSpec) + _keys(NoteSpec) + _keys(RecategorizeSpec)
+    names += list(get_args(PlaybookFile.model_fields["mode"].annotation))
+    names += list(get_args(RecategorizeSpec.model_fields["field"].annotation))
+    names += list(OPS) + [NEGATION_PREFIX + op for op in OPS] + list(GROUP_KEYS)
+    names += list(SET_NAMES)
+    names += [f"{{{variable}}}" for variable in TEMPLATE_VARIABLES]
+    names += sorted(RECHECKED_PARAMS | NAMED_PARAMS)
+    return sorted(set(names))
+
+
+@pytest.mark.parametrize("name", language_names())
+def test_docs_name_every_part_of_the_language(name: str) -> None:
+    """The page shows each name in backticks; a new key, op or action must be documented."""
+    assert f"`{name}`" in DOC, f"docs/playbooks.md does not mention `{name}`"
+
+
+def test_the_introspection_finds_the_language() -> None:
+    """The list is built from the real models (guards against an empty, vacuous check)."""
+    names = language_names()
+    for expected in (
+        "select",
+        "max_changes",
+        "recategorize",
+        "not_matches",
+        "{run_id}",
+        "open_only",
+    ):
+        assert expected in names
