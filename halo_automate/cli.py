@@ -10,12 +10,22 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from rich.console import Console
 
 from halo_automate import __version__
-from halo_automate.errors import HaloAutomateError
+from halo_automate.errors import ConfigError, HaloAutomateError
+
+if TYPE_CHECKING:
+    from halo_automate.halo.client import HaloClient
+    from halo_automate.journal import Journal
+    from halo_automate.lookups import Lookups
+    from halo_automate.plan import Plan
+    from halo_automate.playbook import Playbook
+    from halo_automate.runner import Runner, RunOutcome
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,10 +67,346 @@ def main() -> None:
     """halo-automate: reviewed, scheduled, reversible YAML playbooks for HaloPSA."""
 
 
+# ---------------------------------------------------------------------------- context
+
+
+class Context:
+    """Settings, client, journal and runner for one command (built lazily, closed once)."""
+
+    def __init__(self, config_path: str | None) -> None:
+        from halo_automate import logs
+        from halo_automate.config import load_settings
+
+        self.settings = load_settings(config_path)
+        logs.configure()
+        self.console = Console()
+        self._client: HaloClient | None = None
+        self._journal: Journal | None = None
+
+    @property
+    def client(self) -> HaloClient:
+        if self._client is None:
+            from halo_automate.halo.client import HaloClient
+
+            self._client = HaloClient(self.settings.halo)
+        return self._client
+
+    @property
+    def journal(self) -> Journal:
+        if self._journal is None:
+            from halo_automate.journal import Journal
+
+            self._journal = Journal.open(self.settings.journal)
+        return self._journal
+
+    def runner(self, progress: bool = True) -> Runner:
+        from halo_automate.runner import Runner
+
+        return Runner(self.client, self.journal, progress=self._progress() if progress else None)
+
+    def _progress(self) -> Callable[[int, int], None] | None:
+        """A progress bar on a terminal; None (structured log events) otherwise."""
+        if not self.console.is_terminal:
+            return None
+        from rich.progress import Progress
+
+        bar = Progress(console=self.console, transient=True)
+        task = bar.add_task("applying", total=None)
+        started = [False]
+
+        def update(done: int, total: int) -> None:
+            if not started[0]:
+                bar.start()
+                started[0] = True
+            bar.update(task, completed=done, total=total)
+            if done >= total:
+                bar.stop()
+
+        return update
+
+    def playbook(self, ref: str) -> Playbook:
+        """A playbook by path, or by name/file stem in playbooks_dir."""
+        from halo_automate.playbook import load_playbook, load_playbooks
+
+        path = Path(ref)
+        if path.suffix in (".yaml", ".yml") or path.exists():
+            return load_playbook(path)
+        folder = self.settings.playbooks_dir
+        for candidate in (folder / f"{ref}.yaml", folder / f"{ref}.yml"):
+            if candidate.exists():
+                return load_playbook(candidate)
+        found, _ = load_playbooks(folder) if folder.is_dir() else ([], [])
+        for playbook in found:
+            if playbook.name == ref:
+                return playbook
+        raise ConfigError(f"no playbook '{ref}' (not a file, nor a name in {folder})")
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._journal is not None:
+            self._journal.close()
+
+
+def _render(ctx: Context, plan: Plan, lookups: Lookups | None = None) -> None:
+    from halo_automate.preview import render_plan
+
+    halo = ctx.settings.halo
+    render_plan(
+        plan,
+        ctx.console,
+        lookups=lookups,
+        batch_size=halo.batch_size,
+        page_size=halo.page_size,
+        rate_requests=halo.rate_limit.requests,
+        rate_seconds=halo.rate_limit.per_seconds,
+    )
+
+
+def _confirmer(ctx: Context, yes: bool, lookups: Lookups | None = None) -> Callable[[Plan], bool]:
+    """Show the preview, then decide: --yes, a terminal prompt, or refuse (no terminal)."""
+
+    def confirm(plan: Plan) -> bool:
+        _render(ctx, plan, lookups)
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            click.echo(
+                "refusing to write: no terminal to confirm on; pass --yes to apply", err=True
+            )
+            return False
+        return click.confirm(f"Apply these changes to {len(plan.changes)} tickets?", default=False)
+
+    return confirm
+
+
+def _report(ctx: Context, outcome: RunOutcome) -> int:
+    """Print a run's summary and per-ticket problems; return the exit code."""
+    c = ctx.console
+    c.print(
+        f"run {outcome.run_id} [{outcome.status}]: scanned {outcome.scanned}, matched "
+        f"{outcome.matched}, changed {outcome.changed}, skipped {outcome.skipped}, failed "
+        f"{outcome.failed}; {outcome.requests} requests in {outcome.seconds:.1f}s",
+        highlight=False,
+    )
+    for ticket_id, reason in outcome.skips:
+        c.print(f"  skipped ticket {ticket_id}: {reason}", highlight=False)
+    for ticket_id, message in outcome.failures:
+        c.print(f"  failed ticket {ticket_id}: {message}", highlight=False)
+    return EXIT_PARTIAL if outcome.status in ("partial", "interrupted") else EXIT_OK
+
+
+def _with_context(config_path: str | None, work: Callable[[Context], int | None]) -> None:
+    ctx = Context(config_path)
+    try:
+        code = work(ctx)
+    finally:
+        ctx.close()
+    sys.exit(code or 0)
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+@main.command()
+@click.argument("playbooks", nargs=-1, type=click.Path())
+@config_option
+@handle_errors
+def validate(playbooks: tuple[str, ...], config_path: str | None) -> None:
+    """Check playbooks (default: the playbooks directory); exit 2 if any is invalid."""
+    from halo_automate.config import find_config, load_settings
+    from halo_automate.playbook import load_playbooks
+
+    if playbooks:
+        targets: list[str | Path] = list(playbooks)
+    else:
+        cfg = find_config(config_path)
+        targets = [load_settings(cfg).playbooks_dir if cfg.exists() else Path("playbooks")]
+    valid, problems = load_playbooks(targets)
+    for problem in problems:
+        click.echo(problem)
+    click.echo(f"{len(valid)} valid, {len(problems)} problem(s)", err=True)
+    sys.exit(EXIT_INVALID if problems else EXIT_OK)
+
+
+@main.command()
+@click.argument("playbook")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan document as JSON.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Save the plan for `apply`.")
+@config_option
+@handle_errors
+def plan(playbook: str, as_json: bool, out: str | None, config_path: str | None) -> None:
+    """Fetch, match and show what PLAYBOOK would change. Writes nothing."""
+
+    def work(ctx: Context) -> int:
+        from halo_automate.plan import plan_to_json
+
+        pb = ctx.playbook(playbook)
+        runner = ctx.runner(progress=False)
+        the_plan = runner.plan(pb)
+        text = plan_to_json(the_plan)
+        if out:
+            Path(out).write_text(text + "\n", encoding="utf-8")
+        if as_json:
+            click.echo(text)
+        else:
+            _render(ctx, the_plan, runner.lookups_for(pb))
+            if out:
+                ctx.console.print(f"plan saved to {out}; apply it with: halo-automate apply {out}")
+        return EXIT_OK
+
+    _with_context(config_path, work)
+
+
+@main.command()
+@click.argument("playbook")
+@click.option("--dry-run", is_flag=True, help="Show the preview and stop.")
+@click.option("--yes", is_flag=True, help="Apply without asking.")
+@config_option
+@handle_errors
+def run(playbook: str, dry_run: bool, yes: bool, config_path: str | None) -> None:
+    """Plan PLAYBOOK, show the preview, ask, and apply."""
+
+    def work(ctx: Context) -> int:
+        pb = ctx.playbook(playbook)
+        runner = ctx.runner()
+        lookups = runner.lookups_for(pb)
+        if dry_run:
+            _render(ctx, runner.plan(pb), lookups)
+            return EXIT_OK
+        outcome = runner.run(pb, trigger="cli", confirm=_confirmer(ctx, yes, lookups))
+        return _report(ctx, outcome)
+
+    _with_context(config_path, work)
+
+
+@main.command()
+@click.argument("planfile", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Apply without asking.")
+@config_option
+@handle_errors
+def apply(planfile: str, yes: bool, config_path: str | None) -> None:
+    """Execute a saved plan exactly, nothing more."""
+
+    def work(ctx: Context) -> int:
+        from halo_automate.plan import plan_from_json
+
+        saved = plan_from_json(Path(planfile).read_text(encoding="utf-8"))
+        outcome = ctx.runner().apply_saved(saved, confirm=_confirmer(ctx, yes))
+        return _report(ctx, outcome)
+
+    _with_context(config_path, work)
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--dry-run", is_flag=True, help="Show what the undo would do and stop.")
+@click.option("--yes", is_flag=True, help="Undo without asking.")
+@config_option
+@handle_errors
+def undo(run_id: str, dry_run: bool, yes: bool, config_path: str | None) -> None:
+    """Put back what run RUN_ID changed (previewed, confirmed and journaled like a run)."""
+
+    def work(ctx: Context) -> int:
+        from halo_automate.undo import build_undo_plan
+
+        runner = ctx.runner()
+        undo_plan = build_undo_plan(ctx.journal, run_id, now=runner.now())
+        if dry_run:
+            _render(ctx, undo_plan)
+            return EXIT_OK
+        outcome = runner.apply_saved(undo_plan, confirm=_confirmer(ctx, yes))
+        return _report(ctx, outcome)
+
+    _with_context(config_path, work)
+
+
+@main.command()
+@click.option("--playbook", default=None, help="Only runs of this playbook.")
+@config_option
+@handle_errors
+def recover(playbook: str | None, config_path: str | None) -> None:
+    """Reconcile runs interrupted mid-apply by reading the tickets back."""
+
+    def work(ctx: Context) -> int:
+        outcomes = ctx.runner(progress=False).recover(playbook)
+        if not outcomes:
+            ctx.console.print("nothing to recover")
+        codes = [_report(ctx, o) for o in outcomes]
+        return max(codes, default=EXIT_OK)
+
+    _with_context(config_path, work)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print runs as JSON.")
+@click.option("--limit", default=30, show_default=True, type=click.IntRange(min=1))
+@click.option("--playbook", default=None, help="Only runs of this playbook.")
+@config_option
+@handle_errors
+def history(as_json: bool, limit: int, playbook: str | None, config_path: str | None) -> None:
+    """List recent runs, newest first."""
+
+    def work(ctx: Context) -> int:
+        from halo_automate.report import history_json, history_table
+
+        runs = ctx.journal.runs(limit=limit, playbook=playbook)
+        if as_json:
+            click.echo(history_json(runs))
+        else:
+            ctx.console.print(history_table(runs))
+        return EXIT_OK
+
+    _with_context(config_path, work)
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the run and its changes as JSON.")
+@config_option
+@handle_errors
+def show(run_id: str, as_json: bool, config_path: str | None) -> None:
+    """Show one run and every change it made (or, for a preview, would have made)."""
+
+    def work(ctx: Context) -> int:
+        from halo_automate.report import run_json, show_run
+
+        run_row = ctx.journal.get_run(run_id)
+        rows = ctx.journal.changes(run_id)
+        if as_json:
+            click.echo(run_json(run_row, rows))
+        else:
+            show_run(ctx.console, run_row, rows)
+        return EXIT_OK
+
+    _with_context(config_path, work)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run every scheduled playbook once now and exit.")
+@config_option
+@handle_errors
+def daemon(once: bool, config_path: str | None) -> None:
+    """Run scheduled playbooks until SIGTERM/SIGINT (SIGHUP reloads playbooks)."""
+
+    def work(ctx: Context) -> int:
+        from halo_automate.daemon import Daemon
+        from halo_automate.runner import outcomes_exit_code
+
+        service = Daemon(ctx.settings, ctx.runner(progress=False))
+        if once:
+            return outcomes_exit_code(service.run_once())
+        return service.serve()
+
+    _with_context(config_path, work)
+
+
 def _register() -> None:
+    from halo_automate.demo import demo_command
     from halo_automate.sandbox.command import sandbox_command
 
     main.add_command(sandbox_command)
+    main.add_command(demo_command)
 
 
 _register()

@@ -1,0 +1,173 @@
+"""``halo-automate demo``: the product end to end on an embedded sandbox Halo.
+
+Starts the sandbox in-process on loopback, writes a working folder with a config, the
+example playbooks and a journal, then walks through: validate → preview → apply → run again
+(nothing to do) → history → undo → the category cleanup preview. Nothing prompts, so it runs
+unattended (CI) as well as on a terminal. Each step prints the command that does it by hand.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import click
+from pydantic import SecretStr
+from rich.console import Console
+from rich.rule import Rule
+
+from halo_automate.config import HaloSettings, RateLimit, Settings
+from halo_automate.errors import ConfigError
+from halo_automate.halo.client import HaloClient
+from halo_automate.journal import Journal
+from halo_automate.playbook import load_playbooks
+from halo_automate.preview import render_plan
+from halo_automate.report import history_table
+from halo_automate.runner import Runner, RunOutcome
+from halo_automate.sandbox.server import SandboxOptions, SandboxServer
+from halo_automate.undo import build_undo_plan
+
+DEMO_PLAYBOOKS = ("close-spam.yaml", "category-cleanup.yaml", "bulk-edit-woodgrove.yaml")
+
+
+def example_playbooks_dir() -> Path:
+    """The example playbooks: the checkout's playbooks/ folder, else ./playbooks."""
+    for folder in (Path(__file__).resolve().parent.parent / "playbooks", Path("playbooks")):
+        if all((folder / name).is_file() for name in DEMO_PLAYBOOKS):
+            return folder
+    raise ConfigError("the example playbooks were not found: run the demo from the checkout")
+
+
+def write_workdir(folder: Path, sandbox: SandboxServer) -> Settings:
+    """A config, the example playbooks and an empty journal in ``folder``."""
+    playbooks = folder / "playbooks"
+    playbooks.mkdir(parents=True, exist_ok=True)
+    source = example_playbooks_dir()
+    for name in DEMO_PLAYBOOKS:
+        shutil.copy(source / name, playbooks / name)
+    (folder / "config.yaml").write_text(
+        "halo:\n"
+        f"  base_url: {sandbox.base_url}\n"
+        f"  client_id: {sandbox.client_id}\n"
+        "  client_secret: ${HALO_CLIENT_SECRET}\n"
+        "  rate_limit: {requests: 300, per_seconds: 300}\n"
+        "playbooks_dir: playbooks\n"
+        "journal: halo-automate.db\n",
+        encoding="utf-8",
+    )
+    return Settings(
+        halo=HaloSettings(
+            base_url=sandbox.base_url,
+            client_id=sandbox.client_id,
+            client_secret=SecretStr(sandbox.client_secret),
+            rate_limit=RateLimit(requests=300, per_seconds=300),
+        ),
+        playbooks_dir=playbooks,
+        journal=folder / "halo-automate.db",
+    )
+
+
+class Demo:
+    def __init__(self, console: Console, settings: Settings, sandbox: SandboxServer) -> None:
+        self.console = console
+        self.settings = settings
+        self.sandbox = sandbox
+        self.client = HaloClient(settings.halo)
+        self.journal = Journal.open(settings.journal)
+        self.runner = Runner(self.client, self.journal)
+
+    def step(self, title: str, command: str) -> None:
+        self.console.print(Rule(title))
+        self.console.print(f"[dim]by hand: {command}[/dim]")
+
+    def outcome(self, outcome: RunOutcome) -> None:
+        self.console.print(
+            f"run {outcome.run_id}: {outcome.status}; scanned {outcome.scanned}, matched "
+            f"{outcome.matched}, changed {outcome.changed}, skipped {outcome.skipped}, failed "
+            f"{outcome.failed}; {outcome.requests} requests in {outcome.seconds:.2f}s",
+            highlight=False,
+        )
+
+    def run(self) -> int:
+        valid, problems = load_playbooks(self.settings.playbooks_dir)
+        self.step("1. Validate the example playbooks", "halo-automate validate")
+        for pb in valid:
+            self.console.print(f"  ok  {pb.name}: {pb.description}", highlight=False)
+        for problem in problems:
+            self.console.print(f"  !!  {problem}", highlight=False)
+        spam = next(pb for pb in valid if pb.name == "close-spam")
+
+        self.step("2. Preview: what close-spam would change", "halo-automate plan close-spam")
+        preview = self.runner.plan(spam)
+        render_plan(preview, self.console, lookups=self.runner.lookups_for(spam), max_rows=8)
+
+        self.step("3. Apply it (journaled, batched)", "halo-automate run close-spam --yes")
+        before = self.sandbox.counters["writes_applied"]
+        applied = self.runner.run(spam, trigger="cli", confirm=lambda plan: True)
+        self.outcome(applied)
+        writes = self.sandbox.counters["writes_applied"] - before
+        self.console.print(f"  the sandbox received {writes} write requests for "
+                           f"{applied.changed} tickets")  # fmt: skip
+
+        self.step("4. Run it again: nothing left to do", "halo-automate run close-spam --yes")
+        self.outcome(self.runner.run(spam, trigger="cli", confirm=lambda plan: True))
+
+        self.step("5. The journal", "halo-automate history; halo-automate show RUN_ID")
+        self.console.print(history_table(self.journal.runs(limit=5)))
+
+        self.step(f"6. Undo run {applied.run_id}", f"halo-automate undo {applied.run_id} --yes")
+        undo_plan = build_undo_plan(self.journal, applied.run_id, now=self.runner.now())
+        undone = self.runner.apply_saved(undo_plan, confirm=lambda plan: True)
+        self.outcome(undone)
+        again = self.runner.plan(spam)
+        self.console.print(
+            f"  after the undo, close-spam would again change {len(again.changes)} tickets "
+            f"(it changed {applied.changed})"
+        )
+
+        cleanup = next(pb for pb in valid if pb.name == "category-cleanup")
+        self.step("7. Category cleanup preview", "halo-automate run category-cleanup --dry-run")
+        plan = self.runner.plan(cleanup)
+        render_plan(plan, self.console, lookups=self.runner.lookups_for(cleanup), max_rows=5)
+        self.console.print(Rule("done"))
+        ok = undone.status == "succeeded" and len(again.changes) == applied.changed
+        return 0 if ok and applied.status == "succeeded" else 1
+
+    def close(self) -> None:
+        self.client.close()
+        self.journal.close()
+
+
+@click.command("demo")
+@click.option("--tickets", default=3000, show_default=True, type=click.IntRange(100, 200_000))
+@click.option("--seed", default=1, show_default=True)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the config, playbooks and journal here (default: a temporary folder).",
+)
+def demo_command(tickets: int, seed: int, workdir: Path | None) -> None:
+    """Walk through halo-automate on an embedded sandbox Halo (no prompts, no real Halo)."""
+    from halo_automate import logs
+
+    logs.configure(level="WARNING")
+    console = Console()
+    options = SandboxOptions(port=0, tickets=tickets, seed=seed, rate_limit=0)
+    with SandboxServer(options) as sandbox:
+        console.print(
+            f"Sandbox Halo on {sandbox.base_url} with {len(sandbox.state.tickets)} seeded "
+            "tickets (spam, retired categories and look-alikes planted)",
+            highlight=False,
+        )
+        folder = workdir or Path(tempfile.mkdtemp(prefix="halo-automate-demo-"))
+        settings = write_workdir(folder, sandbox)
+        console.print(f"working folder: {folder}", highlight=False)
+        demo = Demo(console, settings, sandbox)
+        try:
+            code = demo.run()
+        finally:
+            demo.close()
+            if workdir is None:
+                shutil.rmtree(folder, ignore_errors=True)
+    raise SystemExit(code)

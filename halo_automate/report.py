@@ -1,0 +1,104 @@
+"""Human and JSON views of the journal for ``history`` and ``show`` (no I/O but printing)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from halo_automate.journal import ChangeRow, RunRow
+from halo_automate.plan import plan_from_json
+from halo_automate.preview import change_lines
+
+REPORT_VERSION = 1
+
+
+def _run_dict(run: RunRow) -> dict[str, Any]:
+    data = asdict(run)
+    data.pop("plan_json")
+    data["started_at"] = run.started_at.isoformat()
+    data["finished_at"] = run.finished_at.isoformat() if run.finished_at else None
+    return data
+
+
+def _change_dict(row: ChangeRow) -> dict[str, Any]:
+    data = asdict(row)
+    data["updated_at"] = row.updated_at.isoformat()
+    data["action_ids"] = list(row.action_ids)
+    return data
+
+
+def history_json(runs: Sequence[RunRow]) -> str:
+    return json.dumps(
+        {"format": "halo-automate/history", "version": REPORT_VERSION,
+         "runs": [_run_dict(r) for r in runs]},
+        indent=2,
+    )  # fmt: skip
+
+
+def history_table(runs: Sequence[RunRow]) -> Table:
+    table = Table(title="halo-automate runs (newest first)")
+    for column in ("run", "playbook", "mode", "trigger", "started", "status", "changed", "skip",
+                   "fail", "req"):  # fmt: skip
+        table.add_column(column)
+    for r in runs:
+        c = r.counts
+        changed = str(c.done) if r.mode != "preview" else f"({c.planned} planned)"
+        table.add_row(
+            r.run_id, r.playbook, r.mode, r.trigger, f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+            r.status, changed, str(c.skipped), str(c.failed), str(c.requests),
+        )  # fmt: skip
+    return table
+
+
+def run_json(run: RunRow, rows: Sequence[ChangeRow]) -> str:
+    data = {
+        "format": "halo-automate/run",
+        "version": REPORT_VERSION,
+        "run": _run_dict(run),
+        "changes": [_change_dict(r) for r in rows],
+        "plan": json.loads(run.plan_json) if run.plan_json else None,
+    }
+    return json.dumps(data, indent=2, default=str)
+
+
+def show_run(console: Console, run: RunRow, rows: Sequence[ChangeRow]) -> None:
+    c = run.counts
+    console.print(
+        f"run {run.run_id}  playbook {run.playbook}  mode {run.mode}  status {run.status}\n"
+        f"started {run.started_at:%Y-%m-%d %H:%M:%S} by {run.started_by} ({run.trigger})"
+        + (f"  undo of {run.undo_of}" if run.undo_of else "")
+        + f"\nscanned {c.scanned}, matched {c.matched}, planned {c.planned}, done {c.done}, "
+        f"skipped {c.skipped}, failed {c.failed}, requests {c.requests}",
+        highlight=False,
+    )
+    if run.message:
+        console.print(f"message: {run.message}", highlight=False)
+    if rows:
+        table = Table(title="changes")
+        for column in ("ticket", "field", "before → after", "state", "message / action ids"):
+            table.add_column(column)
+        for r in rows:
+            note = r.message or ""
+            if r.action_ids:
+                note = f"{note} actions {list(r.action_ids)}".strip()
+            table.add_row(
+                str(r.ticket_id), r.field, f"{_short(r.before)} → {_short(r.after)}", r.state, note
+            )
+        console.print(table)
+    elif run.plan_json:
+        plan = plan_from_json(run.plan_json)
+        console.print(f"{len(plan.changes)} change(s) in the plan (nothing written):")
+        for change in plan.changes:
+            console.print(f"  #{change.ticket_id} {change.summary}", highlight=False)
+            for line in change_lines(change):
+                console.print(f"      {line}", highlight=False)
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
