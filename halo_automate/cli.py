@@ -188,11 +188,12 @@ def _report(ctx: Context, outcome: RunOutcome) -> int:
         f"{outcome.matched}, changed {outcome.changed}, skipped {outcome.skipped}, failed "
         f"{outcome.failed}; {outcome.requests} requests in {outcome.seconds:.1f}s",
         highlight=False,
+        markup=False,
     )
     for ticket_id, reason in outcome.skips:
-        c.print(f"  skipped ticket {ticket_id}: {reason}", highlight=False)
+        c.print(f"  skipped ticket {ticket_id}: {reason}", highlight=False, markup=False)
     for ticket_id, message in outcome.failures:
-        c.print(f"  failed ticket {ticket_id}: {message}", highlight=False)
+        c.print(f"  failed ticket {ticket_id}: {message}", highlight=False, markup=False)
     return EXIT_PARTIAL if outcome.status in ("partial", "interrupted") else EXIT_OK
 
 

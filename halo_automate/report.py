@@ -42,8 +42,9 @@ def history_json(runs: Sequence[RunRow]) -> str:
 
 def history_table(runs: Sequence[RunRow]) -> Table:
     table = Table(title="halo-automate runs (newest first)")
-    for column in ("run", "playbook", "mode", "trigger", "started", "status", "changed", "skip",
-                   "fail", "req"):  # fmt: skip
+    table.add_column("run", no_wrap=True, min_width=22)
+    for column in ("playbook", "mode", "trigger", "started", "status", "changed", "skip", "fail",
+                   "req"):  # fmt: skip
         table.add_column(column)
     for r in runs:
         c = r.counts
@@ -75,9 +76,10 @@ def show_run(console: Console, run: RunRow, rows: Sequence[ChangeRow]) -> None:
         + f"\nscanned {c.scanned}, matched {c.matched}, planned {c.planned}, done {c.done}, "
         f"skipped {c.skipped}, failed {c.failed}, requests {c.requests}",
         highlight=False,
+        markup=False,
     )
     if run.message:
-        console.print(f"message: {run.message}", highlight=False)
+        console.print(f"message: {run.message}", highlight=False, markup=False)
     if rows:
         table = Table(title="changes")
         for column in ("ticket", "field", "before → after", "state", "message / action ids"):
@@ -94,9 +96,9 @@ def show_run(console: Console, run: RunRow, rows: Sequence[ChangeRow]) -> None:
         plan = plan_from_json(run.plan_json)
         console.print(f"{len(plan.changes)} change(s) in the plan (nothing written):")
         for change in plan.changes:
-            console.print(f"  #{change.ticket_id} {change.summary}", highlight=False)
+            console.print(f"  #{change.ticket_id} {change.summary}", highlight=False, markup=False)
             for line in change_lines(change):
-                console.print(f"      {line}", highlight=False)
+                console.print(f"      {line}", highlight=False, markup=False)
 
 
 def _short(value: Any, width: int = 60) -> str:

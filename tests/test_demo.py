@@ -1,0 +1,22 @@
+"""The demo walkthrough (the README's first command) runs unattended and succeeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from halo_automate.cli import main
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    """demo validates, previews, applies, re-runs (no-op), shows history and undoes; exit 0."""
+    workdir = tmp_path / "demo"
+    result = CliRunner().invoke(main, ["demo", "--tickets", "600", "--workdir", str(workdir)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for step in ("1. Validate", "2. Preview", "3. Apply", "4. Run it again", "5. The journal",
+                 "6. Undo", "7. Category cleanup"):  # fmt: skip
+        assert step in out
+    assert "succeeded" in out and "matched 0, changed 0" in out
+    assert (workdir / "config.yaml").is_file() and (workdir / "halo-automate.db").is_file()
