@@ -1,0 +1,299 @@
+"""Finish a run that was interrupted mid-apply (kill -9, power loss, a fatal Halo error).
+
+The journal holds every change that was about to be sent as ``pending``. Recovery reads the
+tickets back and, for each pending change:
+
+* a field whose current value is the planned "after" landed: marked done, not re-sent;
+* a field still at its "before" did not land: re-sent with its original journal rows;
+* a field at some third value was changed by someone else: skipped, never overwritten;
+* an action is looked up on the ticket by its run marker: found means done (its id is
+  recorded), absent means re-posted (unless the fields it carries, such as a close's status,
+  were changed meanwhile). A note is never posted twice;
+* an action removal (undo) is done when the action is gone, re-sent when it is still there.
+
+Then the rest of the plan is written: the parts of a started ticket that were never journaled
+(for example its note, when the run died between the ticket updates and the actions) and the
+tickets the run never reached (after the usual stale check), so the run ends in the state its
+plan described. Counts, failures and skips are recomputed from the journal, which is the truth.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from halo_automate.apply import (
+    Applier,
+    ApplyReport,
+    Todo,
+    Write,
+    action_body,
+    field_state,
+    find_marked,
+    ticket_body,
+)
+from halo_automate.errors import HaloError
+from halo_automate.journal import ChangeMark, ChangeRow, Counts, RunRow, RunStatus
+from halo_automate.plan import FieldChange, Plan, TicketChange, plan_from_json
+
+if TYPE_CHECKING:
+    from halo_automate.runner import Runner, RunOutcome
+
+log = structlog.get_logger("halo_automate.recovery")
+
+LANDED = "landed before the interruption"
+
+
+def recover_run(runner: Runner, run: RunRow) -> RunOutcome:
+    """Reconcile one interrupted run and finish it; returns its outcome (journal counts)."""
+    from halo_automate.runner import RunOutcome
+
+    started = time.monotonic()
+    before = runner.client.stats.snapshot()
+    journal = runner.journal
+    if not run.plan_json:
+        pending = [r.id for r in journal.pending(run.run_id)]
+        journal.mark(pending, "failed", message="no plan recorded; cannot reconcile")
+        journal.finish_run(run.run_id, "failed", message="no plan recorded")
+        return RunOutcome(run.run_id, run.playbook, run.mode, "failed", message="no plan")
+    plan = plan_from_json(run.plan_json)
+    pending_rows = journal.pending(plan.run_id)
+    log.warning("recovering_run", run_id=plan.run_id, pending=len(pending_rows))
+    applier = Applier(runner.client, journal, progress=runner.progress)
+    report = applier.new_report(plan)
+    message = None
+    with journal.acquire_lock(plan.playbook, plan.run_id) as lock, runner.tracking(applier):
+        try:
+            reconcile_pending(applier, plan, pending_rows, report)
+            todos, first_batch = remaining(applier, plan)
+            live = applier.stale_check(plan, todos, report)
+            applier.execute(plan, live, report, lock, first_batch=first_batch)
+        except HaloError as e:
+            message = f"recovery stopped: {e}"
+        status, counts, failures, skips = journal_totals(runner, plan, before["requests"])
+        if message:
+            status = "failed"
+        elif applier.stopping and report.unreached:
+            status = "interrupted"
+        journal.finish_run(plan.run_id, status, counts=counts, message=message)
+    after = runner.client.stats.snapshot()
+    outcome = RunOutcome(
+        run_id=plan.run_id,
+        playbook=plan.playbook,
+        mode=plan.mode,
+        status=status,
+        scanned=plan.scanned,
+        matched=plan.matched,
+        changed=counts.done,
+        skipped=counts.skipped,
+        failed=counts.failed,
+        requests=counts.requests,
+        rate_limited=after["rate_limited"] - before["rate_limited"],
+        seconds=time.monotonic() - started,
+        message=message,
+        failures=failures,
+        skips=skips,
+    )
+    log.info("run_recovered", **outcome.summary())
+    return outcome
+
+
+# ---------------------------------------------------------------------- pending rows
+
+
+def reconcile_pending(
+    applier: Applier, plan: Plan, rows: Sequence[ChangeRow], report: ApplyReport
+) -> None:
+    """Settle every pending row by reading its ticket back; re-send what did not land."""
+    if not rows:
+        return
+    changes = {c.ticket_id: c for c in plan.changes}
+    by_ticket: dict[int, list[ChangeRow]] = defaultdict(list)
+    for row in rows:
+        by_ticket[row.ticket_id].append(row)
+    current = {t["id"]: t for t in applier.client.tickets_by_ids(sorted(by_ticket))}
+    pass_ = _Pass(applier, plan)
+    for tid, ticket_rows in sorted(by_ticket.items()):
+        change, ticket = changes.get(tid), current.get(tid)
+        if change is None or ticket is None:
+            why = "not in the run's plan" if change is None else "ticket no longer exists"
+            pass_.marks += [ChangeMark(r.id, "skipped", why) for r in ticket_rows]
+            continue
+        pass_.ticket(change, ticket, ticket_rows)
+    applier.journal.mark_many(pass_.marks)
+    applier.send(pass_.tickets, applier.client.write_tickets, report)
+    applier.send(pass_.actions, applier.client.write_actions, report)
+    if pass_.deletes:
+        applier.reconcile(pass_.deletes, report)
+
+
+class _Pass:
+    """One reconciliation pass: marks to record and writes to re-send, by kind."""
+
+    def __init__(self, applier: Applier, plan: Plan) -> None:
+        self.applier = applier
+        self.plan = plan
+        self.marks: list[ChangeMark] = []
+        self.tickets: list[Write] = []
+        self.actions: list[Write] = []
+        self.deletes: list[Write] = []
+
+    def ticket(self, change: TicketChange, ticket: dict[str, Any], rows: list[ChangeRow]) -> None:
+        update = [r for r in rows if r.field in change.ticket_update]
+        acts = [r for r in rows if r.field.startswith("action:")]
+        deletes = [r for r in rows if r.field.startswith("action-delete:")]
+        companions = [r for r in rows if r not in update and r not in acts and r not in deletes]
+        self._update(change, ticket, update)
+        listed = self.applier.client.list_actions(change.ticket_id) if acts or deletes else []
+        for row in acts:
+            mine = [r for r in companions if r.batch == row.batch]
+            companions = [r for r in companions if r.batch != row.batch]
+            self._action(change, ticket, row, mine, listed)
+        for row in deletes:
+            self._delete(change, row, listed)
+        for row in companions:  # a carried field whose action row is not pending (not expected)
+            if field_state(ticket.get(row.field), _fc(row)) == "after":
+                self.marks.append(ChangeMark(row.id, "done", LANDED))
+            else:
+                self.marks.append(ChangeMark(row.id, "failed", "outcome unknown"))
+
+    def _update(self, change: TicketChange, ticket: dict[str, Any], rows: list[ChangeRow]) -> None:
+        resend: list[ChangeRow] = []
+        for row in rows:
+            state = field_state(ticket.get(row.field), _fc(row))
+            if state == "after":
+                self.marks.append(ChangeMark(row.id, "done", LANDED))
+            elif state == "before":
+                resend.append(row)
+            else:
+                now = ticket.get(row.field)
+                self.marks.append(
+                    ChangeMark(row.id, "skipped", f"changed by someone else: now {now!r}")
+                )
+        if resend:
+            body = ticket_body(self.plan, change.ticket_id, {r.field: r.after for r in resend})
+            self.tickets.append(Write(change, "ticket", body, row_ids=[r.id for r in resend]))
+
+    def _action(
+        self,
+        change: TicketChange,
+        ticket: dict[str, Any],
+        row: ChangeRow,
+        carried: list[ChangeRow],
+        listed: list[dict[str, Any]],
+    ) -> None:
+        body = dict(row.after) if isinstance(row.after, dict) else {}
+        ids = [row.id] + [r.id for r in carried]
+        found = find_marked(listed, str(body.get("note", "")))
+        if found is not None:
+            found_id = found.get("id")
+            action_ids = [found_id] if isinstance(found_id, int) else None
+            self.marks.append(ChangeMark(row.id, "done", LANDED, action_ids))
+            self.marks += [ChangeMark(r.id, "done", LANDED) for r in carried]
+            return
+        moved = [r for r in carried if field_state(ticket.get(r.field), _fc(r)) != "before"]
+        if moved:
+            why = f"changed by someone else: {moved[0].field} is {ticket.get(moved[0].field)!r}"
+            self.marks += [ChangeMark(i, "skipped", why) for i in ids]
+            return
+        self.actions.append(Write(change, "action", body, row_ids=ids))
+
+    def _delete(self, change: TicketChange, row: ChangeRow, listed: list[dict[str, Any]]) -> None:
+        action_id = int(row.field.removeprefix("action-delete:"))
+        if any(a.get("id") == action_id for a in listed):
+            self.deletes.append(Write(change, "delete", {}, row_ids=[row.id], action_id=action_id))
+        else:
+            self.marks.append(ChangeMark(row.id, "done", LANDED))
+
+
+def _fc(row: ChangeRow) -> FieldChange:
+    return FieldChange(row.before, row.after)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- the rest of the plan
+
+
+def remaining(applier: Applier, plan: Plan) -> tuple[list[Todo], int]:
+    """What the run still has to write, per ticket, and the last batch number used.
+
+    A ticket with no journal row was never reached: all of it. A ticket with a failed,
+    pending or skipped row is finished as it is. Otherwise: the parts never journaled.
+    """
+    rows = applier.journal.changes(plan.run_id)
+    by_ticket: dict[int, list[ChangeRow]] = defaultdict(list)
+    for row in rows:
+        by_ticket[row.ticket_id].append(row)
+    todos: list[Todo] = []
+    for change in plan.changes:
+        ticket_rows = by_ticket.get(change.ticket_id)
+        if not ticket_rows:
+            todos.append(Todo.whole(change))
+        elif not _blocked(ticket_rows):
+            todo = _rest_of(plan, change, ticket_rows)
+            if todo.parts:
+                todos.append(todo)
+    return todos, max((r.batch for r in rows), default=0)
+
+
+def _blocked(rows: list[ChangeRow]) -> bool:
+    return any(
+        r.state in ("failed", "pending")
+        or (r.state == "skipped" and not r.field.startswith("action-delete:"))
+        for r in rows
+    )
+
+
+def _rest_of(plan: Plan, change: TicketChange, rows: list[ChangeRow]) -> Todo:
+    fields = {r.field for r in rows}
+    update = bool(change.ticket_update) and not fields & set(change.ticket_update)
+    posted = [r.after for r in rows if r.field.startswith("action:")]
+    actions = tuple(
+        i
+        for i, spec in enumerate(change.actions)
+        if action_body(plan, change.ticket_id, spec, i) not in posted
+    )
+    removals = tuple(
+        r for r in change.remove_actions if f"action-delete:{r.action_id}" not in fields
+    )
+    return Todo(change, update, actions, removals)
+
+
+# ---------------------------------------------------------------------- counts
+
+
+def journal_totals(
+    runner: Runner, plan: Plan, requests_before: int
+) -> tuple[RunStatus, Counts, tuple[tuple[int, str], ...], tuple[tuple[int, str], ...]]:
+    """Status, counts, failures and skips of a run, per ticket, from its journal rows."""
+    by_ticket: dict[int, list[ChangeRow]] = defaultdict(list)
+    for row in runner.journal.changes(plan.run_id):
+        by_ticket[row.ticket_id].append(row)
+    failures: list[tuple[int, str]] = []
+    skips: list[tuple[int, str]] = []
+    done = 0
+    for tid, rows in sorted(by_ticket.items()):
+        bad = [r for r in rows if r.state in ("failed", "pending")]
+        skipped = [
+            r for r in rows if r.state == "skipped" and not r.field.startswith("action-delete:")
+        ]
+        if bad:
+            failures.append((tid, bad[0].message or "outcome unknown (pending)"))
+        elif skipped:
+            skips.append((tid, skipped[0].message or "skipped"))
+        else:
+            done += 1
+    status: RunStatus = "partial" if failures or skips else "succeeded"
+    counts = Counts(
+        scanned=plan.scanned,
+        matched=plan.matched,
+        planned=len(plan.changes),
+        done=done,
+        failed=len(failures),
+        skipped=len(skips),
+        requests=runner.client.stats.requests - requests_before,
+    )
+    return status, counts, tuple(failures), tuple(skips)

@@ -1,0 +1,111 @@
+"""Build an undo plan from the journal: an ordinary Plan, previewed, confirmed and journaled.
+
+Every field a run changed goes back to its "before" value (closed tickets are reopened to
+their previous status by the same rule); the actions the run posted are removed with
+``DELETE /api/Actions/{id}?ticket_id=``; actions an earlier undo removed are posted again.
+The stale check of apply then skips, rather than clobbers, any ticket someone changed since
+the run: the undo plan's "before" values are the run's "after" values.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from halo_automate.apply import MARKER_PREFIX
+from halo_automate.errors import PlanError
+from halo_automate.journal import ChangeRow, Journal
+from halo_automate.plan import (
+    PLAN_VERSION,
+    ActionSpec,
+    FieldChange,
+    Plan,
+    RemoveAction,
+    TicketChange,
+    new_run_id,
+    plan_from_json,
+)
+
+
+def build_undo_plan(journal: Journal, run_id: str, *, now: datetime) -> Plan:
+    """The plan that puts back what ``run_id`` changed (only its *done* changes)."""
+    run = journal.get_run(run_id)
+    if run.mode == "preview" or run.status in ("previewed", "refused"):
+        raise PlanError(f"run {run_id} was a {run.status} run and wrote nothing; nothing to undo")
+    every = journal.changes(run_id)
+    if run.status == "running" or any(r.state == "pending" for r in every):
+        raise PlanError(
+            f"run {run_id} is still running or was interrupted (writes of unknown outcome); "
+            "let it finish or run `recover` first, then undo it"
+        )
+    rows = [r for r in every if r.state == "done"]
+    if not rows:
+        raise PlanError(f"run {run_id} has no applied changes; nothing to undo")
+    original = plan_from_json(run.plan_json) if run.plan_json else None
+    names = {c.ticket_id: (c.client_name, c.summary) for c in original.changes} if original else {}
+    by_ticket: dict[int, list[ChangeRow]] = defaultdict(list)
+    for row in rows:
+        by_ticket[row.ticket_id].append(row)
+    changes = tuple(
+        _undo_change(tid, ticket_rows, names.get(tid, ("", "")), run_id)
+        for tid, ticket_rows in sorted(by_ticket.items())
+    )
+    return Plan(
+        version=PLAN_VERSION,
+        run_id=new_run_id(now),
+        playbook=run.playbook,
+        playbook_hash=run.playbook_hash,
+        created_at=now.isoformat(),
+        mode="undo",
+        halo_rules=original.halo_rules if original else False,
+        max_changes=max(len(changes), 1),
+        expect_min=None,
+        expect_max=None,
+        query={},
+        scanned=len(changes),
+        matched=len(changes),
+        changes=changes,
+        undo_of=run_id,
+    )
+
+
+def _undo_change(
+    ticket_id: int, rows: list[ChangeRow], names: tuple[str, str], run_id: str
+) -> TicketChange:
+    fields: dict[str, FieldChange] = {}
+    update: dict[str, Any] = {}
+    removals: list[RemoveAction] = []
+    reposts: list[ActionSpec] = []
+    for row in rows:
+        if row.field.startswith("action:"):
+            body = row.after if isinstance(row.after, dict) else {}
+            removals += [
+                RemoveAction(action_id, _without_marker(body)) for action_id in row.action_ids
+            ]
+        elif row.field.startswith("action-delete:"):
+            if isinstance(row.before, dict):
+                reposts.append(ActionSpec("restore", _without_marker(row.before)))
+        else:
+            fields[row.field] = FieldChange(before=row.after, after=row.before)  # type: ignore[arg-type]
+            update[row.field] = row.before
+    return TicketChange(
+        ticket_id=ticket_id,
+        client_name=names[0],
+        summary=names[1],
+        reason=f"undo of run {run_id}",
+        fields=fields,
+        ticket_update=update,
+        actions=tuple(reposts),
+        remove_actions=tuple(removals),
+    )
+
+
+def _without_marker(body: dict[str, Any]) -> dict[str, Any]:
+    """The action body as the playbook planned it: no ticket id, no run marker."""
+    out = {k: v for k, v in body.items() if k not in ("ticket_id", "dont_do_rules")}
+    note = str(out.get("note") or "")
+    cut = note.rfind(MARKER_PREFIX)
+    if cut >= 0:
+        out["note"] = note[:cut].rstrip()
+    return out
