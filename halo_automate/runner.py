@@ -8,6 +8,7 @@ refusals, failures while fetching).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -311,8 +312,16 @@ class Runner:
         )
         if status == "previewed" and plan is not None:
             outcome.changed = len(plan.changes)
+        self._record_requests(outcome)
         log.info("run_summary", **outcome.summary())
         return outcome
+
+    def _record_requests(self, outcome: RunOutcome) -> None:
+        """Journal the whole run's requests (fetch and lookups too, not only the writes)."""
+        row = self.journal.run(outcome.run_id)
+        if row is not None and row.counts.requests != outcome.requests:
+            counts = dataclasses.replace(row.counts, requests=outcome.requests)
+            self.journal.update_run(outcome.run_id, counts=counts)
 
     # ------------------------------------------------------------------ recovery
 

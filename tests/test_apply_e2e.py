@@ -283,3 +283,4 @@ def test_requests_are_at_the_floor(
     expected = floor(p.scanned, len(needed_lookups(pb)), len(p.changes), updates, acts, batch)
     assert outcome.requests == sb.counters["requests"] == expected
     assert outcome.status == "succeeded" and outcome.changed == len(p.changes) > 0
+    assert runner.journal.get_run(outcome.run_id).counts.requests == expected
