@@ -388,18 +388,31 @@ def show(run_id: str, as_json: bool, config_path: str | None) -> None:
 @config_option
 @handle_errors
 def daemon(once: bool, config_path: str | None) -> None:
-    """Run scheduled playbooks until SIGTERM/SIGINT (SIGHUP reloads playbooks)."""
+    """Run scheduled playbooks until SIGTERM/SIGINT (SIGHUP reloads playbooks).
 
-    def work(ctx: Context) -> int:
-        from halo_automate.daemon import Daemon
-        from halo_automate.runner import outcomes_exit_code
+    Exits 0 after a clean stop, 5 when a run was still in flight at the stop timeout (its
+    pending journal rows are reconciled on the next start or by `recover`). With --once: the
+    highest exit code of the runs, and at least 2 if a playbook file is invalid.
+    """
+    import os
 
+    from halo_automate.daemon import Daemon
+
+    ctx = Context(config_path)
+    service: Daemon | None = None
+    try:
         service = Daemon(ctx.settings, ctx.runner(progress=False))
-        if once:
-            return outcomes_exit_code(service.run_once())
-        return service.serve()
-
-    _with_context(config_path, work)
+        code = service.run_once() if once else service.serve()
+    finally:
+        if service is None or not service.abandoned:
+            ctx.close()
+    if service.abandoned:
+        # A run is still in flight: do not wait for it (nor close what it uses); everything it
+        # wrote is journaled, and what it was sending is pending for recovery.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def _register() -> None:

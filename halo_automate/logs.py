@@ -1,7 +1,10 @@
 """structlog setup: JSON lines when stderr is not a terminal, readable console output when it is.
 
 Context such as ``run_id`` and ``playbook`` is bound with :func:`bound` (contextvars), so every
-line a run writes carries them, whichever module logs it.
+line a run writes carries them, whichever module logs it. Warnings from libraries that log
+through the standard library (APScheduler: a missed run, a run skipped because the previous
+one is still going) are rendered the same way, so a service under systemd writes one JSON
+object per line to the journal.
 """
 
 from __future__ import annotations
@@ -14,30 +17,65 @@ from typing import Any, TextIO
 
 import structlog
 
+STDLIB_LOGGERS = ("apscheduler",)
+"""Library loggers routed through structlog's renderer (at WARNING and above)."""
+
 
 def configure(
     *, json: bool | None = None, level: str = "INFO", stream: TextIO | None = None
 ) -> None:
     """Configure structlog once per process; ``json=None`` decides from the stream's TTY."""
     out = stream or sys.stderr
-    use_json = not out.isatty() if json is None else json
+    tty = _isatty(out)
+    use_json = not tty if json is None else json
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if use_json
-        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+        else structlog.dev.ConsoleRenderer(colors=tty)
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
+    _route_stdlib(out, shared, renderer)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler :func:`configure` installs (recognised and replaced on reconfiguration)."""
+
+
+def _route_stdlib(out: TextIO, shared: list[Any], renderer: Any) -> None:
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = _Handler(out)
+    handler.setFormatter(formatter)
+    for name in STDLIB_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if isinstance(h, _Handler)]:
+            logger.removeHandler(old)
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
 
 
 @contextmanager

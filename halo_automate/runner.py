@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from halo_automate.apply import Applier, ApplyReport
-from halo_automate.errors import HaloAutomateError, PlanError, RefusedError
+from halo_automate.errors import HaloAutomateError, LockedError, PlanError, RefusedError
 from halo_automate.halo.client import HaloClient
 from halo_automate.journal import Counts, Journal, RunStart, RunStatus, who
 from halo_automate.logs import bound
@@ -172,12 +172,13 @@ class Runner:
         with bound(run_id=run_id, playbook=playbook.name):
             started = time.monotonic()
             before = self.client.stats.snapshot()
-            self.recover(playbook.name)
             try:
+                self.recover(playbook.name)
                 plan = self.plan(playbook, run_id=run_id)
             except HaloAutomateError as e:
-                self._journal_only(playbook, run_id, trigger, "failed", str(e), None)
-                self._summary(playbook.name, run_id, "failed", started, before, message=str(e))
+                status: RunStatus = "refused" if isinstance(e, LockedError) else "failed"
+                self._journal_only(playbook, run_id, trigger, status, str(e), None)
+                self._summary(playbook.name, run_id, status, started, before, message=str(e))
                 raise
             if preview_only or playbook.mode == "preview":
                 self._journal_only(playbook, run_id, trigger, "previewed", None, plan)
@@ -227,6 +228,12 @@ class Runner:
         try:
             with self.tracking(applier):
                 report = applier.apply(plan, trigger=trigger, started_by=self.started_by)
+        except LockedError as e:  # another run holds the playbook: nothing was written
+            self._journal_plan(plan, trigger, "refused", str(e))
+            self._summary(
+                plan.playbook, plan.run_id, "refused", started, before, plan=plan, message=str(e)
+            )
+            raise
         except HaloAutomateError as e:
             self._summary(
                 plan.playbook, plan.run_id, "failed", started, before, plan=plan, message=str(e)
@@ -296,7 +303,7 @@ class Runner:
         outcome = RunOutcome(
             run_id=run_id,
             playbook=playbook,
-            mode=plan.mode if plan else "apply",
+            mode="preview" if status == "previewed" else (plan.mode if plan else "apply"),
             status=status,
             scanned=plan.scanned if plan else 0,
             matched=plan.matched if plan else 0,

@@ -1,0 +1,47 @@
+"""The runner journals runs that never reach a write: locked, failed before planning, previews."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import structlog
+from apply_support import playbook, rig
+
+from halo_automate.errors import HaloUnavailableError, LockedError
+from halo_automate.journal import Journal
+from halo_automate.sandbox import SandboxServer
+
+
+def test_locked_playbook_is_journaled_as_refused(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """A run that finds its playbook locked by another run is journaled refused, writes nothing."""
+    r = rig(sandbox, tmp_path / "j.db")
+    other = Journal.open(tmp_path / "j.db")
+    with other.acquire_lock("close-spam", "someone-else"), pytest.raises(LockedError):
+        r.runner.run(playbook("close-spam"), trigger="schedule", confirm=None)
+    [run] = r.journal.runs(limit=1)
+    assert run.status == "refused" and "someone-else" in (run.message or "")
+    assert sandbox.counters["writes_applied"] == 0
+
+
+def test_failure_before_planning_is_journaled(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """Halo failing while the run reads is journaled as failed with Halo's message."""
+    r = rig(sandbox, tmp_path / "j.db")
+    sandbox.set_faults(fail_rate=1.0)
+    with pytest.raises(HaloUnavailableError):
+        r.runner.run(playbook("close-spam"), trigger="schedule", confirm=None)
+    [run] = r.journal.runs(limit=1)
+    assert run.status == "failed" and "HTTP 500" in (run.message or "")
+
+
+def test_preview_summary_says_preview(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """A shadow-mode run's summary line and journal row both say mode preview."""
+    r = rig(sandbox, tmp_path / "j.db")
+    pb = playbook("close-spam").model_copy(update={"mode": "preview"})
+    with structlog.testing.capture_logs() as logs:
+        outcome = r.runner.run(pb, trigger="schedule", confirm=None)
+    [summary] = [e for e in logs if e["event"] == "run_summary"]
+    assert summary["mode"] == "preview" and outcome.status == "previewed"
+    assert r.journal.get_run(outcome.run_id).mode == "preview"
+    assert r.journal.get_run(outcome.run_id).counts.requests == outcome.requests > 0
+    assert sandbox.counters["writes_applied"] == 0
