@@ -1,0 +1,216 @@
+"""Run the scenarios: a fresh sandbox process and a fresh job process per measurement."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.baseline import BaselineReport, Phase, extrapolate
+from bench.floor import Job, floor_requests, floor_seconds, ratio
+from bench.sandbox import SandboxProcess, sandbox_args
+from bench.scenarios import ROOT, BenchSettings, Scenario, plan_cpu_playbooks, scenarios
+
+Say = Callable[[str], None]
+JOB_TIMEOUT = 3600.0
+
+
+class JobFailed(RuntimeError):
+    pass
+
+
+def run_job(spec: dict[str, Any], workdir: Path, name: str) -> dict[str, Any]:
+    """Run ``python -m bench.job`` on ``spec``; its result plus its own peak RSS and CPU."""
+    spec_path = workdir / f"{name}.json"
+    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    err_path = workdir / f"{name}.stderr"
+    with err_path.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.job", str(spec_path)],
+            stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT,
+        )  # fmt: skip
+    timer = threading.Timer(JOB_TIMEOUT, proc.kill)
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        proc.stdout.close()
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    proc.returncode = code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        tail = err_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+        raise JobFailed(f"{name} exited with {code}:\n{tail}")
+    result: dict[str, Any] = json.loads(out)
+    result["ru_maxrss_mb"] = _rss_mb(usage)
+    if result.get("peak_rss_mb") is None:
+        result["peak_rss_mb"] = result["ru_maxrss_mb"]
+    result["process_cpu_seconds"] = usage.ru_utime + usage.ru_stime
+    return result
+
+
+def _rss_mb(usage: resource.struct_rusage) -> float:
+    """ru_maxrss is in KiB on Linux (bytes on macOS)."""
+    divisor = 1024 * 1024 if sys.platform == "darwin" else 1024
+    return usage.ru_maxrss / divisor
+
+
+def measure(
+    scenario: Scenario, kind: str, settings: BenchSettings, workdir: Path
+) -> dict[str, Any]:
+    """One job against a fresh sandbox; the job's result plus the sandbox's counters."""
+    name = f"{scenario.key}-{kind}"
+    args = sandbox_args(
+        scenario.sandbox_tickets, settings.seed, settings.rate_requests, settings.window,
+        settings.latency,
+    )  # fmt: skip
+    with SandboxProcess(args, workdir / f"{name}.sandbox.log") as sandbox:
+        spec = {
+            "kind": kind,
+            "base_url": sandbox.base_url,
+            "client_id": sandbox.client_id,
+            "client_secret": sandbox.client_secret,
+            "playbook": str(scenario.playbook),
+            "limit": settings.rate_requests,
+            "window": settings.window,
+            "batch_size": settings.batch_size,
+            "concurrency": settings.concurrency,
+            "retry_sleep": settings.retry_sleep,
+            "baseline_limit": settings.baseline_limit,
+            "workdir": str(workdir),
+        }
+        result = run_job(spec, workdir, name)
+        result["server"] = sandbox.counters()
+    return result
+
+
+def halo_entry(result: dict[str, Any], job: Job) -> dict[str, Any]:
+    server = result["server"]
+    verified = (
+        server["tickets_written"] == job.ticket_updates
+        and server["actions_written"] == job.actions
+        and result["failed"] == result["skipped"] == 0
+    )
+    return {
+        "status": result["status"],
+        "requests": server["requests"],
+        "client_requests": result["requests"],
+        "rate_limited": server["rate_limited"],
+        "client_rate_limited": result["rate_limited"],
+        "wall_seconds": result["wall_seconds"],
+        "cpu_seconds": result["cpu_seconds"],
+        "in_flight_seconds": result["in_flight_seconds"],
+        "mean_request_seconds": result["request_seconds"] / max(result["requests"], 1),
+        "peak_rss_mb": result["peak_rss_mb"],
+        "changed": result["changed"],
+        "skipped": result["skipped"],
+        "failed": result["failed"],
+        "tickets_written": server["tickets_written"],
+        "actions_written": server["actions_written"],
+        "requests_by_endpoint": server["requests_by_endpoint"],
+        "writes_verified": verified,
+    }
+
+
+def baseline_entry(result: dict[str, Any]) -> dict[str, Any]:
+    raw = dict(result["report"])
+    read, write = Phase(**raw.pop("read")), Phase(**raw.pop("write"))
+    report = BaselineReport(**raw, read=read, write=write)
+    server = result["server"]
+    return {
+        "status": result["status"],
+        "requests": server["requests"],
+        "client_requests": result["requests"],
+        "rate_limited": server["rate_limited"],
+        "wall_seconds": result["wall_seconds"],
+        "cpu_seconds": result["cpu_seconds"],
+        "peak_rss_mb": result["peak_rss_mb"],
+        "tickets_read": report.tickets_read,
+        "changes": report.changes,
+        "processed": report.processed,
+        "written": report.written,
+        "skipped": report.skipped,
+        "tickets_written": server["tickets_written"],
+        "actions_written": server["actions_written"],
+        "requests_by_endpoint": server["requests_by_endpoint"],
+        "writes_verified": server["tickets_written"] == report.ticket_writes
+        and server["actions_written"] == report.action_writes,
+        "phases": {"read": read.__dict__, "write": write.__dict__},
+        "extrapolated": extrapolate(report),
+    }
+
+
+def scenario_entry(
+    scenario: Scenario, settings: BenchSettings, halo: dict[str, Any], base: dict[str, Any] | None
+) -> dict[str, Any]:
+    job = Job(**halo["job"])
+    n = floor_requests(job, settings.batch_size)
+    seconds = floor_seconds(
+        n, settings.rate_requests, settings.window, settings.latency, settings.concurrency
+    )
+    ha = halo_entry(halo, job)
+    ha["requests_vs_floor"] = ratio(ha["requests"], n)
+    ha["time_vs_floor"] = ratio(ha["wall_seconds"], seconds)
+    entry: dict[str, Any] = {
+        "key": scenario.key,
+        "title": scenario.title,
+        "sandbox_tickets": scenario.sandbox_tickets,
+        "playbook": scenario.playbook.name,
+        "note": scenario.note,
+        "job": job.to_dict(),
+        "floor": {"requests": n, "seconds": seconds},
+        "halo_automate": ha,
+        "baseline": None,
+    }
+    if base is not None:
+        bl = baseline_entry(base)
+        full = bl["extrapolated"] or bl
+        bl["requests_vs_floor"] = ratio(full["requests"], n)
+        bl["time_vs_floor"] = ratio(full["wall_seconds"], seconds)
+        bl["same_job"] = bl["tickets_read"] == job.tickets_read and bl["changes"] == job.changes
+        entry["baseline"] = bl
+        entry["baseline_requests_per_halo_request"] = full["requests"] / ha["requests"]
+    return entry
+
+
+def plan_cpu(settings: BenchSettings, workdir: Path) -> dict[str, Any]:
+    spec = {
+        "kind": "plan-cpu",
+        "tickets": settings.plan_cpu_tickets,
+        "seed": settings.seed,
+        "playbooks": [str(p) for p in plan_cpu_playbooks(workdir)],
+    }
+    result = run_job(spec, workdir, "plan-cpu")
+    plans = result["plans"]
+    return {
+        "tickets": settings.plan_cpu_tickets,
+        "plans": plans,
+        "cpu_seconds": max(p["cpu_seconds"] for p in plans),
+    }
+
+
+def run_suite(settings: BenchSettings, workdir: Path, say: Say) -> dict[str, Any]:
+    """Every selected scenario (halo_automate, then the baseline), then planning CPU."""
+    out: list[dict[str, Any]] = []
+    for scenario in scenarios(settings, workdir):
+        say(f"{scenario.title}: {scenario.sandbox_tickets:,} tickets, halo_automate ...")
+        started = time.monotonic()
+        halo = measure(scenario, "halo", settings, workdir)
+        say(f"  halo_automate done in {time.monotonic() - started:.1f} s")
+        base = None
+        if settings.baseline:
+            say(f"{scenario.title}: baseline (limit {settings.baseline_limit}) ...")
+            started = time.monotonic()
+            base = measure(scenario, "baseline", settings, workdir)
+            say(f"  baseline done in {time.monotonic() - started:.1f} s")
+        out.append(scenario_entry(scenario, settings, halo, base))
+    say(f"Planning CPU over {settings.plan_cpu_tickets:,} tickets ...")
+    return {"scenarios": out, "plan_cpu": plan_cpu(settings, workdir)}
