@@ -118,3 +118,18 @@ def test_budget_rejects_nonsense() -> None:
     """A zero budget is a programming error."""
     with pytest.raises(ValueError, match="requests >= 1"):
         RequestBudget(0, 1)
+
+
+def test_budget_holds_slots_for_the_slowest_request() -> None:
+    """After a slow request, slots are held a window plus that latency (Halo counts arrivals)."""
+    clock = Clock()
+    budget = RequestBudget(2, 10, clock=clock, sleep=clock.sleep)
+    budget.acquire()
+    budget.observed(0.5)
+    budget.acquire()
+    assert budget.acquire() == 10.5
+    budget.observed(50)  # capped at a tenth of the window
+    clock.now = 100
+    for _ in range(2):
+        budget.acquire()
+    assert budget.acquire() == 11

@@ -672,3 +672,27 @@ def test_actions_list_and_delete(mock: respx.MockRouter, fake_time: FakeTime) ->
     assert delete.calls.last.request.url.params["ticket_id"] == "5"
     with client:
         pass
+
+
+def test_bounded_map_order_and_width() -> None:
+    """bounded_map returns results in input order with at most `width` calls in flight."""
+    import threading
+    import time as _time
+
+    from halo_automate.halo.client import bounded_map
+
+    lock = threading.Lock()
+    running = [0, 0]  # now, peak
+
+    def work(i: int) -> int:
+        with lock:
+            running[0] += 1
+            running[1] = max(running[1], running[0])
+        _time.sleep(0.002 * (i % 3))
+        with lock:
+            running[0] -= 1
+        return i * i
+
+    assert list(bounded_map(work, list(range(20)), 3)) == [i * i for i in range(20)]
+    assert 1 < running[1] <= 3
+    assert list(bounded_map(work, [4], 3)) == [16]

@@ -10,19 +10,28 @@ Retry policy (Halo has no idempotency key, FACTS.md §6.3):
   or Halo refused it unapplied (429, 503). Any other failure of a write (500, a timeout,
   a dropped connection) raises :class:`WriteOutcomeUnknown`: the caller must read the
   tickets back before deciding anything.
+
+Bad bodies are errors that name the endpoint, never tracebacks: a response body is read with
+a cap (:data:`MAX_RESPONSE_BYTES`, decoded size, so a compression bomb is refused too), JSON
+that cannot be parsed (truncated, HTML, nested too deeply) is a :class:`HaloResponseError`,
+and Halo's error texts are cut to one line. A Retry-After that is not a finite number is
+ignored; a longer one than the budget's window (at least a minute) is shortened to it.
 """
 
 from __future__ import annotations
 
+import contextvars
+import itertools
 import json
 import math
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import structlog
@@ -46,6 +55,11 @@ from halo_automate.suggest import did_you_mean
 log = structlog.get_logger("halo_automate.halo")
 
 MAX_PAGE_SIZE = 100
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+"""A body larger than this (after decompression) is refused, not read into memory."""
+MAX_MESSAGE_CHARS = 500
+_JSON_MESSAGE_BYTES = 1024 * 1024  # larger error bodies are quoted, not parsed
+_DROP_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 LOOKUP_KINDS = (
     "statuses",
     "category_1",
@@ -115,16 +129,25 @@ class RetryPolicy:
 
 
 def halo_message(body: bytes, content_type: str = "") -> str:
-    """Halo's error message from either 400 shape, a bare string, or ``{"error": ...}``."""
-    text = body.decode("utf-8", "replace").strip()
-    if not text:
+    """Halo's error message from either 400 shape, a bare string, or ``{"error": ...}``.
+
+    Always one line of at most :data:`MAX_MESSAGE_CHARS` characters.
+    """
+    if not body.strip():
         return "(empty body)"
     try:
-        data = json.loads(text)
-    except ValueError:
+        if len(body) > _JSON_MESSAGE_BYTES:
+            raise ValueError("too large to parse")
+        message = _message_of(json.loads(body.decode("utf-8", "replace")))
+    except (ValueError, RecursionError):
         kind = content_type.split(";")[0] or "text"
-        snippet = " ".join(text.split())[:120]
-        return f"not JSON ({kind}): {snippet}"
+        text = _one_line(body[:4096].decode("utf-8", "replace"))
+        more = f" ... ({len(body)} bytes)" if len(text) > 120 or len(body) > 4096 else ""
+        return f"not JSON ({kind}): {text[:120]}{more}"
+    return _one_line(message)[:MAX_MESSAGE_CHARS]
+
+
+def _message_of(data: Any) -> str:
     if isinstance(data, str):
         return data
     if isinstance(data, dict):
@@ -135,10 +158,14 @@ def halo_message(body: bytes, content_type: str = "") -> str:
             return f"{data['error']}: {desc}" if isinstance(desc, str) else str(data["error"])
         parts = [
             f"{key}: {'; '.join(map(str, val)) if isinstance(val, list) else val}"
-            for key, val in data.items()
+            for key, val in list(data.items())[:20]
         ]
-        return ", ".join(parts)[:500] or "(empty object)"
-    return str(data)[:500]
+        return ", ".join(parts)[:MAX_MESSAGE_CHARS] or "(empty object)"
+    return json.dumps(data)[:MAX_MESSAGE_CHARS]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def check_ticket_query(query: Mapping[str, str]) -> None:
@@ -171,6 +198,7 @@ class HaloClient:
     ) -> None:
         self.settings = settings
         self.retry = retry or RetryPolicy()
+        self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
         self.budget = budget or RequestBudget(
@@ -193,6 +221,7 @@ class HaloClient:
             tenant=settings.tenant,
         )
         self.tokens = TokenManager(self._fetch_token, clock=clock)
+        self._issued: tuple[str, ...] = ()  # recent tokens, only to scrub them from messages
         self._lookup_cache: dict[str, Any] = {}
         self._lookup_lock = threading.Lock()
 
@@ -211,11 +240,21 @@ class HaloClient:
     # ------------------------------------------------------------------ transport
 
     def _send(self, method: str, url: str, endpoint: str, **kwargs: Any) -> httpx.Response:
-        """Take a budget slot and send one request; translate httpx failures (the one place)."""
+        """Take a budget slot and send one request; translate httpx failures (the one place).
+
+        The body is read here, capped at :data:`MAX_RESPONSE_BYTES` (``_TooLarge``).
+        """
         self.budget.acquire()
         self.stats.count(endpoint)
+        sent = self._clock()
         try:
-            return self._http.request(method, url, **kwargs)
+            request = self._http.build_request(method, url, **kwargs)
+            resp = self._http.send(request, stream=True)
+            try:
+                return _read_capped(resp, endpoint)
+            finally:
+                resp.close()
+                self.budget.observed(self._clock() - sent)
         except httpx.ConnectError as e:
             raise _NeverSent(endpoint, f"cannot connect: {_reason(e)}") from e
         except httpx.ConnectTimeout as e:
@@ -236,6 +275,8 @@ class HaloClient:
                     data=self._credentials.form(),
                     params=self._credentials.params(),
                 )
+            except _TooLarge as e:
+                raise HaloResponseError(e.message, endpoint=endpoint) from None
             except _TransportFailure as e:
                 if attempt == self.retry.attempts:
                     raise HaloUnavailableError(e.message, endpoint=endpoint) from None
@@ -252,7 +293,7 @@ class HaloClient:
 
     def _token_from(self, resp: httpx.Response, endpoint: str) -> tuple[str, float]:
         if resp.status_code in (400, 401, 403):
-            msg = halo_message(resp.content, resp.headers.get("content-type", ""))
+            msg = self._message(resp)
             raise HaloAuthError(
                 f"token request refused ({msg}); {_AUTH_HINT}",
                 endpoint=endpoint,
@@ -260,15 +301,19 @@ class HaloClient:
             )
         if resp.status_code >= 300:
             raise HaloUnavailableError(
-                halo_message(resp.content), endpoint=endpoint, status=resp.status_code
+                self._message(resp), endpoint=endpoint, status=resp.status_code
             )
-        data = _json(resp, endpoint)
+        data = self._json(resp, endpoint)
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             raise HaloResponseError("token response has no access_token", endpoint=endpoint)
         expires = data.get("expires_in", 3600)
-        lifetime = float(expires) if isinstance(expires, int | float) and expires > 0 else 3600.0
+        lifetime = 3600.0
+        number = isinstance(expires, int | float) and not isinstance(expires, bool)
+        if number and math.isfinite(expires) and expires > 0:
+            lifetime = float(expires)
         self.budget.succeeded()
+        self._issued = (*self._issued[-3:], token)
         log.debug("token_issued", expires_in=lifetime)
         return token, lifetime
 
@@ -280,6 +325,8 @@ class HaloClient:
     def _rate_limited(self, resp: httpx.Response, endpoint: str) -> None:
         self.stats.rate_limited += 1
         retry_after = _retry_after(resp)
+        if retry_after is not None:
+            retry_after = min(retry_after, max(self.budget.per_seconds, 60.0))
         pause = self.budget.back_off(retry_after)
         log.warning("rate_limited", endpoint=endpoint, pause_seconds=round(pause, 2))
 
@@ -303,6 +350,10 @@ class HaloClient:
             headers = {"Authorization": f"Bearer {token}"}
             try:
                 resp = self._send(method, url, endpoint, params=params, json=body, headers=headers)
+            except _TooLarge as e:
+                if write:
+                    raise WriteOutcomeUnknown(e.message, endpoint=endpoint) from None
+                raise HaloResponseError(e.message, endpoint=endpoint) from None
             except _NeverSent as e:
                 attempt += 1
                 if attempt >= self.retry.attempts:
@@ -325,20 +376,16 @@ class HaloClient:
             if status == 429:
                 limited += 1
                 if limited > self.retry.rate_limit_attempts:
-                    raise HaloRateLimitedError(
-                        halo_message(resp.content), endpoint=endpoint, status=429
-                    )
+                    raise HaloRateLimitedError(self._message(resp), endpoint=endpoint, status=429)
                 self._rate_limited(resp, endpoint)
                 continue
             if status >= 500:
                 if write and status != 503:
-                    raise WriteOutcomeUnknown(
-                        halo_message(resp.content), endpoint=endpoint, status=status
-                    )
+                    raise WriteOutcomeUnknown(self._message(resp), endpoint=endpoint, status=status)
                 attempt += 1
                 if attempt >= self.retry.attempts:
                     raise HaloUnavailableError(
-                        halo_message(resp.content), endpoint=endpoint, status=status
+                        self._message(resp), endpoint=endpoint, status=status
                     )
                 self._backoff(attempt)
                 continue
@@ -356,11 +403,28 @@ class HaloClient:
         if status == 404:
             raise HaloNotFoundError("not found", endpoint=endpoint, status=404)
         if status >= 400:
-            msg = halo_message(resp.content, resp.headers.get("content-type", ""))
-            raise HaloRejectedError(msg, endpoint=endpoint, status=status)
+            raise HaloRejectedError(self._message(resp), endpoint=endpoint, status=status)
         if status >= 300:
             raise HaloResponseError(f"unexpected redirect ({status})", endpoint=endpoint)
-        return _json(resp, endpoint)
+        return self._json(resp, endpoint)
+
+    def _message(self, resp: httpx.Response) -> str:
+        """Halo's message from an error body, with any echo of our credentials removed."""
+        return self._scrub(halo_message(resp.content, resp.headers.get("content-type", "")))
+
+    def _json(self, resp: httpx.Response, endpoint: str) -> Any:
+        try:
+            return _json(resp, endpoint)
+        except HaloResponseError as e:
+            raise HaloResponseError(self._scrub(e.message), endpoint=endpoint) from None
+
+    def _scrub(self, text: str) -> str:
+        """Replace the client secret and the tokens Halo issued us with ``***`` (a body that
+        echoes the request must not carry them into an error, a log line or the journal)."""
+        for value in (self.settings.client_secret.get_secret_value(), *self._issued):
+            if value:
+                text = text.replace(value, "***")
+        return text
 
     # ------------------------------------------------------------------ reads
 
@@ -383,11 +447,16 @@ class HaloClient:
         yield from _PagedRead(self, "Tickets", "tickets", query).run()
 
     def tickets_by_ids(self, ids: Sequence[int]) -> Iterator[dict[str, Any]]:
-        """Read tickets by id, 100 ids per ``ticketids`` query (stale checks, read-back)."""
-        for start in range(0, len(ids), MAX_PAGE_SIZE):
-            chunk = ids[start : start + MAX_PAGE_SIZE]
+        """Read tickets by id, 100 ids per ``ticketids`` query (stale checks, read-back),
+        ``concurrency`` queries at a time, in order."""
+        chunks = [ids[i : i + MAX_PAGE_SIZE] for i in range(0, len(ids), MAX_PAGE_SIZE)]
+
+        def read(chunk: Sequence[int]) -> list[dict[str, Any]]:
             query = {"ticketids": ",".join(str(i) for i in chunk)}
-            yield from _PagedRead(self, "Tickets", "tickets", query).run()
+            return list(_PagedRead(self, "Tickets", "tickets", query).run())
+
+        for rows in bounded_map(read, chunks, self.settings.concurrency):
+            yield from rows
 
     def list_actions(self, ticket_id: int) -> list[dict[str, Any]]:
         data = self.get("Actions", {"ticket_id": str(ticket_id), "excludesys": "false"})
@@ -410,9 +479,9 @@ class HaloClient:
         with self._lookup_lock:
             if refresh:
                 self._lookup_cache.clear()
-            for kind in wanted:
-                if kind not in self._lookup_cache:
-                    self._lookup_cache[kind] = self._fetch_lookup(kind)
+            missing = [k for k in dict.fromkeys(wanted) if k not in self._lookup_cache]
+            fetched = bounded_map(self._fetch_lookup, missing, self.settings.concurrency)
+            self._lookup_cache.update(zip(missing, fetched, strict=True))
             rows = {k: self._lookup_cache[k] for k in wanted if not k.startswith("category_")}
             levels = {
                 int(k.removeprefix("category_")): self._lookup_cache[k]
@@ -476,6 +545,39 @@ class HaloClient:
             WriteResult(offset + i, _id_of(item, id_key), True, record)
             for i, (item, record) in enumerate(zip(items, records, strict=True))
         ]
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def bounded_map(func: Callable[[_T], _R], items: Sequence[_T], width: int) -> Iterator[_R]:
+    """``map`` with at most ``width`` calls in flight, results in input order.
+
+    Each call still takes its slot from the shared request budget; this only overlaps their
+    latency. Calls run in a copy of the caller's context, so log lines keep run_id/playbook.
+    A sliding window keeps at most ``width`` results unconsumed, so a long read is never held
+    in memory at once.
+    """
+    if width <= 1 or len(items) <= 1:
+        yield from map(func, items)
+        return
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="halo-read") as pool:
+        pending: deque[Future[_R]] = deque()
+        rest = iter(items)
+        try:
+            for item in rest:
+                pending.append(pool.submit(contextvars.copy_context().run, func, item))
+                if len(pending) >= width:
+                    break
+            while pending:
+                result = pending.popleft().result()
+                for nxt in itertools.islice(rest, 1):
+                    pending.append(pool.submit(contextvars.copy_context().run, func, nxt))
+                yield result
+        finally:
+            for fut in pending:
+                fut.cancel()
 
 
 class _PagedRead:
@@ -548,28 +650,8 @@ class _PagedRead:
 
     def _rest(self, pages: range) -> Iterator[dict[str, Any]]:
         width = self.client.settings.concurrency
-        if width <= 1 or len(pages) <= 1:
-            for page_no in pages:
-                yield from self._consume(page_no, self._page(page_no))
-            return
-        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="halo-page") as pool:
-            pending: list[tuple[int, Future[tuple[int, list[dict[str, Any]]]]]] = []
-            numbers = iter(pages)
-            try:
-                for page_no in numbers:
-                    pending.append((page_no, pool.submit(self._page, page_no)))
-                    if len(pending) >= width:
-                        break
-                while pending:
-                    page_no, fut = pending.pop(0)
-                    result = fut.result()
-                    nxt = next(numbers, None)
-                    if nxt is not None:
-                        pending.append((nxt, pool.submit(self._page, nxt)))
-                    yield from self._consume(page_no, result)
-            finally:
-                for _, fut in pending:
-                    fut.cancel()
+        for page_no, result in zip(pages, bounded_map(self._page, pages, width), strict=True):
+            yield from self._consume(page_no, result)
 
     def _consume(
         self, page_no: int, result: tuple[int, list[dict[str, Any]]]
@@ -615,21 +697,53 @@ def _reason(e: Exception) -> str:
     return str(e) or type(e).__name__
 
 
+class _TooLarge(Exception):
+    """The response body is larger than MAX_RESPONSE_BYTES (it was not read)."""
+
+    def __init__(self, endpoint: str, message: str) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.message = message
+
+
+def _read_capped(resp: httpx.Response, endpoint: str) -> httpx.Response:
+    """Read a streamed response's (decoded) body, refusing more than MAX_RESPONSE_BYTES."""
+    limit = MAX_RESPONSE_BYTES
+    too_large = f"response body is larger than {limit // (1024 * 1024)} MB; refusing to read it"
+    declared = resp.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _TooLarge(endpoint, too_large)
+    body = bytearray()
+    for chunk in resp.iter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise _TooLarge(endpoint, too_large)
+    headers = [(k, v) for k, v in resp.headers.multi_items() if k.lower() not in _DROP_HEADERS]
+    return httpx.Response(
+        resp.status_code, headers=headers, content=bytes(body), request=resp.request
+    )
+
+
 def _retry_after(resp: httpx.Response) -> float | None:
     value = resp.headers.get("retry-after")
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _json(resp: httpx.Response, endpoint: str) -> Any:
     if not resp.content:
         return None
     try:
-        return resp.json()
+        return json.loads(resp.content)
+    except RecursionError:
+        raise HaloResponseError(
+            f"HTTP {resp.status_code} body is JSON nested too deeply to read", endpoint=endpoint
+        ) from None
     except ValueError:
         msg = halo_message(resp.content, resp.headers.get("content-type", ""))
         raise HaloResponseError(

@@ -1,7 +1,11 @@
 """One request budget per process: a rolling window that mirrors Halo's rate limit.
 
 Every request (the token request included) takes a slot with :meth:`RequestBudget.acquire`
-before it is sent. When Halo still answers 429 (its window is smaller than we believe, or
+before it is sent, and reports how long the request took with :meth:`RequestBudget.observed`.
+A slot is held for one window *plus the slowest recent request*: Halo counts a request when it
+arrives, which can be up to one request's latency after we sent it, so a window measured from
+the send alone opens a little before Halo's does and earns a 429 at every window boundary.
+When Halo still answers 429 (its window is smaller than we believe, or
 another application shares it) :meth:`RequestBudget.back_off` pauses *every* caller, with a
 wait that doubles per consecutive 429 up to one full window, unless Halo said Retry-After.
 """
@@ -40,6 +44,8 @@ class RequestBudget:
         self._sent: deque[float] = deque()
         self._paused_until = 0.0
         self._consecutive_429 = 0
+        self._latencies: deque[float] = deque(maxlen=64)
+        self._margin = 0.0
         self._lock = threading.Lock()
         self.waited_seconds = 0.0
 
@@ -47,12 +53,19 @@ class RequestBudget:
         return f"RequestBudget({self.requests}/{self.per_seconds:g}s)"
 
     def _wait_needed(self, now: float) -> float:
-        while self._sent and self._sent[0] <= now - self.per_seconds:
+        hold = self.per_seconds + self._margin
+        while self._sent and self._sent[0] <= now - hold:
             self._sent.popleft()
         wait = self._paused_until - now
         if len(self._sent) >= self.requests:
-            wait = max(wait, self._sent[0] + self.per_seconds - now)
+            wait = max(wait, self._sent[0] + hold - now)
         return max(wait, 0.0)
+
+    def observed(self, seconds: float) -> None:
+        """Record one request's latency; slots are held that much longer than a window."""
+        with self._lock:
+            self._latencies.append(max(0.0, seconds))
+            self._margin = min(max(self._latencies), self.per_seconds / 10)
 
     def acquire(self) -> float:
         """Block until a slot is free, take it, and return the seconds waited."""
