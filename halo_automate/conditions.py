@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
 import regex
@@ -24,6 +24,8 @@ from halo_automate.halo.fields import ticket_list_fields
 from halo_automate.schedule import parse_duration
 from halo_automate.suggest import did_you_mean
 
+MAX_DURATION = timedelta(days=365 * 100)
+"""older_than/newer_than longer than this are refused (``now - duration`` must stay a date)."""
 REGEX_TIMEOUT_SECONDS = 0.05
 REGEX_MAX_INPUT = 10_000
 NEGATION_PREFIX = "not_"
@@ -290,7 +292,12 @@ def _check_bool(kind: str, value: object) -> object:
 
 
 def _check_duration(kind: str, value: object) -> object:
-    parse_duration(value)
+    try:
+        duration = parse_duration(value)
+    except OverflowError:
+        duration = MAX_DURATION + MAX_DURATION
+    if duration > MAX_DURATION:
+        raise ValueError(f"duration {value!r} is longer than {MAX_DURATION.days // 365} years")
     return value
 
 

@@ -4,6 +4,10 @@
 error naming the key). The client secret is a :class:`pydantic.SecretStr` from the moment it
 is read, so no repr, log line or error ever shows it. The file is found from ``--config``,
 else ``$HALO_AUTOMATE_CONFIG``, else ``./config.yaml``.
+
+The file is read with a bounded safe loader: at most 1 MB of UTF-8, no aliases (no expansion
+bombs), no duplicate keys, nesting, value count and number length capped, so a broken or
+hostile file is a one-line :class:`ConfigError`, never a hang or a traceback.
 """
 
 from __future__ import annotations
@@ -18,12 +22,16 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from halo_automate.errors import ConfigError
+from halo_automate.errors import ConfigError, one_line
 from halo_automate.suggest import did_you_mean
 
 ENV_VAR = "HALO_AUTOMATE_CONFIG"
 DEFAULT_PATH = Path("config.yaml")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+MAX_CONFIG_BYTES = 1_048_576
+MAX_CONFIG_DEPTH = 50
+MAX_CONFIG_NODES = 10_000
+MAX_NUMBER_CHARS = 64
 
 
 class _Model(BaseModel):
@@ -32,7 +40,7 @@ class _Model(BaseModel):
 
 class RateLimit(_Model):
     requests: int = Field(300, ge=1)
-    per_seconds: float = Field(300, gt=0)
+    per_seconds: float = Field(300, gt=0, allow_inf_nan=False)
 
 
 class HaloSettings(_Model):
@@ -46,7 +54,7 @@ class HaloSettings(_Model):
     page_size: int = Field(100, ge=1, le=100)
     concurrency: int = Field(4, ge=1, le=16)
     batch_size: int = Field(50, ge=1, le=100)
-    timeout_seconds: float = Field(30, gt=0)
+    timeout_seconds: float = Field(30, gt=0, allow_inf_nan=False)
 
     @field_validator("base_url", "auth_url")
     @classmethod
@@ -68,7 +76,8 @@ class HaloSettings(_Model):
 class DaemonSettings(_Model):
     timezone: str = "UTC"
     health: str | None = None
-    stop_timeout_seconds: float = Field(30, gt=0)
+    health_allow_remote: bool = False
+    stop_timeout_seconds: float = Field(30, gt=0, allow_inf_nan=False)
     misfire_grace_seconds: int = Field(300, ge=1)
     watch_playbooks: bool = True
 
@@ -78,6 +87,13 @@ class Settings(_Model):
     playbooks_dir: Path = Path("playbooks")
     journal: Path = Path("halo-automate.db")
     daemon: DaemonSettings = DaemonSettings()
+
+    @field_validator("playbooks_dir", "journal")
+    @classmethod
+    def _check_path(cls, value: Path) -> Path:
+        if "\0" in str(value):
+            raise ValueError("a path cannot contain a NUL character")
+        return value
 
 
 def check_url(value: str) -> None:
@@ -112,7 +128,9 @@ def expand_env(value: Any, env: dict[str, str], where: str = "") -> Any:
         def sub(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in env:
-                raise ConfigError(f"{where or 'config'}: environment variable {name} is not set")
+                raise ConfigError(
+                    one_line(f"{where or 'config'}: environment variable {name} is not set")
+                )
             return env[name]
 
         return _VAR.sub(sub, value)
@@ -160,27 +178,105 @@ def settings_from_mapping(
         key = _key_path(tuple(err["loc"]))
         if err["type"] == "extra_forbidden":
             hint = did_you_mean(str(err["loc"][-1]), _allowed_keys(Settings, tuple(err["loc"])))
-            raise ConfigError(f"{source}: {key}: unknown key{hint}") from None
+            raise ConfigError(one_line(f"{source}: {key}: unknown key{hint}")) from None
         if err["type"] == "missing":
-            raise ConfigError(f"{source}: {key}: required key is missing") from None
+            raise ConfigError(one_line(f"{source}: {key}: required key is missing")) from None
         msg = str(err["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"{source}: {key}: {msg}") from None
+        raise ConfigError(one_line(f"{source}: {key}: {msg}")) from None
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """Safe loading with bounds: no aliases, no duplicate keys, capped depth/size/numbers."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if self.check_event(yaml.AliasEvent):
+            raise _problem(event.start_mark, "YAML aliases (*name) are not allowed in the config")
+        self._nodes += 1
+        if self._nodes > MAX_CONFIG_NODES:
+            raise _problem(event.start_mark, f"more than {MAX_CONFIG_NODES} values")
+        if self._depth >= MAX_CONFIG_DEPTH:
+            raise _problem(event.start_mark, f"nested more than {MAX_CONFIG_DEPTH} levels deep")
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def fetch_flow_collection_start(self, token_class: Any) -> None:
+        if self.flow_level >= MAX_CONFIG_DEPTH:
+            mark = self.get_mark()
+            raise _problem(mark, f"nested more than {MAX_CONFIG_DEPTH} levels deep")
+        super().fetch_flow_collection_start(token_class)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue  # a complex key: the constructor refuses it as unhashable
+            if key_node.value in seen:
+                raise _problem(key_node.start_mark, f"duplicate key '{key_node.value}'")
+            seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        if len(str(node.value)) > MAX_NUMBER_CHARS:
+            raise _problem(node.start_mark, f"number longer than {MAX_NUMBER_CHARS} characters")
+        return super().construct_yaml_int(node)
+
+
+_ConfigLoader.add_constructor("tag:yaml.org,2002:int", _ConfigLoader.construct_yaml_int)
+
+
+def _problem(mark: yaml.Mark | None, message: str) -> yaml.MarkedYAMLError:
+    return yaml.MarkedYAMLError(problem=message, problem_mark=mark)
+
+
+def read_config_text(found: Path) -> str:
+    """The config file's text: at most 1 MB of UTF-8 (a FIFO or device is read bounded)."""
+    try:
+        with open(found, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(f"{found}: cannot read config ({e.strerror or e})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{found}: config file is larger than 1 MB")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{found}: config is not UTF-8 text ({e.reason})") from None
+
+
+def parse_config_text(text: str, source: str) -> Any:
+    """YAML text -> plain data with the bounded loader; problems are ``file:line:col``."""
+    loader: _ConfigLoader | None = None
+    try:
+        loader = _ConfigLoader(text)  # the reader refuses unprintable characters right here
+        return loader.get_single_data()
+    except yaml.reader.ReaderError as e:  # a character YAML cannot read
+        pos = max(0, min(e.position, len(text)))
+        line, col = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
+        problem = str(e).splitlines()[0]
+        raise ConfigError(one_line(f"{source}:{line}:{col}: {problem}")) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise ConfigError(one_line(f"{source}{where}: {problem}")) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
     """Read and validate the config file found from ``path``/environment/default."""
     found = find_config(path)
-    try:
-        text = found.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"{found}: cannot read config ({e.strerror or e})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{found}{where}: {problem}") from None
+    data = parse_config_text(read_config_text(found), str(found))
     settings = settings_from_mapping(data, str(found), env)
     return _relative_to(settings, found.parent)
 

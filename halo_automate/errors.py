@@ -23,6 +23,21 @@ ever sees an httpx type.
 
 from __future__ import annotations
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127]} | {
+    10: "\\n",
+    13: "\\r",
+    9: "\\t",
+    0x85: "\\x85",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def one_line(text: str) -> str:
+    """Escape control and line-break characters (from keys or values quoted in a message),
+    so every problem the CLI prints stays on one line."""
+    return text.translate(_CONTROL)
+
 
 class HaloAutomateError(Exception):
     """Base of every error halo_automate raises on purpose."""

@@ -34,6 +34,7 @@ heartbeat raises :class:`LockedError` if the lock was taken over meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -191,7 +192,15 @@ class Lock:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.release()
+        if kind is None:
+            self.release()
+            return
+        # Already failing (often for the same reason, e.g. a read-only or full disk): the first
+        # error says what went wrong, so a failed release must not replace it. The row left
+        # behind names this process; it is taken over once the process is gone (or by this
+        # process, which no longer holds it).
+        with contextlib.suppress(JournalError):
+            self.release()
 
 
 def who() -> str:

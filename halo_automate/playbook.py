@@ -1,10 +1,13 @@
 """Playbook YAML → a frozen, validated :class:`Playbook`; every problem is ``file:line:col``.
 
 Loading is strict: the YAML is read with a safe loader that refuses aliases (no expansion
-bombs), duplicate keys and files over 1 MB, and remembers where every key and list item
-sits, so each problem points at the offending key. Field names, operators, filter names,
-regexes, templates, durations and the schedule are all checked here; whether a status or
-team *name* exists is only known from Halo's lookups, so that is checked when planning.
+bombs), duplicate keys, files over 1 MB, more than :data:`MAX_NODES` values, nesting deeper
+than :data:`MAX_YAML_DEPTH` (checked while scanning: deep flow nesting makes PyYAML's scanner
+quadratic) and over-long numbers, and remembers where every key and list item sits, so each
+problem points at the offending key; at most :data:`MAX_PROBLEMS` problems are listed, each on
+one line. Field names, operators, filter names, regexes, templates, durations and the schedule
+are all checked here; whether a status or team *name* exists is only known from Halo's
+lookups, so that is checked when planning.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from halo_automate.conditions import Node, Path, Problem, parse_where
-from halo_automate.errors import PlaybookError
+from halo_automate.errors import PlaybookError, one_line
 from halo_automate.halo.fields import ticket_fields, ticket_list_fields
 from halo_automate.schedule import Schedule, parse_schedule
 from halo_automate.selection import check_select
@@ -29,6 +32,11 @@ from halo_automate.suggest import did_you_mean
 
 MAX_FILE_BYTES = 1_048_576
 MAX_DEPTH = 50
+MAX_YAML_DEPTH = 200  # refused while scanning/composing, before any recursion limit
+MAX_NODES = 10_000  # YAML values in one file (bounds load time: up to ~90 us per value)
+MAX_NUMBER_CHARS = 64  # longer integers are refused (int() of 1:1:1... is quadratic)
+MAX_PROBLEMS = 50
+MAX_PROBLEM_CHARS = 500
 CATEGORY_FIELDS = ("category_1", "category_2", "category_3", "category_4")
 TEMPLATE_VARIABLES = ("playbook", "run_id", "ticket.<field>")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -221,15 +229,42 @@ class _YamlProblem(Exception):
 
 
 class _Loader(yaml.SafeLoader):
-    """A safe loader that refuses aliases outright (no billion-laughs expansion)."""
+    """A safe loader that refuses aliases outright (no billion-laughs expansion) and bounds
+    nesting and size while it reads, so hostile input costs bounded time and memory."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise _YamlProblem(
                 event.start_mark, "YAML aliases (*name) are not allowed in playbooks"
             )
-        return super().compose_node(parent, index)
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise _YamlProblem(
+                event.start_mark,
+                f"more than {MAX_NODES} YAML values (playbooks are far smaller: is this the "
+                "right file?)",
+            )
+        if self._depth >= MAX_YAML_DEPTH:
+            raise _YamlProblem(event.start_mark, _TOO_DEEP)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def fetch_flow_collection_start(self, token_class: Any) -> None:
+        if self.flow_level >= MAX_YAML_DEPTH:
+            raise _YamlProblem(self.get_mark(), _TOO_DEEP)
+        super().fetch_flow_collection_start(token_class)
+
+
+_TOO_DEEP = f"YAML is nested too deeply (more than {MAX_YAML_DEPTH} levels)"
 
 
 @dataclass
@@ -256,7 +291,22 @@ class _Source:
 
     def formatted(self) -> list[str]:
         ordered = sorted(self.problems, key=lambda p: p[0])
-        return [f"{self.path}:{line}:{col}: {message}" for (line, col), message in ordered]
+        lines = [
+            f"{self.path}:{line}:{col}: {_clip(one_line(message))}"
+            for (line, col), message in ordered
+        ]
+        if len(lines) <= MAX_PROBLEMS:
+            return lines
+        (line, col), _ = ordered[MAX_PROBLEMS]
+        more = len(lines) - MAX_PROBLEMS
+        return [*lines[:MAX_PROBLEMS], f"{self.path}:{line}:{col}: ... and {more} more problems"]
+
+
+def _clip(message: str) -> str:
+    """A problem quoting a huge value is cut, not printed whole."""
+    if len(message) <= MAX_PROBLEM_CHARS:
+        return message
+    return message[: MAX_PROBLEM_CHARS - 4] + " ..."
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
@@ -296,6 +346,8 @@ def _to_python(loader: _Loader, node: yaml.Node, path: Path, src: _Source, depth
         return items
     if node.tag == "tag:yaml.org,2002:timestamp":
         return node.value  # dates stay text; conditions parse them as Halo dates
+    if node.tag == "tag:yaml.org,2002:int" and len(str(node.value)) > MAX_NUMBER_CHARS:
+        raise _YamlProblem(node.start_mark, f"number longer than {MAX_NUMBER_CHARS} characters")
     return loader.construct_object(node)
 
 
@@ -323,10 +375,15 @@ def _parse_text(text: str, src: _Source) -> object:
     except _YamlProblem as e:
         src.add_at(e.mark, e.message)
     except yaml.MarkedYAMLError as e:
-        problem = e.problem or str(e)
+        problem = " ".join(str(e.problem or e).split())
         src.add_at(e.problem_mark or e.context_mark, f"YAML: {problem}")
+    except yaml.reader.ReaderError as e:  # a character YAML cannot read (said at 1:1)
+        pos = max(0, min(e.position, len(text)))
+        line, col = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
+        what, _, why = str(e).splitlines()[0].partition(": ")
+        src.add_at(None, f"YAML: {what} at line {line}, column {col}: {why}")
     except yaml.YAMLError as e:
-        src.add_at(None, f"YAML: {e}")
+        src.add_at(None, "YAML: " + " ".join(str(e).split()))
     except RecursionError:
         src.add_at(None, "YAML is nested too deeply")
     return None
@@ -357,13 +414,14 @@ def _model_in(annotation: object) -> type[BaseModel] | None:
 
 
 def _pydantic_problems(error: ValidationError, src: _Source) -> None:
-    for err in error.errors():
+    for count, err in enumerate(error.errors()):
         loc: Path = tuple(err["loc"])
         if err["type"] == "extra_forbidden":
             model = _model_at(loc[:-1])
             allowed = list(model.model_fields) if model is not None else []
             key = str(loc[-1])
-            src.add(loc, f"unknown key '{key}'{did_you_mean(key, allowed)}")
+            hint = did_you_mean(key, allowed) if count < MAX_PROBLEMS else ""  # bounded cost
+            src.add(loc, f"unknown key '{key}'{hint}")
             continue
         dotted = ".".join(str(p) for p in loc)
         if err["type"] == "missing":
@@ -561,7 +619,10 @@ def load_playbook(path: str | FilePath) -> Playbook:
         size = FilePath(path).stat().st_size
         if size > MAX_FILE_BYTES:
             raise PlaybookError([f"{where}:1:1: file is larger than 1 MB ({size} bytes)"])
-        raw = FilePath(path).read_bytes()
+        with open(path, "rb") as f:  # bounded: a FIFO or /dev/zero reports size 0
+            raw = f.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise PlaybookError([f"{where}:1:1: file is larger than 1 MB"])
     except OSError as e:
         raise PlaybookError([f"{where}:1:1: cannot read: {e.strerror or e}"]) from e
     try:

@@ -24,6 +24,7 @@ from datetime import timedelta
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MIN_INTERVAL_SECONDS = 5
+MAX_INTERVAL_SECONDS = 366 * 86400  # APScheduler adds it to a date: huge ones overflow
 
 _DURATION = re.compile(r"^\s*(\d{1,9})\s*([smhdw])\s*$")
 _EVERY = re.compile(r"^\s*every\s+(\d{1,9})\s*([smhd])\s*$", re.IGNORECASE)
@@ -95,6 +96,8 @@ def parse_schedule(text: object) -> Schedule:
             raise ValueError(
                 f"schedule {text!r} is too frequent: at least every {MIN_INTERVAL_SECONDS}s"
             )
+        if seconds > MAX_INTERVAL_SECONDS:
+            raise ValueError(f"schedule {text!r}: run at least once a year")
         return Schedule(text=text.strip(), interval_seconds=seconds)
     if text.strip().lower().startswith("every"):
         raise ValueError(f"bad schedule {text!r}: write 'every <n><unit>', unit s, m, h or d")

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import structlog
 
 from halo_automate.sandbox import SandboxServer
 from halo_automate.sandbox.testing import sandbox_options
@@ -34,3 +35,14 @@ def sandbox_factory() -> Iterator[SandboxFactory]:
 def sandbox(sandbox_factory: SandboxFactory) -> SandboxServer:
     """A fresh running sandbox Halo: 600 seeded tickets, seed 1, no rate limit."""
     return sandbox_factory()
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging() -> Iterator[None]:
+    """Every test starts and ends with structlog's defaults, so no test's log setup (level
+    filters, renderers, bound context) leaks into the next."""
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+    yield
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()

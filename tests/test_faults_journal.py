@@ -1,0 +1,144 @@
+"""The journal's disk fills up or turns read-only mid-run: the run stops before its next
+request with a one-line JournalError saying why, and once the disk is fixed a rerun finishes
+the plan (planned state, no duplicate, every row terminal)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fault_tools import (
+    HookTransport,
+    SandboxFactory,
+    SecretWatch,
+    apply_on_twin,
+    duplicate_markers,
+    flip_playbook,
+    is_write,
+    journal_problems,
+    make_twins,
+    plan_on,
+    record_figures,
+    runner_for,
+    state_diff,
+)
+
+from halo_automate.errors import JournalError
+from halo_automate.journal import Journal
+
+BATCH = 6
+
+
+@pytest.fixture
+def watch() -> Iterator[SecretWatch]:
+    """Every log line of the test is captured; no secret or token may appear in any text."""
+    w = SecretWatch()
+    w.capture_logs()
+    yield w
+    w.release()
+    assert w.leaks() == []
+
+
+def break_disk(journal: Journal, failure: str) -> None:
+    """Make every later journal write fail as a full or a read-only disk would."""
+    conn: sqlite3.Connection = journal._conn
+    with journal._mutex:
+        if failure == "disk-full":
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            conn.execute(f"PRAGMA max_page_count = {pages}")
+        else:
+            conn.execute("PRAGMA query_only = 1")
+
+
+class FailureClock:
+    """Remembers how many requests the sandbox had seen when the journal first failed."""
+
+    def __init__(self, journal: Journal, sandbox: Any) -> None:
+        self.requests_at_failure: int | None = None
+        original = journal._tx
+
+        @contextmanager
+        def tx(doing: str, *, write: bool) -> Iterator[sqlite3.Connection]:
+            try:
+                with original(doing, write=write) as db:
+                    yield db
+            except JournalError:
+                if self.requests_at_failure is None:
+                    self.requests_at_failure = sandbox.counters["requests"]
+                raise
+
+        journal._tx = tx  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("failure", ["disk-full", "read-only"])
+@pytest.mark.parametrize("at_write", [1, 4])
+def test_journal_failure_stops_the_run_before_the_next_request(
+    sandbox_factory: SandboxFactory,
+    tmp_path: Path,
+    watch: SecretWatch,
+    request: pytest.FixtureRequest,
+    failure: str,
+    at_write: int,
+) -> None:
+    """The disk fails after the ``at_write``-th write landed: JournalError in one line naming
+    the journal and the reason, no request after it, and a rerun completes the plan."""
+    main, twin = make_twins(sandbox_factory, tickets=120)
+    watch.watch(main)
+    plan = plan_on(main, flip_playbook("High"), tmp_path / "plan.db")
+    apply_on_twin(twin, plan, tmp_path / "twin.db", batch_size=BATCH)
+    journal_path = tmp_path / "journal.db"
+    writes = 0
+    holder: dict[str, Journal] = {}
+
+    def after(n: int, req: httpx.Request, resp: httpx.Response) -> None:
+        nonlocal writes
+        writes += is_write(req)
+        if is_write(req) and writes == at_write:
+            break_disk(holder["journal"], failure)
+
+    transport = HookTransport(after=after)
+    with runner_for(main, journal_path, transport=transport, batch_size=BATCH) as runner:
+        holder["journal"] = runner.journal
+        clock = FailureClock(runner.journal, main)
+        with pytest.raises(JournalError) as caught:
+            runner.apply_saved(plan, confirm=None)
+    message = str(caught.value)
+    watch.add("error", message)
+    assert "\n" not in message and str(journal_path) in message
+    reason = "database or disk is full" if failure == "disk-full" else "readonly database"
+    assert reason in message and "unlocking" not in message  # the first failure, not a later one
+    assert clock.requests_at_failure is not None
+    assert main.counters["requests"] == clock.requests_at_failure  # nothing sent after it
+    assert state_diff(main, twin) != []  # the run really stopped part way
+    with runner_for(main, journal_path, batch_size=BATCH) as runner:  # the disk is fixed
+        outcomes = runner.recover()
+    assert [o.status for o in outcomes] == ["succeeded"]
+    assert state_diff(main, twin) == []
+    assert duplicate_markers(main) == []
+    assert journal_problems(journal_path) == []
+    watch.add_journal(journal_path)
+    record_figures(request.config, request.node.nodeid,
+                   {f"faults_journal_{failure}": 1, "runs_completed": 1, "changes_lost": 0,
+                    "duplicate_actions": 0, "changes_planned": len(plan.changes)})  # fmt: skip
+
+
+def test_journal_unwritable_from_the_start_sends_nothing(
+    sandbox_factory: SandboxFactory, tmp_path: Path, watch: SecretWatch
+) -> None:
+    """A journal that cannot record the run start stops the apply before any request."""
+    main, _ = make_twins(sandbox_factory, tickets=60)
+    watch.watch(main)
+    plan = plan_on(main, flip_playbook("High"), tmp_path / "plan.db")
+    journal_path = tmp_path / "journal.db"
+    with runner_for(main, journal_path) as runner:
+        break_disk(runner.journal, "read-only")
+        before = main.counters["requests"]
+        with pytest.raises(JournalError, match="readonly database") as caught:
+            runner.apply_saved(plan, confirm=None)
+    assert "\n" not in str(caught.value)
+    assert main.counters["requests"] == before
