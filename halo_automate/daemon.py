@@ -41,7 +41,6 @@ optional read-only HTTP endpoint (``daemon.health``, loopback unless
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import signal
 import socket
@@ -62,7 +61,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from halo_automate.config import Settings
+from halo_automate.config import Settings, is_loopback
 from halo_automate.errors import (
     ConfigError,
     HaloAutomateError,
@@ -383,21 +382,12 @@ def parse_health_address(text: str, *, allow_remote: bool = False) -> tuple[str,
     if not sep or not port_text.isdigit() or int(port_text) > 65535:
         raise ConfigError(f"daemon.health: expected host:port, e.g. 127.0.0.1:9187, not {text!r}")
     host = host.removeprefix("[").removesuffix("]") or "127.0.0.1"
-    if not allow_remote and not _is_loopback(host):
+    if not allow_remote and not is_loopback(host):
         raise ConfigError(
             f"daemon.health: {host} is not a loopback address and the endpoint has no "
             "authentication; use 127.0.0.1, or set daemon.health_allow_remote: true"
         )
     return host, int(port_text)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class HealthServer(ThreadingHTTPServer):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import signal
 import threading
@@ -11,6 +10,7 @@ from types import FrameType
 
 import click
 
+from halo_automate.config import is_loopback
 from halo_automate.sandbox.server import SandboxOptions, SandboxServer
 
 _RATE = re.compile(r"^\s*(\d+)\s*(?:/\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?)?\s*$", re.IGNORECASE)
@@ -41,15 +41,6 @@ def parse_rate_limit(text: str) -> tuple[int, float]:
     if window <= 0:
         raise ValueError(f"the rate-limit window must be positive: {text!r}")
     return requests, window
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _convert(parser: object) -> object:
