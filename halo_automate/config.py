@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from halo_automate.errors import ConfigError, one_line
 from halo_automate.suggest import did_you_mean
+from halo_automate.yamlsafe import BoundedLoader, YamlProblem
 
 ENV_VAR = "HALO_AUTOMATE_CONFIG"
 DEFAULT_PATH = Path("config.yaml")
@@ -186,34 +187,12 @@ def settings_from_mapping(
         raise ConfigError(one_line(f"{source}: {key}: {msg}")) from None
 
 
-class _ConfigLoader(yaml.SafeLoader):
-    """Safe loading with bounds: no aliases, no duplicate keys, capped depth/size/numbers."""
+class _ConfigLoader(BoundedLoader):
+    """Bounded safe loading (see yamlsafe) plus no duplicate keys and capped numbers."""
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._nodes = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
-        if self.check_event(yaml.AliasEvent):
-            raise _problem(event.start_mark, "YAML aliases (*name) are not allowed in the config")
-        self._nodes += 1
-        if self._nodes > MAX_CONFIG_NODES:
-            raise _problem(event.start_mark, f"more than {MAX_CONFIG_NODES} values")
-        if self._depth >= MAX_CONFIG_DEPTH:
-            raise _problem(event.start_mark, f"nested more than {MAX_CONFIG_DEPTH} levels deep")
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def fetch_flow_collection_start(self, token_class: Any) -> None:
-        if self.flow_level >= MAX_CONFIG_DEPTH:
-            mark = self.get_mark()
-            raise _problem(mark, f"nested more than {MAX_CONFIG_DEPTH} levels deep")
-        super().fetch_flow_collection_start(token_class)
+    max_depth = MAX_CONFIG_DEPTH
+    max_nodes = MAX_CONFIG_NODES
+    alias_message = "YAML aliases (*name) are not allowed in the config"
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[str] = set()
@@ -221,21 +200,17 @@ class _ConfigLoader(yaml.SafeLoader):
             if not isinstance(key_node, yaml.ScalarNode):
                 continue  # a complex key: the constructor refuses it as unhashable
             if key_node.value in seen:
-                raise _problem(key_node.start_mark, f"duplicate key '{key_node.value}'")
+                raise YamlProblem(key_node.start_mark, f"duplicate key '{key_node.value}'")
             seen.add(key_node.value)
         return super().construct_mapping(node, deep=deep)
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         if len(str(node.value)) > MAX_NUMBER_CHARS:
-            raise _problem(node.start_mark, f"number longer than {MAX_NUMBER_CHARS} characters")
+            raise YamlProblem(node.start_mark, f"number longer than {MAX_NUMBER_CHARS} characters")
         return super().construct_yaml_int(node)
 
 
 _ConfigLoader.add_constructor("tag:yaml.org,2002:int", _ConfigLoader.construct_yaml_int)
-
-
-def _problem(mark: yaml.Mark | None, message: str) -> yaml.MarkedYAMLError:
-    return yaml.MarkedYAMLError(problem=message, problem_mark=mark)
 
 
 def read_config_text(found: Path) -> str:

@@ -29,6 +29,7 @@ from halo_automate.halo.fields import ticket_fields, ticket_list_fields
 from halo_automate.schedule import Schedule, parse_schedule
 from halo_automate.selection import check_select
 from halo_automate.suggest import did_you_mean
+from halo_automate.yamlsafe import BoundedLoader, YamlProblem
 
 MAX_FILE_BYTES = 1_048_576
 MAX_DEPTH = 50
@@ -221,50 +222,17 @@ def render_template(
 # ---------------------------------------------------------------- YAML with positions
 
 
-class _YamlProblem(Exception):
-    def __init__(self, mark: yaml.Mark | None, message: str) -> None:
-        self.mark = mark
-        self.message = message
-        super().__init__(message)
+class _Loader(BoundedLoader):
+    """Bounded safe loading (see yamlsafe): no aliases (no billion-laughs expansion), nesting
+    and size capped while reading, so hostile input costs bounded time and memory."""
 
-
-class _Loader(yaml.SafeLoader):
-    """A safe loader that refuses aliases outright (no billion-laughs expansion) and bounds
-    nesting and size while it reads, so hostile input costs bounded time and memory."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._nodes = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
-        if self.check_event(yaml.AliasEvent):
-            raise _YamlProblem(
-                event.start_mark, "YAML aliases (*name) are not allowed in playbooks"
-            )
-        self._nodes += 1
-        if self._nodes > MAX_NODES:
-            raise _YamlProblem(
-                event.start_mark,
-                f"more than {MAX_NODES} YAML values (playbooks are far smaller: is this the "
-                "right file?)",
-            )
-        if self._depth >= MAX_YAML_DEPTH:
-            raise _YamlProblem(event.start_mark, _TOO_DEEP)
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def fetch_flow_collection_start(self, token_class: Any) -> None:
-        if self.flow_level >= MAX_YAML_DEPTH:
-            raise _YamlProblem(self.get_mark(), _TOO_DEEP)
-        super().fetch_flow_collection_start(token_class)
-
-
-_TOO_DEEP = f"YAML is nested too deeply (more than {MAX_YAML_DEPTH} levels)"
+    max_depth = MAX_YAML_DEPTH
+    max_nodes = MAX_NODES
+    alias_message = "YAML aliases (*name) are not allowed in playbooks"
+    nodes_message = (
+        "more than {max_nodes} YAML values (playbooks are far smaller: is this the right file?)"
+    )
+    depth_message = "YAML is nested too deeply (more than {max_depth} levels)"
 
 
 @dataclass
@@ -333,9 +301,9 @@ _TAGS = frozenset(
 
 def _to_python(loader: _Loader, node: yaml.Node, path: Path, src: _Source, depth: int) -> object:
     if depth > MAX_DEPTH:
-        raise _YamlProblem(node.start_mark, f"nested more than {MAX_DEPTH} levels deep")
+        raise YamlProblem(node.start_mark, f"nested more than {MAX_DEPTH} levels deep")
     if node.tag not in _TAGS:
-        raise _YamlProblem(node.start_mark, f"YAML tag {node.tag!r} is not allowed in playbooks")
+        raise YamlProblem(node.start_mark, f"YAML tag {node.tag!r} is not allowed in playbooks")
     if isinstance(node, yaml.MappingNode):
         return _mapping(loader, node, path, src, depth)
     if isinstance(node, yaml.SequenceNode):
@@ -347,7 +315,7 @@ def _to_python(loader: _Loader, node: yaml.Node, path: Path, src: _Source, depth
     if node.tag == "tag:yaml.org,2002:timestamp":
         return node.value  # dates stay text; conditions parse them as Halo dates
     if node.tag == "tag:yaml.org,2002:int" and len(str(node.value)) > MAX_NUMBER_CHARS:
-        raise _YamlProblem(node.start_mark, f"number longer than {MAX_NUMBER_CHARS} characters")
+        raise YamlProblem(node.start_mark, f"number longer than {MAX_NUMBER_CHARS} characters")
     return loader.construct_object(node)
 
 
@@ -357,7 +325,7 @@ def _mapping(
     out: dict[str, object] = {}
     for key_node, value_node in node.value:
         if not isinstance(key_node, yaml.ScalarNode):
-            raise _YamlProblem(key_node.start_mark, "a key must be plain text")
+            raise YamlProblem(key_node.start_mark, "a key must be plain text")
         key = str(key_node.value)
         key_path = (*path, key)
         if key in out:
@@ -372,7 +340,7 @@ def _mapping(
 def _parse_text(text: str, src: _Source) -> object:
     try:
         return _read_yaml(text, src)
-    except _YamlProblem as e:
+    except YamlProblem as e:
         src.add_at(e.mark, e.message)
     except yaml.MarkedYAMLError as e:
         problem = " ".join(str(e.problem or e).split())
