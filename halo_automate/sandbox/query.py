@@ -129,7 +129,14 @@ def select_tickets(state: SandboxState, params: Params) -> list[Record]:
     """Every ticket matching the filters, in the requested order (default id ascending)."""
     params.check_types(ticket_params())
     want_deleted = params.get_bool("deleted")
-    rows = [t for t in state.tickets.values() if t["deleted"] is want_deleted]
+    ids = params.ids("ticketids")
+    # ticketids is answered by id lookup, as a database index would, not by a full scan
+    source = (
+        (state.tickets[i] for i in sorted(ids) if i in state.tickets)
+        if ids is not None
+        else state.tickets.values()
+    )
+    rows = [t for t in source if t["deleted"] is want_deleted]
     for step in _FILTERS:
         rows = step(rows, params, state)
     return _order(rows, params)
