@@ -105,6 +105,10 @@ def test_run_without_terminal_refuses(cli: tuple[Invoke, Path, SandboxServer]) -
     assert result.exit_code == 4
     assert "refusing to write" in result.output
     assert sandbox.counters["writes_applied"] == 0
+    [run] = json.loads(invoke("history", "--json").output)["runs"]
+    assert run["status"] == "refused"
+    shown = invoke("show", run["run_id"]).output
+    assert "not confirmed" in shown and "in the plan (nothing written)" in shown
 
 
 def test_dry_run_writes_nothing(cli: tuple[Invoke, Path, SandboxServer]) -> None:
