@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import structlog
+from fault_tools import SecretWatch
 
 from halo_automate.sandbox import SandboxServer
 from halo_automate.sandbox.testing import sandbox_options
@@ -46,3 +47,13 @@ def _reset_logging() -> Iterator[None]:
     yield
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
+
+
+@pytest.fixture
+def watch() -> Iterator[SecretWatch]:
+    """Every log line of the test is captured; no secret or token may appear in any text."""
+    w = SecretWatch()
+    w.capture_logs()
+    yield w
+    w.release()
+    assert w.leaks() == []

@@ -5,7 +5,6 @@ the same plan, no duplicate action, every journal row terminal and no secret any
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -35,16 +34,6 @@ from halo_automate.halo.ratelimit import RequestBudget
 from halo_automate.plan import Plan
 from halo_automate.runner import Runner, RunOutcome
 from halo_automate.sandbox.server import SandboxServer
-
-
-@pytest.fixture
-def watch() -> Iterator[SecretWatch]:
-    """Every log line of the test is captured; no secret or token may appear in any text."""
-    w = SecretWatch()
-    w.capture_logs()
-    yield w
-    w.release()
-    assert w.leaks() == []
 
 
 def run_until_done(runner: Runner, plan_runs: int = 4) -> list[RunOutcome]:

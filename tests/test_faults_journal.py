@@ -34,16 +34,6 @@ from halo_automate.journal import Journal
 BATCH = 6
 
 
-@pytest.fixture
-def watch() -> Iterator[SecretWatch]:
-    """Every log line of the test is captured; no secret or token may appear in any text."""
-    w = SecretWatch()
-    w.capture_logs()
-    yield w
-    w.release()
-    assert w.leaks() == []
-
-
 def break_disk(journal: Journal, failure: str) -> None:
     """Make every later journal write fail as a full or a read-only disk would."""
     conn: sqlite3.Connection = journal._conn

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,16 +41,6 @@ from halo_automate.plan import plan_to_json
 from halo_automate.sandbox.server import SandboxServer
 
 BATCH = 8
-
-
-@pytest.fixture
-def watch() -> Iterator[SecretWatch]:
-    """Logs of the test process are captured; no secret or token may appear in any text."""
-    w = SecretWatch()
-    w.capture_logs()
-    yield w
-    w.release()
-    assert w.leaks() == []
 
 
 def kill_loop(
