@@ -393,7 +393,8 @@ class FakeHalo:
                     if "Content-Length" not in canned.headers:
                         self.send_header("Content-Length", str(len(canned.body)))
                     self.end_headers()
-                    self.wfile.write(canned.body)
+                    with contextlib.suppress(OSError):  # the client hung up on the body
+                        self.wfile.write(canned.body)
                 else:
                     self.end_headers()
                     with contextlib.suppress(OSError):  # the client hung up on the body
