@@ -309,10 +309,15 @@ def undo(run_id: str, dry_run: bool, yes: bool, config_path: str | None) -> None
     """Put back what run RUN_ID changed (previewed, confirmed and journaled like a run)."""
 
     def work(ctx: Context) -> int:
-        from halo_automate.undo import build_undo_plan
+        from halo_automate.undo import build_undo_plan, category_levels, undo_warnings
 
         runner = ctx.runner()
         undo_plan = build_undo_plan(ctx.journal, run_id, now=runner.now())
+        levels = category_levels(undo_plan)
+        if levels:
+            lookups = ctx.client.lookups([f"category_{n}" for n in levels])
+            for warning in undo_warnings(undo_plan, lookups):
+                click.echo(f"warning: {warning}", err=True)
         if dry_run:
             _render(ctx, undo_plan)
             return EXIT_OK

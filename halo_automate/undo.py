@@ -16,6 +16,7 @@ from typing import Any
 from halo_automate.apply import MARKER_PREFIX
 from halo_automate.errors import PlanError
 from halo_automate.journal import ChangeRow, Journal
+from halo_automate.lookups import Lookups
 from halo_automate.plan import (
     PLAN_VERSION,
     ActionSpec,
@@ -109,3 +110,33 @@ def _without_marker(body: dict[str, Any]) -> dict[str, Any]:
     if cut >= 0:
         out["note"] = note[:cut].rstrip()
     return out
+
+
+CATEGORY_FIELDS = tuple(f"category_{n}" for n in range(1, 5))
+
+
+def category_levels(plan: Plan) -> list[int]:
+    """The category fields (1-4) an undo plan would write back."""
+    used = {name for change in plan.changes for name in change.ticket_update}
+    return [n for n, name in enumerate(CATEGORY_FIELDS, start=1) if name in used]
+
+
+def undo_warnings(plan: Plan, lookups: Lookups) -> list[str]:
+    """Tickets whose undo would restore a category value Halo no longer lists.
+
+    Halo refuses such a value (400 "Category 'X' is not valid"), so those tickets will fail;
+    saying so before the confirmation lets the user decide (typically: a category cleanup
+    retired the value on purpose).
+    """
+    missing: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for change in plan.changes:
+        for name in CATEGORY_FIELDS:
+            value = change.ticket_update.get(name)
+            level = int(name[-1])
+            if isinstance(value, str) and value and lookups.category(level).by_name(value) is None:
+                missing[(name, value)].append(change.ticket_id)
+    return [
+        f"{len(ids)} ticket(s) would get {name} {value!r} back, which Halo no longer lists: "
+        f"Halo will refuse them (e.g. ticket {ids[0]})"
+        for (name, value), ids in sorted(missing.items())
+    ]

@@ -157,6 +157,9 @@ def test_plan_out_then_apply(cli: tuple[Invoke, Path, SandboxServer], tmp_path: 
             assert ticket[field] == values["after"]
     again = invoke("apply", str(out), "--yes")
     assert again.exit_code == 2 and "already applied" in again.output
+    run_id = planned["run_id"]
+    undo = invoke("undo", run_id, "--dry-run")
+    assert undo.exit_code == 0 and "which Halo no longer lists" in undo.output
 
 
 def test_unknown_playbook_and_bad_plan(

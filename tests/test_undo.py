@@ -22,7 +22,7 @@ from apply_support import (
 from halo_automate.apply import run_marker
 from halo_automate.errors import PlanError, RefusedError
 from halo_automate.journal import NewChange, RunStart
-from halo_automate.undo import build_undo_plan
+from halo_automate.undo import build_undo_plan, category_levels, undo_warnings
 
 quiet_logs()
 
@@ -91,6 +91,10 @@ def test_undo_cannot_put_back_a_value_halo_no_longer_accepts(
     retired = {c.ticket_id for c in plan.changes if c.fields["category_1"].before != ""}
     assert 0 < len(retired) < len(plan.changes)
     undo_plan = build_undo_plan(r.journal, run.run_id, now=NOW)
+    assert category_levels(undo_plan) == [1]
+    warnings = undo_warnings(undo_plan, r.client.lookups(["category_1"]))
+    warned = sum(int(w.split(" ticket(s)")[0]) for w in warnings)
+    assert warned == len(retired) and all("no longer lists" in w for w in warnings)
     outcome = r.runner.apply_saved(undo_plan, confirm=None)
     assert outcome.status == "partial"
     assert dict(outcome.failures).keys() == retired
