@@ -70,6 +70,13 @@ def main() -> None:
 # ---------------------------------------------------------------------------- context
 
 
+def make_console() -> Console:
+    """Rich output for people: the terminal's width on a terminal; off a terminal (a pipe, a
+    file, CI) 160 columns, so tables stay readable instead of folding into 80."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
 class Context:
     """Settings, client, journal and runner for one command (built lazily, closed once)."""
 
@@ -79,7 +86,7 @@ class Context:
 
         self.settings = load_settings(config_path)
         logs.configure()
-        self.console = Console()
+        self.console = make_console()
         self._client: HaloClient | None = None
         self._journal: Journal | None = None
 

@@ -150,9 +150,10 @@ class Demo:
 def demo_command(tickets: int, seed: int, workdir: Path | None) -> None:
     """Walk through halo-automate on an embedded sandbox Halo (no prompts, no real Halo)."""
     from halo_automate import logs
+    from halo_automate.cli import make_console
 
     logs.configure(level="WARNING")
-    console = Console()
+    console = make_console()
     options = SandboxOptions(port=0, tickets=tickets, seed=seed, rate_limit=0)
     with SandboxServer(options) as sandbox:
         console.print(
