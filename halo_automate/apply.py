@@ -93,6 +93,18 @@ class ApplyReport:
     def partial(self) -> bool:
         return self.failed > 0 or self.skipped > 0
 
+    def counts(self) -> Counts:
+        """The journal's counters for this report."""
+        return Counts(
+            scanned=self.scanned,
+            matched=self.matched,
+            planned=self.planned,
+            done=self.done,
+            failed=self.failed,
+            skipped=self.skipped,
+            requests=self.requests,
+        )
+
     def final_status(self, stopped: bool) -> RunStatus:
         if stopped and self.unreached:
             return "interrupted"
@@ -322,15 +334,7 @@ class Applier:
         self.journal.finish_run(
             report.run_id,
             report.status,
-            counts=Counts(
-                scanned=report.scanned,
-                matched=report.matched,
-                planned=report.planned,
-                done=report.done,
-                failed=report.failed,
-                skipped=report.skipped,
-                requests=report.requests,
-            ),
+            counts=report.counts(),
             message=message,
         )
         log.info("apply_finished", status=report.status, done=report.done, failed=report.failed,
@@ -423,16 +427,26 @@ class Applier:
         report: ApplyReport,
         lock: Lock,
     ) -> None:
+        def build(item: tuple[TicketChange, int]) -> Write:
+            change, index = item
+            if index >= 0:
+                return self._action_write(plan, change, index)
+            return self._ticket_write(plan, change)
+
+        for writes in self._journaled_batches(plan, items, build, lock):
+            self.send(writes, post, report)
+
+    def _journaled_batches(
+        self, plan: Plan, items: list[Any], build: Callable[[Any], Write], lock: Lock
+    ) -> Iterator[list[Write]]:
+        """Each batch of ``items`` as writes, journaled pending before the caller sends it."""
         for batch in self._queue(items):
             lock.heartbeat()
             self._batch += 1
-            writes = [
-                self._action_write(plan, c, i) if i >= 0 else self._ticket_write(plan, c)
-                for c, i in batch
-            ]
+            writes = [build(item) for item in batch]
             self._journal_new(plan, writes)
             self._outcome.started.update(w.ticket_id for w in writes)
-            self.send(writes, post, report)
+            yield writes
             self._tick(len(writes))
 
     def _tick(self, count: int) -> None:
@@ -587,16 +601,13 @@ class Applier:
         report: ApplyReport,
         lock: Lock,
     ) -> None:
-        for batch in self._queue(items):
-            lock.heartbeat()
-            self._batch += 1
-            writes = [self._delete_write(c, r) for c, r in batch]
-            self._journal_new(plan, writes)
-            self._outcome.started.update(w.ticket_id for w in writes)
+        def build(item: tuple[TicketChange, RemoveAction]) -> Write:
+            return self._delete_write(*item)
+
+        for writes in self._journaled_batches(plan, items, build, lock):
             unknown = self._delete_all(writes, report)
             if unknown:
                 self.reconcile(unknown, report)
-            self._tick(len(writes))
 
     def _delete_write(self, change: TicketChange, removal: RemoveAction) -> Write:
         field_name = f"action-delete:{removal.action_id}"
