@@ -3,7 +3,7 @@
 * one token, then the lookup lists the playbook names (the same ones halo_automate reads);
 * every page of the query read one after another (pages of 100);
 * the same matching and the same changes: halo_automate's own pure planner
-  (:func:`halo_automate.plan.make_plan`) decides what to change, so both do the same job;
+  (:func:`halo_automate.core.plan.make_plan`) decides what to change, so both do the same job;
 * then, per changed ticket, ``GET /api/Tickets/{id}`` (re-read before writing, as
   HaloAPI's ``Set-HaloTicket`` does) and one ``POST /api/Tickets`` or ``/api/Actions`` with a
   one-element array per write;
@@ -24,11 +24,11 @@ from typing import Any
 
 import httpx
 
-from halo_automate.lookups import Lookups
-from halo_automate.plan import Plan, TicketChange, make_plan, new_run_id
-from halo_automate.playbook import Playbook
-from halo_automate.runner import needed_lookups
-from halo_automate.selection import build_query
+from halo_automate.core.lookups import Lookups
+from halo_automate.core.plan import Plan, TicketChange, make_plan, new_run_id
+from halo_automate.core.playbook import Playbook
+from halo_automate.core.selection import build_query
+from halo_automate.engine.runner import needed_lookups
 
 PAGE_SIZE = 100
 _SIMPLE_LOOKUPS = {

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from halo_automate import logs
 from halo_automate.config import HaloSettings, RateLimit
-from halo_automate.playbook import load_playbook
+from halo_automate.core.playbook import load_playbook
 
 
 class TimingTransport(httpx.BaseTransport):
@@ -57,10 +57,10 @@ class TimingTransport(httpx.BaseTransport):
 
 def run_halo(spec: dict[str, Any]) -> dict[str, Any]:
     """The playbook run by halo_automate's own runner (plan, stale check, batches, journal)."""
+    from halo_automate.core.plan import plan_from_json
+    from halo_automate.engine.runner import Runner, needed_lookups
     from halo_automate.halo.client import HaloClient
-    from halo_automate.journal import Journal
-    from halo_automate.plan import plan_from_json
-    from halo_automate.runner import Runner, needed_lookups
+    from halo_automate.store.journal import Journal
 
     settings = HaloSettings(
         base_url=spec["base_url"],
@@ -134,12 +134,12 @@ def run_plan_cpu(spec: dict[str, Any]) -> dict[str, Any]:
     """CPU seconds of make_plan over sandbox-generated tickets (list rows, in memory)."""
     from datetime import UTC, datetime
 
-    from halo_automate.lookups import Lookups
-    from halo_automate.plan import make_plan
+    from halo_automate.core.lookups import Lookups
+    from halo_automate.core.plan import make_plan
+    from halo_automate.core.selection import build_query
     from halo_automate.sandbox import reference as ref
     from halo_automate.sandbox.data import generate
     from halo_automate.sandbox.query import list_row
-    from halo_automate.selection import build_query
 
     now = datetime.now(UTC)
     state = generate(spec["tickets"], spec["seed"], now)

@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from halo_automate.core.suggest import did_you_mean
+from halo_automate.core.yamlsafe import BoundedLoader, YamlProblem
 from halo_automate.errors import ConfigError, one_line
-from halo_automate.suggest import did_you_mean
-from halo_automate.yamlsafe import BoundedLoader, YamlProblem
 
 ENV_VAR = "HALO_AUTOMATE_CONFIG"
 DEFAULT_PATH = Path("config.yaml")

@@ -17,16 +17,17 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.rule import Rule
 
+from halo_automate.cli.preview import render_plan
+from halo_automate.cli.report import history_table
 from halo_automate.config import HaloSettings, RateLimit, Settings
+from halo_automate.core.outcome import RunOutcome
+from halo_automate.core.playbook import load_playbooks
+from halo_automate.engine.runner import Runner
+from halo_automate.engine.undo import build_undo_plan
 from halo_automate.errors import ConfigError
 from halo_automate.halo.client import HaloClient
-from halo_automate.journal import Journal
-from halo_automate.playbook import load_playbooks
-from halo_automate.preview import render_plan
-from halo_automate.report import history_table
-from halo_automate.runner import Runner, RunOutcome
 from halo_automate.sandbox.server import SandboxOptions, SandboxServer
-from halo_automate.undo import build_undo_plan
+from halo_automate.store.journal import Journal
 
 DEMO_PLAYBOOKS = ("close-spam.yaml", "category-cleanup.yaml", "bulk-edit-woodgrove.yaml")
 

@@ -6,22 +6,45 @@
     ├── ConfigError                   bad or missing configuration key          (exit 2)
     ├── PlaybookError                 a playbook file is invalid (file:line)    (exit 2)
     ├── PlanError                     a plan cannot be built or read            (exit 2)
+    │   ├── LookupMissError           a name or id Halo's lookup list lacks
+    │   └── RegexTimeoutError         a ``matches`` pattern ran past its budget on one value
     ├── RefusedError                  a limit or the user refused; nothing written (exit 4)
     ├── JournalError                  the journal cannot be read or written     (exit 3)
-    │   └── LockedError               another run of the playbook holds the lock
+    │   └── LockedError               another run of the playbook holds the lock (exit 4)
     └── HaloError                     Halo answered badly or not at all         (exit 3)
         ├── HaloAuthError             token refused, or 401/403 after a fresh token
         ├── HaloNotFoundError         404
         ├── HaloRateLimitedError      429 that outlasted the retry budget
         ├── HaloUnavailableError      5xx or transport failure after retries
+        │   └── WriteOutcomeUnknown   a write may or may not have landed: read back
         ├── HaloRejectedError         400: Halo refused the request, with its message
         └── HaloResponseError         a body that is not what Halo sends (bad JSON, short read)
 
+Every exit code of the program is a member of :class:`ExitCode`; an error carries its own.
 httpx exceptions are translated in exactly one place, ``halo.client``; nothing above it
 ever sees an httpx type.
 """
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Every exit code the program uses (documented in ``--help`` and the README)."""
+
+    OK = 0
+    BUG = 1
+    """An unexpected error (a bug): the traceback is shown."""
+    INVALID = 2
+    """Invalid input: config, playbook, plan file, run id."""
+    UNREACHABLE = 3
+    """Halo, its auth or the journal could not be used."""
+    REFUSED = 4
+    """Refused by a limit, a lock or the user: nothing was written."""
+    PARTIAL = 5
+    """Written, but some tickets failed or were skipped, or the run was interrupted."""
+
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127]} | {
     10: "\\n",
@@ -42,17 +65,17 @@ def one_line(text: str) -> str:
 class HaloAutomateError(Exception):
     """Base of every error halo_automate raises on purpose."""
 
-    exit_code = 1
+    exit_code: ExitCode = ExitCode.BUG
 
 
 class ConfigError(HaloAutomateError):
-    exit_code = 2
+    exit_code = ExitCode.INVALID
 
 
 class PlaybookError(HaloAutomateError):
     """One or more problems in playbook files; each is ``file:line:column: message``."""
 
-    exit_code = 2
+    exit_code = ExitCode.INVALID
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
@@ -60,21 +83,39 @@ class PlaybookError(HaloAutomateError):
 
 
 class PlanError(HaloAutomateError):
-    exit_code = 2
+    exit_code = ExitCode.INVALID
+
+
+class LookupMissError(PlanError):
+    """A name or id that a Halo lookup list does not contain (the message has a did-you-mean)."""
+
+    def __init__(self, kind: str, value: object, hint: str = "") -> None:
+        self.kind = kind
+        self.value = value
+        super().__init__(f"unknown {kind} {value!r}{hint}")
+
+
+class RegexTimeoutError(PlanError):
+    """A ``matches`` pattern ran past its time budget on one value."""
+
+    def __init__(self, field: str, pattern: str) -> None:
+        self.field = field
+        self.pattern = pattern
+        super().__init__(f"regex {pattern!r} on {field} timed out")
 
 
 class RefusedError(HaloAutomateError):
     """Refused by a limit or by the user before anything was written."""
 
-    exit_code = 4
+    exit_code = ExitCode.REFUSED
 
 
 class JournalError(HaloAutomateError):
-    exit_code = 3
+    exit_code = ExitCode.UNREACHABLE
 
 
 class LockedError(JournalError):
-    exit_code = 4
+    exit_code = ExitCode.REFUSED
 
 
 class HaloError(HaloAutomateError):
@@ -83,7 +124,7 @@ class HaloError(HaloAutomateError):
     ``endpoint`` is ``METHOD /api/Path``; ``status`` the HTTP status when there was one.
     """
 
-    exit_code = 3
+    exit_code = ExitCode.UNREACHABLE
 
     def __init__(self, message: str, *, endpoint: str = "", status: int | None = None) -> None:
         self.message = message
@@ -108,6 +149,10 @@ class HaloRateLimitedError(HaloError):
 
 class HaloUnavailableError(HaloError):
     pass
+
+
+class WriteOutcomeUnknown(HaloUnavailableError):
+    """A write may or may not have landed (500, timeout, dropped connection): read back."""
 
 
 class HaloRejectedError(HaloError):

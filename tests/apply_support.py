@@ -22,15 +22,15 @@ from typing import Any
 import structlog
 from pydantic import SecretStr
 
-from halo_automate.apply import marker_of
 from halo_automate.config import HaloSettings, RateLimit
+from halo_automate.core.plan import Plan, plan_from_json
+from halo_automate.core.playbook import Limits, Playbook, load_playbook, load_playbook_text
+from halo_automate.engine.apply import marker_of
+from halo_automate.engine.runner import Runner
 from halo_automate.halo.client import HaloClient, RetryPolicy
-from halo_automate.journal import Journal
-from halo_automate.plan import Plan, plan_from_json
-from halo_automate.playbook import Limits, Playbook, load_playbook, load_playbook_text
-from halo_automate.runner import Runner
 from halo_automate.sandbox import SandboxServer
 from halo_automate.sandbox.replies import Reply, empty
+from halo_automate.store.journal import Journal
 
 PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
 BOOKKEEPING = frozenset(

@@ -51,13 +51,13 @@ from pydantic import SecretStr
 
 from halo_automate import logs
 from halo_automate.config import HaloSettings, RateLimit
+from halo_automate.core.plan import Plan, plan_from_json
+from halo_automate.core.playbook import Playbook, load_playbook_text
+from halo_automate.engine.runner import Runner
 from halo_automate.halo.client import HaloClient, RetryPolicy
 from halo_automate.halo.ratelimit import RequestBudget
-from halo_automate.journal import Journal
-from halo_automate.plan import Plan, plan_from_json
-from halo_automate.playbook import Playbook, load_playbook_text
-from halo_automate.runner import Runner
 from halo_automate.sandbox.server import SandboxServer
+from halo_automate.store.journal import Journal
 
 FULL_FAULTS = os.environ.get("HALO_AUTOMATE_FULL_FAULTS") == "1"
 SEED_DATE = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)

@@ -16,7 +16,16 @@ from typing import Any
 import pytest
 from apply_support import SandboxFactory, playbook, quiet_logs, rig
 
-from halo_automate.apply import (
+from halo_automate.core.outcome import RunOutcome
+from halo_automate.core.plan import (
+    ActionSpec,
+    FieldChange,
+    Plan,
+    RemoveAction,
+    TicketChange,
+    plan_to_json,
+)
+from halo_automate.engine.apply import (
     Applier,
     Todo,
     action_body,
@@ -26,23 +35,16 @@ from halo_automate.apply import (
     same,
     stale_reason,
 )
+from halo_automate.engine.runner import Runner, outcomes_exit_code
 from halo_automate.errors import (
     HaloNotFoundError,
     HaloRejectedError,
     HaloUnavailableError,
     PlanError,
+    WriteOutcomeUnknown,
 )
-from halo_automate.halo.client import ClientStats, WriteOutcomeUnknown, WriteResult
-from halo_automate.journal import Journal, NewChange, RunStart
-from halo_automate.plan import (
-    ActionSpec,
-    FieldChange,
-    Plan,
-    RemoveAction,
-    TicketChange,
-    plan_to_json,
-)
-from halo_automate.runner import Runner, RunOutcome, outcomes_exit_code
+from halo_automate.halo.client import ClientStats, WriteResult
+from halo_automate.store.journal import Journal, NewChange, RunStart
 
 quiet_logs()
 

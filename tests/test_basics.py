@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from halo_automate.dates import format_halo_date, parse_halo_date
+from halo_automate.core.dates import format_halo_date, parse_halo_date
+from halo_automate.core.lookups import Lookups
+from halo_automate.core.suggest import did_you_mean
+from halo_automate.errors import LookupMissError
 from halo_automate.halo.ratelimit import RequestBudget
-from halo_automate.lookups import LookupMissError, Lookups
-from halo_automate.suggest import did_you_mean
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from halo_automate import conditions
-from halo_automate.conditions import (
+from halo_automate.core import conditions
+from halo_automate.core.conditions import (
     Check,
     Group,
-    RegexTimeoutError,
     compile_where,
     describe,
     email_domain,
@@ -22,6 +21,7 @@ from halo_automate.conditions import (
     op_names,
     parse_where,
 )
+from halo_automate.errors import RegexTimeoutError
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

@@ -23,7 +23,18 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from halo_automate.config import DaemonSettings, HaloSettings, Settings
-from halo_automate.daemon import (
+from halo_automate.core.outcome import RunOutcome
+from halo_automate.core.playbook import Playbook
+from halo_automate.core.schedule import parse_schedule
+from halo_automate.errors import (
+    ConfigError,
+    HaloAuthError,
+    HaloUnavailableError,
+    LockedError,
+    PlaybookError,
+    RefusedError,
+)
+from halo_automate.service.daemon import (
     EXIT_STOP_TIMEOUT,
     RUN_RESULTS,
     Daemon,
@@ -38,18 +49,7 @@ from halo_automate.daemon import (
     parse_health_address,
     resolve_timezone,
 )
-from halo_automate.errors import (
-    ConfigError,
-    HaloAuthError,
-    HaloUnavailableError,
-    LockedError,
-    PlaybookError,
-    RefusedError,
-)
-from halo_automate.journal import Journal, RunStart, who
-from halo_automate.playbook import Playbook
-from halo_automate.runner import RunOutcome
-from halo_automate.schedule import parse_schedule
+from halo_automate.store.journal import Journal, RunStart, who
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday
 

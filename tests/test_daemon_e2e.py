@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from halo_automate.apply import MARKER_PREFIX
 from halo_automate.cli import main
-from halo_automate.journal import Journal, RunRow
+from halo_automate.engine.apply import MARKER_PREFIX
 from halo_automate.sandbox.server import SandboxServer
+from halo_automate.store.journal import Journal, RunRow
 
 ROOT = Path(__file__).resolve().parent.parent
 SPAM = (ROOT / "playbooks" / "close-spam.yaml").read_text(encoding="utf-8")

@@ -29,10 +29,11 @@ from fault_tools import (
     state_diff,
 )
 
+from halo_automate.core.outcome import RunOutcome
+from halo_automate.core.plan import Plan
+from halo_automate.engine.runner import Runner
 from halo_automate.errors import HaloError
 from halo_automate.halo.ratelimit import RequestBudget
-from halo_automate.plan import Plan
-from halo_automate.runner import Runner, RunOutcome
 from halo_automate.sandbox.server import SandboxServer
 
 

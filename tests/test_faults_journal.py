@@ -29,7 +29,7 @@ from fault_tools import (
 )
 
 from halo_automate.errors import JournalError
-from halo_automate.journal import Journal
+from halo_automate.store.journal import Journal
 
 BATCH = 6
 

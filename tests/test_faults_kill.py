@@ -37,7 +37,7 @@ from fault_tools import (
     state_diff,
 )
 
-from halo_automate.plan import plan_to_json
+from halo_automate.core.plan import plan_to_json
 from halo_automate.sandbox.server import SandboxServer
 
 BATCH = 8

@@ -18,10 +18,10 @@ from fault_tools import record_figures
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from halo_automate.conditions import compile_where
 from halo_automate.config import load_settings, settings_from_mapping
+from halo_automate.core.conditions import compile_where
+from halo_automate.core.playbook import load_playbook, load_playbook_text
 from halo_automate.errors import ConfigError, PlaybookError
-from halo_automate.playbook import load_playbook, load_playbook_text
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBLEM = re.compile(r"^fuzz\.yaml:\d+:\d+: [^\n]+$")

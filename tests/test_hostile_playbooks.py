@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from fault_tools import SandboxFactory, journal_problems, runner_for
 
-from halo_automate.errors import PlanError, PlaybookError
-from halo_automate.playbook import (
+from halo_automate.core.playbook import (
     MAX_FILE_BYTES,
     MAX_PROBLEMS,
     load_playbook,
     load_playbook_text,
 )
+from halo_automate.errors import PlanError, PlaybookError
 
 PROBLEM = re.compile(r"^(?P<file>[^\n]+?):(?P<line>\d+):(?P<col>\d+): (?P<message>[^\n]+)$")
 OK_ACTIONS = "actions:\n  - set: {priority: High}\n"

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from halo_automate import journal as jmod
 from halo_automate.errors import JournalError, LockedError
-from halo_automate.journal import (
+from halo_automate.store import journal as jmod
+from halo_automate.store.journal import (
     MIGRATIONS,
     SCHEMA_VERSION,
     ChangeMark,
@@ -527,7 +527,7 @@ def test_read_only_file_and_folder_is_a_journal_error(tmp_path: Path) -> None:
 
 CHILD = """
 import os, sys
-from halo_automate.journal import Journal, RunStart
+from halo_automate.store.journal import Journal, RunStart
 path, run_id, how = sys.argv[1:4]
 j = Journal.open(path)
 j.start_run(RunStart(run_id=run_id, playbook="pb", playbook_hash="h", mode="apply",

@@ -16,11 +16,11 @@ from pydantic import SecretStr
 
 from halo_automate import logs
 from halo_automate.config import HaloSettings
+from halo_automate.core.playbook import load_playbook
+from halo_automate.engine.runner import Runner
 from halo_automate.halo.client import HaloClient
-from halo_automate.journal import Journal
-from halo_automate.playbook import load_playbook
-from halo_automate.runner import Runner
 from halo_automate.sandbox.server import SandboxServer
+from halo_automate.store.journal import Journal
 
 ROOT = Path(__file__).resolve().parent.parent
 SUMMARY_KEYS = {"scanned", "matched", "changed", "skipped", "failed", "requests", "seconds"}

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from halo_automate.errors import PlanError, RefusedError
-from halo_automate.lookups import Lookups
-from halo_automate.plan import (
+from halo_automate.core.lookups import Lookups
+from halo_automate.core.plan import (
     ActionSpec,
     FieldChange,
     Plan,
@@ -25,7 +24,8 @@ from halo_automate.plan import (
     requests_needed,
     seconds_needed,
 )
-from halo_automate.playbook import Playbook, load_playbook_text
+from halo_automate.core.playbook import Playbook, load_playbook_text
+from halo_automate.errors import PlanError, RefusedError
 
 NOW = datetime(2026, 11, 24, 5, 15, tzinfo=UTC)
 

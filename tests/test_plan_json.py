@@ -10,9 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from halo_automate.errors import PlanError
-from halo_automate.lookups import Lookups
-from halo_automate.plan import (
+from halo_automate.core.lookups import Lookups
+from halo_automate.core.plan import (
     ActionSpec,
     FieldChange,
     Plan,
@@ -22,7 +21,8 @@ from halo_automate.plan import (
     plan_from_json,
     plan_to_json,
 )
-from halo_automate.playbook import load_playbook_text
+from halo_automate.core.playbook import load_playbook_text
+from halo_automate.errors import PlanError
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=20)
 json_scalars |= st.floats(allow_nan=False, allow_infinity=False)

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from halo_automate.conditions import Check, Group
-from halo_automate.errors import PlaybookError
-from halo_automate.playbook import (
+from halo_automate.core.conditions import Check, Group
+from halo_automate.core.playbook import (
     MAX_FILE_BYTES,
     CloseSpec,
     Limits,
@@ -22,6 +21,7 @@ from halo_automate.playbook import (
     playbook_files,
     render_template,
 )
+from halo_automate.errors import PlaybookError
 
 CORPUS = Path(__file__).parent / "playbook_corpus"
 EXPECT = re.compile(r"^# expect: (\d+:\d+): (.*)$", re.MULTILINE)

@@ -8,8 +8,8 @@ from typing import get_args
 import pytest
 from pydantic import BaseModel
 
-from halo_automate.conditions import GROUP_KEYS, NEGATION_PREFIX, OPS
-from halo_automate.playbook import (
+from halo_automate.core.conditions import GROUP_KEYS, NEGATION_PREFIX, OPS
+from halo_automate.core.playbook import (
     SET_NAMES,
     TEMPLATE_VARIABLES,
     Action,
@@ -20,7 +20,7 @@ from halo_automate.playbook import (
     PlaybookFile,
     RecategorizeSpec,
 )
-from halo_automate.selection import NAMED_PARAMS, RECHECKED_PARAMS
+from halo_automate.core.selection import NAMED_PARAMS, RECHECKED_PARAMS
 
 DOC = (Path(__file__).parent.parent / "docs" / "playbooks.md").read_text(encoding="utf-8")
 

@@ -14,15 +14,15 @@ from urllib.parse import urlencode
 
 import pytest
 
-from halo_automate.dates import format_halo_date
-from halo_automate.lookups import Lookups
-from halo_automate.plan import FieldChange, Plan, make_plan
-from halo_automate.playbook import Playbook, load_playbooks
+from halo_automate.core.dates import format_halo_date
+from halo_automate.core.lookups import Lookups
+from halo_automate.core.plan import FieldChange, Plan, make_plan
+from halo_automate.core.playbook import Playbook, load_playbooks
+from halo_automate.core.selection import build_query
 from halo_automate.sandbox import reference as ref
 from halo_automate.sandbox.data import generate
 from halo_automate.sandbox.query import Params, list_row, select_tickets
 from halo_automate.sandbox.state import SandboxState
-from halo_automate.selection import build_query
 
 PLAYBOOKS = Path(__file__).parent.parent / "playbooks"
 NOW = datetime(2026, 11, 24, 5, 15, tzinfo=UTC)

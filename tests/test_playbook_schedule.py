@@ -9,7 +9,7 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from halo_automate.schedule import Schedule, parse_duration, parse_schedule
+from halo_automate.core.schedule import Schedule, parse_duration, parse_schedule
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,15 @@ from typing import Any
 
 from rich.console import Console
 
-from halo_automate.lookups import Lookups
-from halo_automate.plan import (
+from halo_automate.cli.preview import (
+    change_lines,
+    plan_document,
+    render_plan,
+    show_value,
+    totals_lines,
+)
+from halo_automate.core.lookups import Lookups
+from halo_automate.core.plan import (
     FieldChange,
     Plan,
     RemoveAction,
@@ -16,8 +23,7 @@ from halo_automate.plan import (
     make_plan,
     plan_to_dict,
 )
-from halo_automate.playbook import load_playbook_text
-from halo_automate.preview import change_lines, plan_document, render_plan, show_value, totals_lines
+from halo_automate.core.playbook import load_playbook_text
 
 LOOKUPS = Lookups.from_rows(
     statuses=[{"id": 1, "name": "New"}, {"id": 9, "name": "Closed"}],

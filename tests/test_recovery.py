@@ -28,11 +28,11 @@ from apply_support import (
     tickets,
 )
 
-from halo_automate.apply import run_marker
+from halo_automate.core.plan import Plan, plan_to_json
+from halo_automate.engine.apply import run_marker
+from halo_automate.engine.undo import build_undo_plan
 from halo_automate.halo.client import HaloClient
-from halo_automate.journal import RunStart
-from halo_automate.plan import Plan, plan_to_json
-from halo_automate.undo import build_undo_plan
+from halo_automate.store.journal import RunStart
 
 quiet_logs()
 
@@ -279,7 +279,7 @@ def test_run_without_a_plan_document_cannot_be_reconciled(
 
 
 def _row(ticket_id: int) -> Any:
-    from halo_automate.journal import NewChange
+    from halo_automate.store.journal import NewChange
 
     return NewChange(ticket_id, "status_id", 1, 9)
 

@@ -9,8 +9,8 @@ import structlog
 from apply_support import playbook, rig
 
 from halo_automate.errors import HaloUnavailableError, LockedError
-from halo_automate.journal import Journal
 from halo_automate.sandbox import SandboxServer
+from halo_automate.store.journal import Journal
 
 
 def test_locked_playbook_is_journaled_as_refused(sandbox: SandboxServer, tmp_path: Path) -> None:

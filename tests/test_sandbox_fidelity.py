@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from halo_automate.dates import UNSET_DATE, parse_halo_date
+from halo_automate.core.dates import UNSET_DATE, parse_halo_date
 from halo_automate.sandbox import SandboxServer
 from halo_automate.sandbox import reference as ref
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from halo_automate.dates import UNSET_DATE, parse_halo_date
+from halo_automate.core.dates import UNSET_DATE, parse_halo_date
 from halo_automate.sandbox import SandboxServer, reference
 from halo_automate.sandbox.data import generate
 from halo_automate.sandbox.state import SandboxState

@@ -6,9 +6,15 @@ from typing import Any
 
 import pytest
 
+from halo_automate.core.lookups import Lookups
+from halo_automate.core.selection import (
+    build_query,
+    check_select,
+    compile_recheck,
+    is_closed,
+    recheck,
+)
 from halo_automate.errors import PlanError
-from halo_automate.lookups import Lookups
-from halo_automate.selection import build_query, check_select, compile_recheck, is_closed, recheck
 
 LOOKUPS = Lookups.from_rows(
     statuses=[

@@ -19,10 +19,10 @@ from apply_support import (
     tickets,
 )
 
-from halo_automate.apply import run_marker
+from halo_automate.engine.apply import run_marker
+from halo_automate.engine.undo import build_undo_plan, category_levels, undo_warnings
 from halo_automate.errors import PlanError, RefusedError
-from halo_automate.journal import NewChange, RunStart
-from halo_automate.undo import build_undo_plan, category_levels, undo_warnings
+from halo_automate.store.journal import NewChange, RunStart
 
 quiet_logs()
 

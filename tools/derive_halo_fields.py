@@ -2,7 +2,7 @@
 
 Usage: python tools/derive_halo_fields.py ../shared/halo-api/swagger-v2.json
 
-Writes halo_automate/halo/halo_fields.json: the /Tickets GET query parameters (name, type,
+Writes halo_automate/core/halo_fields.json: the /Tickets GET query parameters (name, type,
 whether the value is a comma-separated id list), the ticket list-row fields (Faults_List),
 the full ticket fields (Faults) and the action body fields (Actions). The 3.9 MB document is
 never shipped; this file is re-derived when a newer spec is vendored.
@@ -50,7 +50,7 @@ def derive(spec_path: Path) -> dict[str, object]:
 
 
 def main() -> None:
-    out = Path(__file__).resolve().parent.parent / "halo_automate" / "halo" / "halo_fields.json"
+    out = Path(__file__).resolve().parent.parent / "halo_automate" / "core" / "halo_fields.json"
     data = derive(Path(sys.argv[1]))
     out.write_text(json.dumps(data, indent=0, sort_keys=False) + "\n", encoding="utf-8")
     print(f"wrote {out} ({out.stat().st_size} bytes)")

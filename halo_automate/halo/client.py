@@ -37,6 +37,9 @@ import httpx
 import structlog
 
 from halo_automate.config import HaloSettings
+from halo_automate.core.fields import PAGING_PARAMS, ticket_params
+from halo_automate.core.lookups import Lookups
+from halo_automate.core.suggest import did_you_mean
 from halo_automate.errors import (
     HaloAuthError,
     HaloError,
@@ -45,12 +48,10 @@ from halo_automate.errors import (
     HaloRejectedError,
     HaloResponseError,
     HaloUnavailableError,
+    WriteOutcomeUnknown,
 )
 from halo_automate.halo.auth import Credentials, TokenManager
-from halo_automate.halo.fields import PAGING_PARAMS, ticket_params
 from halo_automate.halo.ratelimit import RequestBudget
-from halo_automate.lookups import Lookups
-from halo_automate.suggest import did_you_mean
 
 log = structlog.get_logger("halo_automate.halo")
 
@@ -77,10 +78,6 @@ _AUTH_HINT = (
     "check the client id and secret, the API application's scopes, and the permissions of "
     "the agent the API application logs in as"
 )
-
-
-class WriteOutcomeUnknown(HaloUnavailableError):
-    """A write may or may not have landed (500, timeout, dropped connection): read back."""
 
 
 @dataclass
@@ -777,7 +774,6 @@ __all__ = [
     "HaloClient",
     "HaloError",
     "RetryPolicy",
-    "WriteOutcomeUnknown",
     "WriteResult",
     "check_ticket_query",
     "halo_message",

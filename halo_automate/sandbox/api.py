@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from halo_automate.dates import format_halo_date
+from halo_automate.core.dates import format_halo_date
 from halo_automate.sandbox import reference as ref
 from halo_automate.sandbox import writes
 from halo_automate.sandbox.query import Params, filter_key, list_row, page, select_tickets

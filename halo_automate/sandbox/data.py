@@ -11,7 +11,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from halo_automate.dates import UNSET_DATE, format_halo_date
+from halo_automate.core.dates import UNSET_DATE, format_halo_date
 from halo_automate.sandbox import reference as ref
 from halo_automate.sandbox import texts
 from halo_automate.sandbox.state import Record, SandboxState

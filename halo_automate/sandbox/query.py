@@ -17,8 +17,8 @@ from operator import itemgetter
 from typing import Any
 from urllib.parse import parse_qs
 
-from halo_automate.dates import format_halo_date, parse_halo_date
-from halo_automate.halo.fields import ticket_params
+from halo_automate.core.dates import format_halo_date, parse_halo_date
+from halo_automate.core.fields import ticket_params
 from halo_automate.sandbox import reference as ref
 from halo_automate.sandbox.replies import not_valid
 from halo_automate.sandbox.state import Record, SandboxState

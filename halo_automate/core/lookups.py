@@ -12,16 +12,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from halo_automate.suggest import did_you_mean
-
-
-class LookupMissError(LookupError):
-    """A name or id that the lookup list does not contain."""
-
-    def __init__(self, kind: str, value: object, hint: str = "") -> None:
-        self.kind = kind
-        self.value = value
-        super().__init__(f"unknown {kind} {value!r}{hint}")
+from halo_automate.core.suggest import did_you_mean
+from halo_automate.errors import LookupMissError
 
 
 @dataclass(frozen=True)

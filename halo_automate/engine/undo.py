@@ -13,11 +13,8 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from halo_automate.apply import MARKER_PREFIX
-from halo_automate.errors import PlanError
-from halo_automate.journal import ChangeRow, Journal
-from halo_automate.lookups import Lookups
-from halo_automate.plan import (
+from halo_automate.core.lookups import Lookups
+from halo_automate.core.plan import (
     PLAN_VERSION,
     ActionSpec,
     FieldChange,
@@ -27,6 +24,9 @@ from halo_automate.plan import (
     new_run_id,
     plan_from_json,
 )
+from halo_automate.engine.apply import MARKER_PREFIX
+from halo_automate.errors import PlanError
+from halo_automate.store.journal import ChangeRow, Journal
 
 
 def build_undo_plan(journal: Journal, run_id: str, *, now: datetime) -> Plan:

@@ -2,7 +2,7 @@
 
 Filter names are Halo's own parameter names (checked against the shipped catalogue); the
 paging parameters belong to the client and are refused. Values of id parameters may be
-written as names and are resolved through :class:`~halo_automate.lookups.Lookups` (Halo's
+written as names and are resolved through :class:`~halo_automate.core.lookups.Lookups` (Halo's
 filters take ids even where records carry names, FACTS §6.3). Lists become comma-joined
 strings, booleans ``true``/``false``.
 
@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias
 
-from halo_automate.conditions import Path, Problem
-from halo_automate.errors import PlanError
-from halo_automate.halo.fields import PAGING_PARAMS, ticket_params
-from halo_automate.lookups import LookupMissError, Lookups, LookupTable
-from halo_automate.suggest import did_you_mean
+from halo_automate.core.conditions import Path, Problem
+from halo_automate.core.fields import PAGING_PARAMS, ticket_params
+from halo_automate.core.lookups import Lookups, LookupTable
+from halo_automate.core.suggest import did_you_mean
+from halo_automate.errors import LookupMissError, PlanError
 
 SelectValue: TypeAlias = str | int | float | bool | list[str | int]
 Ticket: TypeAlias = Mapping[str, Any]

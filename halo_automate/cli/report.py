@@ -10,9 +10,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from halo_automate.journal import ChangeRow, RunRow
-from halo_automate.plan import plan_from_json
-from halo_automate.preview import change_lines
+from halo_automate.cli.preview import change_lines
+from halo_automate.core.plan import plan_from_json
+from halo_automate.store.journal import ChangeRow, RunRow
 
 REPORT_VERSION = 1
 

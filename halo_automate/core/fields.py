@@ -16,7 +16,7 @@ PAGING_PARAMS = frozenset({"pageinate", "page_size", "page_no", "count"})
 
 @cache
 def _catalogue() -> dict[str, Any]:
-    text = resources.files("halo_automate.halo").joinpath("halo_fields.json").read_text("utf-8")
+    text = resources.files("halo_automate.core").joinpath("halo_fields.json").read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 

@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from halo_automate.apply import (
+from halo_automate.core.outcome import RunOutcome, RunStatus
+from halo_automate.core.plan import FieldChange, Plan, TicketChange, plan_from_json
+from halo_automate.engine.apply import (
     Applier,
     ApplyReport,
     Todo,
@@ -37,21 +39,18 @@ from halo_automate.apply import (
     ticket_body,
 )
 from halo_automate.errors import HaloError
-from halo_automate.journal import ChangeMark, ChangeRow, Counts, RunRow, RunStatus
-from halo_automate.plan import FieldChange, Plan, TicketChange, plan_from_json
+from halo_automate.store.journal import ChangeMark, ChangeRow, Counts, RunRow
 
 if TYPE_CHECKING:
-    from halo_automate.runner import Runner, RunOutcome
+    from halo_automate.engine.runner import Runner
 
-log = structlog.get_logger("halo_automate.recovery")
+log = structlog.get_logger("halo_automate.engine.recovery")
 
 LANDED = "landed before the interruption"
 
 
 def recover_run(runner: Runner, run: RunRow) -> RunOutcome:
     """Reconcile one interrupted run and finish it; returns its outcome (journal counts)."""
-    from halo_automate.runner import RunOutcome
-
     started = time.monotonic()
     before = runner.client.stats.snapshot()
     journal = runner.journal
@@ -59,7 +58,7 @@ def recover_run(runner: Runner, run: RunRow) -> RunOutcome:
         pending = [r.id for r in journal.pending(run.run_id)]
         journal.mark(pending, "failed", message="no plan recorded; cannot reconcile")
         journal.finish_run(run.run_id, "failed", message="no plan recorded")
-        return RunOutcome(run.run_id, run.playbook, run.mode, "failed", message="no plan")
+        return RunOutcome(run.run_id, run.playbook, run.mode, RunStatus.FAILED, message="no plan")
     plan = plan_from_json(run.plan_json)
     pending_rows = journal.pending(plan.run_id)
     log.warning("recovering_run", run_id=plan.run_id, pending=len(pending_rows))
@@ -76,17 +75,18 @@ def recover_run(runner: Runner, run: RunRow) -> RunOutcome:
             message = f"recovery stopped: {e}"
         status, counts, failures, skips = journal_totals(runner, plan, before["requests"])
         if message:
-            status = "failed"
+            status = RunStatus.FAILED
         elif applier.stopping and report.unreached:
-            status = "interrupted"
+            status = RunStatus.INTERRUPTED
         journal.finish_run(plan.run_id, status, counts=counts, message=message)
     after = runner.client.stats.snapshot()
     outcome = RunOutcome(
         run_id=plan.run_id,
         playbook=plan.playbook,
         mode=plan.mode,
-        status=status,
+        status=RunStatus(status),
         scanned=plan.scanned,
+        planned=len(plan.changes),
         matched=plan.matched,
         changed=counts.done,
         skipped=counts.skipped,
@@ -286,7 +286,7 @@ def journal_totals(
             skips.append((tid, skipped[0].message or "skipped"))
         else:
             done += 1
-    status: RunStatus = "partial" if failures or skips else "succeeded"
+    status = RunStatus.PARTIAL if failures or skips else RunStatus.SUCCEEDED
     counts = Counts(
         scanned=plan.scanned,
         matched=plan.matched,

@@ -49,16 +49,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, TypeAlias, get_args
 
+from halo_automate.core.outcome import RunStatus
 from halo_automate.errors import JournalError, LockedError
 
 JSONValue: TypeAlias = (
     bool | int | float | str | Sequence["JSONValue"] | Mapping[str, "JSONValue"] | None
 )
-RunStatus = Literal[
-    "running", "succeeded", "partial", "failed", "refused", "previewed", "interrupted"
-]
 ChangeState = Literal["pending", "done", "failed", "skipped"]
-RUN_STATUSES: frozenset[str] = frozenset(get_args(RunStatus))
+RUN_STATUSES: frozenset[str] = frozenset(s.value for s in RunStatus)
 CHANGE_STATES: frozenset[str] = frozenset(get_args(ChangeState))
 DEFAULT_STALE_AFTER = timedelta(minutes=10)
 DEFAULT_BUSY_TIMEOUT = 10.0  # seconds to wait for another process's write transaction
@@ -354,7 +352,7 @@ def _run_row(row: sqlite3.Row) -> RunRow:
         trigger=row["trigger"],
         started_at=_parse(row["started_at"]),
         finished_at=None if finished is None else _parse(finished),
-        status=row["status"],
+        status=RunStatus(row["status"]),
         counts=Counts(**{name: int(row[name]) for name in _COUNT_COLUMNS}),
         message=row["message"],
         plan_json=row["plan_json"],
@@ -522,7 +520,7 @@ class Journal:
     def finish_run(
         self,
         run_id: str,
-        status: RunStatus,
+        status: RunStatus | str,
         *,
         counts: Counts | None = None,
         message: str | None = None,

@@ -20,12 +20,13 @@ from halo_automate import __version__
 from halo_automate.errors import ConfigError, HaloAutomateError
 
 if TYPE_CHECKING:
+    from halo_automate.core.lookups import Lookups
+    from halo_automate.core.outcome import RunOutcome
+    from halo_automate.core.plan import Plan
+    from halo_automate.core.playbook import Playbook
+    from halo_automate.engine.runner import Runner
     from halo_automate.halo.client import HaloClient
-    from halo_automate.journal import Journal
-    from halo_automate.lookups import Lookups
-    from halo_automate.plan import Plan
-    from halo_automate.playbook import Playbook
-    from halo_automate.runner import Runner, RunOutcome
+    from halo_automate.store.journal import Journal
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -101,13 +102,13 @@ class Context:
     @property
     def journal(self) -> Journal:
         if self._journal is None:
-            from halo_automate.journal import Journal
+            from halo_automate.store.journal import Journal
 
             self._journal = Journal.open(self.settings.journal)
         return self._journal
 
     def runner(self, progress: bool = True) -> Runner:
-        from halo_automate.runner import Runner
+        from halo_automate.engine.runner import Runner
 
         return Runner(self.client, self.journal, progress=self._progress() if progress else None)
 
@@ -133,7 +134,7 @@ class Context:
 
     def playbook(self, ref: str) -> Playbook:
         """A playbook by path, or by name/file stem in playbooks_dir."""
-        from halo_automate.playbook import load_playbook, load_playbooks
+        from halo_automate.core.playbook import load_playbook, load_playbooks
 
         path = Path(ref)
         if path.suffix in (".yaml", ".yml") or path.exists():
@@ -156,7 +157,7 @@ class Context:
 
 
 def _render(ctx: Context, plan: Plan, lookups: Lookups | None = None) -> None:
-    from halo_automate.preview import render_plan
+    from halo_automate.cli.preview import render_plan
 
     halo = ctx.settings.halo
     render_plan(
@@ -223,7 +224,7 @@ def _with_context(config_path: str | None, work: Callable[[Context], int | None]
 def validate(playbooks: tuple[str, ...], config_path: str | None) -> None:
     """Check playbooks (default: the playbooks directory); exit 2 if any is invalid."""
     from halo_automate.config import find_config, load_settings
-    from halo_automate.playbook import load_playbooks
+    from halo_automate.core.playbook import load_playbooks
 
     if playbooks:
         targets: list[str | Path] = list(playbooks)
@@ -247,7 +248,7 @@ def plan(playbook: str, as_json: bool, out: str | None, config_path: str | None)
     """Fetch, match and show what PLAYBOOK would change. Writes nothing."""
 
     def work(ctx: Context) -> int:
-        from halo_automate.plan import plan_to_json
+        from halo_automate.core.plan import plan_to_json
 
         pb = ctx.playbook(playbook)
         runner = ctx.runner(progress=False)
@@ -297,7 +298,7 @@ def apply(planfile: str, yes: bool, config_path: str | None) -> None:
     """Execute a saved plan exactly, nothing more."""
 
     def work(ctx: Context) -> int:
-        from halo_automate.plan import plan_from_json
+        from halo_automate.core.plan import plan_from_json
 
         saved = plan_from_json(Path(planfile).read_text(encoding="utf-8"))
         outcome = ctx.runner().apply_saved(saved, confirm=_confirmer(ctx, yes))
@@ -316,7 +317,7 @@ def undo(run_id: str, dry_run: bool, yes: bool, config_path: str | None) -> None
     """Put back what run RUN_ID changed (previewed, confirmed and journaled like a run)."""
 
     def work(ctx: Context) -> int:
-        from halo_automate.undo import build_undo_plan, category_levels, undo_warnings
+        from halo_automate.engine.undo import build_undo_plan, category_levels, undo_warnings
 
         runner = ctx.runner()
         undo_plan = build_undo_plan(ctx.journal, run_id, now=runner.now())
@@ -361,7 +362,7 @@ def history(as_json: bool, limit: int, playbook: str | None, config_path: str | 
     """List recent runs, newest first."""
 
     def work(ctx: Context) -> int:
-        from halo_automate.report import history_json, history_table
+        from halo_automate.cli.report import history_json, history_table
 
         runs = ctx.journal.runs(limit=limit, playbook=playbook)
         if as_json:
@@ -382,7 +383,7 @@ def show(run_id: str, as_json: bool, config_path: str | None) -> None:
     """Show one run and every change it made (or, for a preview, would have made)."""
 
     def work(ctx: Context) -> int:
-        from halo_automate.report import run_json, show_run
+        from halo_automate.cli.report import run_json, show_run
 
         run_row = ctx.journal.get_run(run_id)
         rows = ctx.journal.changes(run_id)
@@ -408,7 +409,7 @@ def daemon(once: bool, config_path: str | None) -> None:
     """
     import os
 
-    from halo_automate.daemon import Daemon
+    from halo_automate.service.daemon import Daemon
 
     ctx = Context(config_path)
     service: Daemon | None = None

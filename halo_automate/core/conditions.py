@@ -19,10 +19,11 @@ from typing import Any, TypeAlias
 
 import regex
 
-from halo_automate.dates import parse_halo_date
-from halo_automate.halo.fields import ticket_list_fields
-from halo_automate.schedule import parse_duration
-from halo_automate.suggest import did_you_mean
+from halo_automate.core.dates import parse_halo_date
+from halo_automate.core.fields import ticket_list_fields
+from halo_automate.core.schedule import parse_duration
+from halo_automate.core.suggest import did_you_mean
+from halo_automate.errors import RegexTimeoutError
 
 MAX_DURATION = timedelta(days=365 * 100)
 """older_than/newer_than longer than this are refused (``now - duration`` must stay a date)."""
@@ -78,15 +79,6 @@ OPS: dict[str, Op] = {
         Op("lt", frozenset({"int", "num", "date"}), "less than a number or a date"),
     )
 }
-
-
-class RegexTimeoutError(Exception):
-    """A ``matches`` pattern ran past its time budget on one value."""
-
-    def __init__(self, field: str, pattern: str) -> None:
-        self.field = field
-        self.pattern = pattern
-        super().__init__(f"regex {pattern!r} on {field} timed out")
 
 
 @dataclass(frozen=True)

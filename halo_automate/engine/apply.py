@@ -15,7 +15,7 @@ overwritten. A ticket whose update failed gets none of its actions.
 
 Every change is journaled as *pending* in one transaction per batch before the batch is sent,
 then settled in one transaction, so a process killed at any point leaves rows that
-:mod:`halo_automate.recovery` reconciles by reading the tickets back.
+:mod:`halo_automate.engine.recovery` reconciles by reading the tickets back.
 
 Stopping (:meth:`Applier.request_stop`, SIGTERM): no ticket is started after the in-flight
 batch, but a ticket already started is finished (its remaining actions are sent), so no ticket
@@ -31,10 +31,8 @@ from typing import Any, Literal
 
 import structlog
 
-from halo_automate.errors import HaloError, HaloNotFoundError
-from halo_automate.halo.client import HaloClient, WriteOutcomeUnknown, WriteResult
-from halo_automate.journal import ChangeMark, Counts, Journal, Lock, NewChange, RunStart, RunStatus
-from halo_automate.plan import (
+from halo_automate.core.outcome import RunStatus
+from halo_automate.core.plan import (
     ActionSpec,
     FieldChange,
     Plan,
@@ -43,8 +41,18 @@ from halo_automate.plan import (
     check_limits,
     plan_to_json,
 )
+from halo_automate.errors import HaloError, HaloNotFoundError, WriteOutcomeUnknown
+from halo_automate.halo.client import HaloClient, WriteResult
+from halo_automate.store.journal import (
+    ChangeMark,
+    Counts,
+    Journal,
+    Lock,
+    NewChange,
+    RunStart,
+)
 
-log = structlog.get_logger("halo_automate.apply")
+log = structlog.get_logger("halo_automate.engine.apply")
 
 Progress = Callable[[int, int], None]
 Post = Callable[[Sequence[Mapping[str, Any]]], list[WriteResult]]
@@ -75,7 +83,7 @@ def marker_of(note: str) -> str | None:
 class ApplyReport:
     run_id: str
     playbook: str
-    status: RunStatus = "running"
+    status: RunStatus = RunStatus.RUNNING
     scanned: int = 0
     matched: int = 0
     planned: int = 0
@@ -107,8 +115,8 @@ class ApplyReport:
 
     def final_status(self, stopped: bool) -> RunStatus:
         if stopped and self.unreached:
-            return "interrupted"
-        return "partial" if self.partial else "succeeded"
+            return RunStatus.INTERRUPTED
+        return RunStatus.PARTIAL if self.partial else RunStatus.SUCCEEDED
 
 
 def same(a: Any, b: Any) -> bool:
@@ -319,7 +327,7 @@ class Applier:
             live = self.stale_check(plan, [Todo.whole(c) for c in plan.changes], report)
             self.execute(plan, live, report, lock)
         except HaloError as e:
-            report.status = "failed"
+            report.status = RunStatus.FAILED
             self._finish(report, started, requests_before, message=str(e))
             raise
         report.status = report.final_status(self._stop_requested)

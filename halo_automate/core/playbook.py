@@ -23,13 +23,13 @@ from typing import Any, Literal, TypeAlias, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from halo_automate.conditions import Node, Path, Problem, parse_where
+from halo_automate.core.conditions import Node, Path, Problem, parse_where
+from halo_automate.core.fields import ticket_fields, ticket_list_fields
+from halo_automate.core.schedule import Schedule, parse_schedule
+from halo_automate.core.selection import check_select
+from halo_automate.core.suggest import did_you_mean
+from halo_automate.core.yamlsafe import BoundedLoader, YamlProblem
 from halo_automate.errors import PlaybookError, one_line
-from halo_automate.halo.fields import ticket_fields, ticket_list_fields
-from halo_automate.schedule import Schedule, parse_schedule
-from halo_automate.selection import check_select
-from halo_automate.suggest import did_you_mean
-from halo_automate.yamlsafe import BoundedLoader, YamlProblem
 
 MAX_FILE_BYTES = 1_048_576
 MAX_DEPTH = 50

@@ -62,6 +62,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from halo_automate.config import Settings, is_loopback
+from halo_automate.core.outcome import RunOutcome
+from halo_automate.core.playbook import Playbook, load_playbook, playbook_files
+from halo_automate.core.schedule import Schedule
+from halo_automate.engine.runner import Runner, outcomes_exit_code
 from halo_automate.errors import (
     ConfigError,
     HaloAutomateError,
@@ -70,13 +74,10 @@ from halo_automate.errors import (
     PlaybookError,
     RefusedError,
 )
-from halo_automate.journal import RunRow
 from halo_automate.logs import bound
-from halo_automate.playbook import Playbook, load_playbook, playbook_files
-from halo_automate.runner import Runner, RunOutcome, outcomes_exit_code
-from halo_automate.schedule import Schedule
+from halo_automate.store.journal import RunRow
 
-log = structlog.get_logger("halo_automate.daemon")
+log = structlog.get_logger("halo_automate.service.daemon")
 
 EXIT_OK = 0
 EXIT_INVALID = 2

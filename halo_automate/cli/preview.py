@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from halo_automate.lookups import Lookups, LookupTable
-from halo_automate.plan import (
+from halo_automate.core.lookups import Lookups, LookupTable
+from halo_automate.core.plan import (
     ActionSpec,
     JSONValue,
     Plan,

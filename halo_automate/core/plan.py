@@ -22,10 +22,9 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeAlias, Union
 
-from halo_automate.conditions import RegexTimeoutError, compile_where
-from halo_automate.errors import PlanError, RefusedError
-from halo_automate.lookups import LookupItem, LookupMissError, Lookups, LookupTable
-from halo_automate.playbook import (
+from halo_automate.core.conditions import compile_where
+from halo_automate.core.lookups import LookupItem, Lookups, LookupTable
+from halo_automate.core.playbook import (
     CATEGORY_FIELDS,
     Action,
     CloseSpec,
@@ -36,7 +35,8 @@ from halo_automate.playbook import (
     parse_template,
     render_template,
 )
-from halo_automate.selection import compile_recheck
+from halo_automate.core.selection import compile_recheck
+from halo_automate.errors import LookupMissError, PlanError, RefusedError, RegexTimeoutError
 
 JSONValue: TypeAlias = Union[  # noqa: UP007 (a recursive alias needs the string form)
     bool, int, float, str, list["JSONValue"], dict[str, "JSONValue"], None

@@ -12,23 +12,23 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-from halo_automate.apply import Applier, ApplyReport
+from halo_automate.core.lookups import Lookups
+from halo_automate.core.outcome import RunOutcome, RunStatus
+from halo_automate.core.plan import Plan, check_limits, make_plan, new_run_id, plan_to_json
+from halo_automate.core.playbook import Playbook
+from halo_automate.core.selection import build_query
+from halo_automate.engine.apply import Applier, ApplyReport
 from halo_automate.errors import HaloAutomateError, LockedError, PlanError, RefusedError
 from halo_automate.halo.client import HaloClient
-from halo_automate.journal import Counts, Journal, RunStart, RunStatus, who
 from halo_automate.logs import bound
-from halo_automate.lookups import Lookups
-from halo_automate.plan import Plan, check_limits, make_plan, new_run_id, plan_to_json
-from halo_automate.playbook import Playbook
-from halo_automate.selection import build_query
+from halo_automate.store.journal import Counts, Journal, RunStart, who
 
-log = structlog.get_logger("halo_automate.runner")
+log = structlog.get_logger("halo_automate.engine.runner")
 
 Confirm = Callable[[Plan], bool]
 Progress = Callable[[int, int], None]
@@ -71,34 +71,6 @@ def needed_lookups(playbook: Playbook) -> set[str]:
         if action.recategorize is not None:
             kinds.add(action.recategorize.field)
     return kinds
-
-
-@dataclass
-class RunOutcome:
-    """What one run did; the summary log line and the daemon's metrics come from it."""
-
-    run_id: str
-    playbook: str
-    mode: str
-    status: RunStatus
-    scanned: int = 0
-    matched: int = 0
-    changed: int = 0
-    skipped: int = 0
-    failed: int = 0
-    requests: int = 0
-    rate_limited: int = 0
-    seconds: float = 0.0
-    message: str | None = None
-    failures: tuple[tuple[int, str], ...] = ()
-    skips: tuple[tuple[int, str], ...] = ()
-
-    def summary(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("failures")
-        data.pop("skips")
-        data["seconds"] = round(self.seconds, 3)
-        return data
 
 
 class Runner:
@@ -176,7 +148,7 @@ class Runner:
                 self.recover(playbook.name)
                 plan = self.plan(playbook, run_id=run_id)
             except HaloAutomateError as e:
-                status: RunStatus = "refused" if isinstance(e, LockedError) else "failed"
+                status: str = "refused" if isinstance(e, LockedError) else "failed"
                 self._journal_only(playbook, run_id, trigger, status, str(e), None)
                 self._summary(playbook.name, run_id, status, started, before, message=str(e))
                 raise
@@ -250,7 +222,7 @@ class Runner:
         playbook: Playbook,
         run_id: str,
         trigger: str,
-        status: RunStatus,
+        status: str,
         message: str | None,
         plan: Plan | None,
     ) -> None:
@@ -269,9 +241,7 @@ class Runner:
         )
         self.journal.finish_run(run_id, status, counts=_plan_counts(plan), message=message)
 
-    def _journal_plan(
-        self, plan: Plan, trigger: str, status: RunStatus, message: str | None
-    ) -> None:
+    def _journal_plan(self, plan: Plan, trigger: str, status: str, message: str | None) -> None:
         self.journal.start_run(
             RunStart(
                 run_id=plan.run_id,
@@ -291,7 +261,7 @@ class Runner:
         self,
         playbook: str,
         run_id: str,
-        status: RunStatus,
+        status: str,
         started: float,
         before: dict[str, Any],
         *,
@@ -300,14 +270,16 @@ class Runner:
         message: str | None = None,
     ) -> RunOutcome:
         after = self.client.stats.snapshot()
+        preview = status == "previewed"
         outcome = RunOutcome(
             run_id=run_id,
             playbook=playbook,
-            mode="preview" if status == "previewed" else (plan.mode if plan else "apply"),
-            status=status,
+            mode="preview" if preview else (plan.mode if plan else "apply"),
+            status=RunStatus(status),
             scanned=plan.scanned if plan else 0,
             matched=plan.matched if plan else 0,
-            changed=report.done if report else 0,
+            planned=len(plan.changes) if plan else 0,
+            changed=len(plan.changes) if preview and plan else (report.done if report else 0),
             skipped=report.skipped if report else 0,
             failed=report.failed if report else 0,
             requests=after["requests"] - before["requests"],
@@ -317,8 +289,6 @@ class Runner:
             failures=tuple(report.failures) if report else (),
             skips=tuple(report.skips) if report else (),
         )
-        if status == "previewed" and plan is not None:
-            outcome.changed = len(plan.changes)
         self._record_requests(outcome)
         log.info("run_summary", **outcome.summary())
         return outcome
@@ -334,7 +304,7 @@ class Runner:
 
     def recover(self, playbook: str | None = None) -> list[RunOutcome]:
         """Reconcile runs interrupted mid-apply (pending rows) by reading the tickets."""
-        from halo_automate.recovery import recover_run
+        from halo_automate.engine.recovery import recover_run
 
         outcomes = []
         for run in self.journal.interrupted_runs(playbook):

@@ -1,0 +1,1 @@
+"""The service: the daemon that runs scheduled playbooks, its health endpoint and metrics."""
