@@ -250,7 +250,8 @@ def test_finish_prints_the_error_that_ended_a_run(capsys: pytest.CaptureFixture[
 
 def test_finish_prints_the_summary_of_a_run_that_wrote() -> None:
     """A run that wrote: its counts and one line per skipped or failed ticket; exit 0 when
-    it succeeded, 5 when partial or interrupted; several runs exit with the worst."""
+    it succeeded, 5 when partial or interrupted, 3 when Halo stopped it (a recovery ends so,
+    without an error); several runs exit with the worst."""
     out = io.StringIO()
     console = Console(file=out, width=160)
     partial = ended(
@@ -267,5 +268,8 @@ def test_finish_prints_the_summary_of_a_run_that_wrote() -> None:
     succeeded = ended(RunStatus.SUCCEEDED, changed=3)
     assert finish(console, succeeded) == ExitCode.OK
     assert finish(console, ended(RunStatus.INTERRUPTED)) == ExitCode.PARTIAL
+    stopped = ended(RunStatus.FAILED, message="recovery stopped: GET /api/Tickets: timed out")
+    assert finish(console, stopped) == ExitCode.UNREACHABLE
+    assert "run r1 [failed]: scanned 9" in out.getvalue().splitlines()[-1]
     assert finish_all(console, [succeeded, partial]) == ExitCode.PARTIAL
     assert finish_all(console, []) == ExitCode.OK
