@@ -4,6 +4,10 @@ Starts the sandbox in-process on loopback, writes a working folder with a config
 example playbooks and a journal, then walks through: validate → preview → apply → run again
 (nothing to do) → history → undo → the category cleanup preview. Nothing prompts, so it runs
 unattended (CI) as well as on a terminal. Each step prints the command that does it by hand.
+
+Like the sandbox it sits beside the runtime: the CLI names it by dotted path and imports it
+only when ``demo`` runs, and it takes from the CLI only the drawing modules (console,
+preview, report), never a command, so the two never import each other.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.rule import Rule
 
+from halo_automate import logs
+from halo_automate.cli.console import make_console
 from halo_automate.cli.preview import render_plan
 from halo_automate.cli.report import history_table
 from halo_automate.config import HaloSettings, RateLimit, Settings
@@ -24,7 +30,7 @@ from halo_automate.core.outcome import RunOutcome
 from halo_automate.core.playbook import load_playbooks
 from halo_automate.engine.runner import Runner
 from halo_automate.engine.undo import build_undo_plan
-from halo_automate.errors import ConfigError
+from halo_automate.errors import ConfigError, ExitCode
 from halo_automate.halo.client import HaloClient
 from halo_automate.sandbox.server import SandboxOptions, SandboxServer
 from halo_automate.store.journal import Journal
@@ -90,7 +96,7 @@ class Demo:
             highlight=False,
         )
 
-    def run(self) -> int:
+    def run(self) -> ExitCode:
         valid, problems = load_playbooks(self.settings.playbooks_dir)
         self.step("1. Validate the example playbooks", "halo-automate validate")
         for pb in valid:
@@ -133,7 +139,7 @@ class Demo:
         render_plan(plan, self.console, lookups=self.runner.lookups_for(cleanup), max_rows=5)
         self.console.print(Rule("done"))
         ok = undone.status == "succeeded" and len(again.changes) == applied.changed
-        return 0 if ok and applied.status == "succeeded" else 1
+        return ExitCode.OK if ok and applied.status == "succeeded" else ExitCode.BUG
 
     def close(self) -> None:
         self.client.close()
@@ -150,9 +156,6 @@ class Demo:
 )
 def demo_command(tickets: int, seed: int, workdir: Path | None) -> None:
     """Walk through halo-automate on an embedded sandbox Halo (no prompts, no real Halo)."""
-    from halo_automate import logs
-    from halo_automate.cli import make_console
-
     logs.configure(level="WARNING")
     console = make_console()
     options = SandboxOptions(port=0, tickets=tickets, seed=seed, rate_limit=0)

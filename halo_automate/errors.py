@@ -31,19 +31,29 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Every exit code the program uses (documented in ``--help`` and the README)."""
+    """Every exit code the program uses; ``--help`` lists them with their :attr:`meaning`."""
 
     OK = 0
     BUG = 1
-    """An unexpected error (a bug): the traceback is shown."""
     INVALID = 2
-    """Invalid input: config, playbook, plan file, run id."""
     UNREACHABLE = 3
-    """Halo, its auth or the journal could not be used."""
     REFUSED = 4
-    """Refused by a limit, a lock or the user: nothing was written."""
     PARTIAL = 5
-    """Written, but some tickets failed or were skipped, or the run was interrupted."""
+
+    @property
+    def meaning(self) -> str:
+        """What the code tells the caller, in a few words."""
+        return _MEANINGS[self]
+
+
+_MEANINGS = {
+    ExitCode.OK: "success",
+    ExitCode.BUG: "an unexpected error (a bug): the traceback is shown",
+    ExitCode.INVALID: "invalid input: config, playbook, plan file, run id",
+    ExitCode.UNREACHABLE: "Halo, its auth or the journal could not be used",
+    ExitCode.REFUSED: "refused by a limit, a lock or the user: nothing was written",
+    ExitCode.PARTIAL: "written, but some tickets failed or were skipped, or the run interrupted",
+}
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127]} | {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -13,8 +14,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from rich.console import Console
 
 from halo_automate.cli import main
+from halo_automate.cli.exits import finish, finish_all
+from halo_automate.core.outcome import RunOutcome, RunStatus
+from halo_automate.errors import ExitCode, HaloUnavailableError, LockedError, RefusedError
 from halo_automate.sandbox.server import SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -219,3 +224,52 @@ def test_subprocess_no_stdin_refuses(tmp_path: Path, sandbox: SandboxServer) -> 
     )  # fmt: skip
     assert proc.returncode == 4, proc.stderr
     assert "refusing to write" in proc.stderr
+
+
+def ended(status: RunStatus, **fields: Any) -> RunOutcome:
+    return RunOutcome("r1", "close-spam", "apply", status, scanned=9, matched=3, **fields)
+
+
+def test_finish_prints_the_error_that_ended_a_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """A run an error ended: `error: <message>` on stderr (as a raised error prints), its
+    error's exit code, and no summary."""
+    out = io.StringIO()
+    refused = RefusedError("close-spam: not confirmed; nothing was written")
+    outcome = ended(RunStatus.REFUSED, error=refused, message=str(refused))
+    assert finish(Console(file=out), outcome) == ExitCode.REFUSED
+    assert capsys.readouterr().err == f"error: {refused}\n"
+    assert out.getvalue() == ""
+    locked = LockedError("close-spam is locked by run r0")
+    outcome = ended(RunStatus.REFUSED, error=locked, message=str(locked), locked=True)
+    assert finish(Console(file=out), outcome) == ExitCode.REFUSED
+    halo = HaloUnavailableError("cannot connect", endpoint="GET /api/Tickets")
+    outcome = ended(RunStatus.FAILED, error=halo, message=str(halo))
+    assert finish(Console(file=out), outcome) == ExitCode.UNREACHABLE
+    assert capsys.readouterr().err.splitlines() == [f"error: {locked}", f"error: {halo}"]
+
+
+def test_finish_prints_the_summary_of_a_run_that_wrote() -> None:
+    """A run that wrote: its counts and one line per skipped or failed ticket; exit 0 when
+    it succeeded, 5 when partial or interrupted, 3 when Halo stopped it (a recovery ends so,
+    without an error); several runs exit with the worst."""
+    out = io.StringIO()
+    console = Console(file=out, width=160)
+    partial = ended(
+        RunStatus.PARTIAL, changed=1, skipped=1, failed=1, skips=((7, "changed since the plan"),),
+        failures=((8, "HTTP 400: bad status"),),
+    )  # fmt: skip
+    assert finish(console, partial) == ExitCode.PARTIAL
+    assert out.getvalue().splitlines() == [
+        "run r1 [partial]: scanned 9, matched 3, changed 1, skipped 1, failed 1; 0 requests "
+        "in 0.0s",
+        "  skipped ticket 7: changed since the plan",
+        "  failed ticket 8: HTTP 400: bad status",
+    ]
+    succeeded = ended(RunStatus.SUCCEEDED, changed=3)
+    assert finish(console, succeeded) == ExitCode.OK
+    assert finish(console, ended(RunStatus.INTERRUPTED)) == ExitCode.PARTIAL
+    stopped = ended(RunStatus.FAILED, message="recovery stopped: GET /api/Tickets: timed out")
+    assert finish(console, stopped) == ExitCode.UNREACHABLE
+    assert "run r1 [failed]: scanned 9" in out.getvalue().splitlines()[-1]
+    assert finish_all(console, [succeeded, partial]) == ExitCode.PARTIAL
+    assert finish_all(console, []) == ExitCode.OK

@@ -1,0 +1,23 @@
+"""``halo-automate apply``: execute a saved plan document exactly, nothing more."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from halo_automate.cli.context import Context, with_context
+from halo_automate.cli.exits import finish
+from halo_automate.core.plan import plan_from_json
+from halo_automate.errors import ExitCode
+
+
+@click.command("apply")
+@click.argument("planfile", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Apply without asking.")
+@with_context
+def apply(ctx: Context, planfile: str, yes: bool) -> ExitCode:
+    """Execute a saved plan exactly, nothing more."""
+    saved = plan_from_json(Path(planfile).read_text(encoding="utf-8"))
+    outcome = ctx.runner().apply_saved(saved, confirm=ctx.confirmer(yes))
+    return finish(ctx.console, outcome)

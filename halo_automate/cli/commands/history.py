@@ -1,0 +1,24 @@
+"""``halo-automate history``: the journal's recent runs, as a table or JSON."""
+
+from __future__ import annotations
+
+import click
+
+from halo_automate.cli.context import Context, with_context
+from halo_automate.cli.report import history_json, history_table
+from halo_automate.errors import ExitCode
+
+
+@click.command("history")
+@click.option("--json", "as_json", is_flag=True, help="Print runs as JSON.")
+@click.option("--limit", default=30, show_default=True, type=click.IntRange(min=1))
+@click.option("--playbook", default=None, help="Only runs of this playbook.")
+@with_context
+def history(ctx: Context, as_json: bool, limit: int, playbook: str | None) -> ExitCode:
+    """List recent runs, newest first."""
+    runs = ctx.journal.runs(limit=limit, playbook=playbook)
+    if as_json:
+        click.echo(history_json(runs))
+    else:
+        ctx.console.print(history_table(runs))
+    return ExitCode.OK

@@ -1,0 +1,33 @@
+"""``halo-automate plan``: what a playbook would change, shown or saved; writes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from halo_automate.cli.context import Context, with_context
+from halo_automate.core.plan import plan_to_json
+from halo_automate.errors import ExitCode
+
+
+@click.command("plan")
+@click.argument("playbook")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan document as JSON.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Save the plan for `apply`.")
+@with_context
+def plan(ctx: Context, playbook: str, as_json: bool, out: str | None) -> ExitCode:
+    """Fetch, match and show what PLAYBOOK would change. Writes nothing."""
+    pb = ctx.playbook(playbook)
+    runner = ctx.runner(progress=False)
+    the_plan = runner.plan(pb)
+    text = plan_to_json(the_plan)
+    if out:
+        Path(out).write_text(text + "\n", encoding="utf-8")
+    if as_json:
+        click.echo(text)
+    else:
+        ctx.render(the_plan, runner.lookups_for(pb))
+        if out:
+            ctx.console.print(f"plan saved to {out}; apply it with: halo-automate apply {out}")
+    return ExitCode.OK

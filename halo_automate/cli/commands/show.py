@@ -1,0 +1,24 @@
+"""``halo-automate show``: one journaled run and every change it made."""
+
+from __future__ import annotations
+
+import click
+
+from halo_automate.cli.context import Context, with_context
+from halo_automate.cli.report import run_json, show_run
+from halo_automate.errors import ExitCode
+
+
+@click.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the run and its changes as JSON.")
+@with_context
+def show(ctx: Context, run_id: str, as_json: bool) -> ExitCode:
+    """Show one run and every change it made (or, for a preview, would have made)."""
+    run_row = ctx.journal.get_run(run_id)
+    rows = ctx.journal.changes(run_id)
+    if as_json:
+        click.echo(run_json(run_row, rows))
+    else:
+        show_run(ctx.console, run_row, rows)
+    return ExitCode.OK

@@ -1,0 +1,144 @@
+"""What one command works with: its settings, Halo client, journal and runner, built lazily
+from ``--config`` and closed once when the command ends.
+
+:func:`with_context` is how a command gets one: it adds ``--config``, builds the
+:class:`Context`, passes it to the command, closes it, and exits with the code the command
+returns (errors go through :func:`~halo_automate.cli.exits.handle_errors`). The heavy layers
+(client, journal, engine) are imported only when a command first asks for them, so
+``history`` never loads the HTTP client.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from halo_automate.cli.console import ask, make_console, progress_bar
+from halo_automate.cli.exits import handle_errors
+from halo_automate.cli.preview import render_plan
+from halo_automate.errors import ConfigError
+
+if TYPE_CHECKING:
+    from halo_automate.core.lookups import Lookups
+    from halo_automate.core.plan import Plan
+    from halo_automate.core.playbook import Playbook
+    from halo_automate.engine.runner import Runner
+    from halo_automate.halo.client import HaloClient
+    from halo_automate.store.journal import Journal
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_option(func: F) -> F:
+    """``--config PATH`` on every command (else $HALO_AUTOMATE_CONFIG, else ./config.yaml)."""
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Config file (default: $HALO_AUTOMATE_CONFIG, else ./config.yaml).",
+    )(func)
+
+
+class Context:
+    """Settings, client, journal and runner for one command (built lazily, closed once)."""
+
+    def __init__(self, config_path: str | None) -> None:
+        from halo_automate import logs
+        from halo_automate.config import load_settings
+
+        self.settings = load_settings(config_path)
+        logs.configure()
+        self.console = make_console()
+        self._client: HaloClient | None = None
+        self._journal: Journal | None = None
+
+    @property
+    def client(self) -> HaloClient:
+        if self._client is None:
+            from halo_automate.halo.client import HaloClient
+
+            self._client = HaloClient(self.settings.halo)
+        return self._client
+
+    @property
+    def journal(self) -> Journal:
+        if self._journal is None:
+            from halo_automate.store.journal import Journal
+
+            self._journal = Journal.open(self.settings.journal)
+        return self._journal
+
+    def runner(self, progress: bool = True) -> Runner:
+        from halo_automate.engine.runner import Runner
+
+        bar = progress_bar(self.console) if progress else None
+        return Runner(self.client, self.journal, progress=bar)
+
+    def playbook(self, ref: str) -> Playbook:
+        """A playbook by path, or by name/file stem in playbooks_dir."""
+        from halo_automate.core.playbook import load_playbook, load_playbooks
+
+        path = Path(ref)
+        if path.suffix in (".yaml", ".yml") or path.exists():
+            return load_playbook(path)
+        folder = self.settings.playbooks_dir
+        for candidate in (folder / f"{ref}.yaml", folder / f"{ref}.yml"):
+            if candidate.exists():
+                return load_playbook(candidate)
+        found, _ = load_playbooks(folder) if folder.is_dir() else ([], [])
+        for playbook in found:
+            if playbook.name == ref:
+                return playbook
+        raise ConfigError(f"no playbook '{ref}' (not a file, nor a name in {folder})")
+
+    def render(self, plan: Plan, lookups: Lookups | None = None) -> None:
+        """The preview of ``plan``, with what applying it costs under these settings."""
+        halo = self.settings.halo
+        render_plan(
+            plan,
+            self.console,
+            lookups=lookups,
+            batch_size=halo.batch_size,
+            page_size=halo.page_size,
+            rate_requests=halo.rate_limit.requests,
+            rate_seconds=halo.rate_limit.per_seconds,
+        )
+
+    def confirmer(self, yes: bool, lookups: Lookups | None = None) -> Callable[[Plan], bool]:
+        """The runner's ``confirm``: show the preview, then ask (or take ``--yes``)."""
+
+        def confirm(plan: Plan) -> bool:
+            self.render(plan, lookups)
+            return ask(f"Apply these changes to {len(plan.changes)} tickets?", yes=yes)
+
+        return confirm
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._journal is not None:
+            self._journal.close()
+
+
+def with_context(command: Callable[..., int]) -> Callable[..., None]:
+    """Make ``command(ctx, **options) -> exit code`` a click callback: ``--config`` builds the
+    :class:`Context`, which is closed when the command returns or raises."""
+
+    @config_option
+    @handle_errors
+    @functools.wraps(command)
+    def callback(*args: Any, config_path: str | None, **kwargs: Any) -> None:
+        ctx = Context(config_path)
+        try:
+            code = command(ctx, *args, **kwargs)
+        finally:
+            ctx.close()
+        sys.exit(code)
+
+    return callback
