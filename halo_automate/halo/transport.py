@@ -31,7 +31,7 @@ import structlog
 from halo_automate.errors import ConfigError, HaloResponseError, one_line
 from halo_automate.halo.ratelimit import RequestBudget
 from halo_automate.halo.retry import (
-    Done,
+    Decision,
     Failure,
     GiveUp,
     Retry,
@@ -139,34 +139,40 @@ class Sender:
         """Send ``request`` until the retry policy calls its answer final; return it."""
         tries = Tries()
         while True:
-            response: httpx.Response | None = None
             try:
-                response = self.send_once(request, endpoint)
+                answer: httpx.Response | SendFailed = self.send_once(request, endpoint)
             except SendFailed as e:
-                failed: SendFailed | None = e
+                answer = e
+            decision = self._decide(answer, tries, write)
+            if isinstance(decision, Retry):
+                self._pause(decision, endpoint, _reason_of(answer))
+                tries = decision.tries
+            elif isinstance(answer, SendFailed):
+                assert isinstance(decision, GiveUp)
+                raise decision.error(self.scrub(answer.message), endpoint=endpoint)
+            elif isinstance(decision, GiveUp):
+                status = answer.status_code
+                raise decision.error(self.message(answer), endpoint=endpoint, status=status)
             else:
-                failed = None
-            decision = decide(
-                self.policy,
-                tries,
-                write=write,
-                status=None if response is None else response.status_code,
-                failure=None if failed is None else failed.failure,
-                retry_after=self._retry_after(response),
-                jitter=self._rng.uniform(0.5, 1.0),
-            )
-            if isinstance(decision, Done) and response is not None:
                 self.budget.succeeded()
-                return response
-            if isinstance(decision, GiveUp):
-                if failed is not None:
-                    raise decision.error(self.scrub(failed.message), endpoint=endpoint)
-                assert response is not None
-                status = response.status_code
-                raise decision.error(self.message(response), endpoint=endpoint, status=status)
-            assert isinstance(decision, Retry)
-            self._pause(decision, endpoint)
-            tries = decision.tries
+                return answer
+
+    def _decide(self, answer: httpx.Response | SendFailed, tries: Tries, write: bool) -> Decision:
+        jitter = self._rng.uniform(0.5, 1.0)
+        if isinstance(answer, SendFailed):
+            return decide(self.policy, tries, write=write, failure=answer.failure, jitter=jitter)
+        retry_after = None
+        if answer.status_code == 429:
+            longest = max(self.budget.per_seconds, _LONGEST_RETRY_AFTER)
+            retry_after = retry_after_seconds(answer.headers.get("retry-after"), longest)
+        return decide(
+            self.policy,
+            tries,
+            write=write,
+            status=answer.status_code,
+            retry_after=retry_after,
+            jitter=jitter,
+        )
 
     def send_once(self, request: httpx.Request, endpoint: str) -> httpx.Response:
         """Take a budget slot, send one request and read its body (capped); every httpx
@@ -219,13 +225,8 @@ class Sender:
             resp.status_code, headers=headers, content=bytes(body), request=resp.request
         )
 
-    def _retry_after(self, response: httpx.Response | None) -> float | None:
-        if response is None or response.status_code != 429:
-            return None
-        longest = max(self.budget.per_seconds, _LONGEST_RETRY_AFTER)
-        return retry_after_seconds(response.headers.get("retry-after"), longest)
-
-    def _pause(self, decision: Retry, endpoint: str) -> None:
+    def _pause(self, decision: Retry, endpoint: str, reason: str) -> None:
+        """Carry out a Retry: pause every caller after a 429, else back off this one."""
         instant = backoff_is_instant()
         if decision.rate_limited:
             self.stats.count_rate_limited()
@@ -233,8 +234,16 @@ class Sender:
             log.warning("rate_limited", endpoint=endpoint, pause_seconds=round(pause, 2))
             return
         self.stats.count_retry()
-        if decision.delay and not instant:
-            self._sleep(decision.delay)
+        pause = 0.0 if instant or decision.delay is None else decision.delay
+        log.info(
+            "retrying",
+            endpoint=endpoint,
+            reason=reason,
+            failures=decision.tries.failures,
+            pause_seconds=round(pause, 2),
+        )
+        if pause > 0:
+            self._sleep(pause)
 
     def message(self, resp: httpx.Response) -> str:
         """Halo's message from an error body, with any echo of our credentials removed."""
@@ -246,6 +255,10 @@ class Sender:
             return decode_json(resp, endpoint)
         except HaloResponseError as e:
             raise HaloResponseError(self.scrub(e.message), endpoint=endpoint) from None
+
+
+def _reason_of(answer: httpx.Response | SendFailed) -> str:
+    return str(answer.failure) if isinstance(answer, SendFailed) else f"HTTP {answer.status_code}"
 
 
 def _bad_url(url: str, error: Exception) -> ConfigError:
