@@ -24,6 +24,7 @@ from halo_automate.errors import (
     HaloResponseError,
     HaloUnavailableError,
 )
+from halo_automate.halo.auth import BearerAuth, TokenManager
 from halo_automate.halo.client import ClientStats, HaloClient, RetryPolicy, halo_message
 
 BASE = "https://acme.halopsa.example"
@@ -169,6 +170,27 @@ def test_401_retried_once_with_fresh_token(mock: respx.MockRouter, fake_time: Fa
     assert make_client(fake_time).get("Status") == [{"id": 1, "name": "New"}]
     assert route.call_count == 2
     assert api.call_count == 2
+
+
+def test_bearer_auth_is_an_httpx_auth_flow() -> None:
+    """BearerAuth works as any httpx auth: a 401 drops the token and retries once with a
+    fresh one; a second 401 is returned as it is."""
+    issued = iter(["t1", "t2", "t3", "t4"])
+    tokens = TokenManager(lambda: (next(issued), 3600.0))
+    seen: list[str] = []
+
+    def halo(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["authorization"])
+        return httpx.Response(200 if seen[-1] == "Bearer t2" else 401)
+
+    with httpx.Client(transport=httpx.MockTransport(halo), auth=BearerAuth(tokens)) as http:
+        assert http.get("https://halo.example/api/Status").status_code == 200
+        assert seen == ["Bearer t1", "Bearer t2"]
+        assert http.get("https://halo.example/api/Status").status_code == 200
+        tokens.invalidate("t2")
+        assert http.get("https://halo.example/api/Status").status_code == 401
+    assert seen == ["Bearer t1", "Bearer t2", "Bearer t2", "Bearer t3", "Bearer t4"]
+    assert tokens.issued == 4
 
 
 @pytest.mark.parametrize("second", [401, 403])

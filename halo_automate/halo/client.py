@@ -51,6 +51,8 @@ from halo_automate.halo.auth import (
     fetch_token,
 )
 from halo_automate.halo.paging import MAX_PAGE_SIZE, bounded_map
+
+# the names the lookup code below uses (it is moving to halo.lookups)
 from halo_automate.halo.paging import PagedRead as _PagedRead
 from halo_automate.halo.paging import list_rows as _rows
 from halo_automate.halo.ratelimit import RequestBudget
