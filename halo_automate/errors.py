@@ -21,8 +21,8 @@
         └── HaloResponseError         a body that is not what Halo sends (bad JSON, short read)
 
 Every exit code of the program is a member of :class:`ExitCode`; an error carries its own.
-httpx exceptions are translated in exactly one place, ``halo.client``; nothing above it
-ever sees an httpx type.
+httpx exceptions are translated in exactly one place, ``halo.transport.Sender``; nothing
+above it ever sees an httpx type.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from halo_automate.cli import main
 from halo_automate.cli.exits import finish, finish_all
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.errors import ExitCode, HaloUnavailableError, LockedError, RefusedError
+from halo_automate.halo.retry import instant_backoff
 from halo_automate.sandbox.server import SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,7 +199,8 @@ def test_unreachable_halo_exit_3(tmp_path: Path) -> None:
         "halo: {base_url: 'http://127.0.0.1:9', client_id: x, client_secret: y,"
         " timeout_seconds: 1}\n"
     )
-    result = CliRunner().invoke(main, ["plan", "close-spam", "--config", str(cfg)])
+    with instant_backoff():  # every retry still happens, without seconds of back-off
+        result = CliRunner().invoke(main, ["plan", "close-spam", "--config", str(cfg)])
     assert result.exit_code == 3
     assert "POST /auth/token" in result.output and "cannot connect" in result.output
 

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from halo_automate.config import HaloSettings, RateLimit
 from halo_automate.errors import (
+    ConfigError,
     HaloAuthError,
     HaloNotFoundError,
     HaloRateLimitedError,
@@ -23,7 +24,8 @@ from halo_automate.errors import (
     HaloResponseError,
     HaloUnavailableError,
 )
-from halo_automate.halo.client import HaloClient, RetryPolicy, halo_message
+from halo_automate.halo.auth import BearerAuth, TokenManager
+from halo_automate.halo.client import ClientStats, HaloClient, RetryPolicy, halo_message
 
 BASE = "https://acme.halopsa.example"
 SECRET = "s3cr3t-value-that-must-never-leak"
@@ -170,6 +172,27 @@ def test_401_retried_once_with_fresh_token(mock: respx.MockRouter, fake_time: Fa
     assert api.call_count == 2
 
 
+def test_bearer_auth_is_an_httpx_auth_flow() -> None:
+    """BearerAuth works as any httpx auth: a 401 drops the token and retries once with a
+    fresh one; a second 401 is returned as it is."""
+    issued = iter(["t1", "t2", "t3", "t4"])
+    tokens = TokenManager(lambda: (next(issued), 3600.0))
+    seen: list[str] = []
+
+    def halo(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["authorization"])
+        return httpx.Response(200 if seen[-1] == "Bearer t2" else 401)
+
+    with httpx.Client(transport=httpx.MockTransport(halo), auth=BearerAuth(tokens)) as http:
+        assert http.get("https://halo.example/api/Status").status_code == 200
+        assert seen == ["Bearer t1", "Bearer t2"]
+        assert http.get("https://halo.example/api/Status").status_code == 200
+        tokens.invalidate("t2")
+        assert http.get("https://halo.example/api/Status").status_code == 401
+    assert seen == ["Bearer t1", "Bearer t2", "Bearer t2", "Bearer t3", "Bearer t4"]
+    assert tokens.issued == 4
+
+
 @pytest.mark.parametrize("second", [401, 403])
 def test_second_auth_failure_raises_with_causes(
     mock: respx.MockRouter, fake_time: FakeTime, second: int
@@ -221,6 +244,43 @@ def test_token_endpoint_unreachable(mock: respx.MockRouter, fake_time: FakeTime)
     mock.post("/auth/token").mock(side_effect=httpx.ConnectError("refused"))
     with pytest.raises(HaloUnavailableError, match="cannot connect"):
         make_client(fake_time).get("Status")
+
+
+def test_token_endpoint_429s_are_waited_out_like_any_request(
+    mock: respx.MockRouter, fake_time: FakeTime
+) -> None:
+    """The token request has the retry policy of every request: its 429s count against
+    rate_limit_attempts (4 here), not the 3 attempts a 5xx gets."""
+    route = mock.post("/auth/token").mock(
+        side_effect=[httpx.Response(429)] * 4 + [httpx.Response(200, json={"access_token": TOKEN})]
+    )
+    mock.get("/api/Status").mock(return_value=httpx.Response(200, json=[]))
+    client = make_client(fake_time)
+    assert client.get("Status") == []
+    assert route.call_count == 5 and client.stats.rate_limited == 4
+
+
+def test_token_endpoint_429_forever_is_rate_limited(
+    mock: respx.MockRouter, fake_time: FakeTime
+) -> None:
+    """A token endpoint that never stops answering 429 is RateLimited, naming it."""
+    mock.post("/auth/token").mock(
+        return_value=httpx.Response(429, json={"error": "Rate Limit Reached"})
+    )
+    with pytest.raises(HaloRateLimitedError) as info:
+        make_client(fake_time).get("Status")
+    assert str(info.value) == "POST /auth/token: HTTP 429: Rate Limit Reached"
+
+
+@pytest.mark.parametrize("url", ["https://ha\tlo.example", "https://halo..example"])
+def test_a_url_httpx_cannot_use_is_a_config_error_naming_it(fake_time: FakeTime, url: str) -> None:
+    """A base_url the config accepts but httpx cannot use (a control character, an empty
+    host label) is a one-line ConfigError naming the URL, not a raw httpx/idna error."""
+    with pytest.raises(ConfigError) as info:
+        make_client(fake_time, base_url=url).get("Status")
+    text = str(info.value)
+    assert text.startswith("cannot send to 'https://ha") and "halo.base_url" in text
+    assert "\n" not in text and "\t" not in text
 
 
 def test_secret_absent_from_logs_reprs_and_errors(
@@ -372,6 +432,48 @@ def test_budget_spaces_requests(mock: respx.MockRouter, fake_time: FakeTime) -> 
     assert fake_time.sleeps == []
     client.get("Status")
     assert fake_time.sleeps == [10]
+
+
+class AuditedLock:
+    """A lock that notes every change to the stats' counters made while it was free."""
+
+    def __init__(self) -> None:
+        self.stats: ClientStats | None = None
+        self.seen: tuple[int, int, int] = (0, 0, 0)
+        self.changed_outside: list[tuple[int, int, int]] = []
+        self.entered = 0
+
+    def counters(self) -> tuple[int, int, int]:
+        assert self.stats is not None
+        return (self.stats.requests, self.stats.retries, self.stats.rate_limited)
+
+    def __enter__(self) -> None:
+        self.entered += 1
+        if self.counters() != self.seen:
+            self.changed_outside.append(self.counters())
+
+    def __exit__(self, *exc: object) -> None:
+        self.seen = self.counters()
+
+
+def test_stats_change_only_under_their_lock(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+    """Every counter of ClientStats (retries and rate_limited included) changes only while
+    its lock is held: the stats are shared by every thread of the process."""
+    token_route(mock)
+    mock.get("/api/Status").mock(
+        side_effect=[httpx.Response(500), httpx.Response(429), httpx.Response(200, json=[])]
+    )
+    lock = AuditedLock()
+    stats = ClientStats(lock=lock)
+    lock.stats = stats
+    client = HaloClient(
+        settings(), stats=stats, clock=fake_time.clock, sleep=fake_time.sleep,
+        retry=RetryPolicy(attempts=3),
+    )  # fmt: skip
+    client.get("Status")
+    assert stats.snapshot()["retries"] == 1 and stats.rate_limited == 1 and stats.requests == 4
+    assert lock.changed_outside == []
+    assert lock.entered >= 6
 
 
 # ---------------------------------------------------------------- paging

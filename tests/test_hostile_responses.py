@@ -20,7 +20,6 @@ from pydantic import SecretStr
 
 from halo_automate.config import HaloSettings, RateLimit
 from halo_automate.errors import HaloError, HaloResponseError, HaloUnavailableError
-from halo_automate.halo import client as client_module
 from halo_automate.halo.client import HaloClient, RetryPolicy
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
@@ -34,7 +33,7 @@ def fake() -> Iterator[FakeHalo]:
         yield server
 
 
-def client_for_fake(fake: FakeHalo, **over: Any) -> HaloClient:
+def client_for_fake(fake: FakeHalo, max_response_bytes: int = 64 * MB, **over: Any) -> HaloClient:
     settings = HaloSettings(
         base_url=fake.base_url,
         client_id="cid",
@@ -43,7 +42,11 @@ def client_for_fake(fake: FakeHalo, **over: Any) -> HaloClient:
         concurrency=1,
         **over,
     )
-    return HaloClient(settings, retry=RetryPolicy(attempts=2, base_seconds=0.001))
+    return HaloClient(
+        settings,
+        retry=RetryPolicy(attempts=2, base_seconds=0.001),
+        max_response_bytes=max_response_bytes,
+    )
 
 
 def tickets(c: HaloClient) -> Any:
@@ -200,33 +203,57 @@ def test_declared_huge_body_is_refused_without_reading_it(fake: FakeHalo) -> Non
     assert peak < 5 and seconds < 5
 
 
-def test_compression_bomb_is_refused_by_its_decoded_size(
-    fake: FakeHalo, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_compression_bomb_is_refused_by_its_decoded_size(fake: FakeHalo) -> None:
     """A small gzip body that inflates past the cap is refused (the cap counts decoded
     bytes); below the cap the same encoding decodes normally."""
-    monkeypatch.setattr(client_module, "MAX_RESPONSE_BYTES", 4 * MB)
     bomb = gzip.compress(b"[" + b" " * (16 * MB) + b"]")
     assert len(bomb) < 64 * 1024
     fake.routes["/api/Status"] = Canned(200, bomb, {"Content-Encoding": "gzip"})
     fake.routes["/api/Team"] = Canned(200, gzip.compress(b"[]"), {"Content-Encoding": "gzip"})
-    with client_for_fake(fake) as client:
+    with client_for_fake(fake, max_response_bytes=4 * MB) as client:
         with pytest.raises(HaloResponseError) as caught:
             client.get("Status")
         assert client.get("Team") == []
     assert_clear(caught.value, "GET /api/Status", "larger than 4 MB")
 
 
-def test_oversized_write_answer_is_an_unknown_outcome(
-    fake: FakeHalo, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_oversized_write_answer_is_an_unknown_outcome(fake: FakeHalo) -> None:
     """A write whose answer is too large to read may have landed: unknown, not re-sent."""
-    monkeypatch.setattr(client_module, "MAX_RESPONSE_BYTES", MB)
     fake.routes["/api/Actions"] = Canned(200, b"[" + b" " * (2 * MB) + b"]")
-    with client_for_fake(fake) as client:
+    with client_for_fake(fake, max_response_bytes=MB) as client:
         [result] = client.write_actions([{"ticket_id": 3}])
     assert result.unknown and "larger than 1 MB" in str(result.error)
     assert fake.hits["/api/Actions"] == 1
+
+
+GARBLED_GZIP = b"\x1f\x8b\x08\x00this is not a deflate stream at all"
+
+
+def test_body_that_cannot_be_decoded_is_a_response_error(fake: FakeHalo) -> None:
+    """A body whose Content-Encoding it does not follow (corrupt gzip) is a one-line
+    HaloResponseError naming the endpoint, not a raw httpx.DecodingError; not retried."""
+    fake.routes["/api/Status"] = Canned(200, GARBLED_GZIP, {"Content-Encoding": "gzip"})
+    with client_for_fake(fake) as client, pytest.raises(HaloResponseError) as caught:
+        client.get("Status")
+    assert_clear(caught.value, "GET /api/Status", "cannot be decoded (Content-Encoding gzip)")
+    assert fake.hits["/api/Status"] == 1
+
+
+def test_token_body_that_cannot_be_decoded_is_a_response_error(fake: FakeHalo) -> None:
+    """The same corrupt body from the token endpoint names the token endpoint."""
+    fake.routes["/auth/token"] = Canned(200, GARBLED_GZIP, {"Content-Encoding": "gzip"})
+    with client_for_fake(fake) as client, pytest.raises(HaloResponseError) as caught:
+        client.get("Status")
+    assert_clear(caught.value, "POST /auth/token", "cannot be decoded")
+
+
+def test_write_answer_that_cannot_be_decoded_is_an_unknown_outcome(fake: FakeHalo) -> None:
+    """A write whose answer cannot be decoded may have landed: unknown, not re-sent."""
+    fake.routes["/api/Tickets"] = Canned(200, GARBLED_GZIP, {"Content-Encoding": "gzip"})
+    with client_for_fake(fake) as client:
+        [result] = client.write_tickets([{"id": 1}])
+    assert result.unknown and not result.ok and "cannot be decoded" in str(result.error)
+    assert fake.hits["/api/Tickets"] == 1
 
 
 @pytest.mark.parametrize("value", ["inf", "1e300", "nan", "-5", "soon"])
@@ -271,8 +298,9 @@ PLAYBOOK = "name: probe\nactions:\n  - set: {summary: probed}\n"
         (Canned(200, b"<html><title>Login</title></html>", HTML), "not JSON (text/html)"),
         (Canned(200, b'{"record_count": 2, "tickets": [{"id": 1}, {"i'), "body is not JSON"),
         (Canned(200, b'{"tickets": []}'), "expected an object with record_count"),
+        (Canned(200, GARBLED_GZIP, {"Content-Encoding": "gzip"}), "cannot be decoded"),
     ],
-    ids=["html", "truncated", "envelope"],
+    ids=["html", "truncated", "envelope", "corrupt-gzip"],
 )
 def test_cli_plan_against_a_broken_halo_exits_3_with_one_line(
     fake: FakeHalo, tmp_path: Path, canned: Canned, text: str

@@ -1,1 +1,2 @@
-"""Everything that talks to Halo: auth, the request budget, paging, lookups, writes."""
+"""Everything that talks to Halo: the client facade (client), its auth flow (auth), the retry
+decision (retry), the wire with its budget (transport, ratelimit), paged reads (paging)."""

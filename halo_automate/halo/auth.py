@@ -1,22 +1,45 @@
-"""OAuth2 client credentials: one cached token for the whole process.
+"""OAuth2 client credentials: one cached token for the whole process, added as an httpx auth flow.
 
 The token is renewed shortly before ``expires_in`` runs out (60 s, or half the lifetime for
 short-lived tokens) and on demand after a 401. Renewal is single-flight: when many threads
 see an expired or rejected token at once, one of them asks Halo and the others reuse it.
+The token request is an ordinary request of the client (same budget, same retry policy);
+:func:`token_from` reads its answer.
+
+:class:`BearerAuth` is an :class:`httpx.Auth` flow, the way httpx models authentication: it
+adds the bearer token and, when Halo answers 401, drops that token and sends the request once
+more with a fresh one. :func:`authorized` drives such a flow over the client's own sender
+(as ``httpx.Client`` does over its transport), so every request of the flow takes a budget
+slot and gets the retry policy.
+
 The client secret lives in a :class:`pydantic.SecretStr` and is read only to build the
-form body of the token request.
+form body of the token request; :class:`Scrubber` removes it, and the tokens Halo issued us,
+from any text Halo echoes back.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
+import httpx
+import structlog
 from pydantic import SecretStr
 
+from halo_automate.errors import HaloAuthError, HaloResponseError, HaloUnavailableError
+from halo_automate.halo.transport import Sender
+
+log = structlog.get_logger("halo_automate.halo")
+
 RENEW_MARGIN_SECONDS = 60.0
+TOKEN_ENDPOINT = "POST /auth/token"  # noqa: S105 (an endpoint label, not a secret)
+AUTH_HINT = (
+    "check the client id and secret, the API application's scopes, and the permissions of "
+    "the agent the API application logs in as"
+)
 
 
 @dataclass(frozen=True)
@@ -79,3 +102,85 @@ class TokenManager:
         value, lifetime = self._fetch()
         self._token = Token(value, self._clock() + lifetime, lifetime)
         self.issued += 1
+
+
+class BearerAuth(httpx.Auth):
+    """Adds ``Authorization: Bearer``; on a 401, retries once with a fresh token."""
+
+    def __init__(self, tokens: TokenManager) -> None:
+        self.tokens = tokens
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        token = self.tokens.get()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401:
+            self.tokens.invalidate(token)
+            request.headers["Authorization"] = f"Bearer {self.tokens.get()}"
+            yield request
+
+
+def authorized(
+    auth: httpx.Auth, request: httpx.Request, send: Callable[[httpx.Request], httpx.Response]
+) -> httpx.Response:
+    """Run ``auth``'s flow for ``request``, each request it yields sent by ``send``; the last
+    response is the answer (as ``httpx.Client`` drives an auth flow)."""
+    flow = auth.sync_auth_flow(request)
+    try:
+        request = next(flow)
+        while True:
+            response = send(request)
+            try:
+                request = flow.send(response)
+            except StopIteration:
+                return response
+    finally:
+        flow.close()
+
+
+class Scrubber:
+    """Replaces the client secret and the tokens Halo issued us with ``***`` (a body that
+    echoes the request must not carry them into an error, a log line or the journal)."""
+
+    def __init__(self, secret: SecretStr) -> None:
+        self._secret = secret
+        self._issued: tuple[str, ...] = ()  # the recent tokens, only to scrub them
+
+    def remember(self, token: str) -> None:
+        self._issued = (*self._issued[-3:], token)
+
+    def __call__(self, text: str) -> str:
+        for value in (self._secret.get_secret_value(), *self._issued):
+            if value:
+                text = text.replace(value, "***")
+        return text
+
+
+def fetch_token(sender: Sender, credentials: Credentials, scrubber: Scrubber) -> tuple[str, float]:
+    """Ask the token endpoint for a token (an ordinary request: budget, retries); return it
+    with its lifetime in seconds."""
+    request = sender.build(
+        "POST", credentials.token_url, data=credentials.form(), params=credentials.params()
+    )
+    resp = sender.send(request, TOKEN_ENDPOINT, write=False)
+    status = resp.status_code
+    if status in (400, 401, 403):
+        raise HaloAuthError(
+            f"token request refused ({sender.message(resp)}); {AUTH_HINT}",
+            endpoint=TOKEN_ENDPOINT,
+            status=status,
+        )
+    if status >= 300:
+        raise HaloUnavailableError(sender.message(resp), endpoint=TOKEN_ENDPOINT, status=status)
+    data = sender.json(resp, TOKEN_ENDPOINT)
+    token = data.get("access_token") if isinstance(data, dict) else None
+    if not isinstance(token, str) or not token:
+        raise HaloResponseError("token response has no access_token", endpoint=TOKEN_ENDPOINT)
+    expires = data.get("expires_in", 3600)
+    lifetime = 3600.0
+    number = isinstance(expires, int | float) and not isinstance(expires, bool)
+    if number and math.isfinite(expires) and expires > 0:
+        lifetime = float(expires)
+    scrubber.remember(token)
+    log.debug("token_issued", expires_in=lifetime)
+    return token, lifetime

@@ -1,0 +1,329 @@
+"""One request to Halo on the wire: the budget slot, the capped body, httpx's failures translated.
+
+This is the one module that catches httpx exceptions (and ``halo.client`` the only one that
+builds a :class:`Sender`). :meth:`Sender.send_once` sends one request and reads its body with
+a cap (:data:`MAX_RESPONSE_BYTES`, decoded size, so a compression bomb is refused too); every
+``httpx.HTTPError`` becomes a :class:`SendFailed` of one :class:`~halo_automate.halo.retry.Failure`
+kind, and a URL httpx cannot use is a :class:`ConfigError` naming it. :meth:`Sender.send` repeats
+a request as :func:`~halo_automate.halo.retry.decide` says, sleeping the back-off, pausing the
+shared budget on a 429, counting both in :class:`ClientStats`, and raising the error class the
+decision names with Halo's message (one line, credentials scrubbed).
+
+Bad bodies are errors that name the endpoint, never tracebacks: JSON that cannot be parsed
+(truncated, HTML, nested too deeply) is a :class:`HaloResponseError`, and Halo's error texts
+are cut to one line.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import structlog
+
+from halo_automate.errors import ConfigError, HaloResponseError, one_line
+from halo_automate.halo.ratelimit import RequestBudget
+from halo_automate.halo.retry import (
+    Decision,
+    Failure,
+    GiveUp,
+    Retry,
+    RetryPolicy,
+    Tries,
+    backoff_is_instant,
+    decide,
+    retry_after_seconds,
+)
+
+log = structlog.get_logger("halo_automate.halo")
+
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+"""A body larger than this (after decompression) is refused, not read into memory."""
+MAX_MESSAGE_CHARS = 500
+_JSON_MESSAGE_BYTES = 1024 * 1024  # larger error bodies are quoted, not parsed
+_DROP_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+_LONGEST_RETRY_AFTER = 60.0  # or the budget's window, when that is longer
+
+Scrub = Callable[[str], str]
+
+
+@dataclass
+class ClientStats:
+    """What this client sent; shared by every thread of the process (every change under
+    ``lock``)."""
+
+    requests: int = 0
+    by_endpoint: dict[str, int] = field(default_factory=dict)
+    rate_limited: int = 0
+    retries: int = 0
+    lock: AbstractContextManager[Any] = field(
+        default_factory=threading.Lock, repr=False, compare=False
+    )
+
+    def count(self, endpoint: str) -> None:
+        """One request sent (a re-sent one included)."""
+        with self.lock:
+            self.requests += 1
+            self.by_endpoint[endpoint] = self.by_endpoint.get(endpoint, 0) + 1
+
+    def count_retry(self) -> None:
+        """One back-off after a 5xx or a transport failure."""
+        with self.lock:
+            self.retries += 1
+
+    def count_rate_limited(self) -> None:
+        """One 429 waited out."""
+        with self.lock:
+            self.rate_limited += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "requests": self.requests,
+                "rate_limited": self.rate_limited,
+                "retries": self.retries,
+                "by_endpoint": dict(self.by_endpoint),
+            }
+
+
+class SendFailed(Exception):
+    """One try got no usable answer; ``failure`` says whether it may have reached Halo."""
+
+    def __init__(self, failure: Failure, message: str) -> None:
+        super().__init__(message)
+        self.failure = failure
+        self.message = message
+
+
+class Sender:
+    """Sends requests under the shared budget and the retry policy (thread-safe)."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        budget: RequestBudget,
+        policy: RetryPolicy,
+        stats: ClientStats,
+        *,
+        scrub: Scrub,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+    ) -> None:
+        self.http = http
+        self.budget = budget
+        self.policy = policy
+        self.stats = stats
+        self.scrub = scrub
+        self.max_response_bytes = max_response_bytes
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+
+    def build(self, method: str, url: str, **kwargs: Any) -> httpx.Request:
+        """An httpx request; a URL httpx cannot use is a ConfigError naming it."""
+        try:
+            return self.http.build_request(method, url, **kwargs)
+        except (httpx.InvalidURL, UnicodeError) as e:
+            raise _bad_url(url, e) from None
+
+    def send(self, request: httpx.Request, endpoint: str, *, write: bool) -> httpx.Response:
+        """Send ``request`` until the retry policy calls its answer final; return it."""
+        tries = Tries()
+        while True:
+            try:
+                answer: httpx.Response | SendFailed = self.send_once(request, endpoint)
+            except SendFailed as e:
+                answer = e
+            decision = self._decide(answer, tries, write)
+            if isinstance(decision, Retry):
+                self._pause(decision, endpoint, _reason_of(answer))
+                tries = decision.tries
+            elif isinstance(answer, SendFailed):
+                assert isinstance(decision, GiveUp)
+                raise decision.error(self.scrub(answer.message), endpoint=endpoint)
+            elif isinstance(decision, GiveUp):
+                status = answer.status_code
+                raise decision.error(self.message(answer), endpoint=endpoint, status=status)
+            else:
+                self.budget.succeeded()
+                return answer
+
+    def _decide(self, answer: httpx.Response | SendFailed, tries: Tries, write: bool) -> Decision:
+        jitter = self._rng.uniform(0.5, 1.0)
+        if isinstance(answer, SendFailed):
+            return decide(self.policy, tries, write=write, failure=answer.failure, jitter=jitter)
+        retry_after = None
+        if answer.status_code == 429:
+            longest = max(self.budget.per_seconds, _LONGEST_RETRY_AFTER)
+            retry_after = retry_after_seconds(answer.headers.get("retry-after"), longest)
+        return decide(
+            self.policy,
+            tries,
+            write=write,
+            status=answer.status_code,
+            retry_after=retry_after,
+            jitter=jitter,
+        )
+
+    def send_once(self, request: httpx.Request, endpoint: str) -> httpx.Response:
+        """Take a budget slot, send one request and read its body (capped); every httpx
+        failure is translated here, to :class:`SendFailed` or a :class:`ConfigError`."""
+        self.budget.acquire()
+        self.stats.count(endpoint)
+        sent = self._clock()
+        resp: httpx.Response | None = None
+        try:
+            resp = self.http.send(request, stream=True)
+            try:
+                return self._read_capped(resp)
+            finally:
+                resp.close()
+                self.budget.observed(self._clock() - sent)
+        except httpx.ConnectError as e:
+            raise SendFailed(Failure.NEVER_SENT, f"cannot connect: {_reason(e)}") from e
+        except httpx.ConnectTimeout as e:
+            raise SendFailed(Failure.NEVER_SENT, "connect timed out") from e
+        except httpx.TimeoutException as e:
+            raise SendFailed(Failure.MAYBE_SENT, f"timed out ({type(e).__name__})") from e
+        except httpx.DecodingError as e:
+            encoding = "?" if resp is None else resp.headers.get("content-encoding", "?")
+            raise SendFailed(
+                Failure.UNREADABLE,
+                f"response body cannot be decoded (Content-Encoding {encoding}): {_reason(e)}",
+            ) from e
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL, UnicodeError) as e:
+            raise _bad_url(str(request.url), e) from None
+        except httpx.HTTPError as e:  # a dropped connection, a protocol error, ...
+            raise SendFailed(Failure.MAYBE_SENT, f"connection failed: {_reason(e)}") from e
+
+    def _read_capped(self, resp: httpx.Response) -> httpx.Response:
+        """Read a streamed response's (decoded) body, refusing more than the cap."""
+        limit = self.max_response_bytes
+        too_large = SendFailed(
+            Failure.UNREADABLE,
+            f"response body is larger than {limit // (1024 * 1024)} MB; refusing to read it",
+        )
+        declared = resp.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_large
+        body = bytearray()
+        for chunk in resp.iter_bytes():
+            body += chunk
+            if len(body) > limit:
+                raise too_large
+        headers = [(k, v) for k, v in resp.headers.multi_items() if k.lower() not in _DROP_HEADERS]
+        return httpx.Response(
+            resp.status_code, headers=headers, content=bytes(body), request=resp.request
+        )
+
+    def _pause(self, decision: Retry, endpoint: str, reason: str) -> None:
+        """Carry out a Retry: pause every caller after a 429, else back off this one."""
+        instant = backoff_is_instant()
+        if decision.rate_limited:
+            self.stats.count_rate_limited()
+            pause = self.budget.back_off(0.0 if instant else decision.delay)
+            log.warning("rate_limited", endpoint=endpoint, pause_seconds=round(pause, 2))
+            return
+        self.stats.count_retry()
+        pause = 0.0 if instant or decision.delay is None else decision.delay
+        log.info(
+            "retrying",
+            endpoint=endpoint,
+            reason=reason,
+            failures=decision.tries.failures,
+            pause_seconds=round(pause, 2),
+        )
+        if pause > 0:
+            self._sleep(pause)
+
+    def message(self, resp: httpx.Response) -> str:
+        """Halo's message from an error body, with any echo of our credentials removed."""
+        return self.scrub(halo_message(resp.content, resp.headers.get("content-type", "")))
+
+    def json(self, resp: httpx.Response, endpoint: str) -> Any:
+        """The decoded JSON body (None when empty); a body that is not JSON is an error."""
+        try:
+            return decode_json(resp, endpoint)
+        except HaloResponseError as e:
+            raise HaloResponseError(self.scrub(e.message), endpoint=endpoint) from None
+
+
+def _reason_of(answer: httpx.Response | SendFailed) -> str:
+    return str(answer.failure) if isinstance(answer, SendFailed) else f"HTTP {answer.status_code}"
+
+
+def _bad_url(url: str, error: Exception) -> ConfigError:
+    return ConfigError(
+        f"cannot send to {one_line(url)!r}: {one_line(_reason(error))}; check halo.base_url "
+        "and halo.auth_url"
+    )
+
+
+def _reason(e: BaseException) -> str:
+    return str(e) or type(e).__name__
+
+
+def halo_message(body: bytes, content_type: str = "") -> str:
+    """Halo's error message from either 400 shape, a bare string, or ``{"error": ...}``.
+
+    Always one line of at most :data:`MAX_MESSAGE_CHARS` characters.
+    """
+    if not body.strip():
+        return "(empty body)"
+    try:
+        if len(body) > _JSON_MESSAGE_BYTES:
+            raise ValueError("too large to parse")
+        message = _message_of(json.loads(body.decode("utf-8", "replace")))
+    except (ValueError, RecursionError):
+        kind = content_type.split(";")[0] or "text"
+        text = _one_line(body[:4096].decode("utf-8", "replace"))
+        more = f" ... ({len(body)} bytes)" if len(text) > 120 or len(body) > 4096 else ""
+        return f"not JSON ({kind}): {text[:120]}{more}"
+    return _one_line(message)[:MAX_MESSAGE_CHARS]
+
+
+def _message_of(data: Any) -> str:
+    if isinstance(data, str):
+        return data
+    if isinstance(data, dict):
+        if isinstance(data.get("Message"), str):
+            return str(data["Message"])
+        if isinstance(data.get("error"), str):
+            desc = data.get("error_description")
+            return f"{data['error']}: {desc}" if isinstance(desc, str) else str(data["error"])
+        parts = [
+            f"{key}: {'; '.join(map(str, val)) if isinstance(val, list) else val}"
+            for key, val in list(data.items())[:20]
+        ]
+        return ", ".join(parts)[:MAX_MESSAGE_CHARS] or "(empty object)"
+    return json.dumps(data)[:MAX_MESSAGE_CHARS]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def decode_json(resp: httpx.Response, endpoint: str) -> Any:
+    """The JSON body of a read response (None when empty), or a HaloResponseError."""
+    if not resp.content:
+        return None
+    try:
+        return json.loads(resp.content)
+    except RecursionError:
+        raise HaloResponseError(
+            f"HTTP {resp.status_code} body is JSON nested too deeply to read", endpoint=endpoint
+        ) from None
+    except ValueError:
+        msg = halo_message(resp.content, resp.headers.get("content-type", ""))
+        raise HaloResponseError(
+            f"HTTP {resp.status_code} body is {msg}", endpoint=endpoint
+        ) from None
