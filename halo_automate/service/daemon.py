@@ -37,12 +37,11 @@ Decisions, and why:
   (:meth:`Runner.recover` runs for every playbook before the scheduler starts) or
   ``halo-automate recover`` reconciles.
 * **Faults.** A Halo outage, a storm of 5xx, an auth failure, a refusal or a lock fails that
-  run only: the runner journals it and returns its outcome (with the error), which is logged
-  here (``run_failed``, ``run_refused``, ``run_locked``), and the next scheduled run tries
-  again. Even an unexpected exception in a run (a bug) is logged with its traceback
-  (``run_crashed``) and the service goes on.
-* **The outcome is the record.** Metrics, ``/healthz`` and ``--once``'s exit code are read
-  from the :class:`RunOutcome` the runner returned, never re-read from the journal.
+  run only: the runner journals it and returns its outcome, from which the log line
+  (``run_failed``, ``run_refused``, ``run_locked``), the metrics, ``/healthz`` and ``--once``'s
+  exit code are made (never from the journal); the next scheduled run tries again. Even an
+  unexpected exception in a run (a bug) is logged with its traceback (``run_crashed``) and
+  the service goes on.
 
 Signal handlers only set flags; the main thread polls them (as huey does).
 """
@@ -241,15 +240,11 @@ class Daemon:
             )
             after = self.runner.client.stats.snapshot()
             crash = RunOutcome(
-                run_id="",
-                playbook=playbook.name,
-                mode=playbook.mode,
-                status=RunStatus.FAILED,
+                "", playbook.name, playbook.mode, RunStatus.FAILED, message=str(e),
                 requests=after["requests"] - before["requests"],
                 rate_limited=after["rate_limited"] - before["rate_limited"],
                 seconds=time.monotonic() - started,
-                message=str(e),
-            )
+            )  # fmt: skip
             run = FinishedRun(crash, self.clock(), crashed=True)
         else:
             run = FinishedRun(outcome, self.clock())
