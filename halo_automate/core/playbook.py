@@ -650,12 +650,6 @@ def each_playbook(
         if first is None:
             by_name[playbook.name] = playbook
             yield path, playbook, []
-        else:
-            yield (
-                path,
-                None,
-                [
-                    f"{playbook.name_location}: playbook name '{playbook.name}' is already used "
-                    f"by {first.path}"
-                ],
-            )
+            continue
+        used = f"playbook name '{playbook.name}' is already used by {first.path}"
+        yield path, None, [f"{playbook.name_location}: {used}"]
