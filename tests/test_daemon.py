@@ -488,36 +488,33 @@ def test_scheduled_run_applies_without_prompt_and_is_recorded(
 
 
 @pytest.mark.parametrize(
-    ("step", "status", "code", "event", "run_id"),
+    ("error", "status", "code", "event"),
     [
-        (ended("a", LockedError("locked by pid 1"), "r-locked", requests=3), "locked", 4,
-         "run_locked", "r-locked"),
-        (ended("a", RefusedError("a: the plan changes 9 tickets, more than limits.max_changes "
-                                 "(5)"), "r-refused", requests=3), "refused", 4, "run_refused",
-         "r-refused"),
-        (ended("a", HaloUnavailableError("HTTP 500"), "r-down", requests=3), "failed", 3,
-         "run_failed", "r-down"),
-        (ended("a", HaloAuthError("token refused"), "r-auth", requests=3), "failed", 3,
-         "run_failed", "r-auth"),
-        (RuntimeError("a bug"), "failed", 1, "run_crashed", None),
+        (LockedError("locked by pid 1"), "locked", 4, "run_locked"),
+        (RefusedError("a: the plan changes 9 tickets, more than limits.max_changes (5)"),
+         "refused", 4, "run_refused"),
+        (HaloUnavailableError("HTTP 500"), "failed", 3, "run_failed"),
+        (HaloAuthError("token refused"), "failed", 3, "run_failed"),
+        (RuntimeError("a bug"), "failed", 1, "run_crashed"),
     ],
 )  # fmt: skip
 def test_failed_runs_are_logged_recorded_and_the_service_goes_on(
     tmp_path: Path,
     make_daemon: Make,
     runner: FakeRunner,
-    step: RunOutcome | Exception,
+    error: Exception,
     status: str,
     code: int,
     event: str,
-    run_id: str | None,
 ) -> None:
     """A lock, a refusal, a Halo outage or a bug fails only that run: it is logged (with the
     outcome's run id; none for a bug), recorded with its exit code, and the next run works."""
     write(tmp_path / "playbooks", "a.yaml", playbook_yaml("a"))
     service = make_daemon()
     service.reload()
-    runner.script["a"] = [step, outcome("a")]
+    bug = not isinstance(error, HaloAutomateError)
+    run_id = None if bug else "r-1"
+    runner.script["a"] = [error if bug else ended("a", error, "r-1", requests=3), outcome("a")]
     with capture_logs() as logs:
         record = service.run_job("a")
     assert record is not None
