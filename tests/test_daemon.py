@@ -23,33 +23,24 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from halo_automate.config import DaemonSettings, HaloSettings, Settings
-from halo_automate.core.outcome import RunOutcome
+from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.schedule import parse_schedule
 from halo_automate.errors import (
     ConfigError,
+    ExitCode,
     HaloAuthError,
+    HaloAutomateError,
     HaloUnavailableError,
     LockedError,
     PlaybookError,
     RefusedError,
 )
-from halo_automate.service.daemon import (
-    EXIT_STOP_TIMEOUT,
-    RUN_RESULTS,
-    Daemon,
-    Metrics,
-    RunRecord,
-    failure_status,
-    folder_snapshot,
-    job_options,
-    label_value,
-    load_folder,
-    make_trigger,
-    parse_health_address,
-    resolve_timezone,
-)
-from halo_automate.store.journal import Journal, RunStart, who
+from halo_automate.service.daemon import Daemon
+from halo_automate.service.folder import folder_snapshot, load_folder
+from halo_automate.service.health import parse_health_address
+from halo_automate.service.metrics import RUN_RESULTS, FinishedRun, Metrics, label_value
+from halo_automate.service.triggers import job_options, make_trigger, resolve_timezone
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday
 
@@ -69,15 +60,30 @@ def write(folder: Path, filename: str, text: str) -> Path:
 
 
 def outcome(name: str, status: str = "succeeded", **counts: Any) -> RunOutcome:
-    return RunOutcome(run_id=f"run-{name}", playbook=name, mode="apply", status=status, **counts)  # type: ignore[arg-type]
+    return RunOutcome(f"run-{name}", name, "apply", RunStatus(status), **counts)
+
+
+def ended(name: str, error: HaloAutomateError, run_id: str = "", **counts: Any) -> RunOutcome:
+    """The outcome the runner returns for a run an error ended (refused or failed)."""
+    refused = isinstance(error, RefusedError | LockedError)
+    return RunOutcome(
+        run_id=run_id or f"run-{name}",
+        playbook=name,
+        mode="apply",
+        status=RunStatus.REFUSED if refused else RunStatus.FAILED,
+        message=str(error),
+        error=error,
+        locked=isinstance(error, LockedError),
+        **counts,
+    )
 
 
 class FakeRunner:
-    """Stands in for Runner: scripted results per playbook name, a real journal."""
+    """Stands in for Runner: scripted results per playbook name. Like the real one it returns
+    an outcome for every ending (a scripted HaloAutomateError becomes a refused or failed
+    outcome with 3 requests) and raises only a bug. It has no journal: the daemon reads none."""
 
-    def __init__(self, journal: Journal) -> None:
-        self.journal = journal
-        self.started_by = who()
+    def __init__(self) -> None:
         self.client = SimpleNamespace(stats=SimpleNamespace(snapshot=self._snapshot))
         self.requests = 0
         self.script: dict[str, list[Any]] = {}
@@ -95,6 +101,8 @@ class FakeRunner:
         step = steps.pop(0) if len(steps) > 1 else steps[0]
         if callable(step):
             step = step(playbook)
+        if isinstance(step, HaloAutomateError):
+            step = ended(playbook.name, step, requests=3)
         if isinstance(step, BaseException):
             raise step
         assert isinstance(step, RunOutcome)
@@ -110,14 +118,8 @@ class FakeRunner:
 
 
 @pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
-    with Journal.open(tmp_path / "journal.db") as j:
-        yield j
-
-
-@pytest.fixture
-def runner(journal: Journal) -> FakeRunner:
-    return FakeRunner(journal)
+def runner() -> FakeRunner:
+    return FakeRunner()
 
 
 def make_settings(tmp_path: Path, **daemon: Any) -> Settings:
@@ -306,27 +308,32 @@ def test_health_address_refuses_remote_and_malformed(text: str, message: str) ->
 # ---------------------------------------------------------------------------- records, metrics
 
 
-def test_record_from_outcome_separates_previewed_from_changed() -> None:
+def test_finished_run_separates_previewed_from_changed() -> None:
     """A shadow-mode run counts as 'previewed' tickets, never as changed ones."""
-    preview = RunRecord.from_outcome(outcome("a", "previewed", changed=7, requests=4), T0)
-    assert (preview.mode, preview.changed, preview.previewed, preview.ok) == ("preview", 0, 7, True)
-    partial = RunRecord.from_outcome(outcome("a", "partial", changed=5, failed=2), T0)
-    assert (partial.changed, partial.failed, partial.exit_code, partial.ok) == (5, 2, 5, False)
-    assert partial.to_json()["finished_at"] == T0.isoformat()
+    preview = FinishedRun(outcome("a", "previewed", changed=7, requests=4), T0).to_json()
+    assert (preview["mode"], preview["changed"], preview["previewed"]) == ("preview", 0, 7)
+    assert FinishedRun(outcome("a", "previewed"), T0).ok
+    partial = FinishedRun(outcome("a", "partial", changed=5, failed=2), T0)
+    doc = partial.to_json()
+    assert (doc["changed"], doc["failed"], doc["exit_code"], partial.ok) == (5, 2, 5, False)
+    assert doc["finished_at"] == T0.isoformat()
 
 
 @pytest.mark.parametrize(
-    ("error", "status"),
+    ("run", "status", "code"),
     [
-        (LockedError("held"), "locked"),
-        (RefusedError("too many"), "refused"),
-        (HaloUnavailableError("down"), "failed"),
-        (RuntimeError("bug"), "failed"),
+        (FinishedRun(ended("a", LockedError("held")), T0), "locked", 4),
+        (FinishedRun(ended("a", RefusedError("too many")), T0), "refused", 4),
+        (FinishedRun(ended("a", HaloUnavailableError("down")), T0), "failed", 3),
+        (FinishedRun(outcome("a", "failed", message="bug"), T0, crashed=True), "failed", 1),
     ],
 )
-def test_failure_status(error: Exception, status: str) -> None:
-    """A lock, a refusal and anything else map to locked / refused / failed."""
-    assert failure_status(error) == status
+def test_status_label_and_exit_code_of_a_finished_run(
+    run: FinishedRun, status: str, code: int
+) -> None:
+    """A lock refusal is labelled locked, other refusals refused, errors and bugs failed; a bug
+    exits 1, whatever its outcome says."""
+    assert (run.status, run.exit_code) == (status, code)
 
 
 def parse_exposition(text: str) -> dict[str, float]:
@@ -356,10 +363,11 @@ def test_prometheus_text_counts_per_playbook_and_status() -> None:
     format, with zero series for playbooks that have not run yet."""
     metrics = Metrics()
     metrics.track(["a", "b"])
-    metrics.record(RunRecord("a", "succeeded", "r1", T0, 1.5, changed=3, requests=8))
-    metrics.record(RunRecord("a", "partial", "r2", T0, 2.0, changed=2, failed=1, skipped=4,
-                             requests=10, rate_limited=2, exit_code=5))  # fmt: skip
-    metrics.record(RunRecord("a", "failed", None, T0, 0.5, requests=5, message="down"))
+    metrics.record(FinishedRun(outcome("a", seconds=1.5, changed=3, requests=8), T0))
+    metrics.record(FinishedRun(outcome("a", "partial", seconds=2.0, changed=2, failed=1,
+                                       skipped=4, requests=10, rate_limited=2), T0))  # fmt: skip
+    metrics.record(FinishedRun(ended("a", HaloUnavailableError("down"), seconds=0.5, requests=5),
+                               T0))  # fmt: skip
     samples = parse_exposition(metrics.prometheus(up=True, problems=1))
     a = 'playbook="a"'
     assert samples["halo_automate_up"] == 1 and samples["halo_automate_playbook_problems"] == 1
@@ -471,55 +479,47 @@ def test_scheduled_run_applies_without_prompt_and_is_recorded(
     runner.script["a"] = [outcome("a", changed=4, requests=9)]
     record = service.run_job("a")
     assert runner.calls == [("a", "schedule", None)]
-    assert record is not None and (record.status, record.changed, record.run_id) == (
+    assert record is not None
+    assert (record.status, record.outcome.changed, record.outcome.run_id) == (
         "succeeded", 4, "run-a",
     )  # fmt: skip
     assert service.metrics.last_runs()["a"] == record
     assert service.run_job("no-such-playbook") is None
 
 
-def refused_after_journaling(journal: Journal) -> Callable[[Playbook], Exception]:
-    def step(playbook: Playbook) -> Exception:
-        journal.start_run(RunStart("r-refused", playbook.name, "h", "apply", "schedule"))
-        journal.finish_run("r-refused", "refused", message="too many")
-        return RefusedError("a: the plan changes 9 tickets, more than limits.max_changes (5)")
-
-    return step
-
-
 @pytest.mark.parametrize(
-    ("make_error", "status", "code", "event", "run_id"),
+    ("error", "status", "code", "event"),
     [
-        (lambda j: LockedError("locked by pid 1"), "locked", 4, "run_locked", None),
-        (refused_after_journaling, "refused", 4, "run_refused", "r-refused"),
-        (lambda j: HaloUnavailableError("HTTP 500"), "failed", 3, "run_failed", None),
-        (lambda j: HaloAuthError("token refused"), "failed", 3, "run_failed", None),
-        (lambda j: RuntimeError("a bug"), "failed", 1, "run_crashed", None),
+        (LockedError("locked by pid 1"), "locked", 4, "run_locked"),
+        (RefusedError("a: the plan changes 9 tickets, more than limits.max_changes (5)"),
+         "refused", 4, "run_refused"),
+        (HaloUnavailableError("HTTP 500"), "failed", 3, "run_failed"),
+        (HaloAuthError("token refused"), "failed", 3, "run_failed"),
+        (RuntimeError("a bug"), "failed", 1, "run_crashed"),
     ],
-)
+)  # fmt: skip
 def test_failed_runs_are_logged_recorded_and_the_service_goes_on(
     tmp_path: Path,
     make_daemon: Make,
     runner: FakeRunner,
-    journal: Journal,
-    make_error: Callable[[Journal], Any],
+    error: Exception,
     status: str,
     code: int,
     event: str,
-    run_id: str | None,
 ) -> None:
     """A lock, a refusal, a Halo outage or a bug fails only that run: it is logged (with the
-    journaled run id when there is one), recorded with its exit code, and the next run works."""
+    outcome's run id; none for a bug), recorded with its exit code, and the next run works."""
     write(tmp_path / "playbooks", "a.yaml", playbook_yaml("a"))
     service = make_daemon()
     service.reload()
-    runner.script["a"] = [make_error(journal), outcome("a")]
+    bug = not isinstance(error, HaloAutomateError)
+    run_id = None if bug else "r-1"
+    runner.script["a"] = [error if bug else ended("a", error, "r-1", requests=3), outcome("a")]
     with capture_logs() as logs:
         record = service.run_job("a")
     assert record is not None
-    assert (record.status, record.exit_code, record.run_id, record.requests) == (
-        status, code, run_id, 3,
-    )  # fmt: skip
+    assert (record.status, record.exit_code, record.outcome.run_id or None,
+            record.outcome.requests) == (status, code, run_id, 3)  # fmt: skip
     [line] = [e for e in logs if e["event"] == event]
     assert line["run_id"] == run_id and line["error_type"]
     if event == "run_crashed":
@@ -530,22 +530,29 @@ def test_failed_runs_are_logged_recorded_and_the_service_goes_on(
     assert f'halo_automate_runs_total{{playbook="a",status="{status}"}} 1' in stats
 
 
-def test_a_run_journaled_by_someone_else_is_not_taken_for_the_failed_one(
-    tmp_path: Path, make_daemon: Make, runner: FakeRunner, journal: Journal
+def test_a_failed_run_is_reported_from_its_outcome_alone(
+    tmp_path: Path, make_daemon: Make, runner: FakeRunner
 ) -> None:
-    """A failure is only linked to a journal row this process wrote during the attempt: a
-    manual run journaled meanwhile by another process is not reported as ours."""
+    """What a failed run got through before failing (its id, mode, scanned and matched tickets,
+    its message) reaches /healthz from the runner's outcome: the fake runner has no journal."""
     write(tmp_path / "playbooks", "a.yaml", playbook_yaml("a"))
-    service = make_daemon()
+    service = make_daemon(clock=lambda: T0)
     service.reload()
-
-    def other_process_then_fail(playbook: Playbook) -> Exception:
-        journal.start_run(RunStart("manual", "a", "h", "apply", "cli", started_by="ops pid 1"))
-        return HaloUnavailableError("down")
-
-    runner.script["a"] = [other_process_then_fail]
-    record = service.run_job("a")
-    assert record is not None and record.run_id is None
+    error = HaloUnavailableError("POST /api/Actions: HTTP 503: down")
+    runner.script["a"] = [ended("a", error, "r-7", scanned=40, matched=6, seconds=1.25)]
+    with capture_logs() as logs:
+        service.run_job("a")
+    _, doc = service.health()
+    assert doc["playbooks"]["a"]["last_run"] == {
+        "playbook": "a", "status": "failed", "run_id": "r-7", "finished_at": T0.isoformat(),
+        "seconds": 1.25, "mode": "apply", "scanned": 40, "matched": 6, "changed": 0,
+        "previewed": 0, "skipped": 0, "failed": 0, "requests": 0, "rate_limited": 0,
+        "message": str(error), "exit_code": 3,
+    }  # fmt: skip
+    [line] = [e for e in logs if e["event"] == "run_failed"]
+    assert (line["run_id"], line["error"], line["error_type"]) == (
+        "r-7", str(error), "HaloUnavailableError",
+    )  # fmt: skip
 
 
 def test_run_once_returns_the_worst_exit_code(
@@ -753,7 +760,7 @@ def test_stop_timeout_exits_non_zero_and_names_the_abandoned_run(
     wait_until(lambda: service._running)
     started = time.monotonic()
     with capture_logs() as logs:
-        assert serving.stop() == EXIT_STOP_TIMEOUT
+        assert serving.stop() == ExitCode.PARTIAL
     assert time.monotonic() - started < 2
     assert service.abandoned == ["a"]
     assert [e["in_flight"] for e in logs if e["event"] == "stop_timeout"] == [["a"]]
@@ -852,22 +859,3 @@ def test_once_stops_after_the_in_flight_run_on_sigterm(
     assert {"event": "run_not_started", "playbook": "b", "reason": "stopping",
             "log_level": "info"} in logs  # fmt: skip
     assert signal.getsignal(signal.SIGTERM) is before
-
-
-def test_failed_run_without_a_readable_journal_has_no_run_id(
-    tmp_path: Path, make_daemon: Make, runner: FakeRunner
-) -> None:
-    """If the journal cannot be read when a run failed, the failure is still recorded (no id)."""
-    from halo_automate.errors import JournalError
-
-    write(tmp_path / "playbooks", "a.yaml", playbook_yaml("a"))
-    service = make_daemon()
-    service.reload()
-
-    def broken_runs(**_: Any) -> list[Any]:
-        raise JournalError("journal: disk I/O error")
-
-    runner.journal = SimpleNamespace(runs=broken_runs)  # type: ignore[assignment]
-    runner.script["a"] = [HaloUnavailableError("down")]
-    record = service.run_job("a")
-    assert record is not None and (record.status, record.run_id) == ("failed", None)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 from typing import Any, Literal, TypeAlias, get_args
@@ -624,20 +624,32 @@ def load_playbooks(
     """
     playbooks: list[Playbook] = []
     problems: list[str] = []
+    for _, playbook, found in each_playbook(playbook_files(paths_or_dir)):
+        problems.extend(found)
+        if playbook is not None:
+            playbooks.append(playbook)
+    return playbooks, problems
+
+
+def each_playbook(
+    paths: Iterable[FilePath], load: Callable[[FilePath], Playbook] = load_playbook
+) -> Iterable[tuple[FilePath, Playbook | None, list[str]]]:
+    """Each file in order with its playbook (None when left out) and its problems.
+
+    ``load`` reads one file (the daemon's keeps a broken file's previous good version). A
+    name already used by an earlier file is a problem of the later one, which is left out.
+    """
     by_name: dict[str, Playbook] = {}
-    for path in playbook_files(paths_or_dir):
+    for path in paths:
         try:
-            playbook = load_playbook(path)
+            playbook = load(path)
         except PlaybookError as e:
-            problems.extend(e.problems)
+            yield path, None, e.problems
             continue
         first = by_name.get(playbook.name)
-        if first is not None:
-            problems.append(
-                f"{playbook.name_location}: playbook name '{playbook.name}' is already used "
-                f"by {first.path}"
-            )
+        if first is None:
+            by_name[playbook.name] = playbook
+            yield path, playbook, []
             continue
-        by_name[playbook.name] = playbook
-        playbooks.append(playbook)
-    return playbooks, problems
+        used = f"playbook name '{playbook.name}' is already used by {first.path}"
+        yield path, None, [f"{playbook.name_location}: {used}"]
