@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from apply_support import SandboxFactory, playbook, quiet_logs, rig
 
-from halo_automate.core.outcome import RunOutcome
+from halo_automate.core.outcome import RunOutcome, RunStatus, worst_exit_code
 from halo_automate.core.plan import (
     ActionSpec,
     FieldChange,
@@ -25,17 +25,17 @@ from halo_automate.core.plan import (
     TicketChange,
     plan_to_json,
 )
-from halo_automate.engine.apply import (
-    Applier,
+from halo_automate.core.values import same
+from halo_automate.engine.apply import Applier
+from halo_automate.engine.runner import Runner
+from halo_automate.engine.writes import (
     Todo,
     action_body,
     find_marked,
     marker_of,
     run_marker,
-    same,
     stale_reason,
 )
-from halo_automate.engine.runner import Runner, outcomes_exit_code
 from halo_automate.errors import (
     HaloNotFoundError,
     HaloRejectedError,
@@ -44,7 +44,7 @@ from halo_automate.errors import (
     WriteOutcomeUnknown,
 )
 from halo_automate.halo.client import ClientStats, WriteResult
-from halo_automate.store.journal import Journal, NewChange, RunStart
+from halo_automate.store.journal import ChangeKind, Journal, NewChange, RunStart
 
 quiet_logs()
 
@@ -291,7 +291,9 @@ def test_unknown_outcome_that_landed_is_not_resent(journal: Journal) -> None:
     assert report.status == "succeeded" and report.done == 2
     assert [k for k, _ in fake.calls if k in ("tickets", "actions")] == ["tickets", "actions"]
     assert set(states(journal, plan.run_id).values()) == {"done"}
-    action_rows = [r for r in journal.changes(plan.run_id) if r.field == "action:note"]
+    action_rows = [
+        r for r in journal.changes(plan.run_id) if (r.kind, r.field) == (ChangeKind.ACTION, "note")
+    ]
     assert [r.action_ids for r in action_rows] == [(1,), (1,)]
 
 
@@ -422,31 +424,33 @@ def test_stop_finishes_started_tickets_only(journal: Journal) -> None:
 
 
 def test_halo_error_fails_the_run(journal: Journal) -> None:
-    """A Halo outage during the stale check fails the run (journaled) and is raised."""
+    """A Halo outage during the stale check fails the run (journaled) with the error."""
     fake = FakeHalo(fresh([1]))
     fake.fail_reads = True
     plan = make_plan(change(1))
-    with pytest.raises(HaloUnavailableError):
-        run(fake, journal, plan)
+    report = run(fake, journal, plan)
+    assert report.status == "failed" and isinstance(report.error, HaloUnavailableError)
     row = journal.get_run(plan.run_id)
     assert row.status == "failed" and "down" in (row.message or "")
 
 
 def test_lost_lock_stops_before_the_next_batch(journal: Journal) -> None:
-    """A run whose playbook lock was broken stops before sending its next batch."""
+    """A run whose playbook lock was lost stops before sending its next batch, failed."""
     from halo_automate.errors import LockedError
 
     fake = FakeHalo(fresh([1, 2, 3]))
     original = fake.write_tickets
+    plan = make_plan(change(1), change(2), change(3))
 
-    def break_lock(items: list[dict[str, Any]]) -> list[WriteResult]:
-        journal.break_lock("pb")
+    def lose_lock(items: list[dict[str, Any]]) -> list[WriteResult]:
+        journal.release_lock("pb", plan.run_id)
         return original(items)
 
-    fake.write_tickets = break_lock  # type: ignore[method-assign]
-    with pytest.raises(LockedError):
-        run(fake, journal, make_plan(change(1), change(2), change(3)))
+    fake.write_tickets = lose_lock  # type: ignore[method-assign]
+    report = run(fake, journal, plan)
+    assert report.status == "failed" and isinstance(report.error, LockedError)
     assert sum(1 for k, _ in fake.calls if k == "tickets") == 1
+    assert journal.get_run(plan.run_id).status == "failed"
 
 
 def removal_plan(*scripts: list[str]) -> tuple[FakeHalo, Plan]:
@@ -508,7 +512,11 @@ def test_recovery_settles_pending_deletes(journal: Journal) -> None:
     """A pending action removal is done when the action is gone, re-sent when it is not."""
     fake, plan = removal_plan(["ok"], ["ok"])
     fake.actions[2].clear()
-    crashed(journal, plan, [NewChange(t, "action-delete:1", {"note": "old"}, None) for t in (1, 2)])
+    rows = [
+        NewChange(t, "", {"note": "old"}, None, kind=ChangeKind.ACTION_DELETE, action_id=1)
+        for t in (1, 2)
+    ]
+    crashed(journal, plan, rows)
     outcome = recover(fake, journal)
     assert outcome.status == "succeeded" and outcome.changed == 2
     assert [c for c in fake.calls if c[0] == "delete"] == [("delete", (1, 1))]
@@ -559,9 +567,9 @@ def test_recovery_posts_the_actions_a_started_ticket_never_journaled(journal: Jo
 def test_exit_code_and_summary() -> None:
     """Partial and interrupted runs map to exit 5; the summary drops the per-ticket lists."""
     ok = RunOutcome("r", "p", "apply", "succeeded", seconds=1.23456, failures=((1, "x"),))
-    assert outcomes_exit_code([ok]) == 0
-    assert outcomes_exit_code([ok, RunOutcome("r", "p", "apply", "partial")]) == 5
-    assert outcomes_exit_code([RunOutcome("r", "p", "apply", "interrupted")]) == 5
+    assert worst_exit_code([ok]) == 0
+    assert worst_exit_code([ok, RunOutcome("r", "p", "apply", RunStatus.PARTIAL)]) == 5
+    assert worst_exit_code([RunOutcome("r", "p", "apply", RunStatus.INTERRUPTED)]) == 5
     summary = ok.summary()
     assert "failures" not in summary and summary["seconds"] == 1.235
 
@@ -569,12 +577,12 @@ def test_exit_code_and_summary() -> None:
 def test_runner_journals_a_planning_failure(
     sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:
-    """A run whose planning fails is journaled failed with the reason and re-raised."""
+    """A run whose planning fails is journaled failed with the reason, returned with it."""
     r = rig(sandbox_factory(), tmp_path / "j.db")
     pb = playbook("bulk-edit-woodgrove")
     pb = pb.model_copy(update={"select": {**pb.select, "client_id": "No Such Client"}})
-    with pytest.raises(PlanError):
-        r.runner.run(pb, trigger="schedule", confirm=None)
+    outcome = r.runner.run(pb, trigger="schedule", confirm=None)
+    assert outcome.status == "failed" and isinstance(outcome.error, PlanError)
     [row] = r.journal.runs()
     assert row.status == "failed" and "No Such Client" in (row.message or "")
 
@@ -589,8 +597,9 @@ def test_runner_preview_only_and_saved_plan_once(
     assert r.sb.counters["writes_applied"] == 0
     plan = r.runner.plan(playbook("close-spam"))
     assert r.runner.apply_saved(plan, confirm=lambda p: True).status == "succeeded"
-    with pytest.raises(PlanError, match="already applied"):
-        r.runner.apply_saved(plan, confirm=None)
+    again = r.runner.apply_saved(plan, confirm=None)
+    assert isinstance(again.error, PlanError) and "already applied" in (again.message or "")
+    assert len(r.journal.runs()) == 2  # the preview and the applied plan; not journaled again
 
 
 def test_runner_stop_reaches_a_running_apply(
@@ -605,13 +614,16 @@ def test_runner_stop_reaches_a_running_apply(
 
 
 def test_runner_reports_a_failed_apply(sandbox_factory: SandboxFactory, tmp_path: Path) -> None:
-    """A Halo outage during apply is summarised as failed and raised; the journal says failed."""
+    """A Halo outage during apply is summarised as failed with the error; the journal says
+    failed, once, with the whole run's requests."""
     r = rig(sandbox_factory(), tmp_path / "j.db")
     plan = r.runner.plan(playbook("close-spam"))
     r.sb.set_faults(fail_rate=1.0)
-    with pytest.raises(HaloUnavailableError):
-        r.runner.apply_saved(plan, confirm=None)
-    assert r.journal.get_run(plan.run_id).status == "failed"
+    outcome = r.runner.apply_saved(plan, confirm=None)
+    assert outcome.status == "failed" and isinstance(outcome.error, HaloUnavailableError)
+    assert outcome.exit_code == 3
+    row = r.journal.get_run(plan.run_id)
+    assert row.status == "failed" and row.counts.requests == outcome.requests > 0
 
 
 def test_now_is_used_for_run_ids(sandbox_factory: SandboxFactory, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import structlog
 from apply_support import playbook, rig
 
@@ -17,8 +16,10 @@ def test_locked_playbook_is_journaled_as_refused(sandbox: SandboxServer, tmp_pat
     """A run that finds its playbook locked by another run is journaled refused, writes nothing."""
     r = rig(sandbox, tmp_path / "j.db")
     other = Journal.open(tmp_path / "j.db")
-    with other.acquire_lock("close-spam", "someone-else"), pytest.raises(LockedError):
-        r.runner.run(playbook("close-spam"), trigger="schedule", confirm=None)
+    with other.acquire_lock("close-spam", "someone-else"):
+        outcome = r.runner.run(playbook("close-spam"), trigger="schedule", confirm=None)
+    assert isinstance(outcome.error, LockedError) and outcome.locked
+    assert (outcome.status, outcome.exit_code) == ("refused", 4)
     [run] = r.journal.runs(limit=1)
     assert run.status == "refused" and "someone-else" in (run.message or "")
     assert sandbox.counters["writes_applied"] == 0
@@ -28,8 +29,8 @@ def test_failure_before_planning_is_journaled(sandbox: SandboxServer, tmp_path: 
     """Halo failing while the run reads is journaled as failed with Halo's message."""
     r = rig(sandbox, tmp_path / "j.db")
     sandbox.set_faults(fail_rate=1.0)
-    with pytest.raises(HaloUnavailableError):
-        r.runner.run(playbook("close-spam"), trigger="schedule", confirm=None)
+    outcome = r.runner.run(playbook("close-spam"), trigger="schedule", confirm=None)
+    assert isinstance(outcome.error, HaloUnavailableError) and outcome.exit_code == 3
     [run] = r.journal.runs(limit=1)
     assert run.status == "failed" and "HTTP 500" in (run.message or "")
 

@@ -189,7 +189,11 @@ def _confirmer(ctx: Context, yes: bool, lookups: Lookups | None = None) -> Calla
 
 
 def _report(ctx: Context, outcome: RunOutcome) -> int:
-    """Print a run's summary and per-ticket problems; return the exit code."""
+    """Print a run's summary and per-ticket problems (or the error that ended it); return the
+    exit code."""
+    if outcome.error is not None:
+        click.echo(f"error: {outcome.message}", err=True)
+        return outcome.exit_code
     c = ctx.console
     c.print(
         f"run {outcome.run_id} [{outcome.status}]: scanned {outcome.scanned}, matched "
@@ -202,7 +206,7 @@ def _report(ctx: Context, outcome: RunOutcome) -> int:
         c.print(f"  skipped ticket {ticket_id}: {reason}", highlight=False, markup=False)
     for ticket_id, message in outcome.failures:
         c.print(f"  failed ticket {ticket_id}: {message}", highlight=False, markup=False)
-    return EXIT_PARTIAL if outcome.status in ("partial", "interrupted") else EXIT_OK
+    return outcome.exit_code
 
 
 def _with_context(config_path: str | None, work: Callable[[Context], int | None]) -> None:

@@ -65,17 +65,15 @@ from halo_automate.config import Settings, is_loopback
 from halo_automate.core.outcome import RunOutcome
 from halo_automate.core.playbook import Playbook, load_playbook, playbook_files
 from halo_automate.core.schedule import Schedule
-from halo_automate.engine.runner import Runner, outcomes_exit_code
+from halo_automate.engine.runner import Runner
 from halo_automate.errors import (
     ConfigError,
     HaloAutomateError,
-    JournalError,
     LockedError,
     PlaybookError,
     RefusedError,
 )
 from halo_automate.logs import bound
-from halo_automate.store.journal import RunRow
 
 log = structlog.get_logger("halo_automate.service.daemon")
 
@@ -121,7 +119,7 @@ class RunRecord:
         preview = outcome.status == "previewed"
         return cls(
             playbook=outcome.playbook,
-            status=outcome.status,
+            status="locked" if outcome.locked else outcome.status,
             run_id=outcome.run_id,
             finished_at=finished_at,
             seconds=outcome.seconds,
@@ -135,7 +133,7 @@ class RunRecord:
             requests=outcome.requests,
             rate_limited=outcome.rate_limited,
             message=outcome.message,
-            exit_code=outcomes_exit_code([outcome]),
+            exit_code=outcome.exit_code,
         )
 
     @property
@@ -620,62 +618,45 @@ class Daemon:
                     self._cond.notify_all()
 
     def _run(self, playbook: Playbook) -> RunRecord:
-        started_at, started = self.clock(), time.monotonic()
+        started = time.monotonic()
         before = self.runner.client.stats.snapshot()
         try:
             outcome = self.runner.run(playbook, trigger="schedule", confirm=None)
-        except Exception as e:  # a failed run must never stop the service
-            record = self._failure(playbook.name, e, started_at, started, before)
+        except Exception as e:  # a bug: it must never stop the service
+            record = self._crash(playbook.name, e, started, before)
         else:
             record = RunRecord.from_outcome(outcome, self.clock())
+            if outcome.error is not None:
+                self._log_failure(record, outcome.error)
         self.metrics.record(record)
         return record
 
-    def _failure(
-        self,
-        name: str,
-        error: Exception,
-        started_at: datetime,
-        started: float,
-        before: Mapping[str, Any],
+    def _crash(
+        self, name: str, error: Exception, started: float, before: Mapping[str, Any]
     ) -> RunRecord:
-        status = failure_status(error)
-        row = None if status == "locked" else self._journaled_run(name, started_at)
         after = self.runner.client.stats.snapshot()
         record = RunRecord(
             playbook=name,
-            status=status,
-            run_id=row.run_id if row else None,
+            status="failed",
+            run_id=None,
             finished_at=self.clock(),
             seconds=time.monotonic() - started,
-            mode=row.mode if row else "apply",
-            scanned=row.counts.scanned if row else 0,
-            matched=row.counts.matched if row else 0,
             requests=after["requests"] - before["requests"],
             rate_limited=after["rate_limited"] - before["rate_limited"],
             message=str(error),
-            exit_code=error.exit_code if isinstance(error, HaloAutomateError) else 1,
+            exit_code=1,
         )
+        self._log_failure(record, error)
+        return record
+
+    def _log_failure(self, record: RunRecord, error: BaseException) -> None:
         context = {"run_id": record.run_id, "error": str(error), "error_type": type(error).__name__}
         if not isinstance(error, HaloAutomateError):
             log.exception("run_crashed", **context, note="a bug; the service goes on")
-        elif status == "failed":
+        elif record.status == "failed":
             log.error("run_failed", **context, note="the next scheduled run tries again")
         else:
-            log.warning(f"run_{status}", **context)
-        return record
-
-    def _journaled_run(self, name: str, since: datetime) -> RunRow | None:
-        """The run this process journaled for this attempt, if it got that far (a refusal or
-        a failure after planning has one; a lock or a failed recovery has none)."""
-        try:
-            rows = self.runner.journal.runs(limit=1, playbook=name)
-        except JournalError:
-            return None
-        since = since.replace(microsecond=since.microsecond // 1000 * 1000)  # journal: ms
-        if rows and rows[0].started_at >= since and rows[0].started_by == self.runner.started_by:
-            return rows[0]
-        return None
+            log.warning(f"run_{record.status}", **context)
 
     def recover_all(self) -> None:
         """Reconcile runs interrupted by an earlier crash or stop (every playbook)."""
