@@ -288,7 +288,7 @@ def test_unknown_outcome_that_landed_is_not_resent(journal: Journal) -> None:
     fake.script["actions"] = ["landed"]
     plan = make_plan(change(1), change(2))
     report = run(fake, journal, plan)
-    assert report.status == "succeeded" and report.done == 2
+    assert report.status == "succeeded" and report.changed == 2
     assert [k for k, _ in fake.calls if k in ("tickets", "actions")] == ["tickets", "actions"]
     assert set(states(journal, plan.run_id).values()) == {"done"}
     action_rows = [
@@ -318,7 +318,7 @@ def test_write_that_never_lands_fails_after_the_resends(journal: Journal) -> Non
     plan = make_plan(change(1))
     report = run(fake, journal, plan)
     assert report.status == "partial" and report.failed == 1
-    assert report.failures == [(1, "not applied after 3 tries; Halo's last answer: (empty body)")]
+    assert report.failures == ((1, "not applied after 3 tries; Halo's last answer: (empty body)"),)
     assert sum(1 for k, _ in fake.calls if k == "tickets") == 3
     assert not [k for k, _ in fake.calls if k == "actions"]  # no actions for a failed ticket
     assert set(states(journal, plan.run_id).values()) == {"failed"}
@@ -329,7 +329,7 @@ def test_resend_rejected_is_a_failure(journal: Journal) -> None:
     fake = FakeHalo(fresh([1]))
     fake.script["actions"] = ["unknown", "reject"]
     report = run(fake, journal, make_plan(change(1)))
-    assert report.failures == [(1, "Halo says no")]
+    assert report.failures == ((1, "Halo says no"),)
 
 
 def test_resend_unknown_again_is_read_back_again(journal: Journal) -> None:
@@ -356,7 +356,7 @@ def test_failed_read_back_leaves_rows_pending_for_recovery(journal: Journal) -> 
     fake.write_tickets = outage_after  # type: ignore[method-assign]
     plan = make_plan(change(1), change(2), change(3))
     report = run(fake, journal, plan)
-    assert report.status == "partial" and (report.done, report.failed) == (1, 2)
+    assert report.status == "partial" and (report.changed, report.failed) == (1, 2)
     assert report.failures[0][1].startswith("outcome unknown (read-back failed: ")
     assert sorted(fake.actions) == [3]
     assert {r.ticket_id for r in journal.pending(plan.run_id)} == {1, 2}
@@ -396,9 +396,9 @@ def test_rejected_update_gets_no_actions(journal: Journal) -> None:
     fake = FakeHalo(fresh([1, 2, 3]))
     fake.script["tickets"] = ["reject"]
     report = run(fake, journal, make_plan(change(1), change(2), change(3)))
-    assert report.failures == [(1, "Halo says no"), (2, "Halo says no")]
+    assert report.failures == ((1, "Halo says no"), (2, "Halo says no"))
     assert list(fake.actions) == [3]
-    assert (report.done, report.failed, report.status) == (1, 2, "partial")
+    assert (report.changed, report.failed, report.status) == (1, 2, "partial")
 
 
 def test_stop_finishes_started_tickets_only(journal: Journal) -> None:
@@ -417,7 +417,7 @@ def test_stop_finishes_started_tickets_only(journal: Journal) -> None:
     plan = make_plan(*(change(i) for i in (1, 2, 3, 4)))
     report = a.apply(plan, trigger="cli", started_by="t")
     assert a.stopping and report.status == "interrupted"
-    assert (report.done, report.unreached) == (2, 2)
+    assert (report.changed, report.failed, report.skipped, report.planned) == (2, 0, 0, 4)
     assert sorted(fake.actions) == [1, 2]
     assert seen == [(2, 8), (4, 8), (8, 8)]
     assert journal.get_run(plan.run_id).status == "interrupted"
@@ -483,14 +483,14 @@ def test_removals_settle_every_delete_outcome(journal: Journal) -> None:
     }
     assert [c for c in fake.calls if c[0] == "delete"].count(("delete", (4, 1))) == 2
     assert {t: len(a) for t, a in fake.actions.items()} == {1: 0, 2: 0, 3: 0, 4: 0, 5: 1}
-    assert report.failures == [(5, "cannot delete")]
+    assert report.failures == ((5, "cannot delete"),)
 
 
 def test_delete_that_stays_unknown_fails(journal: Journal) -> None:
     """A delete whose outcome stays unknown while the action remains is reported failed."""
     fake, plan = removal_plan(["unknown"] * 3)
     report = run(fake, journal, plan)
-    assert report.failures == [(1, "not applied after 3 tries; Halo's last answer: (empty body)")]
+    assert report.failures == ((1, "not applied after 3 tries; Halo's last answer: (empty body)"),)
 
 
 # ---------------------------------------------------------------------- recovery with a fake

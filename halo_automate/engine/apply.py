@@ -33,8 +33,9 @@ from collections.abc import Callable
 
 import structlog
 
+from halo_automate.core.outcome import RunOutcome
 from halo_automate.core.plan import Plan, check_limits, plan_to_json
-from halo_automate.engine.batches import ApplyReport, ApplyRun, Progress
+from halo_automate.engine.batches import ApplyRun, Meter, Progress
 from halo_automate.engine.writes import Todo
 from halo_automate.errors import HaloAutomateError, JournalError
 from halo_automate.halo.client import HaloClient
@@ -85,33 +86,32 @@ class Applier:
         )  # fmt: skip
 
     def apply(
-        self, plan: Plan, *, trigger: str, started_by: str, requests_since: int | None = None
-    ) -> ApplyReport:
-        """Apply ``plan`` and journal the run once it ends; returns its report.
+        self, plan: Plan, *, trigger: str, started_by: str, meter: Meter | None = None
+    ) -> RunOutcome:
+        """Apply ``plan`` and journal the run, once, when it ends; returns its outcome.
 
         Raises RefusedError (limits) or LockedError (another run holds the playbook) before
         anything is journaled or written. An error once the run has started (Halo, the
-        journal, a lost lock) ends it ``failed`` with ``report.error`` set. ``requests_since``
-        is the client's request count when the run began (its fetch and lookups are part of
-        it); by default, the count now.
+        journal, a lost lock) ends it ``failed`` with ``outcome.error`` set. ``meter`` was
+        started when the run began (its fetch and lookups are part of it); by default, now.
         """
         check_limits(plan)
-        since = self.client.stats.requests if requests_since is None else requests_since
+        meter = meter or Meter.start(self.client, self.clock)
         lock = self.journal.acquire_lock(plan.playbook, plan.run_id)
-        report: ApplyReport | None = None
+        outcome: RunOutcome | None = None
         try:
-            report = self._run(plan, lock, trigger, started_by, since)
+            outcome = self._run(plan, lock, trigger, started_by, meter)
         finally:
-            if report is not None and report.error is None:
+            if outcome is not None and outcome.error is None:
                 lock.release()
             else:  # already failing: a failed release must not replace the first error
                 with contextlib.suppress(JournalError):
                     lock.release()
-        return report
+        return outcome
 
     def _run(
-        self, plan: Plan, lock: Lock, trigger: str, started_by: str, since: int
-    ) -> ApplyReport:
+        self, plan: Plan, lock: Lock, trigger: str, started_by: str, meter: Meter
+    ) -> RunOutcome:
         self.journal.start_run(
             RunStart(
                 run_id=plan.run_id, playbook=plan.playbook, playbook_hash=plan.playbook_hash,
@@ -120,30 +120,27 @@ class Applier:
                 plan_json=plan_to_json(plan),
             )
         )  # fmt: skip
-        started = self.clock()
         run = self.begin(plan, lock)
+        error: HaloAutomateError | None = None
         try:
             run.write(run.check([Todo.whole(c) for c in plan.changes]))
         except HaloAutomateError as e:
-            run.report.error = e
-        report = run.report
-        report.status = report.final_status(self._stop_requested)
-        report.seconds = self.clock() - started
-        report.requests = self.client.stats.requests - since
-        self._finish(report)
-        return report
+            error = e
+        outcome = run.outcome(meter, trigger=trigger, error=error)
+        self._finish(outcome)
+        return outcome
 
-    def _finish(self, report: ApplyReport) -> None:
-        message = None if report.error is None else str(report.error)
+    def _finish(self, outcome: RunOutcome) -> None:
         try:
             self.journal.finish_run(
-                report.run_id, report.status, counts=report.counts(), message=message
+                outcome.run_id, outcome.status, counts=Counts.of(outcome), message=outcome.message
             )
         except JournalError:
-            if report.error is None:
+            if outcome.error is None:
                 raise
             # Already failing (often for the same reason, a full or read-only disk): the first
             # error says what went wrong; the row stays "running" and recovery finishes it.
-            log.warning("run_not_finished_in_journal", run_id=report.run_id)
-        log.info("apply_finished", status=report.status, done=report.done, failed=report.failed,
-                 skipped=report.skipped, requests=report.requests)  # fmt: skip
+            log.warning("run_not_finished_in_journal", run_id=outcome.run_id)
+        log.info("apply_finished", status=outcome.status, done=outcome.changed,
+                 failed=outcome.failed, skipped=outcome.skipped,
+                 requests=outcome.requests)  # fmt: skip

@@ -14,13 +14,14 @@ at most ``resends`` times. A ticket whose update failed gets none of its actions
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import structlog
 
-from halo_automate.core.outcome import RunStatus
+from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import Plan, RemoveAction, TicketChange
 from halo_automate.engine.writes import (
     Todo,
@@ -37,10 +38,11 @@ from halo_automate.errors import (
     HaloAutomateError,
     HaloError,
     HaloNotFoundError,
+    LockedError,
     WriteOutcomeUnknown,
 )
 from halo_automate.halo.client import HaloClient, WriteResult
-from halo_automate.store.journal import ChangeKind, ChangeMark, Counts, Journal, Lock, NewChange
+from halo_automate.store.journal import ChangeKind, ChangeMark, Journal, Lock, NewChange
 
 log = structlog.get_logger("halo_automate.engine.apply")
 
@@ -48,41 +50,42 @@ Progress = Callable[[int, int], None]
 Post = Callable[[Sequence[Mapping[str, Any]]], list[WriteResult]]
 
 
-@dataclass
-class ApplyReport:
-    """The tally of one run's tickets while it writes (the runner turns it into the outcome)."""
+@dataclass(frozen=True)
+class Meter:
+    """The client's counters and the clock when a run began: its requests (fetch and lookups
+    included), 429s and seconds so far."""
 
-    run_id: str
-    playbook: str
-    status: RunStatus = RunStatus.RUNNING
-    scanned: int = 0
-    matched: int = 0
-    planned: int = 0
+    client: HaloClient
+    before: Mapping[str, Any]
+    started: float
+    clock: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def start(cls, client: HaloClient, clock: Callable[[], float] = time.monotonic) -> Meter:
+        return cls(client, client.stats.snapshot(), clock(), clock)
+
+    def figures(self) -> dict[str, Any]:
+        after = self.client.stats.snapshot()
+        return {
+            "requests": after["requests"] - self.before["requests"],
+            "rate_limited": after["rate_limited"] - self.before["rate_limited"],
+            "seconds": self.clock() - self.started,
+        }
+
+
+@dataclass
+class Tally:
+    """One run's tickets while it writes (an :class:`ApplyRun` turns it into the outcome)."""
+
     done: int = 0
     failed: int = 0
     skipped: int = 0
-    requests: int = 0
-    seconds: float = 0.0
-    failures: list[tuple[int, str]] = field(default_factory=list)
-    skips: list[tuple[int, str]] = field(default_factory=list)
     unreached: int = 0
     """Tickets not started because a stop was requested."""
-    error: HaloAutomateError | None = None
-    """What stopped the run part way (Halo, the journal, a lost lock): status ``failed``."""
+    failures: list[tuple[int, str]] = field(default_factory=list)
+    skips: list[tuple[int, str]] = field(default_factory=list)
 
-    @classmethod
-    def of(cls, plan: Plan) -> ApplyReport:
-        return cls(plan.run_id, plan.playbook, scanned=plan.scanned, matched=plan.matched,
-                   planned=len(plan.changes))  # fmt: skip
-
-    def counts(self) -> Counts:
-        """The journal's counters for this report."""
-        return Counts(self.scanned, self.matched, self.planned, self.done, self.failed,
-                      self.skipped, self.requests)  # fmt: skip
-
-    def final_status(self, stopped: bool) -> RunStatus:
-        if self.error is not None:
-            return RunStatus.FAILED
+    def status(self, stopped: bool) -> RunStatus:
         if stopped and self.unreached:
             return RunStatus.INTERRUPTED
         return RunStatus.PARTIAL if self.failed or self.skipped else RunStatus.SUCCEEDED
@@ -122,7 +125,7 @@ class ApplyRun:
         first_batch: int = 0,
     ) -> None:
         self.client, self.journal, self.plan, self.lock = client, journal, plan, lock
-        self.report = ApplyReport.of(plan)
+        self.tally = Tally()
         self._batch_size, self._resends, self._stopping = batch_size, resends, stopping
         self._progress = progress
         self._batch = first_batch
@@ -151,8 +154,8 @@ class ApplyRun:
             skipped = _field_rows(change, names, 0)
             rows += skipped
             reasons += [reason] * len(skipped)
-            self.report.skipped += 1
-            self.report.skips.append((change.ticket_id, reason))
+            self.tally.skipped += 1
+            self.tally.skips.append((change.ticket_id, reason))
             log.info("ticket_skipped", ticket_id=change.ticket_id, reason=reason)
         if rows:
             row_ids = self.journal.add_changes(self.plan.run_id, rows)
@@ -174,13 +177,13 @@ class ApplyRun:
         for todo in todos:
             tid = todo.change.ticket_id
             if tid in self._failed:
-                self.report.failed += 1
+                self.tally.failed += 1
             elif tid in self._skipped:
-                self.report.skipped += 1
+                self.tally.skipped += 1
             elif tid in self._started or not todo.parts:
-                self.report.done += 1
+                self.tally.done += 1
             else:
-                self.report.unreached += 1
+                self.tally.unreached += 1
         if self._progress and self._total:
             self._progress(self._total, self._total)
 
@@ -191,6 +194,22 @@ class ApplyRun:
         self._send(actions, self.client.write_actions)
         if deletes:
             self._reconcile(deletes, None)
+
+    def outcome(
+        self, meter: Meter, *, trigger: str, error: HaloAutomateError | None = None
+    ) -> RunOutcome:
+        """The run's outcome: ``failed`` with ``error``, else from the tally."""
+        plan, tally = self.plan, self.tally
+        status = RunStatus.FAILED if error is not None else tally.status(self._stopping())
+        return RunOutcome(
+            run_id=plan.run_id, playbook=plan.playbook, mode=plan.mode, status=status,
+            trigger=trigger, scanned=plan.scanned, matched=plan.matched,
+            planned=len(plan.changes), changed=tally.done, skipped=tally.skipped,
+            failed=tally.failed, **meter.figures(),
+            message=None if error is None else str(error), error=error,
+            locked=isinstance(error, LockedError),
+            failures=tuple(tally.failures), skips=tuple(tally.skips),
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ batches
 
@@ -277,7 +296,7 @@ class ApplyRun:
         tid = write.ticket_id
         if tid not in self._failed:
             self._failed.add(tid)
-            self.report.failures.append((tid, message))
+            self.tally.failures.append((tid, message))
         log.warning("ticket_failed", ticket_id=tid, halo_message=message)
         return [ChangeMark(i, "failed", message) for i in write.row_ids]
 
@@ -285,7 +304,7 @@ class ApplyRun:
         tid = write.ticket_id
         if tid not in self._skipped:
             self._skipped.add(tid)
-            self.report.skips.append((tid, reason))
+            self.tally.skips.append((tid, reason))
         log.info("ticket_skipped", ticket_id=tid, reason=reason)
         return [ChangeMark(i, "skipped", reason) for i in write.row_ids]
 

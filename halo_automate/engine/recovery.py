@@ -19,7 +19,6 @@ plan described. Counts, failures and skips are recomputed from the journal, whic
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -30,7 +29,7 @@ import structlog
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import FieldChange, Plan, TicketChange, plan_from_json
 from halo_automate.engine.apply import Applier
-from halo_automate.engine.batches import ApplyRun, Write
+from halo_automate.engine.batches import ApplyRun, Meter, Write
 from halo_automate.engine.writes import Todo, action_body, field_state, find_marked, ticket_body
 from halo_automate.errors import HaloAutomateError
 from halo_automate.halo.client import HaloClient
@@ -44,7 +43,7 @@ LANDED = "landed before the interruption"
 def recover_run(applier: Applier, run: RunRow) -> RunOutcome:
     """Reconcile one interrupted run and finish it; returns its outcome (journaled once)."""
     client, journal = applier.client, applier.journal
-    started, before = time.monotonic(), client.stats.snapshot()
+    meter = Meter.start(client)
     if not run.plan_json:
         pending = [r.id for r in journal.pending(run.run_id)]
         journal.mark(pending, "failed", message="no plan recorded; cannot reconcile")
@@ -60,23 +59,17 @@ def recover_run(applier: Applier, run: RunRow) -> RunOutcome:
             todos, first_batch = remaining(journal, plan)
             resumed = applier.begin(plan, lock, first_batch=first_batch)
             resumed.write(resumed.check(todos))
-            interrupted = applier.stopping and resumed.report.unreached > 0
+            interrupted = applier.stopping and resumed.tally.unreached > 0
         except HaloAutomateError as e:
             error, interrupted = e, False
-        after = client.stats.snapshot()
-        outcome = journal_totals(journal, plan, requests=after["requests"] - before["requests"])
+        totals = journal_totals(journal, plan)
+        if error is not None:
+            status = RunStatus.FAILED
+        else:
+            status = RunStatus.INTERRUPTED if interrupted else totals.status
         message = None if error is None else f"recovery stopped: {error}"
-        outcome = replace(
-            outcome,
-            status=RunStatus.FAILED
-            if error
-            else (RunStatus.INTERRUPTED if interrupted else outcome.status),
-            trigger=run.trigger,
-            rate_limited=after["rate_limited"] - before["rate_limited"],
-            seconds=time.monotonic() - started,
-            message=message,
-            error=error,
-        )
+        outcome = replace(totals, status=status, trigger=run.trigger, **meter.figures(),
+                          message=message, error=error)  # fmt: skip
         journal.finish_run(plan.run_id, outcome.status, counts=Counts.of(outcome), message=message)
     log.info("run_recovered", **outcome.summary())
     return outcome
@@ -240,7 +233,7 @@ def _rest_of(plan: Plan, change: TicketChange, rows: list[ChangeRow]) -> Todo:
 # ---------------------------------------------------------------------- counts
 
 
-def journal_totals(journal: Journal, plan: Plan, *, requests: int) -> RunOutcome:
+def journal_totals(journal: Journal, plan: Plan) -> RunOutcome:
     """A run's outcome, per ticket, from its journal rows (which are the truth)."""
     by_ticket: dict[int, list[ChangeRow]] = defaultdict(list)
     for row in journal.changes(plan.run_id):
@@ -270,7 +263,6 @@ def journal_totals(journal: Journal, plan: Plan, *, requests: int) -> RunOutcome
         changed=done,
         skipped=len(skips),
         failed=len(failures),
-        requests=requests,
         failures=tuple(failures),
         skips=tuple(skips),
     )

@@ -13,12 +13,10 @@ while fetching or planning). Only a bug propagates.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 
@@ -28,7 +26,7 @@ from halo_automate.core.plan import Plan, check_limits, make_plan, new_run_id, p
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.selection import build_query
 from halo_automate.engine.apply import Applier
-from halo_automate.engine.batches import ApplyReport
+from halo_automate.engine.batches import Meter
 from halo_automate.engine.recovery import recover_run
 from halo_automate.errors import (
     HaloAutomateError,
@@ -153,7 +151,7 @@ class Runner:
         ``confirm`` is asked before writing (``None`` = no prompt, as on a schedule); a
         ``False`` answer ends the run refused (``outcome.error`` a RefusedError).
         """
-        start = _Start(new_run_id(self.now()), trigger, self.client.stats.snapshot())
+        start = _Start(new_run_id(self.now()), trigger, Meter.start(self.client))
         with bound(run_id=start.run_id, playbook=playbook.name):
             try:
                 self.recover(playbook.name)
@@ -174,7 +172,7 @@ class Runner:
         (and not journaled again: its run is).
         """
         trigger = trigger or ("undo" if plan.mode == "undo" else "apply-file")
-        start = _Start(plan.run_id, trigger, self.client.stats.snapshot())
+        start = _Start(plan.run_id, trigger, Meter.start(self.client))
         with bound(run_id=plan.run_id, playbook=plan.playbook):
             try:
                 if self.journal.run(plan.run_id) is not None:
@@ -201,15 +199,13 @@ class Runner:
         applier = Applier(self.client, self.journal, progress=self.progress)
         try:
             with self._tracking(applier):
-                report = applier.apply(
-                    plan, trigger=start.trigger, started_by=self.started_by,
-                    requests_since=start.before["requests"],
-                )  # fmt: skip
+                outcome = applier.apply(
+                    plan, trigger=start.trigger, started_by=self.started_by, meter=start.meter
+                )
         except HaloAutomateError as e:  # a lock, or the journal failed: nothing written
             return self._end(start, run, _ended_by(e), error=e)
-        return self._end(
-            start, run, report.status, report=report, error=report.error, journaled=True
-        )
+        log.info("run_summary", **outcome.summary())  # journaled by the applier
+        return outcome
 
     # ------------------------------------------------------------------ the outcome
 
@@ -219,14 +215,11 @@ class Runner:
         run: _Run,
         status: RunStatus,
         *,
-        report: ApplyReport | None = None,
         error: HaloAutomateError | None = None,
         journaled: bool = False,
     ) -> RunOutcome:
-        """Build the run's one outcome, journal it (unless the applier did), log the summary."""
-        after = self.client.stats.snapshot()
+        """The outcome of a run that wrote nothing: journaled (unless it already is), logged."""
         plan = run.plan
-        preview = status == RunStatus.PREVIEWED
         outcome = RunOutcome(
             run_id=start.run_id,
             playbook=run.playbook,
@@ -236,17 +229,11 @@ class Runner:
             scanned=plan.scanned if plan else 0,
             matched=plan.matched if plan else 0,
             planned=len(plan.changes) if plan else 0,
-            changed=len(plan.changes) if preview and plan else (report.done if report else 0),
-            skipped=report.skipped if report else 0,
-            failed=report.failed if report else 0,
-            requests=after["requests"] - start.before["requests"],
-            rate_limited=after["rate_limited"] - start.before["rate_limited"],
-            seconds=time.monotonic() - start.clock,
+            changed=len(plan.changes) if plan and status == RunStatus.PREVIEWED else 0,
+            **start.meter.figures(),
             message=None if error is None else str(error),
             error=error,
             locked=isinstance(error, LockedError),
-            failures=tuple(report.failures) if report else (),
-            skips=tuple(report.skips) if report else (),
         )
         if not journaled:
             outcome = self._journal(run, outcome)
@@ -295,12 +282,11 @@ def _ended_by(error: HaloAutomateError) -> RunStatus:
 
 @dataclass(frozen=True)
 class _Start:
-    """When and how a run began: its id, trigger, the client's counters and the clock."""
+    """How a run began: its id, its trigger, and the meter of its requests and seconds."""
 
     run_id: str
     trigger: str
-    before: dict[str, Any]
-    clock: float = field(default_factory=time.monotonic)
+    meter: Meter
 
 
 @dataclass(frozen=True)
