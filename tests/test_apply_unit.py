@@ -25,7 +25,6 @@ from halo_automate.core.plan import (
     TicketChange,
     plan_to_json,
 )
-from halo_automate.core.values import same
 from halo_automate.engine.apply import Applier
 from halo_automate.engine.runner import Runner
 from halo_automate.engine.writes import (
@@ -196,26 +195,6 @@ def states(journal: Journal, run_id: str) -> dict[tuple[int, str], str]:
 
 
 # ---------------------------------------------------------------------- pure helpers
-
-
-@pytest.mark.parametrize(
-    ("a", "b", "expected"),
-    [
-        (None, "", True),
-        ("", None, True),
-        (0, None, False),
-        (True, 1, True),
-        (False, None, False),
-        (5, "5", True),
-        ("5", 5, True),
-        (5, "6", False),
-        ("x", "x", True),
-        ([1], [1], True),
-    ],
-)
-def test_same_compares_like_halo(a: Any, b: Any, expected: bool) -> None:
-    """Empty values agree, ints agree with their text, other values compare equal."""
-    assert same(a, b) is expected
 
 
 def test_stale_reason() -> None:

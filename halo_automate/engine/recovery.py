@@ -15,6 +15,11 @@ Then the rest of the plan is written: the parts of a started ticket that were ne
 (for example its note, when the run died between the ticket updates and the actions) and the
 tickets the run never reached (after the usual stale check), so the run ends in the state its
 plan described. Counts, failures and skips are recomputed from the journal, which is the truth.
+
+Recovery needs only an :class:`~halo_automate.engine.apply.Applier` (its client, journal and
+stop flag): it takes the playbook's lock itself and writes through the applier's public
+:meth:`~halo_automate.engine.apply.Applier.begin` (check, write, resend). It returns one
+:class:`~halo_automate.core.outcome.RunOutcome` per run and journals it once.
 """
 
 from __future__ import annotations
