@@ -25,8 +25,8 @@ from pydantic import SecretStr
 from halo_automate.config import HaloSettings, RateLimit
 from halo_automate.core.plan import Plan, plan_from_json
 from halo_automate.core.playbook import Limits, Playbook, load_playbook, load_playbook_text
-from halo_automate.engine.apply import marker_of
 from halo_automate.engine.runner import Runner
+from halo_automate.engine.writes import marker_of
 from halo_automate.halo.client import HaloClient, RetryPolicy
 from halo_automate.sandbox import SandboxServer
 from halo_automate.sandbox.replies import Reply, empty

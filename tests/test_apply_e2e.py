@@ -23,8 +23,8 @@ from apply_support import (
 )
 
 from halo_automate.core.plan import plan_from_json
-from halo_automate.engine.apply import run_marker
 from halo_automate.engine.runner import Runner, needed_lookups
+from halo_automate.engine.writes import run_marker
 from halo_automate.errors import RefusedError
 from halo_automate.sandbox import reference as ref
 from halo_automate.store.journal import Journal
@@ -155,8 +155,9 @@ def test_limits_refuse_with_nothing_written(
     r = rig(sandbox_factory(), tmp_path / "j.db")
     plan = r.runner.plan(playbook("close-spam"))
     plan = dataclasses.replace(plan, **limits)
-    with pytest.raises(RefusedError, match=words.replace("(", r"\(").replace(")", r"\)")):
-        r.runner.apply_saved(plan, confirm=None)
+    outcome = r.runner.apply_saved(plan, confirm=None)
+    assert isinstance(outcome.error, RefusedError) and words in str(outcome.error)
+    assert outcome.status == "refused" and outcome.exit_code == 4
     assert r.sb.counters["writes_applied"] == 0
     run = r.journal.get_run(plan.run_id)
     assert run.status == "refused" and words in (run.message or "")
@@ -166,8 +167,8 @@ def test_limits_refuse_with_nothing_written(
 def test_confirm_no_refuses(sandbox_factory: SandboxFactory, tmp_path: Path) -> None:
     """Answering no at the confirmation writes nothing and journals the run as refused."""
     r = rig(sandbox_factory(), tmp_path / "j.db")
-    with pytest.raises(RefusedError, match="not confirmed"):
-        r.runner.run(playbook("close-spam"), trigger="cli", confirm=lambda plan: False)
+    outcome = r.runner.run(playbook("close-spam"), trigger="cli", confirm=lambda plan: False)
+    assert isinstance(outcome.error, RefusedError) and "not confirmed" in str(outcome.error)
     assert r.sb.counters["writes_applied"] == 0
     assert [run.status for run in r.journal.runs()] == ["refused"]
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from apply_support import SandboxFactory, playbook, quiet_logs, rig
 
-from halo_automate.core.outcome import RunOutcome
+from halo_automate.core.outcome import RunOutcome, RunStatus, worst_exit_code
 from halo_automate.core.plan import (
     ActionSpec,
     FieldChange,
@@ -25,17 +25,16 @@ from halo_automate.core.plan import (
     TicketChange,
     plan_to_json,
 )
-from halo_automate.engine.apply import (
-    Applier,
+from halo_automate.engine.apply import Applier
+from halo_automate.engine.runner import Runner
+from halo_automate.engine.writes import (
     Todo,
     action_body,
     find_marked,
     marker_of,
     run_marker,
-    same,
     stale_reason,
 )
-from halo_automate.engine.runner import Runner, outcomes_exit_code
 from halo_automate.errors import (
     HaloNotFoundError,
     HaloRejectedError,
@@ -44,7 +43,7 @@ from halo_automate.errors import (
     WriteOutcomeUnknown,
 )
 from halo_automate.halo.client import ClientStats, WriteResult
-from halo_automate.store.journal import Journal, NewChange, RunStart
+from halo_automate.store.journal import ChangeKind, Journal, NewChange, RunStart
 
 quiet_logs()
 
@@ -198,26 +197,6 @@ def states(journal: Journal, run_id: str) -> dict[tuple[int, str], str]:
 # ---------------------------------------------------------------------- pure helpers
 
 
-@pytest.mark.parametrize(
-    ("a", "b", "expected"),
-    [
-        (None, "", True),
-        ("", None, True),
-        (0, None, False),
-        (True, 1, True),
-        (False, None, False),
-        (5, "5", True),
-        ("5", 5, True),
-        (5, "6", False),
-        ("x", "x", True),
-        ([1], [1], True),
-    ],
-)
-def test_same_compares_like_halo(a: Any, b: Any, expected: bool) -> None:
-    """Empty values agree, ints agree with their text, other values compare equal."""
-    assert same(a, b) is expected
-
-
 def test_stale_reason() -> None:
     """A change is stale when its ticket is gone or a checked 'before' no longer holds."""
     c = change(1, close=True)
@@ -288,10 +267,12 @@ def test_unknown_outcome_that_landed_is_not_resent(journal: Journal) -> None:
     fake.script["actions"] = ["landed"]
     plan = make_plan(change(1), change(2))
     report = run(fake, journal, plan)
-    assert report.status == "succeeded" and report.done == 2
+    assert report.status == "succeeded" and report.changed == 2
     assert [k for k, _ in fake.calls if k in ("tickets", "actions")] == ["tickets", "actions"]
     assert set(states(journal, plan.run_id).values()) == {"done"}
-    action_rows = [r for r in journal.changes(plan.run_id) if r.field == "action:note"]
+    action_rows = [
+        r for r in journal.changes(plan.run_id) if (r.kind, r.field) == (ChangeKind.ACTION, "note")
+    ]
     assert [r.action_ids for r in action_rows] == [(1,), (1,)]
 
 
@@ -316,7 +297,7 @@ def test_write_that_never_lands_fails_after_the_resends(journal: Journal) -> Non
     plan = make_plan(change(1))
     report = run(fake, journal, plan)
     assert report.status == "partial" and report.failed == 1
-    assert report.failures == [(1, "not applied after 3 tries; Halo's last answer: (empty body)")]
+    assert report.failures == ((1, "not applied after 3 tries; Halo's last answer: (empty body)"),)
     assert sum(1 for k, _ in fake.calls if k == "tickets") == 3
     assert not [k for k, _ in fake.calls if k == "actions"]  # no actions for a failed ticket
     assert set(states(journal, plan.run_id).values()) == {"failed"}
@@ -327,7 +308,7 @@ def test_resend_rejected_is_a_failure(journal: Journal) -> None:
     fake = FakeHalo(fresh([1]))
     fake.script["actions"] = ["unknown", "reject"]
     report = run(fake, journal, make_plan(change(1)))
-    assert report.failures == [(1, "Halo says no")]
+    assert report.failures == ((1, "Halo says no"),)
 
 
 def test_resend_unknown_again_is_read_back_again(journal: Journal) -> None:
@@ -354,7 +335,7 @@ def test_failed_read_back_leaves_rows_pending_for_recovery(journal: Journal) -> 
     fake.write_tickets = outage_after  # type: ignore[method-assign]
     plan = make_plan(change(1), change(2), change(3))
     report = run(fake, journal, plan)
-    assert report.status == "partial" and (report.done, report.failed) == (1, 2)
+    assert report.status == "partial" and (report.changed, report.failed) == (1, 2)
     assert report.failures[0][1].startswith("outcome unknown (read-back failed: ")
     assert sorted(fake.actions) == [3]
     assert {r.ticket_id for r in journal.pending(plan.run_id)} == {1, 2}
@@ -394,9 +375,9 @@ def test_rejected_update_gets_no_actions(journal: Journal) -> None:
     fake = FakeHalo(fresh([1, 2, 3]))
     fake.script["tickets"] = ["reject"]
     report = run(fake, journal, make_plan(change(1), change(2), change(3)))
-    assert report.failures == [(1, "Halo says no"), (2, "Halo says no")]
+    assert report.failures == ((1, "Halo says no"), (2, "Halo says no"))
     assert list(fake.actions) == [3]
-    assert (report.done, report.failed, report.status) == (1, 2, "partial")
+    assert (report.changed, report.failed, report.status) == (1, 2, "partial")
 
 
 def test_stop_finishes_started_tickets_only(journal: Journal) -> None:
@@ -415,38 +396,40 @@ def test_stop_finishes_started_tickets_only(journal: Journal) -> None:
     plan = make_plan(*(change(i) for i in (1, 2, 3, 4)))
     report = a.apply(plan, trigger="cli", started_by="t")
     assert a.stopping and report.status == "interrupted"
-    assert (report.done, report.unreached) == (2, 2)
+    assert (report.changed, report.failed, report.skipped, report.planned) == (2, 0, 0, 4)
     assert sorted(fake.actions) == [1, 2]
     assert seen == [(2, 8), (4, 8), (8, 8)]
     assert journal.get_run(plan.run_id).status == "interrupted"
 
 
 def test_halo_error_fails_the_run(journal: Journal) -> None:
-    """A Halo outage during the stale check fails the run (journaled) and is raised."""
+    """A Halo outage during the stale check fails the run (journaled) with the error."""
     fake = FakeHalo(fresh([1]))
     fake.fail_reads = True
     plan = make_plan(change(1))
-    with pytest.raises(HaloUnavailableError):
-        run(fake, journal, plan)
+    report = run(fake, journal, plan)
+    assert report.status == "failed" and isinstance(report.error, HaloUnavailableError)
     row = journal.get_run(plan.run_id)
     assert row.status == "failed" and "down" in (row.message or "")
 
 
 def test_lost_lock_stops_before_the_next_batch(journal: Journal) -> None:
-    """A run whose playbook lock was broken stops before sending its next batch."""
+    """A run whose playbook lock was lost stops before sending its next batch, failed."""
     from halo_automate.errors import LockedError
 
     fake = FakeHalo(fresh([1, 2, 3]))
     original = fake.write_tickets
+    plan = make_plan(change(1), change(2), change(3))
 
-    def break_lock(items: list[dict[str, Any]]) -> list[WriteResult]:
-        journal.break_lock("pb")
+    def lose_lock(items: list[dict[str, Any]]) -> list[WriteResult]:
+        journal.release_lock("pb", plan.run_id)
         return original(items)
 
-    fake.write_tickets = break_lock  # type: ignore[method-assign]
-    with pytest.raises(LockedError):
-        run(fake, journal, make_plan(change(1), change(2), change(3)))
+    fake.write_tickets = lose_lock  # type: ignore[method-assign]
+    report = run(fake, journal, plan)
+    assert report.status == "failed" and isinstance(report.error, LockedError)
     assert sum(1 for k, _ in fake.calls if k == "tickets") == 1
+    assert journal.get_run(plan.run_id).status == "failed"
 
 
 def removal_plan(*scripts: list[str]) -> tuple[FakeHalo, Plan]:
@@ -479,14 +462,14 @@ def test_removals_settle_every_delete_outcome(journal: Journal) -> None:
     }
     assert [c for c in fake.calls if c[0] == "delete"].count(("delete", (4, 1))) == 2
     assert {t: len(a) for t, a in fake.actions.items()} == {1: 0, 2: 0, 3: 0, 4: 0, 5: 1}
-    assert report.failures == [(5, "cannot delete")]
+    assert report.failures == ((5, "cannot delete"),)
 
 
 def test_delete_that_stays_unknown_fails(journal: Journal) -> None:
     """A delete whose outcome stays unknown while the action remains is reported failed."""
     fake, plan = removal_plan(["unknown"] * 3)
     report = run(fake, journal, plan)
-    assert report.failures == [(1, "not applied after 3 tries; Halo's last answer: (empty body)")]
+    assert report.failures == ((1, "not applied after 3 tries; Halo's last answer: (empty body)"),)
 
 
 # ---------------------------------------------------------------------- recovery with a fake
@@ -508,7 +491,11 @@ def test_recovery_settles_pending_deletes(journal: Journal) -> None:
     """A pending action removal is done when the action is gone, re-sent when it is not."""
     fake, plan = removal_plan(["ok"], ["ok"])
     fake.actions[2].clear()
-    crashed(journal, plan, [NewChange(t, "action-delete:1", {"note": "old"}, None) for t in (1, 2)])
+    rows = [
+        NewChange(t, "", {"note": "old"}, None, kind=ChangeKind.ACTION_DELETE, action_id=1)
+        for t in (1, 2)
+    ]
+    crashed(journal, plan, rows)
     outcome = recover(fake, journal)
     assert outcome.status == "succeeded" and outcome.changed == 2
     assert [c for c in fake.calls if c[0] == "delete"] == [("delete", (1, 1))]
@@ -559,9 +546,9 @@ def test_recovery_posts_the_actions_a_started_ticket_never_journaled(journal: Jo
 def test_exit_code_and_summary() -> None:
     """Partial and interrupted runs map to exit 5; the summary drops the per-ticket lists."""
     ok = RunOutcome("r", "p", "apply", "succeeded", seconds=1.23456, failures=((1, "x"),))
-    assert outcomes_exit_code([ok]) == 0
-    assert outcomes_exit_code([ok, RunOutcome("r", "p", "apply", "partial")]) == 5
-    assert outcomes_exit_code([RunOutcome("r", "p", "apply", "interrupted")]) == 5
+    assert worst_exit_code([ok]) == 0
+    assert worst_exit_code([ok, RunOutcome("r", "p", "apply", RunStatus.PARTIAL)]) == 5
+    assert worst_exit_code([RunOutcome("r", "p", "apply", RunStatus.INTERRUPTED)]) == 5
     summary = ok.summary()
     assert "failures" not in summary and summary["seconds"] == 1.235
 
@@ -569,12 +556,12 @@ def test_exit_code_and_summary() -> None:
 def test_runner_journals_a_planning_failure(
     sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:
-    """A run whose planning fails is journaled failed with the reason and re-raised."""
+    """A run whose planning fails is journaled failed with the reason, returned with it."""
     r = rig(sandbox_factory(), tmp_path / "j.db")
     pb = playbook("bulk-edit-woodgrove")
     pb = pb.model_copy(update={"select": {**pb.select, "client_id": "No Such Client"}})
-    with pytest.raises(PlanError):
-        r.runner.run(pb, trigger="schedule", confirm=None)
+    outcome = r.runner.run(pb, trigger="schedule", confirm=None)
+    assert outcome.status == "failed" and isinstance(outcome.error, PlanError)
     [row] = r.journal.runs()
     assert row.status == "failed" and "No Such Client" in (row.message or "")
 
@@ -589,8 +576,9 @@ def test_runner_preview_only_and_saved_plan_once(
     assert r.sb.counters["writes_applied"] == 0
     plan = r.runner.plan(playbook("close-spam"))
     assert r.runner.apply_saved(plan, confirm=lambda p: True).status == "succeeded"
-    with pytest.raises(PlanError, match="already applied"):
-        r.runner.apply_saved(plan, confirm=None)
+    again = r.runner.apply_saved(plan, confirm=None)
+    assert isinstance(again.error, PlanError) and "already applied" in (again.message or "")
+    assert len(r.journal.runs()) == 2  # the preview and the applied plan; not journaled again
 
 
 def test_runner_stop_reaches_a_running_apply(
@@ -605,13 +593,16 @@ def test_runner_stop_reaches_a_running_apply(
 
 
 def test_runner_reports_a_failed_apply(sandbox_factory: SandboxFactory, tmp_path: Path) -> None:
-    """A Halo outage during apply is summarised as failed and raised; the journal says failed."""
+    """A Halo outage during apply is summarised as failed with the error; the journal says
+    failed, once, with the whole run's requests."""
     r = rig(sandbox_factory(), tmp_path / "j.db")
     plan = r.runner.plan(playbook("close-spam"))
     r.sb.set_faults(fail_rate=1.0)
-    with pytest.raises(HaloUnavailableError):
-        r.runner.apply_saved(plan, confirm=None)
-    assert r.journal.get_run(plan.run_id).status == "failed"
+    outcome = r.runner.apply_saved(plan, confirm=None)
+    assert outcome.status == "failed" and isinstance(outcome.error, HaloUnavailableError)
+    assert outcome.exit_code == 3
+    row = r.journal.get_run(plan.run_id)
+    assert row.status == "failed" and row.counts.requests == outcome.requests > 0
 
 
 def test_now_is_used_for_run_ids(sandbox_factory: SandboxFactory, tmp_path: Path) -> None:

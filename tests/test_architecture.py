@@ -43,7 +43,11 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, *([base] if base else [])])
-            names = [base, *(f"{base}.{a.name}" for a in node.names)]
+            # ``from pkg import sub`` is an edge to the submodule, not to pkg/__init__
+            # (every submodule runs its package's __init__; that is no cycle of meaning).
+            names = [
+                f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names
+            ]
         for name in names:
             while name and name not in modules:
                 name = name.rpartition(".")[0]

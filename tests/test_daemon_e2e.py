@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from halo_automate.cli import main
-from halo_automate.engine.apply import MARKER_PREFIX
+from halo_automate.engine.writes import MARKER_PREFIX
 from halo_automate.sandbox.server import SandboxServer
 from halo_automate.store.journal import Journal, RunRow
 

@@ -14,14 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from halo_automate.errors import JournalError, LockedError
 from halo_automate.store import journal as jmod
+from halo_automate.store import locks
 from halo_automate.store.journal import (
     MIGRATIONS,
     SCHEMA_VERSION,
+    ChangeKind,
     ChangeMark,
     Counts,
     Journal,
@@ -113,6 +116,36 @@ def test_old_journal_is_migrated_by_next_list_entry(db_path: Path) -> None:
         assert row[0] == "migrated"
     with Journal.open(db_path, migrations=(*MIGRATIONS[:1], _fake_v2)) as again:
         assert again.schema_version == 2  # nothing left to run: no duplicate-column error
+
+
+def test_v1_change_rows_get_their_typed_kind(db_path: Path) -> None:
+    """Migrating a v1 journal turns the field string protocol into kind columns: a field stays
+    a field, "action:<kind>" becomes an action of that kind (its ids kept), and
+    "action-delete:<id>" an action removal of that action."""
+    with Journal.open(db_path, migrations=MIGRATIONS[:1]) as v1:
+        start(v1)
+        for field, before, after, ids in (
+            ("status_id", "1", "9", "[]"),
+            ("action:note", "null", '{"note":"hi"}', "[77]"),
+            ("action-delete:42", '{"note":"old"}', "null", "[]"),
+            ("actionable", "1", "2", "[]"),  # a field whose name merely starts like one
+        ):
+            v1._conn.execute(
+                "INSERT INTO changes (run_id, ticket_id, field, before_json, after_json, state, "
+                "action_ids, batch, updated_at) VALUES ('r1', 5, ?, ?, ?, 'done', ?, 1, ?)",
+                (field, before, after, ids, "2026-11-24T05:15:00.000Z"),
+            )
+    with Journal.open(db_path) as v2:
+        assert v2.schema_version == SCHEMA_VERSION == 2
+        rows = v2.changes("r1")
+    assert [(r.kind, r.field, r.action_id, r.action_ids) for r in rows] == [
+        (ChangeKind.FIELD, "status_id", None, ()),
+        (ChangeKind.ACTION, "note", None, (77,)),
+        (ChangeKind.ACTION_DELETE, "", 42, ()),
+        (ChangeKind.FIELD, "actionable", None, ()),
+    ]
+    assert [r.label for r in rows] == ["status_id", "action:note", "action-delete:42", "actionable"]
+    assert rows[1].after == {"note": "hi"} and rows[2].before == {"note": "old"}
 
 
 def test_failed_migration_rolls_back_completely(db_path: Path) -> None:
@@ -229,29 +262,12 @@ def test_finish_without_counts_keeps_them(j: Journal) -> None:
     assert (run.status, run.counts.scanned) == ("refused", 7)
 
 
-def test_update_run_sets_counts_and_plan(j: Journal) -> None:
-    """update_run replaces counters and/or the plan document of a running run."""
-    start(j)
-    j.update_run("r1", plan_json="{}")
-    j.update_run("r1", counts=Counts(done=3, requests=2))
-    run = j.get_run("r1")
-    assert (run.plan_json, run.counts, run.status) == ("{}", Counts(done=3, requests=2), "running")
-
-
-def test_update_run_needs_something(j: Journal) -> None:
-    """update_run with nothing to update is a programming error."""
-    start(j)
-    with pytest.raises(ValueError, match="counts or plan_json"):
-        j.update_run("r1")
-
-
 def test_unknown_runs(j: Journal) -> None:
-    """run() returns None for an unknown id; get_run/finish/update/add_changes raise."""
+    """run() returns None for an unknown id; get_run/finish/add_changes raise."""
     assert j.run("nope") is None
     for call in (
         lambda: j.get_run("nope"),
         lambda: j.finish_run("nope", "failed"),
-        lambda: j.update_run("nope", plan_json="{}"),
         lambda: j.add_changes("nope", [new()]),
     ):
         with pytest.raises(JournalError, match="no run 'nope'"):
@@ -329,12 +345,13 @@ def test_json_values_round_trip_exactly(j: Journal) -> None:
 def test_add_changes_records_pending_rows(j: Journal) -> None:
     """add_changes returns ids in order and stores pending rows with batch and timestamp."""
     start(j)
-    ids = j.add_changes("r1", [new(1), NewChange(2, "action:note", None, {"note": "hi"}, 3)])
+    note = NewChange(2, "note", None, {"note": "hi"}, 3, ChangeKind.ACTION)
+    ids = j.add_changes("r1", [new(1), note])
     rows = j.changes("r1")
     assert [r.id for r in rows] == ids
-    assert [(r.ticket_id, r.field, r.state, r.batch) for r in rows] == [
-        (1, "status_id", "pending", 0),
-        (2, "action:note", "pending", 3),
+    assert [(r.ticket_id, r.kind, r.field, r.state, r.batch) for r in rows] == [
+        (1, ChangeKind.FIELD, "status_id", "pending", 0),
+        (2, ChangeKind.ACTION, "note", "pending", 3),
     ]
     assert rows[1].before is None
     assert rows[1].after == {"note": "hi"}
@@ -400,8 +417,8 @@ def test_mark_unknown_state_is_a_bug(j: Journal) -> None:
         j.mark([a], "sent")  # type: ignore[arg-type]
 
 
-def test_pending_and_ticket_changes(j: Journal) -> None:
-    """pending() filters by state (and run); ticket_changes() spans runs, oldest first."""
+def test_pending(j: Journal) -> None:
+    """pending() filters by state (and run)."""
     start(j, "r1")
     start(j, "r2")
     a, _ = j.add_changes("r1", [new(1), new(2)])
@@ -409,10 +426,6 @@ def test_pending_and_ticket_changes(j: Journal) -> None:
     j.mark([a], "done")
     assert [r.id for r in j.pending()] == [a + 1, c]
     assert [r.id for r in j.pending("r2")] == [c]
-    assert [(r.run_id, r.field) for r in j.ticket_changes(1)] == [
-        ("r1", "status_id"),
-        ("r2", "team_id"),
-    ]
 
 
 def test_threads_share_one_journal(j: Journal) -> None:
@@ -562,7 +575,7 @@ def test_lock_is_exclusive_and_released_by_context_manager(j: Journal) -> None:
         with pytest.raises(LockedError) as caught:
             j.acquire_lock("pb", "r2")
         text = str(caught.value)
-        for part in ("run r1", f"pid {os.getpid()}", jmod._this_host(), "2026-11-24T05:15:00"):
+        for part in ("run r1", f"pid {os.getpid()}", locks.this_host(), "2026-11-24T05:15:00"):
             assert part in text
         other = j.acquire_lock("other-playbook", "r3")  # locks are per playbook
         assert other.release() is True
@@ -614,14 +627,25 @@ def test_lock_of_dead_process_is_taken_over(db_path: Path) -> None:
         lock = journal.acquire_lock("pb", "r-me")
         assert lock.took_over_from is not None
         assert (lock.took_over_from.run_id, lock.took_over_from.owner_pid) == ("r-dead", int(pid))
-        assert lock.takeover_reason == f"pid {pid} on {jmod._this_host()} is no longer running"
+        assert lock.takeover_reason == f"pid {pid} on {locks.this_host()} is no longer running"
         held = journal.lock("pb")
         assert held is not None
         assert held.run_id == "r-me"
 
 
+def test_taking_over_a_stale_lock_is_logged(j: Journal) -> None:
+    """Taking over a stale lock logs lock_taken_over naming the old run and why it was stale."""
+    j.acquire_lock("pb", "r-old")
+    locks.HELD.discard(j._key, "pb", "r-old")  # as if written by an earlier process
+    with structlog.testing.capture_logs() as logs:
+        j.acquire_lock("pb", "r-new")
+    [event] = [e for e in logs if e["event"] == "lock_taken_over"]
+    assert (event["run_id"], event["previous_run_id"]) == ("r-new", "r-old")
+    assert "is this process" in event["reason"]
+
+
 def _as_other_host(monkeypatch: pytest.MonkeyPatch, journal: Journal, run_id: str) -> None:
-    monkeypatch.setattr(jmod, "_this_host", lambda: "elsewhere")
+    monkeypatch.setattr(jmod, "this_host", lambda: "elsewhere")
     journal.acquire_lock("pb", run_id)
     monkeypatch.undo()
 
@@ -660,7 +684,7 @@ def test_heartbeat_keeps_other_host_lock_alive(
 def test_lock_row_with_this_pid_not_held_here_is_stale(j: Journal) -> None:
     """A lock naming this pid that this process never took (pid reuse) is taken over."""
     lock = j.acquire_lock("pb", "r-old")
-    jmod._HELD.discard((j._key, "pb", "r-old"))  # as if written by an earlier process
+    locks.HELD.discard(j._key, "pb", "r-old")  # as if written by an earlier process
     taken = j.acquire_lock("pb", "r-new")
     assert taken.took_over_from is not None
     assert taken.took_over_from.run_id == "r-old"
@@ -679,14 +703,12 @@ def test_same_process_other_journal_instance_is_blocked(j: Journal, db_path: Pat
         second.acquire_lock("pb", "r2")
 
 
-def test_heartbeat_after_lock_broken_raises(j: Journal) -> None:
-    """heartbeat raises LockedError once the lock is gone; break_lock reports the holder."""
+def test_heartbeat_after_lock_released_raises(j: Journal) -> None:
+    """heartbeat raises LockedError once the lock is gone; a second release is a no-op."""
     lock = j.acquire_lock("pb", "r1")
     lock.heartbeat()
-    broken = j.break_lock("pb")
-    assert broken is not None
-    assert broken.run_id == "r1"
-    assert j.break_lock("pb") is None
+    assert j.release_lock("pb", "r1") is True
+    assert j.release_lock("pb", "r1") is False
     with pytest.raises(LockedError, match="now held by nobody"):
         lock.heartbeat()
 
@@ -704,8 +726,8 @@ def test_interrupted_runs(j: Journal, monkeypatch: pytest.MonkeyPatch) -> None:
     j.finish_run("clean", "succeeded")
     assert [r.run_id for r in j.interrupted_runs()] == ["orphan", "left"]
     assert [r.run_id for r in j.interrupted_runs(playbook="other")] == ["left"]
-    monkeypatch.setattr(jmod, "_pid_alive", lambda pid: False)
-    jmod._HELD.discard((j._key, "pb", "live"))  # its owner is gone now
+    monkeypatch.setattr(locks, "pid_alive", lambda pid: False)
+    locks.HELD.discard(j._key, "pb", "live")  # its owner is gone now
     assert [r.run_id for r in j.interrupted_runs()] == ["live", "orphan", "left"]
 
 
@@ -714,7 +736,7 @@ def test_interrupted_runs(j: Journal, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_who_names_user_host_and_pid() -> None:
     """who() is 'user@host pid N' for started_by, and RunStart uses it by default."""
-    assert re.fullmatch(rf".+@{re.escape(jmod._this_host())} pid {os.getpid()}", who())
+    assert re.fullmatch(rf".+@{re.escape(locks.this_host())} pid {os.getpid()}", who())
     assert RunStart("r", "pb", "h", "apply", "cli").started_by == who()
 
 
@@ -730,11 +752,11 @@ def test_who_without_user_name_falls_back_to_uid(monkeypatch: pytest.MonkeyPatch
 
 def test_pid_alive(monkeypatch: pytest.MonkeyPatch) -> None:
     """A pid is alive if it exists even under another user; nonsense pids are dead."""
-    assert jmod._pid_alive(os.getpid()) is True
-    assert jmod._pid_alive(0) is False
+    assert locks.pid_alive(os.getpid()) is True
+    assert locks.pid_alive(0) is False
 
     def denied(pid: int, sig: int) -> None:
         raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr("os.kill", denied)
-    assert jmod._pid_alive(4242) is True
+    assert locks.pid_alive(4242) is True

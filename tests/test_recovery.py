@@ -29,8 +29,8 @@ from apply_support import (
 )
 
 from halo_automate.core.plan import Plan, plan_to_json
-from halo_automate.engine.apply import run_marker
 from halo_automate.engine.undo import build_undo_plan
+from halo_automate.engine.writes import run_marker
 from halo_automate.halo.client import HaloClient
 from halo_automate.store.journal import RunStart
 

@@ -19,10 +19,10 @@ from apply_support import (
     tickets,
 )
 
-from halo_automate.engine.apply import run_marker
 from halo_automate.engine.undo import build_undo_plan, category_levels, undo_warnings
+from halo_automate.engine.writes import run_marker
 from halo_automate.errors import PlanError, RefusedError
-from halo_automate.store.journal import NewChange, RunStart
+from halo_automate.store.journal import ChangeKind, NewChange, RunStart
 
 quiet_logs()
 
@@ -144,7 +144,7 @@ def test_undo_of_an_action_someone_already_deleted(
     assert status == "succeeded"
     assert differences(tickets(r.sb), before) == []
     rows = [row for row in r.journal.changes(undo_id) if row.ticket_id == victim]
-    deletes = [row for row in rows if row.field.startswith("action-delete:")]
+    deletes = [row for row in rows if row.kind is ChangeKind.ACTION_DELETE]
     assert [(row.state, row.message) for row in deletes] == [("skipped", "action already gone")]
 
 
@@ -178,8 +178,8 @@ def test_undo_refuses_runs_that_wrote_nothing(
     preview = r.runner.run(playbook("close-spam"), trigger="cli", confirm=None, preview_only=True)
     with pytest.raises(PlanError, match="wrote nothing"):
         build_undo_plan(r.journal, preview.run_id, now=NOW)
-    with pytest.raises(RefusedError):
-        r.runner.run(playbook("close-spam"), trigger="cli", confirm=lambda p: False)
+    declined = r.runner.run(playbook("close-spam"), trigger="cli", confirm=lambda p: False)
+    assert isinstance(declined.error, RefusedError)
     refused = r.journal.runs(limit=1)[0]
     with pytest.raises(PlanError, match="refused run and wrote nothing"):
         build_undo_plan(r.journal, refused.run_id, now=NOW)

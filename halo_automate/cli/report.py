@@ -27,6 +27,7 @@ def _run_dict(run: RunRow) -> dict[str, Any]:
 
 def _change_dict(row: ChangeRow) -> dict[str, Any]:
     data = asdict(row)
+    data["field"] = row.label  # as before the typed kind: "action:note", "action-delete:7"
     data["updated_at"] = row.updated_at.isoformat()
     data["action_ids"] = list(row.action_ids)
     return data
@@ -89,7 +90,7 @@ def show_run(console: Console, run: RunRow, rows: Sequence[ChangeRow]) -> None:
             if r.action_ids:
                 note = f"{note} actions {list(r.action_ids)}".strip()
             table.add_row(
-                str(r.ticket_id), r.field, f"{_short(r.before)} → {_short(r.after)}", r.state, note
+                str(r.ticket_id), r.label, f"{_short(r.before)} → {_short(r.after)}", r.state, note
             )
         console.print(table)
     elif run.plan_json:

@@ -36,6 +36,7 @@ from halo_automate.core.playbook import (
     render_template,
 )
 from halo_automate.core.selection import compile_recheck
+from halo_automate.core.values import same
 from halo_automate.errors import LookupMissError, PlanError, RefusedError, RegexTimeoutError
 
 JSONValue: TypeAlias = Union[  # noqa: UP007 (a recursive alias needs the string form)
@@ -265,10 +266,6 @@ def _compile_action(playbook: Playbook, action: Action, lookups: Lookups) -> lis
 # ---------------------------------------------------------------- planning one ticket
 
 
-def _same(current: object, target: object) -> bool:
-    return current == target and isinstance(current, bool) == isinstance(target, bool)
-
-
 def _holds(ticket: Ticket, write: _Write) -> bool:
     current = ticket.get(write.field)
     if write.field == "team_id" and not (isinstance(current, int) and current > 0):
@@ -279,7 +276,7 @@ def _holds(ticket: Ticket, write: _Write) -> bool:
             and isinstance(wanted, str)
             and team.casefold() == wanted.casefold()
         )
-    return _same(current, write.after)
+    return same(current, write.after)
 
 
 def _change(
@@ -296,7 +293,7 @@ def _change(
             update[name] = after
     actions: list[ActionSpec] = []
     close = compiled.close
-    closing = close is not None and not _same(ticket.get("status_id"), close.status.id)
+    closing = close is not None and not same(ticket.get("status_id"), close.status.id)
     if not fields and not closing:
         return None
     render = {"playbook": playbook.name, "run_id": run_id, "ticket": ticket}

@@ -15,45 +15,40 @@ Then the rest of the plan is written: the parts of a started ticket that were ne
 (for example its note, when the run died between the ticket updates and the actions) and the
 tickets the run never reached (after the usual stale check), so the run ends in the state its
 plan described. Counts, failures and skips are recomputed from the journal, which is the truth.
+
+Recovery needs only an :class:`~halo_automate.engine.apply.Applier` (its client, journal and
+stop flag): it takes the playbook's lock itself and writes through the applier's public
+:meth:`~halo_automate.engine.apply.Applier.begin` (check, write, resend). It returns one
+:class:`~halo_automate.core.outcome.RunOutcome` per run and journals it once.
 """
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
 import structlog
 
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import FieldChange, Plan, TicketChange, plan_from_json
-from halo_automate.engine.apply import (
-    Applier,
-    ApplyReport,
-    Todo,
-    Write,
-    action_body,
-    field_state,
-    find_marked,
-    ticket_body,
-)
-from halo_automate.errors import HaloError
-from halo_automate.store.journal import ChangeMark, ChangeRow, Counts, RunRow
-
-if TYPE_CHECKING:
-    from halo_automate.engine.runner import Runner
+from halo_automate.engine.apply import Applier
+from halo_automate.engine.batches import ApplyRun, Meter, Write
+from halo_automate.engine.writes import Todo, action_body, field_state, find_marked, ticket_body
+from halo_automate.errors import HaloAutomateError
+from halo_automate.halo.client import HaloClient
+from halo_automate.store.journal import ChangeKind, ChangeMark, ChangeRow, Counts, Journal, RunRow
 
 log = structlog.get_logger("halo_automate.engine.recovery")
 
 LANDED = "landed before the interruption"
 
 
-def recover_run(runner: Runner, run: RunRow) -> RunOutcome:
-    """Reconcile one interrupted run and finish it; returns its outcome (journal counts)."""
-    started = time.monotonic()
-    before = runner.client.stats.snapshot()
-    journal = runner.journal
+def recover_run(applier: Applier, run: RunRow) -> RunOutcome:
+    """Reconcile one interrupted run and finish it; returns its outcome (journaled once)."""
+    client, journal = applier.client, applier.journal
+    meter = Meter.start(client)
     if not run.plan_json:
         pending = [r.id for r in journal.pending(run.run_id)]
         journal.mark(pending, "failed", message="no plan recorded; cannot reconcile")
@@ -62,42 +57,25 @@ def recover_run(runner: Runner, run: RunRow) -> RunOutcome:
     plan = plan_from_json(run.plan_json)
     pending_rows = journal.pending(plan.run_id)
     log.warning("recovering_run", run_id=plan.run_id, pending=len(pending_rows))
-    applier = Applier(runner.client, journal, progress=runner.progress)
-    report = applier.new_report(plan)
-    message = None
-    with journal.acquire_lock(plan.playbook, plan.run_id) as lock, runner.tracking(applier):
+    error: HaloAutomateError | None = None
+    with journal.acquire_lock(plan.playbook, plan.run_id) as lock:
         try:
-            reconcile_pending(applier, plan, pending_rows, report)
-            todos, first_batch = remaining(applier, plan)
-            live = applier.stale_check(plan, todos, report)
-            applier.execute(plan, live, report, lock, first_batch=first_batch)
-        except HaloError as e:
-            message = f"recovery stopped: {e}"
-        status, counts, failures, skips = journal_totals(runner, plan, before["requests"])
-        if message:
+            reconcile_pending(applier.begin(plan, lock), pending_rows)
+            todos, first_batch = remaining(journal, plan)
+            resumed = applier.begin(plan, lock, first_batch=first_batch)
+            resumed.write(resumed.check(todos))
+            interrupted = applier.stopping and resumed.tally.unreached > 0
+        except HaloAutomateError as e:
+            error, interrupted = e, False
+        totals = journal_totals(journal, plan)
+        if error is not None:
             status = RunStatus.FAILED
-        elif applier.stopping and report.unreached:
-            status = RunStatus.INTERRUPTED
-        journal.finish_run(plan.run_id, status, counts=counts, message=message)
-    after = runner.client.stats.snapshot()
-    outcome = RunOutcome(
-        run_id=plan.run_id,
-        playbook=plan.playbook,
-        mode=plan.mode,
-        status=RunStatus(status),
-        scanned=plan.scanned,
-        planned=len(plan.changes),
-        matched=plan.matched,
-        changed=counts.done,
-        skipped=counts.skipped,
-        failed=counts.failed,
-        requests=counts.requests,
-        rate_limited=after["rate_limited"] - before["rate_limited"],
-        seconds=time.monotonic() - started,
-        message=message,
-        failures=failures,
-        skips=skips,
-    )
+        else:
+            status = RunStatus.INTERRUPTED if interrupted else totals.status
+        message = None if error is None else f"recovery stopped: {error}"
+        outcome = replace(totals, status=status, trigger=run.trigger, **meter.figures(),
+                          message=message, error=error)  # fmt: skip
+        journal.finish_run(plan.run_id, outcome.status, counts=Counts.of(outcome), message=message)
     log.info("run_recovered", **outcome.summary())
     return outcome
 
@@ -105,18 +83,16 @@ def recover_run(runner: Runner, run: RunRow) -> RunOutcome:
 # ---------------------------------------------------------------------- pending rows
 
 
-def reconcile_pending(
-    applier: Applier, plan: Plan, rows: Sequence[ChangeRow], report: ApplyReport
-) -> None:
+def reconcile_pending(run: ApplyRun, rows: Sequence[ChangeRow]) -> None:
     """Settle every pending row by reading its ticket back; re-send what did not land."""
     if not rows:
         return
-    changes = {c.ticket_id: c for c in plan.changes}
+    changes = {c.ticket_id: c for c in run.plan.changes}
     by_ticket: dict[int, list[ChangeRow]] = defaultdict(list)
     for row in rows:
         by_ticket[row.ticket_id].append(row)
-    current = {t["id"]: t for t in applier.client.tickets_by_ids(sorted(by_ticket))}
-    pass_ = _Pass(applier, plan)
+    current = {t["id"]: t for t in run.client.tickets_by_ids(sorted(by_ticket))}
+    pass_ = _Pass(run.client, run.plan)
     for tid, ticket_rows in sorted(by_ticket.items()):
         change, ticket = changes.get(tid), current.get(tid)
         if change is None or ticket is None:
@@ -124,18 +100,15 @@ def reconcile_pending(
             pass_.marks += [ChangeMark(r.id, "skipped", why) for r in ticket_rows]
             continue
         pass_.ticket(change, ticket, ticket_rows)
-    applier.journal.mark_many(pass_.marks)
-    applier.send(pass_.tickets, applier.client.write_tickets, report)
-    applier.send(pass_.actions, applier.client.write_actions, report)
-    if pass_.deletes:
-        applier.reconcile(pass_.deletes, report)
+    run.journal.mark_many(pass_.marks)
+    run.resend(pass_.tickets, pass_.actions, pass_.deletes)
 
 
 class _Pass:
     """One reconciliation pass: marks to record and writes to re-send, by kind."""
 
-    def __init__(self, applier: Applier, plan: Plan) -> None:
-        self.applier = applier
+    def __init__(self, client: HaloClient, plan: Plan) -> None:
+        self.client = client
         self.plan = plan
         self.marks: list[ChangeMark] = []
         self.tickets: list[Write] = []
@@ -143,12 +116,13 @@ class _Pass:
         self.deletes: list[Write] = []
 
     def ticket(self, change: TicketChange, ticket: dict[str, Any], rows: list[ChangeRow]) -> None:
-        update = [r for r in rows if r.field in change.ticket_update]
-        acts = [r for r in rows if r.field.startswith("action:")]
-        deletes = [r for r in rows if r.field.startswith("action-delete:")]
-        companions = [r for r in rows if r not in update and r not in acts and r not in deletes]
+        fields = [r for r in rows if r.kind is ChangeKind.FIELD]
+        update = [r for r in fields if r.field in change.ticket_update]
+        acts = [r for r in rows if r.kind is ChangeKind.ACTION]
+        deletes = [r for r in rows if r.kind is ChangeKind.ACTION_DELETE]
+        companions = [r for r in fields if r not in update]
         self._update(change, ticket, update)
-        listed = self.applier.client.list_actions(change.ticket_id) if acts or deletes else []
+        listed = self.client.list_actions(change.ticket_id) if acts or deletes else []
         for row in acts:
             mine = [r for r in companions if r.batch == row.batch]
             companions = [r for r in companions if r.batch != row.batch]
@@ -203,7 +177,7 @@ class _Pass:
         self.actions.append(Write(change, "action", body, row_ids=ids))
 
     def _delete(self, change: TicketChange, row: ChangeRow, listed: list[dict[str, Any]]) -> None:
-        action_id = int(row.field.removeprefix("action-delete:"))
+        action_id = row.action_id
         if any(a.get("id") == action_id for a in listed):
             self.deletes.append(Write(change, "delete", {}, row_ids=[row.id], action_id=action_id))
         else:
@@ -217,13 +191,13 @@ def _fc(row: ChangeRow) -> FieldChange:
 # ---------------------------------------------------------------------- the rest of the plan
 
 
-def remaining(applier: Applier, plan: Plan) -> tuple[list[Todo], int]:
+def remaining(journal: Journal, plan: Plan) -> tuple[list[Todo], int]:
     """What the run still has to write, per ticket, and the last batch number used.
 
     A ticket with no journal row was never reached: all of it. A ticket with a failed,
     pending or skipped row is finished as it is. Otherwise: the parts never journaled.
     """
-    rows = applier.journal.changes(plan.run_id)
+    rows = journal.changes(plan.run_id)
     by_ticket: dict[int, list[ChangeRow]] = defaultdict(list)
     for row in rows:
         by_ticket[row.ticket_id].append(row)
@@ -242,35 +216,32 @@ def remaining(applier: Applier, plan: Plan) -> tuple[list[Todo], int]:
 def _blocked(rows: list[ChangeRow]) -> bool:
     return any(
         r.state in ("failed", "pending")
-        or (r.state == "skipped" and not r.field.startswith("action-delete:"))
+        or (r.state == "skipped" and r.kind is not ChangeKind.ACTION_DELETE)
         for r in rows
     )
 
 
 def _rest_of(plan: Plan, change: TicketChange, rows: list[ChangeRow]) -> Todo:
-    fields = {r.field for r in rows}
+    fields = {r.field for r in rows if r.kind is ChangeKind.FIELD}
     update = bool(change.ticket_update) and not fields & set(change.ticket_update)
-    posted = [r.after for r in rows if r.field.startswith("action:")]
+    posted = [r.after for r in rows if r.kind is ChangeKind.ACTION]
+    removed = {r.action_id for r in rows if r.kind is ChangeKind.ACTION_DELETE}
     actions = tuple(
         i
         for i, spec in enumerate(change.actions)
         if action_body(plan, change.ticket_id, spec, i) not in posted
     )
-    removals = tuple(
-        r for r in change.remove_actions if f"action-delete:{r.action_id}" not in fields
-    )
+    removals = tuple(r for r in change.remove_actions if r.action_id not in removed)
     return Todo(change, update, actions, removals)
 
 
 # ---------------------------------------------------------------------- counts
 
 
-def journal_totals(
-    runner: Runner, plan: Plan, requests_before: int
-) -> tuple[RunStatus, Counts, tuple[tuple[int, str], ...], tuple[tuple[int, str], ...]]:
-    """Status, counts, failures and skips of a run, per ticket, from its journal rows."""
+def journal_totals(journal: Journal, plan: Plan) -> RunOutcome:
+    """A run's outcome, per ticket, from its journal rows (which are the truth)."""
     by_ticket: dict[int, list[ChangeRow]] = defaultdict(list)
-    for row in runner.journal.changes(plan.run_id):
+    for row in journal.changes(plan.run_id):
         by_ticket[row.ticket_id].append(row)
     failures: list[tuple[int, str]] = []
     skips: list[tuple[int, str]] = []
@@ -278,7 +249,7 @@ def journal_totals(
     for tid, rows in sorted(by_ticket.items()):
         bad = [r for r in rows if r.state in ("failed", "pending")]
         skipped = [
-            r for r in rows if r.state == "skipped" and not r.field.startswith("action-delete:")
+            r for r in rows if r.state == "skipped" and r.kind is not ChangeKind.ACTION_DELETE
         ]
         if bad:
             failures.append((tid, bad[0].message or "outcome unknown (pending)"))
@@ -286,14 +257,17 @@ def journal_totals(
             skips.append((tid, skipped[0].message or "skipped"))
         else:
             done += 1
-    status = RunStatus.PARTIAL if failures or skips else RunStatus.SUCCEEDED
-    counts = Counts(
+    return RunOutcome(
+        run_id=plan.run_id,
+        playbook=plan.playbook,
+        mode=plan.mode,
+        status=RunStatus.PARTIAL if failures or skips else RunStatus.SUCCEEDED,
         scanned=plan.scanned,
         matched=plan.matched,
         planned=len(plan.changes),
-        done=done,
-        failed=len(failures),
+        changed=done,
         skipped=len(skips),
-        requests=runner.client.stats.requests - requests_before,
+        failed=len(failures),
+        failures=tuple(failures),
+        skips=tuple(skips),
     )
-    return status, counts, tuple(failures), tuple(skips)

@@ -2,18 +2,21 @@
 
 load → recover interrupted runs of the playbook → lookups (only those it needs) → fetch
 (paged) → plan → [limits, confirm] → apply → one summary log line. Policy lives in plan and
-apply; this module only sequences them and journals runs that never reach apply (previews,
-refusals, failures while fetching).
+apply; this module only sequences them.
+
+Every ending is one :class:`~halo_automate.core.outcome.RunOutcome`, returned (never raised:
+a Halo, journal, plan, limit or lock error is ``outcome.error``) and journaled once: by the
+applier for a run that reached its writes, here for the others (previews, refusals, failures
+while fetching or planning). Only a bug propagates.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 
@@ -22,8 +25,16 @@ from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import Plan, check_limits, make_plan, new_run_id, plan_to_json
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.selection import build_query
-from halo_automate.engine.apply import Applier, ApplyReport
-from halo_automate.errors import HaloAutomateError, LockedError, PlanError, RefusedError
+from halo_automate.engine.apply import Applier
+from halo_automate.engine.batches import Meter
+from halo_automate.engine.recovery import recover_run
+from halo_automate.errors import (
+    HaloAutomateError,
+    JournalError,
+    LockedError,
+    PlanError,
+    RefusedError,
+)
 from halo_automate.halo.client import HaloClient
 from halo_automate.logs import bound
 from halo_automate.store.journal import Counts, Journal, RunStart, who
@@ -100,7 +111,7 @@ class Runner:
             applier.request_stop()
 
     @contextmanager
-    def tracking(self, applier: Applier) -> Iterator[Applier]:
+    def _tracking(self, applier: Applier) -> Iterator[Applier]:
         """Register an applier so :meth:`request_stop` reaches it while it runs."""
         self._appliers.add(applier)
         if self._stopping:
@@ -138,24 +149,18 @@ class Runner:
         """Plan ``playbook`` and apply it unless it is a preview; journal the run either way.
 
         ``confirm`` is asked before writing (``None`` = no prompt, as on a schedule); a
-        ``False`` answer is journaled as refused and raises RefusedError.
+        ``False`` answer ends the run refused (``outcome.error`` a RefusedError).
         """
-        run_id = new_run_id(self.now())
-        with bound(run_id=run_id, playbook=playbook.name):
-            started = time.monotonic()
-            before = self.client.stats.snapshot()
+        start = _Start(new_run_id(self.now()), trigger, Meter.start(self.client))
+        with bound(run_id=start.run_id, playbook=playbook.name):
             try:
                 self.recover(playbook.name)
-                plan = self.plan(playbook, run_id=run_id)
+                plan = self.plan(playbook, run_id=start.run_id)
             except HaloAutomateError as e:
-                status: str = "refused" if isinstance(e, LockedError) else "failed"
-                self._journal_only(playbook, run_id, trigger, status, str(e), None)
-                self._summary(playbook.name, run_id, status, started, before, message=str(e))
-                raise
+                return self._end(start, _Run.of_playbook(playbook), _ended_by(e), error=e)
             if preview_only or playbook.mode == "preview":
-                self._journal_only(playbook, run_id, trigger, "previewed", None, plan)
-                return self._summary(playbook.name, run_id, "previewed", started, before, plan=plan)
-            return self._apply(plan, trigger, confirm, started, before)
+                return self._end(start, _Run.of_plan(plan, "preview"), RunStatus.PREVIEWED)
+            return self._apply(plan, start, confirm)
 
     def apply_saved(
         self, plan: Plan, *, confirm: Confirm | None, trigger: str | None = None
@@ -163,162 +168,140 @@ class Runner:
         """Execute a saved (or undo) plan exactly: its run id, its changes, nothing more.
 
         Interrupted runs of the same playbook are recovered first. ``trigger`` defaults to
-        "undo" for an undo plan and "apply-file" otherwise.
+        "undo" for an undo plan and "apply-file" otherwise. A plan already applied is refused
+        (and not journaled again: its run is).
         """
-        if self.journal.run(plan.run_id) is not None:
-            raise PlanError(f"plan {plan.run_id} was already applied (see: show {plan.run_id})")
         trigger = trigger or ("undo" if plan.mode == "undo" else "apply-file")
+        start = _Start(plan.run_id, trigger, Meter.start(self.client))
         with bound(run_id=plan.run_id, playbook=plan.playbook):
-            started, before = time.monotonic(), self.client.stats.snapshot()
-            self.recover(plan.playbook)
-            return self._apply(plan, trigger, confirm, started, before)
+            try:
+                if self.journal.run(plan.run_id) is not None:
+                    again = PlanError(
+                        f"plan {plan.run_id} was already applied (see: show {plan.run_id})"
+                    )
+                    run = _Run.of_plan(plan)
+                    return self._end(start, run, RunStatus.FAILED, error=again, journaled=True)
+                self.recover(plan.playbook)
+            except HaloAutomateError as e:
+                return self._end(start, _Run.of_plan(plan), _ended_by(e), error=e)
+            return self._apply(plan, start, confirm)
 
-    def _apply(
-        self,
-        plan: Plan,
-        trigger: str,
-        confirm: Confirm | None,
-        started: float,
-        before: dict[str, Any],
-    ) -> RunOutcome:
+    def _apply(self, plan: Plan, start: _Start, confirm: Confirm | None) -> RunOutcome:
+        run = _Run.of_plan(plan)
         try:
             check_limits(plan)
             if plan.changes and confirm is not None and not confirm(plan):
                 raise RefusedError(f"{plan.playbook}: not confirmed; nothing was written")
         except RefusedError as e:
-            self._journal_plan(plan, trigger, "refused", str(e))
-            self._summary(
-                plan.playbook, plan.run_id, "refused", started, before, plan=plan, message=str(e)
-            )
-            raise
+            return self._end(start, run, RunStatus.REFUSED, error=e)
         if not plan.changes:
-            self._journal_plan(plan, trigger, "succeeded", None)
-            return self._summary(
-                plan.playbook, plan.run_id, "succeeded", started, before, plan=plan
-            )
+            return self._end(start, run, RunStatus.SUCCEEDED)
         applier = Applier(self.client, self.journal, progress=self.progress)
         try:
-            with self.tracking(applier):
-                report = applier.apply(plan, trigger=trigger, started_by=self.started_by)
-        except LockedError as e:  # another run holds the playbook: nothing was written
-            self._journal_plan(plan, trigger, "refused", str(e))
-            self._summary(
-                plan.playbook, plan.run_id, "refused", started, before, plan=plan, message=str(e)
-            )
-            raise
-        except HaloAutomateError as e:
-            self._summary(
-                plan.playbook, plan.run_id, "failed", started, before, plan=plan, message=str(e)
-            )
-            raise
-        return self._summary(
-            plan.playbook, plan.run_id, report.status, started, before, plan=plan, report=report
-        )
+            with self._tracking(applier):
+                outcome = applier.apply(
+                    plan, trigger=start.trigger, started_by=self.started_by, meter=start.meter
+                )
+        except HaloAutomateError as e:  # a lock, or the journal failed: nothing written
+            return self._end(start, run, _ended_by(e), error=e)
+        log.info("run_summary", **outcome.summary())  # journaled by the applier
+        return outcome
 
-    # ------------------------------------------------------------------ journal helpers
+    # ------------------------------------------------------------------ the outcome
 
-    def _journal_only(
+    def _end(
         self,
-        playbook: Playbook,
-        run_id: str,
-        trigger: str,
-        status: str,
-        message: str | None,
-        plan: Plan | None,
-    ) -> None:
-        mode = "preview" if status == "previewed" else playbook.mode
-        self.journal.start_run(
-            RunStart(
-                run_id=run_id,
-                playbook=playbook.name,
-                playbook_hash=playbook.source_hash,
-                mode=mode,
-                trigger=trigger,
-                started_by=self.started_by,
-                plan_json=plan_to_json(plan) if plan else None,
-                counts=_plan_counts(plan),
-            )
-        )
-        self.journal.finish_run(run_id, status, counts=_plan_counts(plan), message=message)
-
-    def _journal_plan(self, plan: Plan, trigger: str, status: str, message: str | None) -> None:
-        self.journal.start_run(
-            RunStart(
-                run_id=plan.run_id,
-                playbook=plan.playbook,
-                playbook_hash=plan.playbook_hash,
-                mode=plan.mode,
-                trigger=trigger,
-                started_by=self.started_by,
-                undo_of=plan.undo_of,
-                plan_json=plan_to_json(plan),
-                counts=_plan_counts(plan),
-            )
-        )
-        self.journal.finish_run(plan.run_id, status, counts=_plan_counts(plan), message=message)
-
-    def _summary(
-        self,
-        playbook: str,
-        run_id: str,
-        status: str,
-        started: float,
-        before: dict[str, Any],
+        start: _Start,
+        run: _Run,
+        status: RunStatus,
         *,
-        plan: Plan | None = None,
-        report: ApplyReport | None = None,
-        message: str | None = None,
+        error: HaloAutomateError | None = None,
+        journaled: bool = False,
     ) -> RunOutcome:
-        after = self.client.stats.snapshot()
-        preview = status == "previewed"
+        """The outcome of a run that wrote nothing: journaled (unless it already is), logged."""
+        plan = run.plan
         outcome = RunOutcome(
-            run_id=run_id,
-            playbook=playbook,
-            mode="preview" if preview else (plan.mode if plan else "apply"),
-            status=RunStatus(status),
+            run_id=start.run_id,
+            playbook=run.playbook,
+            mode=run.mode,
+            status=status,
+            trigger=start.trigger,
             scanned=plan.scanned if plan else 0,
             matched=plan.matched if plan else 0,
             planned=len(plan.changes) if plan else 0,
-            changed=len(plan.changes) if preview and plan else (report.done if report else 0),
-            skipped=report.skipped if report else 0,
-            failed=report.failed if report else 0,
-            requests=after["requests"] - before["requests"],
-            rate_limited=after["rate_limited"] - before["rate_limited"],
-            seconds=time.monotonic() - started,
-            message=message,
-            failures=tuple(report.failures) if report else (),
-            skips=tuple(report.skips) if report else (),
+            changed=len(plan.changes) if plan and status == RunStatus.PREVIEWED else 0,
+            **start.meter.figures(),
+            message=None if error is None else str(error),
+            error=error,
+            locked=isinstance(error, LockedError),
         )
-        self._record_requests(outcome)
+        if not journaled:
+            outcome = self._journal(run, outcome)
         log.info("run_summary", **outcome.summary())
         return outcome
 
-    def _record_requests(self, outcome: RunOutcome) -> None:
-        """Journal the whole run's requests (fetch and lookups too, not only the writes)."""
-        row = self.journal.run(outcome.run_id)
-        if row is not None and row.counts.requests != outcome.requests:
-            counts = dataclasses.replace(row.counts, requests=outcome.requests)
-            self.journal.update_run(outcome.run_id, counts=counts)
+    def _journal(self, run: _Run, outcome: RunOutcome) -> RunOutcome:
+        """Journal a run that never reached the applier: started and finished at once."""
+        try:
+            self.journal.start_run(
+                RunStart(
+                    run_id=outcome.run_id, playbook=outcome.playbook, playbook_hash=run.hash,
+                    mode=outcome.mode, trigger=outcome.trigger, started_by=self.started_by,
+                    undo_of=run.plan.undo_of if run.plan else None,
+                    plan_json=plan_to_json(run.plan) if run.plan else None,
+                    counts=Counts.of(outcome),
+                )
+            )  # fmt: skip
+            self.journal.finish_run(
+                outcome.run_id, outcome.status, counts=Counts.of(outcome), message=outcome.message
+            )
+        except JournalError as e:
+            if outcome.error is not None:  # the first error says what went wrong
+                log.warning("run_not_journaled", error=str(e))
+                return outcome
+            return dataclasses.replace(outcome, status=RunStatus.FAILED, error=e, message=str(e))
+        return outcome
 
     # ------------------------------------------------------------------ recovery
 
     def recover(self, playbook: str | None = None) -> list[RunOutcome]:
-        """Reconcile runs interrupted mid-apply (pending rows) by reading the tickets."""
-        from halo_automate.engine.recovery import recover_run
-
+        """Reconcile runs interrupted mid-apply (pending rows) by reading the tickets back."""
         outcomes = []
         for run in self.journal.interrupted_runs(playbook):
-            with bound(run_id=run.run_id, playbook=run.playbook):
-                outcomes.append(recover_run(self, run))
+            applier = Applier(self.client, self.journal, progress=self.progress)
+            with bound(run_id=run.run_id, playbook=run.playbook), self._tracking(applier):
+                outcomes.append(recover_run(applier, run))
         return outcomes
 
 
-def _plan_counts(plan: Plan | None) -> Counts:
-    if plan is None:
-        return Counts()
-    return Counts(scanned=plan.scanned, matched=plan.matched, planned=len(plan.changes))
+def _ended_by(error: HaloAutomateError) -> RunStatus:
+    """A run ended by ``error`` before writing: refused (a limit, a lock) or failed."""
+    refused = isinstance(error, RefusedError | LockedError)
+    return RunStatus.REFUSED if refused else RunStatus.FAILED
 
 
-def outcomes_exit_code(outcomes: Iterable[RunOutcome]) -> int:
-    """5 when any run was partial or failed per ticket, else 0."""
-    return 5 if any(o.status in ("partial", "interrupted") for o in outcomes) else 0
+@dataclass(frozen=True)
+class _Start:
+    """How a run began: its id, its trigger, and the meter of its requests and seconds."""
+
+    run_id: str
+    trigger: str
+    meter: Meter
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What a run is of: a playbook (failed before planning) or a plan."""
+
+    playbook: str
+    hash: str
+    mode: str
+    plan: Plan | None = None
+
+    @classmethod
+    def of_playbook(cls, playbook: Playbook) -> _Run:
+        return cls(playbook.name, playbook.source_hash, playbook.mode)
+
+    @classmethod
+    def of_plan(cls, plan: Plan, mode: str | None = None) -> _Run:
+        return cls(plan.playbook, plan.playbook_hash, mode or plan.mode, plan)

@@ -24,9 +24,9 @@ from halo_automate.core.plan import (
     new_run_id,
     plan_from_json,
 )
-from halo_automate.engine.apply import MARKER_PREFIX
+from halo_automate.engine.writes import MARKER_PREFIX
 from halo_automate.errors import PlanError
-from halo_automate.store.journal import ChangeRow, Journal
+from halo_automate.store.journal import ChangeKind, ChangeRow, Journal
 
 
 def build_undo_plan(journal: Journal, run_id: str, *, now: datetime) -> Plan:
@@ -79,12 +79,12 @@ def _undo_change(
     removals: list[RemoveAction] = []
     reposts: list[ActionSpec] = []
     for row in rows:
-        if row.field.startswith("action:"):
+        if row.kind is ChangeKind.ACTION:
             body = row.after if isinstance(row.after, dict) else {}
             removals += [
                 RemoveAction(action_id, _without_marker(body)) for action_id in row.action_ids
             ]
-        elif row.field.startswith("action-delete:"):
+        elif row.kind is ChangeKind.ACTION_DELETE:
             if isinstance(row.before, dict):
                 reposts.append(ActionSpec("restore", _without_marker(row.before)))
         else:

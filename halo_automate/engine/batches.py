@@ -1,0 +1,430 @@
+"""One run's writes: journaled batches, settled answers, reconciled unknown outcomes.
+
+An :class:`ApplyRun` holds everything that belongs to one run while it writes (the plan, its
+lock, its report, the tickets started, failed or skipped, the batch counter), so nothing
+carries over from one run to the next. Its public surface is what a run and a recovery both
+need: :meth:`ApplyRun.check` (the stale check), :meth:`ApplyRun.write` (a plan's remaining
+parts, batch by batch) and :meth:`ApplyRun.resend` (writes rebuilt from pending journal rows).
+
+Every batch is journaled *pending* in one transaction before it is sent, and settled in one
+transaction after. A write whose outcome is unknown (a 500, a timeout) is read back: what
+landed is settled, what someone else changed is skipped, what provably did not land is re-sent
+at most ``resends`` times. A ticket whose update failed gets none of its actions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import structlog
+
+from halo_automate.core.outcome import RunOutcome, RunStatus
+from halo_automate.core.plan import Plan, RemoveAction, TicketChange
+from halo_automate.engine.writes import (
+    Todo,
+    Verdict,
+    action_body,
+    carried_fields,
+    carrier_index,
+    find_marked,
+    stale_reason,
+    ticket_body,
+    ticket_verdict,
+)
+from halo_automate.errors import (
+    HaloAutomateError,
+    HaloError,
+    HaloNotFoundError,
+    LockedError,
+    WriteOutcomeUnknown,
+)
+from halo_automate.halo.client import HaloClient, WriteResult
+from halo_automate.store.journal import ChangeKind, ChangeMark, Journal, Lock, NewChange
+
+log = structlog.get_logger("halo_automate.engine.apply")
+
+Progress = Callable[[int, int], None]
+Post = Callable[[Sequence[Mapping[str, Any]]], list[WriteResult]]
+
+
+@dataclass(frozen=True)
+class Meter:
+    """The client's counters and the clock when a run began: its requests (fetch and lookups
+    included), 429s and seconds so far."""
+
+    client: HaloClient
+    before: Mapping[str, Any]
+    started: float
+    clock: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def start(cls, client: HaloClient, clock: Callable[[], float] = time.monotonic) -> Meter:
+        return cls(client, client.stats.snapshot(), clock(), clock)
+
+    def figures(self) -> dict[str, Any]:
+        after = self.client.stats.snapshot()
+        return {
+            "requests": after["requests"] - self.before["requests"],
+            "rate_limited": after["rate_limited"] - self.before["rate_limited"],
+            "seconds": self.clock() - self.started,
+        }
+
+
+@dataclass
+class Tally:
+    """One run's tickets while it writes (an :class:`ApplyRun` turns it into the outcome)."""
+
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    unreached: int = 0
+    """Tickets not started because a stop was requested."""
+    failures: list[tuple[int, str]] = field(default_factory=list)
+    skips: list[tuple[int, str]] = field(default_factory=list)
+
+    def status(self, stopped: bool) -> RunStatus:
+        if stopped and self.unreached:
+            return RunStatus.INTERRUPTED
+        return RunStatus.PARTIAL if self.failed or self.skipped else RunStatus.SUCCEEDED
+
+
+@dataclass
+class Write:
+    """One element of a batched write (or one DELETE) with the journal rows it settles."""
+
+    change: TicketChange
+    kind: Literal["ticket", "action", "delete"]
+    body: dict[str, Any]
+    rows: list[NewChange] = field(default_factory=list)
+    row_ids: list[int] = field(default_factory=list)
+    action_id: int | None = None  # the action a "delete" removes
+    error: str = ""
+
+    @property
+    def ticket_id(self) -> int:
+        return self.change.ticket_id
+
+
+class ApplyRun:
+    """The writing state of one run (create with :meth:`Applier.begin`)."""
+
+    def __init__(
+        self,
+        client: HaloClient,
+        journal: Journal,
+        plan: Plan,
+        lock: Lock,
+        *,
+        batch_size: int,
+        resends: int,
+        stopping: Callable[[], bool],
+        progress: Progress | None = None,
+        first_batch: int = 0,
+    ) -> None:
+        self.client, self.journal, self.plan, self.lock = client, journal, plan, lock
+        self.tally = Tally()
+        self._batch_size, self._resends, self._stopping = batch_size, resends, stopping
+        self._progress = progress
+        self._batch = first_batch
+        self._failed: set[int] = set()
+        self._skipped: set[int] = set()
+        self._started: set[int] = set()
+        self._sent = self._total = 0
+
+    # ------------------------------------------------------------------ public
+
+    def check(self, todos: Sequence[Todo]) -> list[Todo]:
+        """Read the tickets back (ticketids pages); journal and report the stale ones."""
+        if not todos:
+            return []
+        ids = [t.change.ticket_id for t in todos]
+        current = {t["id"]: t for t in self.client.tickets_by_ids(ids)}
+        live: list[Todo] = []
+        rows: list[NewChange] = []
+        reasons: list[str] = []
+        for todo in todos:
+            change, names = todo.change, todo.checked_fields()
+            reason = stale_reason(change, current.get(change.ticket_id), names)
+            if reason is None:
+                live.append(todo)
+                continue
+            skipped = _field_rows(change, names, 0)
+            rows += skipped
+            reasons += [reason] * len(skipped)
+            self.tally.skipped += 1
+            self.tally.skips.append((change.ticket_id, reason))
+            log.info("ticket_skipped", ticket_id=change.ticket_id, reason=reason)
+        if rows:
+            row_ids = self.journal.add_changes(self.plan.run_id, rows)
+            self.journal.mark_many(
+                [ChangeMark(i, "skipped", r) for i, r in zip(row_ids, reasons, strict=True)]
+            )
+        return live
+
+    def write(self, todos: Sequence[Todo]) -> None:
+        """Write the todos' parts: updates, then actions, then removals, batch by batch."""
+        self._sent, self._total = 0, sum(t.parts for t in todos)
+        updates = [(t.change, -1) for t in todos if t.update]
+        self._phase(updates, self.client.write_tickets)
+        # Every ticket's first action, then every second one...: a ticket whose note failed
+        # is not closed (same number of batches as ticket order).
+        actions = sorted(((t.change, i) for t in todos for i in t.actions), key=lambda a: a[1])
+        self._phase(actions, self.client.write_actions)
+        self._removals([(t.change, r) for t in todos for r in t.removals])
+        for todo in todos:
+            tid = todo.change.ticket_id
+            if tid in self._failed:
+                self.tally.failed += 1
+            elif tid in self._skipped:
+                self.tally.skipped += 1
+            elif tid in self._started or not todo.parts:
+                self.tally.done += 1
+            else:
+                self.tally.unreached += 1
+        if self._progress and self._total:
+            self._progress(self._total, self._total)
+
+    def resend(self, tickets: list[Write], actions: list[Write], deletes: list[Write]) -> None:
+        """Send writes rebuilt from pending journal rows (their ``row_ids`` set), settle them,
+        and reconcile unknown outcomes; deletes are read back first (they were pending)."""
+        self._send(tickets, self.client.write_tickets)
+        self._send(actions, self.client.write_actions)
+        if deletes:
+            self._reconcile(deletes, None)
+
+    def outcome(
+        self, meter: Meter, *, trigger: str, error: HaloAutomateError | None = None
+    ) -> RunOutcome:
+        """The run's outcome: ``failed`` with ``error``, else from the tally."""
+        plan, tally = self.plan, self.tally
+        status = RunStatus.FAILED if error is not None else tally.status(self._stopping())
+        return RunOutcome(
+            run_id=plan.run_id, playbook=plan.playbook, mode=plan.mode, status=status,
+            trigger=trigger, scanned=plan.scanned, matched=plan.matched,
+            planned=len(plan.changes), changed=tally.done, skipped=tally.skipped,
+            failed=tally.failed, **meter.figures(),
+            message=None if error is None else str(error), error=error,
+            locked=isinstance(error, LockedError),
+            failures=tuple(tally.failures), skips=tuple(tally.skips),
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ batches
+
+    def _queue(self, items: list[Any]) -> Iterator[list[Any]]:
+        """Batches of (change, part) whose ticket is not blocked; after a stop, only the
+        remaining parts of tickets already started."""
+        queue = list(items)
+        while queue:
+            if self._stopping():
+                queue = [it for it in queue if it[0].ticket_id in self._started]
+            queue = [it for it in queue if not self._blocked(it[0].ticket_id)]
+            batch, queue = queue[: self._batch_size], queue[self._batch_size :]
+            if batch:
+                yield batch
+
+    def _blocked(self, ticket_id: int) -> bool:
+        return ticket_id in self._failed or ticket_id in self._skipped
+
+    def _phase(self, items: list[tuple[TicketChange, int]], post: Post) -> None:
+        def build(item: tuple[TicketChange, int]) -> Write:
+            change, index = item
+            return self._action_write(change, index) if index >= 0 else self._ticket_write(change)
+
+        for writes in self._journaled_batches(items, build):
+            self._send(writes, post)
+
+    def _journaled_batches(
+        self, items: list[Any], build: Callable[[Any], Write]
+    ) -> Iterator[list[Write]]:
+        """Each batch of ``items`` as writes, journaled pending before the caller sends it."""
+        for batch in self._queue(items):
+            self.lock.heartbeat()
+            self._batch += 1
+            writes = [build(item) for item in batch]
+            ids = iter(
+                self.journal.add_changes(self.plan.run_id, [r for w in writes for r in w.rows])
+            )
+            for write in writes:
+                write.row_ids = [next(ids) for _ in write.rows]
+            self._started.update(w.ticket_id for w in writes)
+            yield writes
+            self._sent += len(writes)
+            if self._progress:
+                self._progress(self._sent, self._total)
+
+    def _ticket_write(self, change: TicketChange) -> Write:
+        names = [n for n in change.fields if n in change.ticket_update]
+        body = ticket_body(self.plan, change.ticket_id, change.ticket_update)
+        return Write(change, "ticket", body, _field_rows(change, names, self._batch))
+
+    def _action_write(self, change: TicketChange, index: int) -> Write:
+        carried = carried_fields(change) if index == carrier_index(change) else []
+        spec = change.actions[index]
+        body = action_body(self.plan, change.ticket_id, spec, index)
+        row = NewChange(change.ticket_id, spec.kind, None, body, self._batch, ChangeKind.ACTION)
+        return Write(change, "action", body, [row, *_field_rows(change, carried, self._batch)])
+
+    def _send(self, writes: list[Write], post: Post) -> None:
+        """POST journaled writes as one batch; settle them; reconcile unknown outcomes."""
+        unknown = self._post(writes, post)
+        if unknown:
+            self._reconcile(unknown, post)
+
+    def _post(self, writes: list[Write], post: Post) -> list[Write]:
+        """One POST; marks what Halo confirmed or refused; returns the writes of unknown
+        outcome."""
+        if not writes:
+            return []
+        results = post([w.body for w in writes])
+        marks: list[ChangeMark] = []
+        unknown: list[Write] = []
+        for write, result in zip(writes, results, strict=True):
+            if result.ok:
+                marks += _done(write, result.record)
+            elif result.unknown:
+                write.error = result.error or "outcome unknown"
+                unknown.append(write)
+            else:
+                marks += self._fail(write, result.error or "failed")
+        self.journal.mark_many(marks)
+        return unknown
+
+    def _fail(self, write: Write, message: str) -> list[ChangeMark]:
+        tid = write.ticket_id
+        if tid not in self._failed:
+            self._failed.add(tid)
+            self.tally.failures.append((tid, message))
+        log.warning("ticket_failed", ticket_id=tid, halo_message=message)
+        return [ChangeMark(i, "failed", message) for i in write.row_ids]
+
+    def _skip(self, write: Write, reason: str) -> list[ChangeMark]:
+        tid = write.ticket_id
+        if tid not in self._skipped:
+            self._skipped.add(tid)
+            self.tally.skips.append((tid, reason))
+        log.info("ticket_skipped", ticket_id=tid, reason=reason)
+        return [ChangeMark(i, "skipped", reason) for i in write.row_ids]
+
+    # ------------------------------------------------------------------ unknown outcomes
+
+    def _reconcile(self, writes: list[Write], post: Post | None) -> None:
+        """Writes whose outcome is unknown: read back, settle what landed, skip what someone
+        else changed, re-send what provably did not land (up to ``resends`` times).
+
+        ``post`` re-sends ticket or action writes; deletes (``None``) are re-sent one by one."""
+        pending, attempt = writes, 0
+        while True:
+            try:
+                absent = self._settle_read_back(pending)
+            except HaloError as e:
+                # The read-back itself failed: the rows stay pending for recovery, the tickets
+                # are reported failed and get no further parts; the run goes on.
+                why = f"outcome unknown (read-back failed: {e}); the next run's recovery settles it"
+                for write in pending:
+                    self._fail(write, why)
+                return
+            if not absent:
+                return
+            if attempt == self._resends:
+                break
+            attempt += 1
+            log.info("resending_unapplied", count=len(absent), attempt=attempt)
+            pending = self._delete_all(absent) if post is None else self._post(absent, post)
+            if not pending:
+                return
+        marks: list[ChangeMark] = []
+        for write in absent:
+            why = f"not applied after {attempt + 1} tries; Halo's last answer: {write.error}"
+            marks += self._fail(write, why)
+        self.journal.mark_many(marks)
+
+    def _settle_read_back(self, writes: list[Write]) -> list[Write]:
+        """Mark what landed done and what someone else changed skipped; return the rest."""
+        verdicts = self._read_back(writes)
+        marks: list[ChangeMark] = []
+        absent: list[Write] = []
+        for write in writes:
+            verdict, detail = verdicts[id(write)]
+            if verdict == "landed":
+                marks += _done(write, detail if isinstance(detail, Mapping) else None)
+            elif verdict == "changed":
+                marks += self._skip(write, str(detail))
+            else:
+                absent.append(write)
+        self.journal.mark_many(marks)
+        return absent
+
+    def _read_back(self, writes: Sequence[Write]) -> dict[int, tuple[Verdict, object]]:
+        """For each write (by ``id``): landed (with the action found), absent, or changed."""
+        out: dict[int, tuple[Verdict, object]] = {}
+        tickets = [w for w in writes if w.kind == "ticket"]
+        if tickets:
+            ids = sorted({w.ticket_id for w in tickets})
+            current = {t["id"]: t for t in self.client.tickets_by_ids(ids)}
+            for w in tickets:
+                out[id(w)] = ticket_verdict(w.change.fields, w.body, current.get(w.ticket_id))
+        listed: dict[int, list[dict[str, Any]]] = {}
+        for write in writes:
+            if write.kind == "ticket":
+                continue
+            if write.ticket_id not in listed:
+                listed[write.ticket_id] = self.client.list_actions(write.ticket_id)
+            actions = listed[write.ticket_id]
+            if write.kind == "action":
+                found = find_marked(actions, str(write.body.get("note", "")))
+                out[id(write)] = ("landed", found) if found is not None else ("absent", None)
+            else:
+                present = any(a.get("id") == write.action_id for a in actions)
+                out[id(write)] = ("absent", None) if present else ("landed", None)
+        return out
+
+    # ------------------------------------------------------------------ removals (undo)
+
+    def _removals(self, items: list[tuple[TicketChange, RemoveAction]]) -> None:
+        for writes in self._journaled_batches(items, lambda item: self._delete_write(*item)):
+            unknown = self._delete_all(writes)
+            if unknown:
+                self._reconcile(unknown, None)
+
+    def _delete_write(self, change: TicketChange, removal: RemoveAction) -> Write:
+        row = NewChange(change.ticket_id, "", dict(removal.body), None, self._batch,
+                        ChangeKind.ACTION_DELETE, removal.action_id)  # fmt: skip
+        return Write(change, "delete", {}, [row], action_id=removal.action_id)
+
+    def _delete_all(self, writes: list[Write]) -> list[Write]:
+        """DELETE each action; returns those whose outcome is unknown."""
+        marks: list[ChangeMark] = []
+        unknown: list[Write] = []
+        for write in writes:
+            assert write.action_id is not None
+            try:
+                self.client.delete_action(write.ticket_id, write.action_id)
+            except HaloNotFoundError:
+                marks += [ChangeMark(i, "skipped", "action already gone") for i in write.row_ids]
+            except WriteOutcomeUnknown as e:
+                write.error = e.message
+                unknown.append(write)
+            except HaloError as e:
+                marks += self._fail(write, e.message)
+            else:
+                marks += _done(write, None)
+        self.journal.mark_many(marks)
+        return unknown
+
+
+def _done(write: Write, record: Mapping[str, Any] | None) -> list[ChangeMark]:
+    """Done marks; an action's id goes on its ``action`` row (the write's first)."""
+    marks = [ChangeMark(i, "done") for i in write.row_ids]
+    if write.kind == "action" and record is not None and isinstance(record.get("id"), int):
+        marks[0] = ChangeMark(write.row_ids[0], "done", None, [int(record["id"])])
+    return marks
+
+
+def _field_rows(change: TicketChange, names: Iterable[str], batch: int) -> list[NewChange]:
+    return [
+        NewChange(change.ticket_id, n, change.fields[n].before, change.fields[n].after, batch)
+        for n in names
+    ]

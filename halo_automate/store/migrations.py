@@ -1,0 +1,104 @@
+"""The journal's schema, as a list of migrations, and the one function that runs them.
+
+Migration ``i`` takes the schema from version ``i`` to ``i + 1`` (kept in ``PRAGMA
+user_version``); append a migration, never edit one, so every journal ever written can be
+brought up to date. All pending migrations run in one ``BEGIN IMMEDIATE`` transaction: a
+failure leaves the journal at its old version, and two processes never migrate at once.
+
+* v1: ``runs``, ``changes``, ``locks``.
+* v2: a typed change kind: ``changes.kind`` (``field`` / ``action`` / ``action-delete``) and
+  ``changes.action_id``, converted from v1's string protocol in ``changes.field``
+  (``action:<kind>`` becomes kind ``action``, field ``<kind>``; ``action-delete:<id>`` becomes
+  kind ``action-delete``, action_id ``<id>``, field ``""``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeAlias
+
+from halo_automate.errors import JournalError
+
+Migration: TypeAlias = Callable[[sqlite3.Connection], None]
+
+_V1 = (
+    """CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY, playbook TEXT NOT NULL, playbook_hash TEXT NOT NULL,
+        mode TEXT NOT NULL, undo_of TEXT, started_by TEXT NOT NULL, trigger TEXT NOT NULL,
+        started_at TEXT NOT NULL, finished_at TEXT, status TEXT NOT NULL,
+        scanned INTEGER NOT NULL DEFAULT 0, matched INTEGER NOT NULL DEFAULT 0,
+        planned INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0, skipped INTEGER NOT NULL DEFAULT 0,
+        requests INTEGER NOT NULL DEFAULT 0, message TEXT, plan_json TEXT)""",
+    "CREATE INDEX runs_playbook ON runs (playbook, started_at)",
+    "CREATE INDEX runs_undo_of ON runs (undo_of)",
+    """CREATE TABLE changes (
+        id INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs (run_id),
+        ticket_id INTEGER NOT NULL, field TEXT NOT NULL, before_json TEXT NOT NULL,
+        after_json TEXT NOT NULL, state TEXT NOT NULL, message TEXT,
+        action_ids TEXT NOT NULL DEFAULT '[]', batch INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL)""",
+    "CREATE INDEX changes_run_state ON changes (run_id, state)",
+    "CREATE INDEX changes_ticket ON changes (ticket_id)",
+    """CREATE TABLE locks (
+        playbook TEXT PRIMARY KEY, run_id TEXT NOT NULL, owner_pid INTEGER NOT NULL,
+        owner_host TEXT NOT NULL, acquired_at TEXT NOT NULL, heartbeat_at TEXT NOT NULL)""",
+)
+
+_V2 = (
+    "ALTER TABLE changes ADD COLUMN kind TEXT NOT NULL DEFAULT 'field'",
+    "ALTER TABLE changes ADD COLUMN action_id INTEGER",
+    "UPDATE changes SET kind = 'action', field = substr(field, 8) "
+    "WHERE substr(field, 1, 7) = 'action:'",
+    "UPDATE changes SET kind = 'action-delete', "
+    "action_id = CAST(substr(field, 15) AS INTEGER), field = '' "
+    "WHERE substr(field, 1, 14) = 'action-delete:'",
+)
+
+
+def _migrate_v1(conn: sqlite3.Connection) -> None:
+    """Version 1: runs, changes, locks. (executescript would COMMIT, so one by one.)"""
+    for statement in _V1:
+        conn.execute(statement)
+
+
+def _migrate_v2(conn: sqlite3.Connection) -> None:
+    """Version 2: the typed change kind (see the module docstring)."""
+    for statement in _V2:
+        conn.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_migrate_v1, _migrate_v2)
+"""Migration ``i`` takes the schema from version ``i`` to ``i + 1``; append, never edit."""
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection, begin: str) -> Iterator[sqlite3.Connection]:
+    """One explicit transaction (the connection runs in autocommit mode otherwise)."""
+    conn.execute(begin)
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:  # SQLITE_FULL and friends may have rolled back already
+            conn.execute("ROLLBACK")
+        raise
+
+
+def migrate(conn: sqlite3.Connection, path: Path, migrations: Sequence[Migration]) -> None:
+    """Bring the schema to ``len(migrations)``; refuse a journal newer than that."""
+    target = len(migrations)
+    with transaction(conn, "BEGIN IMMEDIATE"):
+        found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if found > target:
+            raise JournalError(
+                f"journal {path}: schema version {found} is newer than this halo_automate "
+                f"supports (version {target}); upgrade halo_automate or use another journal"
+            )
+        for version in range(found, target):
+            migrations[version](conn)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
