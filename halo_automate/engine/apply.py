@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import structlog
 
+from halo_automate.core.actions.registry import carries_fields
 from halo_automate.core.outcome import RunStatus
 from halo_automate.core.plan import (
     ActionSpec,
@@ -157,9 +158,10 @@ def stale_reason(
 
 
 def carrier_index(change: TicketChange) -> int | None:
-    """The action that carries the fields not in the ticket update (the close action)."""
+    """The action that carries the fields not in the ticket update (a close: the posted kind
+    that carries fields, :func:`~halo_automate.core.actions.registry.carries_fields`)."""
     for index, action in enumerate(change.actions):
-        if action.kind == "close":
+        if carries_fields(action.kind):
             return index
     return 0 if change.actions else None
 

@@ -51,6 +51,7 @@ from halo_automate.errors import (
     WriteOutcomeUnknown,
 )
 from halo_automate.halo.auth import Credentials, TokenManager
+from halo_automate.halo.lookups import LookupCache
 from halo_automate.halo.ratelimit import RequestBudget
 
 log = structlog.get_logger("halo_automate.halo")
@@ -61,19 +62,6 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 MAX_MESSAGE_CHARS = 500
 _JSON_MESSAGE_BYTES = 1024 * 1024  # larger error bodies are quoted, not parsed
 _DROP_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
-LOOKUP_KINDS = (
-    "statuses",
-    "category_1",
-    "category_2",
-    "category_3",
-    "category_4",
-    "ticket_types",
-    "teams",
-    "agents",
-    "priorities",
-    "outcomes",
-    "clients",
-)
 _AUTH_HINT = (
     "check the client id and secret, the API application's scopes, and the permissions of "
     "the agent the API application logs in as"
@@ -219,8 +207,11 @@ class HaloClient:
         )
         self.tokens = TokenManager(self._fetch_token, clock=clock)
         self._issued: tuple[str, ...] = ()  # recent tokens, only to scrub them from messages
-        self._lookup_cache: dict[str, Any] = {}
-        self._lookup_lock = threading.Lock()
+        self._lookups = LookupCache(
+            self.get,
+            lambda path, key: _PagedRead(self, path, key, {}).run(),
+            lambda fetch, kinds: bounded_map(fetch, kinds, self.settings.concurrency),
+        )
 
     def __repr__(self) -> str:
         return f"HaloClient({self.settings.base_url!r}, client_id={self.settings.client_id!r})"
@@ -467,41 +458,10 @@ class HaloClient:
 
     # ------------------------------------------------------------------ lookups
 
-    def lookups(self, kinds: Iterable[str] = LOOKUP_KINDS, *, refresh: bool = False) -> Lookups:
-        """The lookup lists named in ``kinds``, each fetched once and cached on the client."""
-        wanted = list(kinds)
-        for kind in wanted:
-            if kind not in LOOKUP_KINDS:
-                raise ValueError(f"unknown lookup kind {kind!r}")
-        with self._lookup_lock:
-            if refresh:
-                self._lookup_cache.clear()
-            missing = [k for k in dict.fromkeys(wanted) if k not in self._lookup_cache]
-            fetched = bounded_map(self._fetch_lookup, missing, self.settings.concurrency)
-            self._lookup_cache.update(zip(missing, fetched, strict=True))
-            rows = {k: self._lookup_cache[k] for k in wanted if not k.startswith("category_")}
-            levels = {
-                int(k.removeprefix("category_")): self._lookup_cache[k]
-                for k in wanted
-                if k.startswith("category_")
-            }
-        return Lookups.from_rows(categories=levels, **rows)
-
-    def _fetch_lookup(self, kind: str) -> Any:
-        simple = {
-            "statuses": "Status",
-            "ticket_types": "TicketType",
-            "teams": "Team",
-            "agents": "Agent",
-            "priorities": "Priority",
-            "outcomes": "Outcome",
-        }
-        if kind in simple:
-            return _rows(self.get(simple[kind]), "results", f"GET /api/{simple[kind]}")
-        if kind == "clients":
-            return list(_PagedRead(self, "Client", "clients", {}).run())
-        level = kind.removeprefix("category_")
-        return _rows(self.get("Category", {"type_id": level}), "results", "GET /api/Category")
+    def lookups(self, kinds: Iterable[str] | None = None, *, refresh: bool = False) -> Lookups:
+        """The lookup lists named in ``kinds`` (default: all), fetched once and cached
+        (:mod:`halo_automate.halo.lookups`)."""
+        return self._lookups.lookups(kinds, refresh=refresh)
 
     # ------------------------------------------------------------------ writes
 
@@ -769,7 +729,6 @@ def _failed(
 
 
 __all__ = [
-    "LOOKUP_KINDS",
     "ClientStats",
     "HaloClient",
     "HaloError",
