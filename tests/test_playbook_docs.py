@@ -9,7 +9,8 @@ import pytest
 from pydantic import BaseModel
 
 from halo_automate.core.actions.registry import ACTION_KINDS
-from halo_automate.core.conditions import GROUP_KEYS, NEGATION_PREFIX, OPS
+from halo_automate.core.conditions import GROUP_KEYS, NEGATION_PREFIX
+from halo_automate.core.operators import OPS
 from halo_automate.core.playbook import Expect, Limits, PlaybookFile
 from halo_automate.core.selection import NAMED_PARAMS, RECHECKED_PARAMS
 from halo_automate.core.templates import TEMPLATE_VARIABLES
