@@ -8,6 +8,7 @@ from typing import get_args
 import pytest
 from pydantic import BaseModel
 
+from halo_automate.core.actions.base import WrittenAs
 from halo_automate.core.actions.registry import ACTION_KINDS
 from halo_automate.core.conditions import GROUP_KEYS, NEGATION_PREFIX
 from halo_automate.core.operators import OPS
@@ -72,3 +73,15 @@ def test_each_action_kind_has_its_own_section(kind: str) -> None:
 def test_each_operator_has_its_table_row(op: str) -> None:
     """Each condition operator is a row of the operators table."""
     assert f"\n| `{op}` |" in DOC, f"docs/playbooks.md has no table row for `{op}`"
+
+
+_WRITTEN = {WrittenAs.TICKET_FIELDS: "POST /api/Tickets", WrittenAs.ACTION: "POST /api/Actions"}
+
+
+@pytest.mark.parametrize("kind", list(ACTION_KINDS))
+def test_each_action_kind_says_how_it_is_written(kind: str) -> None:
+    """The actions table names the endpoint(s) each registered kind writes through."""
+    rows = [line for line in DOC.splitlines() if line.startswith(f"| `{kind}` |")]
+    assert rows, f"docs/playbooks.md has no row for action `{kind}`"
+    for written in ACTION_KINDS[kind].written_as:
+        assert any(_WRITTEN[written] in row for row in rows), (kind, written)

@@ -119,7 +119,7 @@ class Lookups:
         """The category list for ``category_<level>`` (empty when Halo has none)."""
         return self.table(category_kind(level).kind)
 
-    # Shorthands for the lists code names directly.
+    # Shorthands for the lists code and tests name directly.
     @property
     def statuses(self) -> LookupTable:
         return self.table("statuses")
@@ -129,20 +129,8 @@ class Lookups:
         return self.table("outcomes")
 
     @property
-    def teams(self) -> LookupTable:
-        return self.table("teams")
-
-    @property
     def agents(self) -> LookupTable:
         return self.table("agents")
-
-    @property
-    def priorities(self) -> LookupTable:
-        return self.table("priorities")
-
-    @property
-    def ticket_types(self) -> LookupTable:
-        return self.table("ticket_types")
 
     @property
     def clients(self) -> LookupTable:
