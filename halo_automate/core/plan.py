@@ -16,11 +16,10 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from halo_automate.core.actions.base import Compiled, Posting, Write, WriteRule
+from halo_automate.core.actions.base import Compiled, Write
 from halo_automate.core.changes import (
     PLAN_FORMAT,
     PLAN_VERSION,
@@ -76,21 +75,16 @@ def needed_lookups(playbook: Playbook) -> set[str]:
 # ---------------------------------------------------------------- compiling actions
 
 
-@dataclass(frozen=True)
-class _Compiled:
-    writes: tuple[WriteRule, ...]
-    postings: tuple[Posting, ...]
-
-
-def compile_actions(playbook: Playbook, lookups: Lookups) -> _Compiled:
-    """Resolve every name in the actions once; PlanError names what Halo does not have."""
+def compile_actions(playbook: Playbook, lookups: Lookups) -> Compiled:
+    """Resolve every name in the actions once (each through its kind), merged into one
+    :class:`~halo_automate.core.actions.base.Compiled`; PlanError names what Halo lacks."""
     parts: list[Compiled] = [
         action.definition.compile(action.spec, lookups, playbook.name)
         for action in playbook.actions
     ]
     # Posted actions that carry field changes go last: a ticket whose note failed is not closed.
     postings = sorted((p for c in parts for p in c.postings), key=lambda p: p.kind.carries_fields)
-    return _Compiled(tuple(w for c in parts for w in c.writes), tuple(postings))
+    return Compiled(tuple(w for c in parts for w in c.writes), tuple(postings))
 
 
 # ---------------------------------------------------------------- planning one ticket
@@ -101,21 +95,20 @@ def _same(current: object, target: object) -> bool:
 
 
 def _holds(ticket: Ticket, write: Write) -> bool:
+    """Whether the ticket already holds the write's value. A list row may carry a lookup's
+    name without its id (a team): then the name written with the id decides."""
     current = ticket.get(write.field)
     kind = ID_FIELDS.get(write.field)
-    wanted = dict(write.companions).get(kind.name_field) if kind and kind.name_field else None
-    if kind and kind.name_field and wanted and not (isinstance(current, int) and current > 0):
-        name = ticket.get(kind.name_field)  # list rows may carry only the name (a team)
-        return (
-            isinstance(name, str)
-            and isinstance(wanted, str)
-            and name.casefold() == wanted.casefold()
-        )
+    if kind is not None and kind.name_field is not None:
+        wanted = dict(write.companions).get(kind.name_field)
+        if isinstance(wanted, str) and not (isinstance(current, int) and current > 0):
+            name = ticket.get(kind.name_field)
+            return isinstance(name, str) and name.casefold() == wanted.casefold()
     return _same(current, write.after)
 
 
 def _change(
-    playbook: Playbook, compiled: _Compiled, ticket: Ticket, reason: str, run_id: str
+    playbook: Playbook, compiled: Compiled, ticket: Ticket, reason: str, run_id: str
 ) -> TicketChange | None:
     fields: dict[str, FieldChange] = {}
     update: dict[str, JSONValue] = {}

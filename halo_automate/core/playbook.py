@@ -29,7 +29,9 @@ from halo_automate.core.suggest import did_you_mean
 from halo_automate.errors import PlaybookError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_ACTION_ITEM = "Input should be a valid dictionary or instance of Action"
+_ACTION_ITEM = (
+    "Input should be a valid dictionary or instance of Action"  # pydantic's wording, kept
+)
 
 
 class _Model(BaseModel):
