@@ -105,6 +105,7 @@ def test_unreadable_characters_are_yaml_problems() -> None:
         ("actions:\n  - note: {txt: hi}\n", "'txt' (did you mean 'text'?)"),
         ("actions:\n  - recategorize: {field: category_1, mapp: {}}\n", "(did you mean 'map'?)"),
         ("actions:\n  - clsoe: {}\n", "'clsoe' (did you mean 'close'?)"),
+        (MINIMAL + "expect: {mni: 1}\n", "'mni' (did you mean 'min'?)"),
     ],
 )
 def test_unknown_key_hints_come_from_the_right_model(text: str, problem: str) -> None:

@@ -33,6 +33,9 @@ def _discover() -> list[ActionKind[Any]]:
         kind = getattr(module, "KIND", None)
         if isinstance(kind, ActionKind):
             kinds.append(kind)
+    keys = [k.key for k in kinds]
+    if len(set(keys)) != len(keys):
+        raise RuntimeError(f"two action kinds share a key: {sorted(keys)}")
     return sorted(kinds, key=lambda k: k.position)
 
 
