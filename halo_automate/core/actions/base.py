@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, TypeAlias, TypeVar, get_args
+from typing import Any, ClassVar, Generic, TypeAlias, TypeVar, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
@@ -125,7 +125,7 @@ class ActionKind(ABC, Generic[Spec]):
 
     def parse(self, value: object) -> Spec:
         """The validated spec; pydantic's ValidationError (locations inside the spec)."""
-        return _adapter(self.spec_type).validate_python(value)  # type: ignore[no-any-return]
+        return cast(Spec, _adapter(self.spec_type).validate_python(value))
 
     def model(self) -> type[BaseModel] | None:
         """The pydantic model of the spec (for did-you-mean on its keys), if it is one."""
