@@ -2,12 +2,12 @@
 
 Playbook parsing (which keys an ``actions`` entry may have), planning, the plan document
 (which posted kinds a plan may hold), apply (which posted action carries field changes) and
-the docs meta-test all read :data:`ACTION_KINDS` and :data:`POSTED_KINDS`; nothing else names
-a kind. Adding a kind is one module in this package (defining ``KIND``) plus its section in
-docs/playbooks.md.
+the docs meta-test all read :data:`ACTION_KINDS` and :data:`POSTED_KINDS`. Adding a kind is one
+module in this package (defining ``KIND``) plus its section in docs/playbooks.md.
 
 Undo posts again an action an earlier undo deleted; that re-post is the posted kind
-:data:`RESTORE` (no playbook writes it).
+:data:`RESTORE` (no playbook writes it; engine/undo.py still spells it "restore" while the
+journal's change kinds become typed).
 """
 
 from __future__ import annotations
