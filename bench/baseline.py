@@ -24,21 +24,14 @@ from typing import Any
 
 import httpx
 
-from halo_automate.core.lookups import Lookups
-from halo_automate.core.plan import Plan, TicketChange, make_plan, new_run_id
+from halo_automate.core.lookups import Lookups, kind_table
+from halo_automate.core.plan import Plan, TicketChange, make_plan, needed_lookups, new_run_id
 from halo_automate.core.playbook import Playbook
+from halo_automate.core.schema import Envelope, lookup_kind
 from halo_automate.core.selection import build_query
-from halo_automate.engine.runner import needed_lookups
+from halo_automate.halo.lookups import listed_rows
 
 PAGE_SIZE = 100
-_SIMPLE_LOOKUPS = {
-    "statuses": "Status",
-    "ticket_types": "TicketType",
-    "teams": "Team",
-    "agents": "Agent",
-    "priorities": "Priority",
-    "outcomes": "Outcome",
-}
 
 
 class BaselineError(Exception):
@@ -124,17 +117,17 @@ class Baseline:
     # ------------------------------------------------------------------ reads
 
     def lookups(self, kinds: set[str]) -> Lookups:
-        rows: dict[str, Any] = {}
-        categories: dict[int, Any] = {}
-        for kind in sorted(kinds):
-            if kind in _SIMPLE_LOOKUPS:
-                rows[kind] = self.json("GET", f"/api/{_SIMPLE_LOOKUPS[kind]}")
-            elif kind == "clients":
-                rows[kind] = self.json("GET", "/api/Client")["clients"]
+        """Each list by one GET, as the schema registry describes it (clients unpaged)."""
+        tables = {}
+        for name in sorted(kinds):
+            kind = lookup_kind(name)
+            data = self.json("GET", f"/api/{kind.endpoint}", params=dict(kind.params))
+            if kind.envelope is Envelope.PAGED:
+                rows = data[kind.list_key]
             else:
-                level = int(kind.removeprefix("category_"))
-                categories[level] = self.json("GET", "/api/Category", params={"type_id": level})
-        return Lookups.from_rows(categories=categories, **rows)
+                rows = listed_rows(data, kind)
+            tables[name] = kind_table(kind, rows)
+        return Lookups(tables)
 
     def tickets(self, query: Mapping[str, str]) -> Iterator[dict[str, Any]]:
         """Every ticket of ``query``, page after page."""

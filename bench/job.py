@@ -57,8 +57,8 @@ class TimingTransport(httpx.BaseTransport):
 
 def run_halo(spec: dict[str, Any]) -> dict[str, Any]:
     """The playbook run by halo_automate's own runner (plan, stale check, batches, journal)."""
-    from halo_automate.core.plan import plan_from_json
-    from halo_automate.engine.runner import Runner, needed_lookups
+    from halo_automate.core.plan import needed_lookups, plan_from_json
+    from halo_automate.engine.runner import Runner
     from halo_automate.halo.client import HaloClient
     from halo_automate.store.journal import Journal
 

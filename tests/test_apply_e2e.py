@@ -22,8 +22,8 @@ from apply_support import (
     tickets,
 )
 
-from halo_automate.core.plan import plan_from_json
-from halo_automate.engine.runner import Runner, needed_lookups
+from halo_automate.core.plan import needed_lookups, plan_from_json
+from halo_automate.engine.runner import Runner
 from halo_automate.engine.writes import run_marker
 from halo_automate.errors import RefusedError
 from halo_automate.sandbox import reference as ref

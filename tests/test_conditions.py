@@ -8,19 +8,17 @@ from typing import Any
 
 import pytest
 
-from halo_automate.core import conditions
+from halo_automate.core import operators
 from halo_automate.core.conditions import (
     Check,
     Group,
     compile_where,
     describe,
-    email_domain,
-    field_kind,
     fields_of,
-    is_empty,
     op_names,
     parse_where,
 )
+from halo_automate.core.operators import email_domain, field_kind, is_empty
 from halo_automate.errors import RegexTimeoutError
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -389,7 +387,7 @@ def test_catastrophic_regex_times_out_instead_of_hanging() -> None:
 
 def test_regex_input_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only the first REGEX_MAX_INPUT characters of a value are searched."""
-    monkeypatch.setattr(conditions, "REGEX_MAX_INPUT", 10)
+    monkeypatch.setattr(operators, "REGEX_MAX_INPUT", 10)
     node, _ = parse_where({"details": {"matches": "needle"}})
     matcher = compile_where(node, now=NOW)
     assert matcher({"details": "x" * 5 + "needle"}) is None  # 11 chars: cut at 10

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from halo_automate.core.actions.registry import POSTED_KINDS
 from halo_automate.core.lookups import Lookups
 from halo_automate.core.plan import (
     ActionSpec,
@@ -47,7 +48,7 @@ changes = st.builds(
     actions=st.lists(
         st.builds(
             ActionSpec,
-            st.sampled_from(["note", "close"]),
+            st.sampled_from(sorted(POSTED_KINDS)),
             st.dictionaries(names, json_values, max_size=4),
         ),
         max_size=3,
@@ -163,6 +164,10 @@ def _doc_change(**changes: Any) -> str:
         (_doc_change(fields={"a": 1}), "field 'a' must be {before, after}"),
         (_doc_change(actions=[5]), "an action must be an object"),
         (_doc_change(actions=[{"kind": "note"}]), "not a valid plan document: 'body'"),
+        (
+            _doc_change(actions=[{"kind": "reopen", "body": {}}]),
+            "not a valid plan document: unknown action kind 'reopen' (known: close, note, restore)",
+        ),
         (_doc_change(ticket_id="5"), "'ticket_id' is str"),
         (
             _doc_change(remove_actions=[True]),

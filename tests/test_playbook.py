@@ -11,16 +11,12 @@ import pytest
 from halo_automate.core.conditions import Check, Group
 from halo_automate.core.playbook import (
     MAX_FILE_BYTES,
-    CloseSpec,
-    Limits,
-    _model_at,
     load_playbook,
     load_playbook_text,
     load_playbooks,
-    parse_template,
     playbook_files,
-    render_template,
 )
+from halo_automate.core.templates import parse_template, render_template
 from halo_automate.errors import PlaybookError
 
 CORPUS = Path(__file__).parent / "playbook_corpus"
@@ -101,12 +97,23 @@ def test_unreadable_characters_are_yaml_problems() -> None:
         load_playbook_text("name: \x07\n", "c.yaml")
 
 
-def test_unknown_key_hints_come_from_the_right_model() -> None:
-    """Did-you-mean for an unknown key uses the keys of the mapping it sits in."""
-    assert _model_at(("limits",)) is Limits
-    assert _model_at(("actions", 0, "close")) is CloseSpec
-    assert _model_at(("select",)) is None
-    assert _model_at(("nope", "deeper")) is None
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (MINIMAL + "limits: {max_chnages: 5}\n", "'max_chnages' (did you mean 'max_changes'?)"),
+        ("actions:\n  - close: {statsu: Closed}\n", "'statsu' (did you mean 'status'?)"),
+        ("actions:\n  - note: {txt: hi}\n", "'txt' (did you mean 'text'?)"),
+        ("actions:\n  - recategorize: {field: category_1, mapp: {}}\n", "(did you mean 'map'?)"),
+        ("actions:\n  - clsoe: {}\n", "'clsoe' (did you mean 'close'?)"),
+        (MINIMAL + "expect: {mni: 1}\n", "'mni' (did you mean 'min'?)"),
+    ],
+)
+def test_unknown_key_hints_come_from_the_right_model(text: str, problem: str) -> None:
+    """Did-you-mean for an unknown key uses the keys of the mapping it sits in (the top
+    level, limits, or the action kind's own model)."""
+    with pytest.raises(PlaybookError) as e:
+        load_playbook_text(text, "k.yaml")
+    assert any(p.endswith(problem) for p in e.value.problems), e.value.problems
 
 
 def test_anchor_without_alias_is_harmless() -> None:
@@ -176,8 +183,8 @@ def test_bad_names(tmp_path: Path) -> None:
 def test_bare_close_means_defaults() -> None:
     """'- close:' with no value is a close with every default."""
     playbook = load_playbook_text("actions:\n  - close:\n", "c.yaml")
-    close = playbook.actions[0].close
-    assert close is not None
+    assert playbook.actions[0].kind == "close"
+    close = playbook.actions[0].spec
     assert (close.status, close.note, close.outcome, close.private, close.email) == (
         "Closed",
         None,

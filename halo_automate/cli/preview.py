@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from halo_automate.core.lookups import Lookups, LookupTable
+from halo_automate.core.lookups import Lookups
 from halo_automate.core.plan import (
     ActionSpec,
     JSONValue,
@@ -19,16 +17,8 @@ from halo_automate.core.plan import (
     requests_needed,
     seconds_needed,
 )
+from halo_automate.core.schema import ID_FIELDS
 
-# Ticket fields holding lookup ids, and the list that names them.
-_NAMED_FIELDS: dict[str, Callable[[Lookups], LookupTable]] = {
-    "status_id": lambda lk: lk.statuses,
-    "team_id": lambda lk: lk.teams,
-    "agent_id": lambda lk: lk.agents,
-    "priority_id": lambda lk: lk.priorities,
-    "tickettype_id": lambda lk: lk.ticket_types,
-    "client_id": lambda lk: lk.clients,
-}
 _SUMMARY_WIDTH = 60
 _NOTE_WIDTH = 60
 
@@ -47,8 +37,9 @@ def show_value(field: str, value: JSONValue, lookups: Lookups | None = None) -> 
         if isinstance(value, str)
         else str(value)
     )
-    if lookups is not None and field in _NAMED_FIELDS and isinstance(value, int):
-        name = _NAMED_FIELDS[field](lookups).name_of(value)
+    kind = ID_FIELDS.get(field)
+    if lookups is not None and kind is not None and isinstance(value, int):
+        name = lookups.table(kind.kind).name_of(value)
         if name is not None:
             return f"{value} ({name})"
     return text

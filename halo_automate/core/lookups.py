@@ -1,7 +1,8 @@
 """Halo lookup lists (statuses, categories, teams, ...) as pure, frozen values.
 
-The client fills a :class:`Lookups` from the API; planning resolves names to ids through it
-and never talks to Halo. Names resolve case-insensitively; an unknown name raises
+The client fills a :class:`Lookups` from the API, one table per lookup kind built by the kind's
+row in :mod:`halo_automate.core.schema`; planning resolves names to ids through it and never
+talks to Halo. Names resolve case-insensitively; an unknown name raises
 :class:`LookupMissError` with a did-you-mean.
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from halo_automate.core.schema import LookupKind, category_kind, lookup_kind
 from halo_automate.core.suggest import did_you_mean
 from halo_automate.errors import LookupMissError
 
@@ -66,62 +68,70 @@ class LookupTable:
         return item.name if item else None
 
 
-def table(kind: str, rows: Iterable[Mapping[str, Any]], name_key: str = "name") -> LookupTable:
-    """Build a table from raw Halo rows (``id`` plus ``name_key``)."""
+def kind_table(kind: LookupKind, rows: Iterable[Mapping[str, Any]]) -> LookupTable:
+    """Build the table of one lookup kind from raw Halo rows (its id and name keys)."""
     items = []
     for row in rows:
-        item_id = row.get("id")
-        name = row.get(name_key)
+        item_id = row.get(kind.id_key)
+        name = row.get(kind.name_key)
         if isinstance(item_id, int) and isinstance(name, str):
             items.append(LookupItem(item_id, name, MappingProxyType(dict(row))))
-    return LookupTable(kind, items)
+    return LookupTable(kind.label, items)
 
 
 @dataclass(frozen=True)
 class Lookups:
-    """Every lookup a plan may need.
+    """Every lookup list a plan may need, by kind (:data:`~halo_automate.core.schema.LOOKUP_KINDS`).
 
-    ``categories`` maps a category field number (Halo's Category ``type_id``: 1 for
-    ``category_1`` ...) to that list, whose names are the Category ``value`` text that
-    tickets carry in ``category_n``.
+    A kind that was not fetched reads as an empty list. The category lists are the kinds
+    ``category_1``..``category_4`` (Halo's Category ``type_id`` 1..4), whose names are the
+    Category ``value`` text that tickets carry in ``category_n``.
     """
 
-    statuses: LookupTable = field(default_factory=lambda: LookupTable("status", ()))
-    categories: Mapping[int, LookupTable] = field(default_factory=dict)
-    ticket_types: LookupTable = field(default_factory=lambda: LookupTable("ticket type", ()))
-    teams: LookupTable = field(default_factory=lambda: LookupTable("team", ()))
-    agents: LookupTable = field(default_factory=lambda: LookupTable("agent", ()))
-    priorities: LookupTable = field(default_factory=lambda: LookupTable("priority", ()))
-    outcomes: LookupTable = field(default_factory=lambda: LookupTable("outcome", ()))
-    clients: LookupTable = field(default_factory=lambda: LookupTable("client", ()))
+    tables: Mapping[str, LookupTable] = field(default_factory=dict)
 
     @staticmethod
     def from_rows(
         *,
-        statuses: Iterable[Mapping[str, Any]] = (),
         categories: Mapping[int, Iterable[Mapping[str, Any]]] | None = None,
-        ticket_types: Iterable[Mapping[str, Any]] = (),
-        teams: Iterable[Mapping[str, Any]] = (),
-        agents: Iterable[Mapping[str, Any]] = (),
-        priorities: Iterable[Mapping[str, Any]] = (),
-        outcomes: Iterable[Mapping[str, Any]] = (),
-        clients: Iterable[Mapping[str, Any]] = (),
+        **rows: Iterable[Mapping[str, Any]],
     ) -> Lookups:
-        """Build from raw Halo rows as the API returns them."""
+        """Build from raw Halo rows as the API returns them, keyword per kind
+        (``statuses=[...]``), categories as ``{level: rows}``."""
+        by_kind = dict(rows)
+        for level, level_rows in (categories or {}).items():
+            by_kind[category_kind(level).kind] = level_rows
         return Lookups(
-            statuses=table("status", statuses),
-            categories={
-                level: table(f"category_{level} value", rows, name_key="value")
-                for level, rows in (categories or {}).items()
-            },
-            ticket_types=table("ticket type", ticket_types),
-            teams=table("team", teams),
-            agents=table("agent", agents),
-            priorities=table("priority", priorities),
-            outcomes=table("outcome", outcomes, name_key="outcome"),
-            clients=table("client", clients),
+            MappingProxyType(
+                {
+                    kind: kind_table(lookup_kind(kind), kind_rows)
+                    for kind, kind_rows in by_kind.items()
+                }
+            )
         )
+
+    def table(self, kind: str) -> LookupTable:
+        """The list of ``kind`` (empty when it was not fetched); ValueError for an unknown kind."""
+        found = self.tables.get(kind)
+        return found if found is not None else LookupTable(lookup_kind(kind).label, ())
 
     def category(self, level: int) -> LookupTable:
         """The category list for ``category_<level>`` (empty when Halo has none)."""
-        return self.categories.get(level) or LookupTable(f"category_{level} value", ())
+        return self.table(category_kind(level).kind)
+
+    # Shorthands for the lists code and tests name directly.
+    @property
+    def statuses(self) -> LookupTable:
+        return self.table("statuses")
+
+    @property
+    def outcomes(self) -> LookupTable:
+        return self.table("outcomes")
+
+    @property
+    def agents(self) -> LookupTable:
+        return self.table("agents")
+
+    @property
+    def clients(self) -> LookupTable:
+        return self.table("clients")

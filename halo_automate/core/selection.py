@@ -3,8 +3,9 @@
 Filter names are Halo's own parameter names (checked against the shipped catalogue); the
 paging parameters belong to the client and are refused. Values of id parameters may be
 written as names and are resolved through :class:`~halo_automate.core.lookups.Lookups` (Halo's
-filters take ids even where records carry names, FACTS §6.3). Lists become comma-joined
-strings, booleans ``true``/``false``.
+filters take ids even where records carry names, FACTS §6.3); which parameters those are, and
+which ticket fields their re-check reads, are rows of :mod:`halo_automate.core.schema`.
+Lists become comma-joined strings, booleans ``true``/``false``.
 
 Halo silently ignores a filter it does not understand, which would widen the target of a
 write. :func:`compile_recheck` therefore re-checks every filter whose meaning is known
@@ -19,6 +20,7 @@ from typing import Any, TypeAlias
 from halo_automate.core.conditions import Path, Problem
 from halo_automate.core.fields import PAGING_PARAMS, ticket_params
 from halo_automate.core.lookups import Lookups, LookupTable
+from halo_automate.core.schema import SELECT_NAMED
 from halo_automate.core.suggest import did_you_mean
 from halo_automate.errors import LookupMissError, PlanError
 
@@ -27,25 +29,8 @@ Ticket: TypeAlias = Mapping[str, Any]
 Recheck: TypeAlias = Callable[[Ticket], "str | None"]
 
 
-def _category_table(level: int) -> Callable[[Lookups], LookupTable]:
-    return lambda lookups: lookups.category(level)
-
-
-# Parameters whose values may be names, and the lookup list that turns them into ids.
-_LOOKUP: dict[str, Callable[[Lookups], LookupTable]] = {
-    "status": lambda lk: lk.statuses,
-    "status_id": lambda lk: lk.statuses,
-    "requesttype": lambda lk: lk.ticket_types,
-    "requesttype_id": lambda lk: lk.ticket_types,
-    "team": lambda lk: lk.teams,
-    "agent": lambda lk: lk.agents,
-    "agent_id": lambda lk: lk.agents,
-    "client_id": lambda lk: lk.clients,
-    "client_ids": lambda lk: lk.clients,
-    "priority": lambda lk: lk.priorities,
-    **{f"category_{n}": _category_table(n) for n in range(1, 5)},
-}
-NAMED_PARAMS = frozenset(_LOOKUP)
+NAMED_PARAMS = frozenset(SELECT_NAMED)
+"""Parameters whose values may be names (the schema's ``select_filters``)."""
 
 # Filters the re-check understands (documented in docs/playbooks.md).
 RECHECKED_PARAMS = frozenset(
@@ -128,9 +113,10 @@ def build_query(select: Mapping[str, SelectValue], lookups: Lookups) -> dict[str
 def _render(name: str, value: object, lookups: Lookups) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str) and name in _LOOKUP:
+    kind = SELECT_NAMED.get(name)
+    if isinstance(value, str) and kind is not None:
         try:
-            return str(_LOOKUP[name](lookups).resolve(value).id)
+            return str(lookups.table(kind.kind).resolve(value).id)
         except LookupMissError as e:
             raise PlanError(f"select {name}: {e}") from e
     return str(value)
@@ -171,23 +157,12 @@ def _is_true(text: str) -> bool:
 
 
 def _compile_filter(name: str, text: str, lookups: Lookups) -> Recheck | None:
-    if name in ("status", "status_id"):
-        return _member(name, "status_id", _ids(text))
-    if name in ("requesttype", "requesttype_id"):
-        return _member(name, "tickettype_id", _ids(text))
-    if name in ("client_id", "client_ids"):
-        return _member(name, "client_id", _ids(text))
-    if name in ("agent", "agent_id"):
-        return _member(name, "agent_id", _ids(text))
-    if name == "priority":
-        return _member(name, "priority_id", _ids(text))
-    if name == "team":
-        return _by_id_or_name(name, "team_id", "team", _ids(text), lookups.teams)
-    if name.startswith("category_") and name in NAMED_PARAMS:
-        level = int(name[-1])
-        return _by_id_or_name(
-            name, f"categoryid_{level}", name, _ids(text), lookups.category(level)
-        )
+    kind = SELECT_NAMED.get(name)
+    if kind is not None and kind.id_field is not None:
+        if kind.name_field is None:
+            return _member(name, kind.id_field, _ids(text))
+        table = lookups.table(kind.kind)
+        return _by_id_or_name(name, kind.id_field, kind.name_field, _ids(text), table)
     if name == "team_name":
         return _text_equals(name, "team", text)
     if name in ("open_only", "closed_only"):

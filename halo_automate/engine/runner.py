@@ -22,7 +22,14 @@ import structlog
 
 from halo_automate.core.lookups import Lookups
 from halo_automate.core.outcome import RunOutcome, RunStatus
-from halo_automate.core.plan import Plan, check_limits, make_plan, new_run_id, plan_to_json
+from halo_automate.core.plan import (
+    Plan,
+    check_limits,
+    make_plan,
+    needed_lookups,
+    new_run_id,
+    plan_to_json,
+)
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.selection import build_query
 from halo_automate.engine.apply import Applier
@@ -43,45 +50,6 @@ log = structlog.get_logger("halo_automate.engine.runner")
 
 Confirm = Callable[[Plan], bool]
 Progress = Callable[[int, int], None]
-
-_SELECT_LOOKUPS = {
-    "status": "statuses",
-    "status_id": "statuses",
-    "open_only": "statuses",
-    "closed_only": "statuses",
-    "requesttype": "ticket_types",
-    "requesttype_id": "ticket_types",
-    "team": "teams",
-    "agent": "agents",
-    "agent_id": "agents",
-    "client_id": "clients",
-    "client_ids": "clients",
-    "priority": "priorities",
-    **{f"category_{n}": f"category_{n}" for n in range(1, 5)},
-}
-_SET_LOOKUPS = {
-    "status": "statuses",
-    "agent": "agents",
-    "priority": "priorities",
-    "tickettype": "ticket_types",
-    "team": "teams",
-    **{f"category_{n}": f"category_{n}" for n in range(1, 5)},
-}
-
-
-def needed_lookups(playbook: Playbook) -> set[str]:
-    """The lookup lists planning this playbook reads (so a run fetches no others)."""
-    kinds = {_SELECT_LOOKUPS[k] for k in playbook.select if k in _SELECT_LOOKUPS}
-    for action in playbook.actions:
-        if action.set is not None:
-            kinds |= {_SET_LOOKUPS[k] for k in action.set if k in _SET_LOOKUPS}
-        if action.close is not None:
-            kinds |= {"statuses", "outcomes"}
-        if action.note is not None:
-            kinds.add("outcomes")
-        if action.recategorize is not None:
-            kinds.add(action.recategorize.field)
-    return kinds
 
 
 class Runner:

@@ -24,6 +24,7 @@ from halo_automate.core.plan import (
     new_run_id,
     plan_from_json,
 )
+from halo_automate.core.schema import CATEGORY_FIELDS
 from halo_automate.engine.writes import MARKER_PREFIX
 from halo_automate.errors import PlanError
 from halo_automate.store.journal import ChangeKind, ChangeRow, Journal
@@ -110,9 +111,6 @@ def _without_marker(body: dict[str, Any]) -> dict[str, Any]:
     if cut >= 0:
         out["note"] = note[:cut].rstrip()
     return out
-
-
-CATEGORY_FIELDS = tuple(f"category_{n}" for n in range(1, 5))
 
 
 def category_levels(plan: Plan) -> list[int]:

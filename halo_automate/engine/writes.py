@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from halo_automate.core.actions.registry import carries_fields
 from halo_automate.core.plan import ActionSpec, FieldChange, Plan, RemoveAction, TicketChange
 from halo_automate.core.values import same
 
@@ -90,9 +91,10 @@ def ticket_verdict(
 
 
 def carrier_index(change: TicketChange) -> int | None:
-    """The action that carries the fields not in the ticket update (the close action)."""
+    """The action that carries the fields not in the ticket update (a close: the posted kind
+    that carries fields, :func:`~halo_automate.core.actions.registry.carries_fields`)."""
     for index, action in enumerate(change.actions):
-        if action.kind == "close":
+        if carries_fields(action.kind):
             return index
     return 0 if change.actions else None
 

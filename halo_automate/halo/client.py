@@ -20,7 +20,6 @@ caller must read the tickets back before deciding anything.
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,28 +49,11 @@ from halo_automate.halo.auth import (
     authorized,
     fetch_token,
 )
-from halo_automate.halo.paging import MAX_PAGE_SIZE, bounded_map
-
-# the names the lookup code below uses (it is moving to halo.lookups)
-from halo_automate.halo.paging import PagedRead as _PagedRead
-from halo_automate.halo.paging import list_rows as _rows
+from halo_automate.halo.lookups import LookupCache
+from halo_automate.halo.paging import MAX_PAGE_SIZE, PagedRead, bounded_map, list_rows
 from halo_automate.halo.ratelimit import RequestBudget
 from halo_automate.halo.retry import RetryPolicy
 from halo_automate.halo.transport import MAX_RESPONSE_BYTES, ClientStats, Sender, halo_message
-
-LOOKUP_KINDS = (
-    "statuses",
-    "category_1",
-    "category_2",
-    "category_3",
-    "category_4",
-    "ticket_types",
-    "teams",
-    "agents",
-    "priorities",
-    "outcomes",
-    "clients",
-)
 
 
 @dataclass(frozen=True)
@@ -153,8 +135,11 @@ class HaloClient:
             partial(fetch_token, self._sender, credentials, scrubber), clock=clock
         )
         self._auth = BearerAuth(self.tokens)
-        self._lookup_cache: dict[str, Any] = {}
-        self._lookup_lock = threading.Lock()
+        self._lookups = LookupCache(
+            self.get,
+            lambda path, key: PagedRead(self, path, key, {}).run(),
+            lambda fetch, kinds: bounded_map(fetch, kinds, self.settings.concurrency),
+        )
 
     def __repr__(self) -> str:
         return f"HaloClient({self.settings.base_url!r}, client_id={self.settings.client_id!r})"
@@ -223,7 +208,7 @@ class HaloClient:
         query = dict(query or {})
         if check:
             check_ticket_query(query)
-        yield from _PagedRead(self, "Tickets", "tickets", query).run()
+        yield from PagedRead(self, "Tickets", "tickets", query).run()
 
     def tickets_by_ids(self, ids: Sequence[int]) -> Iterator[dict[str, Any]]:
         """Read tickets by id, 100 ids per ``ticketids`` query (stale checks, read-back),
@@ -232,14 +217,14 @@ class HaloClient:
 
         def read(chunk: Sequence[int]) -> list[dict[str, Any]]:
             query = {"ticketids": ",".join(str(i) for i in chunk)}
-            return list(_PagedRead(self, "Tickets", "tickets", query).run())
+            return list(PagedRead(self, "Tickets", "tickets", query).run())
 
         for rows in bounded_map(read, chunks, self.settings.concurrency):
             yield from rows
 
     def list_actions(self, ticket_id: int) -> list[dict[str, Any]]:
         data = self.get("Actions", {"ticket_id": str(ticket_id), "excludesys": "false"})
-        rows = _rows(data, "actions", "GET /api/Actions")
+        rows = list_rows(data, "actions", "GET /api/Actions")
         return rows
 
     def delete_action(self, ticket_id: int, action_id: int) -> None:
@@ -249,41 +234,10 @@ class HaloClient:
 
     # ------------------------------------------------------------------ lookups
 
-    def lookups(self, kinds: Iterable[str] = LOOKUP_KINDS, *, refresh: bool = False) -> Lookups:
-        """The lookup lists named in ``kinds``, each fetched once and cached on the client."""
-        wanted = list(kinds)
-        for kind in wanted:
-            if kind not in LOOKUP_KINDS:
-                raise ValueError(f"unknown lookup kind {kind!r}")
-        with self._lookup_lock:
-            if refresh:
-                self._lookup_cache.clear()
-            missing = [k for k in dict.fromkeys(wanted) if k not in self._lookup_cache]
-            fetched = bounded_map(self._fetch_lookup, missing, self.settings.concurrency)
-            self._lookup_cache.update(zip(missing, fetched, strict=True))
-            rows = {k: self._lookup_cache[k] for k in wanted if not k.startswith("category_")}
-            levels = {
-                int(k.removeprefix("category_")): self._lookup_cache[k]
-                for k in wanted
-                if k.startswith("category_")
-            }
-        return Lookups.from_rows(categories=levels, **rows)
-
-    def _fetch_lookup(self, kind: str) -> Any:
-        simple = {
-            "statuses": "Status",
-            "ticket_types": "TicketType",
-            "teams": "Team",
-            "agents": "Agent",
-            "priorities": "Priority",
-            "outcomes": "Outcome",
-        }
-        if kind in simple:
-            return _rows(self.get(simple[kind]), "results", f"GET /api/{simple[kind]}")
-        if kind == "clients":
-            return list(_PagedRead(self, "Client", "clients", {}).run())
-        level = kind.removeprefix("category_")
-        return _rows(self.get("Category", {"type_id": level}), "results", "GET /api/Category")
+    def lookups(self, kinds: Iterable[str] | None = None, *, refresh: bool = False) -> Lookups:
+        """The lookup lists named in ``kinds`` (default: all), fetched once and cached
+        (:mod:`halo_automate.halo.lookups`)."""
+        return self._lookups.lookups(kinds, refresh=refresh)
 
     # ------------------------------------------------------------------ writes
 
@@ -338,7 +292,6 @@ def _failed(
 
 
 __all__ = [
-    "LOOKUP_KINDS",
     "MAX_PAGE_SIZE",
     "ClientStats",
     "HaloClient",

@@ -1,0 +1,104 @@
+"""``set``: write ticket fields, names resolved through Halo's lookup lists.
+
+``set: {status: Closed, team: Second Line, onhold: true}``. A key that is a ``set_key`` of
+:mod:`halo_automate.core.schema` takes a name (or an id) and writes the fields its schema row
+names; any other key must be a ticket field that list rows show, set verbatim with a value of
+its type. Written in the ticket update; undone by restoring the fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from halo_automate.core.actions.base import (
+    ActionKind,
+    Compiled,
+    Report,
+    UndoneBy,
+    Write,
+    WriteRule,
+    WrittenAs,
+    resolve,
+    static,
+)
+from halo_automate.core.conditions import Path
+from halo_automate.core.fields import ticket_fields, ticket_list_fields
+from halo_automate.core.lookups import Lookups
+from halo_automate.core.schema import SET_KINDS, SET_NAMES
+from halo_automate.core.suggest import did_you_mean
+
+_SET_VALUE_KINDS: dict[str, type | tuple[type, ...]] = {
+    "boolean": bool,
+    "integer": int,
+    "number": (int, float),
+    "string": str,
+}
+
+
+class SetAction(ActionKind[Mapping[str, Any]]):
+    key = "set"
+    spec_type = dict[str, Any]
+    written_as = frozenset({WrittenAs.TICKET_FIELDS})
+    undone_by = frozenset({UndoneBy.RESTORING_FIELDS})
+    position = 10
+
+    def language(self) -> list[str]:
+        return list(SET_NAMES)
+
+    def check(self, spec: Mapping[str, Any], path: Path, report: Report) -> list[tuple[str, Path]]:
+        if not spec:
+            report(path, "'set' needs at least one field")
+        writes: list[tuple[str, Path]] = []
+        for name, value in spec.items():
+            key_path = (*path, name)
+            problem = _problem(name, value)
+            if problem:
+                report(key_path, problem)
+            writes.extend((halo_field, key_path) for halo_field in SET_NAMES.get(name, (name,)))
+        return writes
+
+    def lookups(self, spec: Mapping[str, Any]) -> set[str]:
+        return {SET_KINDS[k].kind for k in spec if k in SET_KINDS}
+
+    def compile(self, spec: Mapping[str, Any], lookups: Lookups, playbook: str) -> Compiled:
+        rules: list[WriteRule] = []
+        for name, value in spec.items():
+            kind = SET_KINDS.get(name)
+            if kind is None:
+                rules.append(static(Write(name, value)))
+                continue
+            item = resolve(playbook, f"set {name}", lookups.table(kind.kind), value)
+            first, *rest = (
+                (field, kind.value_for(field, item.id, item.name)) for field in kind.set_writes
+            )
+            rules.append(static(Write(first[0], first[1], tuple(rest))))
+        return Compiled(writes=tuple(rules))
+
+
+def _problem(name: str, value: object) -> str | None:
+    kind = SET_KINDS.get(name)
+    if kind is not None:
+        ok = isinstance(value, str) and value != ""
+        if kind.id_field in kind.set_writes:  # an id is accepted where an id is written
+            ok = ok or (isinstance(value, int) and not isinstance(value, bool))
+        return None if ok else f"set {name}: give a name, not {value!r}"
+    if name == "id" or name.startswith("_"):
+        return f"set {name}: '{name}' is not ticket state and cannot be set by a playbook"
+    halo_type = ticket_fields().get(name)
+    if halo_type is None:
+        hint = did_you_mean(name, [*SET_NAMES, *ticket_fields()])
+        return f"set: unknown ticket field '{name}'{hint}"
+    if name not in ticket_list_fields():
+        return (
+            f"set {name}: ticket lists do not show '{name}', so a plan could not tell whether a "
+            "ticket already holds the value (the change would repeat on every run)"
+        )
+    wanted = _SET_VALUE_KINDS.get(halo_type)
+    bad_bool = isinstance(value, bool) and halo_type != "boolean"
+    if value is None or bad_bool or (wanted is not None and not isinstance(value, wanted)):
+        return f"set {name}: {value!r} is not a {halo_type} value"
+    return None
+
+
+KIND = SetAction()

@@ -1,0 +1,95 @@
+"""The Plan value: what a run will write, ticket by ticket, before anything is written.
+
+A :class:`Plan` holds :class:`TicketChange` values: field changes (``before``/``after``), the
+ticket update that writes them, the actions to post (:class:`ActionSpec`, whose ``kind`` is a
+posted kind of :mod:`halo_automate.core.actions.registry`) and, for undo, the actions to
+delete. Preview, saved plans (:mod:`halo_automate.core.plan_doc`), limits, apply, the journal
+and undo all speak about these values; :mod:`halo_automate.core.plan` makes them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeAlias, Union
+
+JSONValue: TypeAlias = Union[  # noqa: UP007 (a recursive alias needs the string form)
+    bool, int, float, str, list["JSONValue"], dict[str, "JSONValue"], None
+]
+Ticket: TypeAlias = Mapping[str, Any]
+
+PLAN_FORMAT = "halo-automate/plan"
+PLAN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    before: JSONValue
+    after: JSONValue
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One POST /api/Actions element, without ticket_id (apply adds it)."""
+
+    kind: str
+    body: Mapping[str, JSONValue]
+
+
+@dataclass(frozen=True)
+class RemoveAction:
+    """An action a run posted, deleted by its undo (``body`` kept to show it and re-post it)."""
+
+    action_id: int
+    body: Mapping[str, JSONValue]
+
+
+@dataclass(frozen=True)
+class TicketChange:
+    ticket_id: int
+    client_name: str
+    summary: str
+    reason: str
+    fields: Mapping[str, FieldChange]
+    ticket_update: Mapping[str, JSONValue]
+    actions: tuple[ActionSpec, ...]
+    remove_actions: tuple[RemoveAction, ...] = ()
+    """Actions on this ticket to delete (undo of posted actions); empty when planning."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    version: int
+    run_id: str
+    playbook: str
+    playbook_hash: str
+    created_at: str
+    mode: str
+    halo_rules: bool
+    max_changes: int
+    expect_min: int | None
+    expect_max: int | None
+    query: Mapping[str, str]
+    scanned: int
+    matched: int
+    changes: tuple[TicketChange, ...]
+    undo_of: str | None = None
+    ignored_by_halo: int = 0
+
+
+def new_run_id(now: datetime) -> str:
+    """A run id: UTC timestamp plus 6 random hex digits, e.g. ``20261124T051500-3f9a1c``."""
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+def json_value(value: object) -> JSONValue:
+    """A ticket value as JSON (Halo's values already are; anything else becomes text)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list):
+        return [json_value(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): json_value(v) for k, v in value.items()}
+    return str(value)

@@ -1,0 +1,326 @@
+"""Condition operators: one :class:`Op` row each in :data:`OPS`, and the field kinds they suit.
+
+A row names the operator, the field kinds it applies to (``str``, ``int``, ``num``, ``bool``,
+``date``, ``array``, ``other``, from :func:`field_kind`), a one-line meaning, the check of its
+YAML value (run when a playbook is loaded) and its predicate (run on each ticket). Adding an
+operator is one row here, its two functions, and its row in the docs' operators table.
+
+Pure: ``now`` is passed in. Regexes use the ``regex`` package with a per-match timeout and a
+capped input length, so a catastrophic pattern raises :class:`RegexTimeoutError` instead of
+hanging a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeAlias
+
+import regex
+
+from halo_automate.core.dates import parse_halo_date
+from halo_automate.core.fields import ticket_list_fields
+from halo_automate.core.schedule import parse_duration
+from halo_automate.errors import RegexTimeoutError
+
+MAX_DURATION = timedelta(days=365 * 100)
+"""older_than/newer_than longer than this are refused (``now - duration`` must stay a date)."""
+REGEX_TIMEOUT_SECONDS = 0.05
+REGEX_MAX_INPUT = 10_000
+
+# Date-time fields of a ticket list row (``format: date-time`` in Halo's Faults_List schema);
+# the shipped catalogue types them as plain strings.
+DATE_FIELDS = frozenset(
+    {
+        "action_datetime", "date_fully_closed", "dateassigned", "dateclosed", "dateoccurred",
+        "deadlinedate", "enddatetime", "first_responsedate", "fixbydate", "followupdate",
+        "last_update", "lastactiondate", "lastchildactiondate", "lastincomingemail",
+        "milestone_enddate", "milestone_startdate", "nextactivitydate", "nextappointmentdate",
+        "oppconverteddate", "oppdemodate", "oppdiscountdate", "opptrialdate",
+        "projectearlieststart", "projectlatestend", "respondbydate", "responsedate",
+        "responsestartdate", "slaactiondate", "startdate", "startdatetime", "targetdate",
+    }
+)  # fmt: skip
+
+_KINDS = {"string": "str", "integer": "int", "number": "num", "boolean": "bool", "array": "array"}
+_SCALAR_KINDS = frozenset({"str", "int", "num", "bool", "other"})
+
+Predicate: TypeAlias = Callable[[Any], bool]
+
+
+def field_kind(name: str) -> str | None:
+    """The condition kind of a list-row field (str, int, num, bool, date, array, other)."""
+    halo_type = ticket_list_fields().get(name)
+    if halo_type is None:
+        return None
+    if name in DATE_FIELDS:
+        return "date"
+    return _KINDS.get(halo_type, "other")
+
+
+# ---------------------------------------------------------------- checking values (load time)
+
+
+KIND_WORDS = {
+    "str": "a text field",
+    "int": "a whole-number field",
+    "num": "a number field",
+    "bool": "a true/false field",
+    "date": "a date field",
+    "array": "a list field",
+    "other": "a field of another type",
+}
+
+
+def _scalar(kind: str, value: object) -> object:
+    ok = {
+        "str": isinstance(value, str),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "num": isinstance(value, int | float) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+    }.get(kind, isinstance(value, str | int | float | bool))
+    if not ok:
+        raise ValueError(f"{value!r} is not a value for {KIND_WORDS[kind]}")
+    return value
+
+
+def _check_equals(kind: str, value: object) -> object:
+    return _scalar(kind, value)
+
+
+def _check_in(kind: str, value: object) -> object:
+    if not isinstance(value, list) or not value:
+        raise ValueError("expects a non-empty list of values")
+    return tuple(_scalar(kind, v) for v in value)
+
+
+def _check_text(kind: str, value: object) -> object:
+    if not isinstance(value, str) or not value:
+        raise ValueError("expects non-empty text")
+    return value
+
+
+def _check_regex(kind: str, value: object) -> object:
+    pattern = _check_text(kind, value)
+    try:
+        regex.compile(pattern)
+    except (regex.error, TypeError, ValueError) as e:
+        raise ValueError(f"bad regular expression {pattern!r}: {e}") from e
+    return pattern
+
+
+def _check_domain(kind: str, value: object) -> object:
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise ValueError("expects a domain or a non-empty list of domains")
+    for item in items:
+        if not isinstance(item, str) or not item.strip() or "@" in item or " " in item.strip():
+            raise ValueError(f"{item!r} is not a domain (write it without '@', e.g. example.com)")
+    return tuple(str(i).strip().lower() for i in items)
+
+
+def _check_bool(kind: str, value: object) -> object:
+    if not isinstance(value, bool):
+        raise ValueError("expects true or false")
+    return value
+
+
+def _check_duration(kind: str, value: object) -> object:
+    try:
+        duration = parse_duration(value)
+    except OverflowError:
+        duration = MAX_DURATION + MAX_DURATION
+    if duration > MAX_DURATION:
+        raise ValueError(f"duration {value!r} is longer than {MAX_DURATION.days // 365} years")
+    return value
+
+
+def _check_bound(kind: str, value: object) -> object:
+    if kind != "date":
+        return _scalar("num", value)
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a date (write e.g. '2024-01-31')")
+    try:
+        parsed = parse_halo_date(value)
+    except ValueError as e:
+        raise ValueError(f"{value!r} is not a date (write e.g. '2024-01-31')") from e
+    if parsed is None:
+        raise ValueError(f"{value!r} is the unset date; use 'empty' instead")
+    return value
+
+
+# ---------------------------------------------------------------- predicates (per ticket)
+
+
+def _fold(value: object) -> object:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def _p_equals(field: str, value: Any, now: datetime) -> Predicate:
+    target = _fold(value)
+    is_bool = isinstance(value, bool)
+    return lambda v: _fold(v) == target and isinstance(v, bool) == is_bool
+
+
+def _p_in(field: str, value: Any, now: datetime) -> Predicate:
+    bools = frozenset(v for v in value if isinstance(v, bool))
+    others = frozenset(_fold(v) for v in value if not isinstance(v, bool))
+
+    def predicate(value: object) -> bool:
+        if isinstance(value, bool):
+            return value in bools
+        return isinstance(value, str | int | float) and _fold(value) in others
+
+    return predicate
+
+
+def _p_contains(field: str, value: Any, now: datetime) -> Predicate:
+    needle = str(value).casefold()
+    return lambda v: isinstance(v, str) and needle in v.casefold()
+
+
+def _p_matches(field: str, value: Any, now: datetime) -> Predicate:
+    pattern = regex.compile(value)
+    text = str(value)
+
+    def predicate(value: object) -> bool:
+        if not isinstance(value, str):
+            return False
+        try:
+            return (
+                pattern.search(value[:REGEX_MAX_INPUT], timeout=REGEX_TIMEOUT_SECONDS) is not None
+            )
+        except TimeoutError as e:
+            raise RegexTimeoutError(field, text) from e
+
+    return predicate
+
+
+def email_domain(value: object) -> str | None:
+    """The lower-cased domain of an e-mail address (after the last ``@``), or None."""
+    if not isinstance(value, str) or "@" not in value:
+        return None
+    return value.rsplit("@", 1)[1].strip().rstrip(">").strip().lower() or None
+
+
+def _p_domain(field: str, value: Any, now: datetime) -> Predicate:
+    domains = frozenset(value)
+    return lambda v: email_domain(v) in domains
+
+
+def is_empty(value: object, *, date: bool = False) -> bool:
+    """None, '', [] and (for date fields) Halo's unset dates count as empty."""
+    if value is None or value == "" or value == []:
+        return True
+    if date:
+        return _date_or_none(value) is None
+    return False
+
+
+def _p_empty(field: str, value: Any, now: datetime) -> Predicate:
+    date, wanted = field in DATE_FIELDS, bool(value)
+    return lambda v: is_empty(v, date=date) is wanted
+
+
+def _date_or_none(value: object) -> datetime | None:
+    try:
+        return parse_halo_date(value)
+    except (ValueError, TypeError):
+        return None
+
+
+def _p_older(field: str, value: Any, now: datetime) -> Predicate:
+    cutoff = now - parse_duration(value)
+
+    def predicate(value: object) -> bool:
+        when = _date_or_none(value)
+        return when is not None and when < cutoff
+
+    return predicate
+
+
+def _p_newer(field: str, value: Any, now: datetime) -> Predicate:
+    cutoff = now - parse_duration(value)
+
+    def predicate(value: object) -> bool:
+        when = _date_or_none(value)
+        return when is not None and when > cutoff
+
+    return predicate
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _bound(field: str, value: Any, greater: bool) -> Predicate:
+    if field in DATE_FIELDS:
+        limit = parse_halo_date(value)
+
+        def by_date(value: object) -> bool:
+            when = _date_or_none(value)
+            if when is None or limit is None:
+                return False
+            return when > limit if greater else when < limit
+
+        return by_date
+    number = value
+    if greater:
+        return lambda v: _is_number(v) and bool(v > number)
+    return lambda v: _is_number(v) and bool(v < number)
+
+
+def _p_gt(field: str, value: Any, now: datetime) -> Predicate:
+    return _bound(field, value, greater=True)
+
+
+def _p_lt(field: str, value: Any, now: datetime) -> Predicate:
+    return _bound(field, value, greater=False)
+
+
+# ---------------------------------------------------------------- the operators
+
+
+@dataclass(frozen=True)
+class Op:
+    """One condition operator: the field kinds it accepts, its meaning, how its value is checked
+    when loading and how it is tested against a ticket."""
+
+    name: str
+    kinds: frozenset[str]
+    meaning: str
+    check: Callable[[str, object], object]
+    """Validates the YAML value for a field kind, returning it normalised (ValueError)."""
+    predicate: Callable[[str, Any, datetime], Predicate]
+    """(field, validated value, now) -> what a ticket's field value must satisfy."""
+
+
+# One row per operator: name, field kinds, meaning, value check, predicate.
+# fmt: off
+OPS: dict[str, Op] = {
+    op.name: op
+    for op in (
+        Op("equals", _SCALAR_KINDS, "equal to the value (text compares case-insensitively)",
+           _check_equals, _p_equals),
+        Op("in", _SCALAR_KINDS, "equal to one of a list of values (text case-insensitively)",
+           _check_in, _p_in),
+        Op("contains", frozenset({"str"}), "text contains the value, case-insensitively",
+           _check_text, _p_contains),
+        Op("matches", frozenset({"str"}), "a regular expression finds a match (search)",
+           _check_regex, _p_matches),
+        Op("domain", frozenset({"str"}), "e-mail address domain is one of (exact, no subdomains)",
+           _check_domain, _p_domain),
+        Op("empty", _SCALAR_KINDS | {"date", "array"}, "true: null, '' or unset date; false: set",
+           _check_bool, _p_empty),
+        Op("older_than", frozenset({"date"}), "date is more than a duration before now",
+           _check_duration, _p_older),
+        Op("newer_than", frozenset({"date"}), "date is less than a duration before now",
+           _check_duration, _p_newer),
+        Op("gt", frozenset({"int", "num", "date"}), "greater than a number or a date",
+           _check_bound, _p_gt),
+        Op("lt", frozenset({"int", "num", "date"}), "less than a number or a date",
+           _check_bound, _p_lt),
+    )
+}
+# fmt: on

@@ -1,0 +1,67 @@
+"""Note templates: ``{playbook}``, ``{run_id}`` and ``{ticket.<field>}`` in action texts.
+
+Parsed (and every variable checked) when a playbook is loaded, rendered per ticket when
+planning; a missing or null ticket field renders as ''.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from typing import Any, TypeAlias
+
+from halo_automate.core.fields import ticket_list_fields
+from halo_automate.core.suggest import did_you_mean
+
+TEMPLATE_VARIABLES = ("playbook", "run_id", "ticket.<field>")
+
+TemplatePieces: TypeAlias = tuple[tuple[str, str | None], ...]
+
+
+def parse_template(text: str) -> TemplatePieces:
+    """Split a note template into (literal, variable) pieces; ValueError names the problem."""
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as e:
+        raise ValueError(f"bad template {text!r}: {e} (write {{{{ and }}}} for braces)") from e
+    pieces: list[tuple[str, str | None]] = []
+    for literal, variable, spec, conversion in parsed:
+        if variable is not None:
+            if spec or conversion:
+                raise ValueError(f"template variable {{{variable}}} takes no format or conversion")
+            _check_variable(variable)
+        pieces.append((literal, variable))
+    return tuple(pieces)
+
+
+def _check_variable(variable: str) -> None:
+    if variable in ("playbook", "run_id"):
+        return
+    if variable.startswith("ticket."):
+        name = variable.removeprefix("ticket.")
+        if name not in ticket_list_fields():
+            hint = did_you_mean(name, ticket_list_fields())
+            raise ValueError(f"unknown ticket field in template {{{variable}}}{hint}")
+        return
+    hint = did_you_mean(variable, ["playbook", "run_id", "ticket.summary"])
+    raise ValueError(
+        f"unknown template variable {{{variable}}}{hint}: use {{playbook}}, {{run_id}} or "
+        "{ticket.<field>}"
+    )
+
+
+def render_template(
+    pieces: TemplatePieces, *, playbook: str, run_id: str, ticket: Mapping[str, Any]
+) -> str:
+    """Fill a parsed template; a missing or null ticket field renders as ''."""
+    out: list[str] = []
+    for literal, variable in pieces:
+        out.append(literal)
+        if variable == "playbook":
+            out.append(playbook)
+        elif variable == "run_id":
+            out.append(run_id)
+        elif variable is not None:
+            value = ticket.get(variable.removeprefix("ticket."))
+            out.append("" if value is None else str(value))
+    return "".join(out)
