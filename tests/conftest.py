@@ -8,11 +8,16 @@ from typing import Any
 import pytest
 import structlog
 from fault_tools import SecretWatch
+from hypothesis import settings
 
 from halo_automate.sandbox import SandboxServer
 from halo_automate.sandbox.testing import sandbox_options
 
 SandboxFactory = Callable[..., SandboxServer]
+
+# Property tests that do not pin their own count take the profile's: Hypothesis' default of 100
+# examples in the everyday run; `pytest --hypothesis-profile=thorough` tries 2000 of each.
+settings.register_profile("thorough", max_examples=2000)
 
 
 @pytest.fixture
