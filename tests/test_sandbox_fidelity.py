@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
+from clock import FakeClock
 
 from halo_automate.core.dates import UNSET_DATE, parse_halo_date
 from halo_automate.sandbox import SandboxServer
@@ -136,12 +136,15 @@ def _form(sandbox: SandboxServer) -> dict[str, str]:
     }
 
 
-def test_tokens_expire_after_ttl(sandbox: SandboxServer, api: httpx.Client) -> None:
+def test_tokens_expire_after_ttl(sandbox_factory: Factory) -> None:
     """A token older than token_ttl is refused with 401 (the expiry is real)."""
-    assert api.get("/api/Status").status_code == 200
-    real = sandbox.monotonic
-    sandbox.monotonic = lambda: real() + 3601
-    response = api.get("/api/Status")
+    clock = FakeClock()
+    sandbox = sandbox_factory(monotonic=clock, sleep=clock.sleep)
+    with authed(sandbox) as api:
+        clock.advance(3599)
+        assert api.get("/api/Status").status_code == 200
+        clock.advance(1)
+        response = api.get("/api/Status")
     assert response.status_code == 401
     assert response.content == b""
 
@@ -897,16 +900,22 @@ def test_rate_limit_429_body_and_counting(sandbox_factory: Factory) -> None:
 def test_rate_limit_window_rolls_and_retry_after(sandbox_factory: Factory) -> None:
     """With retry_after on, 429 carries Retry-After; once the window passes requests are
     served again."""
-    sandbox = sandbox_factory(rate_limit=2, rate_window=0.4, retry_after=True)
+    clock = FakeClock()
+    sandbox = sandbox_factory(
+        rate_limit=2, rate_window=0.4, retry_after=True, monotonic=clock, sleep=clock.sleep
+    )
     with plain_client(sandbox) as client:
         assert client.get("/api/authinfo").status_code == 200
+        clock.advance(0.1)
         assert client.get("/api/authinfo").status_code == 200
+        clock.advance(0.2)
         limited = client.get("/api/authinfo")
         assert limited.status_code == 429
         assert limited.headers["Retry-After"] == "1"
         assert "0.4 second" in limited.json()["error"]
-        time.sleep(0.45)
+        clock.advance(0.1)  # the first request leaves the window, the second is still in it
         assert client.get("/api/authinfo").status_code == 200
+        assert client.get("/api/authinfo").status_code == 429
 
 
 def test_fail_rate_one_answers_500_and_applies_nothing(
@@ -934,12 +943,17 @@ def test_fail_rate_is_deterministic_per_seed(sandbox_factory: Factory) -> None:
     assert set(patterns[0]) == {200, 500}
 
 
-def test_latency_delays_requests(sandbox: SandboxServer, api: httpx.Client) -> None:
-    """latency adds that many seconds to each request."""
-    sandbox.set_faults(latency=0.2)
-    started = time.perf_counter()
-    api.get("/api/Status")
-    assert time.perf_counter() - started >= 0.2
+def test_latency_delays_requests(sandbox_factory: Factory) -> None:
+    """latency adds that many seconds to each request (control routes excepted)."""
+    clock = FakeClock()
+    sandbox = sandbox_factory(monotonic=clock, sleep=clock.sleep)
+    with authed(sandbox) as api:
+        assert clock.sleeps == []
+        sandbox.set_faults(latency=0.2)
+        api.get("/api/Status")
+        api.get("/api/Tickets/1")
+        api.get("/_sandbox/counters")
+    assert clock.sleeps == [0.2, 0.2]
 
 
 def test_control_endpoints(sandbox: SandboxServer, api: httpx.Client) -> None:
@@ -996,3 +1010,24 @@ def test_stop_closes_kept_alive_connections(sandbox_factory: Factory) -> None:
             client.get("/api/Status")
     with pytest.raises(RuntimeError):
         _ = sandbox.base_url
+
+
+# ---------------------------------------------------------------- test hooks
+
+
+def test_token_listeners_hear_every_token_issued(sandbox: SandboxServer) -> None:
+    """on_token_issued() hears exactly the tokens handed out, and only good requests'."""
+    heard: list[str] = []
+    sandbox.on_token_issued(heard.append)
+    with plain_client(sandbox) as client:
+        issued = [token_for(client, sandbox).json()["access_token"] for _ in range(2)]
+        assert token_for(client, sandbox, client_secret="wrong").status_code == 401
+    assert heard == issued and len(set(issued)) == 2
+
+
+def test_locked_state_is_the_served_state(sandbox: SandboxServer, api: httpx.Client) -> None:
+    """locked_state() yields the state the API serves and writes (under its lock)."""
+    api.post("/api/Tickets", json=[{"id": 140, "summary": "edited"}])
+    with sandbox.locked_state() as state:
+        assert state is sandbox.state
+        assert state.tickets[140]["summary"] == "edited"
