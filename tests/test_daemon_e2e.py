@@ -252,11 +252,12 @@ def test_sigterm_mid_run_finishes_the_batch_and_exits_0(
     """SIGTERM while a run is writing: the in-flight batch finishes and is journaled, the run
     is journaled as interrupted with no pending rows, the exit code is 0, `recover` has nothing
     to do, and the next run changes exactly the tickets that were not reached."""
-    sandbox = sandbox_factory(latency=0.2)
+    sandbox = sandbox_factory()
+    hold = sandbox.hold_writes()  # writes wait until the test lets them through, one by one
     config = workspace(tmp_path, sandbox, playbook(), batch_size=2, stop_timeout_seconds=20)
     daemon = spawn(config, sandbox)
-    journal = poll(lambda: (tmp_path / "journal.db").exists() and Journal.open(
-        tmp_path / "journal.db"), 10)  # fmt: skip
+    assert hold.wait_until_caught(1, timeout=20)
+    journal = Journal.open(tmp_path / "journal.db")
 
     def writing() -> RunRow | None:
         found = runs(journal)
@@ -265,9 +266,13 @@ def test_sigterm_mid_run_finishes_the_batch_and_exits_0(
             return found[0] if "done" in states else None
         return None
 
-    run = poll(writing, 20)
-    daemon.send(signal.SIGTERM)
+    while (run := writing()) is None:  # let writes land one at a time until a batch is done
+        hold.release(1)
+        assert hold.wait_until_caught(hold.caught + 1, timeout=20)
+    daemon.send(signal.SIGTERM)  # while the next write is held: the run is mid-batch
     stopped = time.monotonic()
+    daemon.wait_for("daemon_stopping", 5)  # the runner is told to stop after this batch ...
+    hold.release()  # ... which then finishes
     assert daemon.finish(20) == 0
     assert time.monotonic() - stopped < 5
     after = journal.get_run(run.run_id)
@@ -276,7 +281,6 @@ def test_sigterm_mid_run_finishes_the_batch_and_exits_0(
     assert {c.state for c in journal.changes(run.run_id)} == {"done"}
     result = cli(config, sandbox, "recover")
     assert result.exit_code == 0 and "nothing to recover" in result.output
-    sandbox.set_faults(latency=0.0)
     once = spawn(config, sandbox, "--once")
     assert once.finish(30) == 0
     newest = runs(journal)[0]
@@ -291,20 +295,14 @@ def test_stop_timeout_exits_5_and_the_next_start_reconciles_the_pending_batch(
     """If the in-flight batch outlasts stop_timeout_seconds the daemon still exits promptly,
     with code 5, leaving pending rows; the next start reconciles them before running anything,
     without posting any note twice, and `recover` then finds nothing left."""
-    sandbox = sandbox_factory(latency=0.1)
+    sandbox = sandbox_factory()
+    hold = sandbox.hold_writes()  # every write hangs, unapplied, until the test lets it go
     config = workspace(tmp_path, sandbox, playbook(), batch_size=10, stop_timeout_seconds=0.5)
     daemon = spawn(config, sandbox)
     db = tmp_path / "journal.db"
-    journal = poll(lambda: db.exists() and Journal.open(db), 10)
-    poll(lambda: runs(journal), 15, step=0.005)
-    sandbox.set_faults(latency=2.5)  # from now on every request of the run hangs for 2.5 s
-
-    def hanging_batch() -> list[int]:  # the same pending rows twice, 0.3 s apart
-        first = [c.id for c in journal.pending()]
-        time.sleep(0.3)
-        return first if first and first == [c.id for c in journal.pending()] else []
-
-    poll(hanging_batch, 15)
+    assert hold.wait_until_caught(1, timeout=15)  # the first batch is in flight, hanging
+    journal = Journal.open(db)
+    assert journal.pending()
     landed = sandbox.counters.get("writes_applied", 0)
     daemon.send(signal.SIGTERM)
     stopped = time.monotonic()
@@ -313,8 +311,8 @@ def test_stop_timeout_exits_5_and_the_next_start_reconciles_the_pending_batch(
     daemon.wait_for("stop_timeout", 1)
     [run] = runs(journal)
     assert journal.get_run(run.run_id).status == "running" and journal.pending()
-    poll(lambda: sandbox.counters.get("writes_applied", 0) > landed, 10, step=0.1)
-    sandbox.set_faults(latency=0.0)
+    hold.release()  # the hanging batch lands after the daemon has gone
+    poll(lambda: sandbox.counters.get("writes_applied", 0) > landed, 10)
     restart = spawn(config, sandbox, "--once")  # a restart recovers before it runs anything
     assert restart.finish(30) == 0
     restart.wait_for("run_recovered", 1, run_id=run.run_id, status="succeeded")

@@ -3,6 +3,7 @@ Halo described in shared/halo-api/FACTS.md (§8 checklist)."""
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -1031,3 +1032,53 @@ def test_locked_state_is_the_served_state(sandbox: SandboxServer, api: httpx.Cli
     with sandbox.locked_state() as state:
         assert state is sandbox.state
         assert state.tickets[140]["summary"] == "edited"
+
+
+def test_hold_writes_keeps_writes_unapplied_until_released(
+    sandbox: SandboxServer, api: httpx.Client
+) -> None:
+    """hold_writes(): reads pass, writes wait *before* being applied; release(1) lets one
+    through, release() the rest, and a write made after that is not held."""
+    hold = sandbox.hold_writes()
+    answers: list[int] = []
+
+    def write(ticket_id: int) -> None:
+        with authed(sandbox) as client:
+            body = [{"ticket_id": ticket_id, "outcome_id": 7}]
+            answers.append(client.post("/api/Actions", json=body).status_code)
+
+    first = threading.Thread(target=write, args=(170,))
+    first.start()
+    assert hold.wait_until_caught(1)
+    assert api.get("/api/Tickets/170").status_code == 200  # reads are not held
+    second = threading.Thread(target=write, args=(171,))
+    second.start()
+    assert hold.wait_until_caught(2)
+    assert sandbox.counters["writes_applied"] == 0 and answers == []
+    hold.release(1)
+    first.join(10)
+    assert answers == [201] and sandbox.counters["writes_applied"] == 1
+    hold.release()
+    second.join(10)
+    write(172)
+    assert answers == [201, 201, 201] and hold.caught == 3
+    assert [bool(sandbox.state.actions[t]) for t in (170, 171, 172)] == [True, True, True]
+
+
+def test_stop_opens_a_hold(sandbox_factory: Factory) -> None:
+    """A request still held when the sandbox stops is let go, so no thread hangs on."""
+    sandbox = sandbox_factory()
+    hold = sandbox.hold_writes(writes_only=False)
+    done = threading.Event()
+
+    def read() -> None:
+        with authed(sandbox) as client, contextlib.suppress(httpx.TransportError):
+            client.get("/api/Status")  # answered, or cut off by the stop
+        done.set()
+
+    worker = threading.Thread(target=read)
+    worker.start()
+    assert hold.wait_until_caught(1)
+    sandbox.stop()
+    assert done.wait(10)
+    worker.join(10)

@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from halo_automate.sandbox.api import HaloApi
 from halo_automate.sandbox.data import generate
+from halo_automate.sandbox.hold import Hold
 from halo_automate.sandbox.listener import Handler, Listener
 from halo_automate.sandbox.ratelimit import RollingWindow, retry_after_seconds
 from halo_automate.sandbox.replies import Reply, empty
@@ -95,6 +96,7 @@ class SandboxServer:
         self._tokens: dict[str, float] = {}
         self.monotonic = monotonic  # token expiry clock; tests may replace it
         self._token_listeners: list[Callable[[str], None]] = []
+        self._hold: Hold | None = None
         self._counters: Counter[str] = Counter()
         self._by_endpoint: Counter[str] = Counter()
         self._httpd: Listener | None = None
@@ -125,6 +127,8 @@ class SandboxServer:
     def stop(self) -> None:
         """Stop serving, drop open connections, and save the state file if one is set."""
         httpd, self._httpd = self._httpd, None
+        if self._hold is not None:
+            self._hold.release()
         if httpd is not None:
             httpd.shutdown()
             httpd.close_connections()
@@ -195,6 +199,16 @@ class SandboxServer:
         with self._meta_lock:
             self._token_listeners.append(listener)
 
+    def hold_writes(self, *, writes_only: bool = True) -> Hold:
+        """From now on every ``/api`` write (every ``/api`` request with ``writes_only``
+        False) waits, before it is applied, until the returned :class:`Hold` releases it.
+        A new hold replaces the previous one (which is opened); ``stop()`` opens it too."""
+        hold = Hold(writes_only=writes_only)
+        previous, self._hold = self._hold, hold
+        if previous is not None:
+            previous.release()
+        return hold
+
     def reset_counters(self) -> None:
         with self._meta_lock:
             self._counters.clear()
@@ -242,6 +256,9 @@ class SandboxServer:
             return self._limited(wait)
         if self.latency > 0:
             self._sleep(self.latency)
+        hold = self._hold
+        if hold is not None and hold.catches(method, lower):
+            hold.wait()
         if lower == ["auth", "token"] and method == "POST":
             return self._token(url.query, headers, body)
         if lower == ["api", "authinfo"] and method == "GET":
