@@ -1082,3 +1082,18 @@ def test_stop_opens_a_hold(sandbox_factory: Factory) -> None:
     sandbox.stop()
     assert done.wait(10)
     worker.join(10)
+
+
+def test_edit_ticket_is_seen_by_the_next_list(sandbox: SandboxServer, api: httpx.Client) -> None:
+    """edit_ticket() changes a ticket as an agent would; lists see it at once (even a list
+    answered from the cache of an earlier, identical query)."""
+    query = {"pageinate": "true", "page_size": 5, "page_no": 1, "order": "id"}
+    before = api.get("/api/Tickets", params=query).json()
+    first = before["tickets"][0]
+    sandbox.edit_ticket(first["id"], summary="edited by an agent")
+    sandbox.edit_ticket(before["tickets"][1]["id"], deleted=True)
+    after = api.get("/api/Tickets", params=query).json()
+    assert after["record_count"] == before["record_count"] - 1
+    assert [t["id"] for t in after["tickets"][:2]] == [first["id"], before["tickets"][2]["id"]]
+    assert after["tickets"][0]["summary"] == "edited by an agent"
+    assert sandbox.counters["writes_applied"] == 0

@@ -193,6 +193,13 @@ class SandboxServer:
         with self._lock:
             yield self.state
 
+    def edit_ticket(self, ticket_id: int, **fields: Any) -> None:
+        """Change a stored ticket's fields behind the API's back, as an agent working in
+        Halo meanwhile would (no action, no counters); lists see the edit at once."""
+        with self._lock:
+            self.state.tickets[ticket_id].update(fields)
+            self.state.version += 1
+
     def on_token_issued(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(token)`` with every access token issued from now on (tests that
         check no token leaks into logs or the journal)."""
