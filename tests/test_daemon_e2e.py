@@ -67,8 +67,11 @@ def workspace(tmp_path: Path, sandbox: SandboxServer, *playbooks: str, **daemon:
 
 
 def environment(sandbox: SandboxServer) -> dict[str, str]:
+    """The daemon's environment: the secret, unbuffered output, and the client's test switch
+    for back-off (retries still happen, without sleeping: a 500 storm fails a run at once)."""
     env = {k: v for k, v in os.environ.items() if k != "HALO_AUTOMATE_CONFIG"}
-    return {**env, "SANDBOX_SECRET": sandbox.client_secret, "PYTHONUNBUFFERED": "1"}
+    return {**env, "SANDBOX_SECRET": sandbox.client_secret, "PYTHONUNBUFFERED": "1",
+            "HALO_AUTOMATE_INSTANT_BACKOFF": "1"}  # fmt: skip
 
 
 class DaemonProcess:
