@@ -188,9 +188,9 @@ def test_service_runs_reloads_survives_outage_and_stops_cleanly(
     tmp_path: Path, sandbox: SandboxServer, spawn: Callable[..., DaemonProcess]
 ) -> None:
     """One service lifetime: it runs at start and journals the run; /healthz and /metrics report
-    it; a broken edit + SIGHUP keeps the old version running; a good edit + SIGHUP takes effect
-    (shadow mode); a 500 storm fails runs without stopping it and a later run succeeds; SIGTERM
-    exits 0. Every stderr line is JSON."""
+    it; a 500 storm fails runs without stopping it and a later run succeeds; a broken edit +
+    SIGHUP keeps the old version running; a good edit + SIGHUP takes effect (shadow mode);
+    SIGTERM exits 0. Every stderr line is JSON."""
     config = workspace(tmp_path, sandbox, playbook())
     daemon = spawn(config, sandbox)
     # 1. Run at start, journaled, one JSON summary line.
@@ -212,33 +212,34 @@ def test_service_runs_reloads_survives_outage_and_stops_cleanly(
     assert 'halo_automate_runs_total{playbook="close-spam",status="succeeded"}' in text
     assert f'halo_automate_tickets_changed_total{{playbook="close-spam"}} {SPAM_TICKETS}' in text
     assert http(daemon.health_url("/metrics"), "POST")[0] == 405
-    # 3. A broken edit + SIGHUP: reported with file:line, the old version keeps running.
-    path = tmp_path / "playbooks" / "close-spam.yaml"
-    path.write_text(playbook().replace("  - close:", "  - clsoe:"), encoding="utf-8")
-    daemon.send(signal.SIGHUP)
-    at, invalid = daemon.wait_for("playbook_invalid", 5)
-    assert invalid["kept_previous"] is True
-    assert re.match(rf"{re.escape(str(path))}:\d+:\d+: ", invalid["problems"][0])
-    _, kept = daemon.wait_for("run_summary", 10, after=at)
-    assert kept["status"] == "succeeded" and journal.get_run(kept["run_id"]).mode == "apply"
-    # 4. A good edit + SIGHUP takes effect: the next run is a preview (shadow mode).
-    path.write_text(playbook(mode="preview"), encoding="utf-8")
-    daemon.send(signal.SIGHUP)
-    at, _ = daemon.wait_for("playbooks_loaded", 5, after=at + 1, problems=0)
-    _, shadow = daemon.wait_for("run_summary", 10, after=at, status="previewed")
-    assert journal.get_run(shadow["run_id"]).mode == "preview"
-    # 5. A 500 storm fails a run (journaled, logged); the service goes on and later succeeds.
+    # 3. A 500 storm fails a run (journaled, logged); the service goes on and later succeeds
+    # (step 4's run). Each step needs a scheduled run (every 5 s, the shortest schedule): in
+    # this order the successful run after the storm is also the run of the kept version.
     sandbox.set_faults(fail_rate=1.0)
-    at, failed = daemon.wait_for("run_failed", 25, after=at)
+    at, failed = daemon.wait_for("run_failed", 25)
     sandbox.set_faults(fail_rate=0.0)
     assert failed["error_type"] == "HaloUnavailableError" and failed["playbook"] == "close-spam"
     assert journal.get_run(failed["run_id"]).status == "failed"
-    daemon.wait_for("run_summary", 15, after=at, status="previewed")
+    # 4. A broken edit + SIGHUP: reported with file:line, the old version keeps running.
+    path = tmp_path / "playbooks" / "close-spam.yaml"
+    path.write_text(playbook().replace("  - close:", "  - clsoe:"), encoding="utf-8")
+    daemon.send(signal.SIGHUP)
+    at, invalid = daemon.wait_for("playbook_invalid", 5, after=at)
+    assert invalid["kept_previous"] is True
+    assert re.match(rf"{re.escape(str(path))}:\d+:\d+: ", invalid["problems"][0])
+    _, kept = daemon.wait_for("run_summary", 15, after=at)
+    assert kept["status"] == "succeeded" and journal.get_run(kept["run_id"]).mode == "apply"
     assert daemon.proc.poll() is None
     status, text = http(daemon.health_url("/metrics"))
     assert re.search(
         r'halo_automate_runs_total\{playbook="close-spam",status="failed"\} [1-9]', text
     )
+    # 5. A good edit + SIGHUP takes effect: the next run is a preview (shadow mode).
+    path.write_text(playbook(mode="preview"), encoding="utf-8")
+    daemon.send(signal.SIGHUP)
+    at, _ = daemon.wait_for("playbooks_loaded", 5, after=at + 1, problems=0)
+    _, shadow = daemon.wait_for("run_summary", 10, after=at, status="previewed")
+    assert journal.get_run(shadow["run_id"]).mode == "preview"
     # 6. SIGTERM: a clean stop, exit 0.
     daemon.send(signal.SIGTERM)
     assert daemon.finish(15) == 0
