@@ -1097,3 +1097,29 @@ def test_edit_ticket_is_seen_by_the_next_list(sandbox: SandboxServer, api: httpx
     assert [t["id"] for t in after["tickets"][:2]] == [first["id"], before["tickets"][2]["id"]]
     assert after["tickets"][0]["summary"] == "edited by an agent"
     assert sandbox.counters["writes_applied"] == 0
+
+
+def test_a_new_hold_opens_the_previous_one(sandbox: SandboxServer) -> None:
+    """hold_writes() again lets the writes held by the previous hold go on; only the new
+    hold catches later writes."""
+    first = sandbox.hold_writes()
+    answers: list[int] = []
+
+    def write(ticket_id: int) -> None:
+        with authed(sandbox) as client:
+            body = [{"ticket_id": ticket_id, "outcome_id": 7}]
+            answers.append(client.post("/api/Actions", json=body).status_code)
+
+    held = threading.Thread(target=write, args=(180,))
+    held.start()
+    assert first.wait_until_caught(1)
+    second = sandbox.hold_writes()
+    held.join(10)
+    assert answers == [201]
+    later = threading.Thread(target=write, args=(181,))
+    later.start()
+    assert second.wait_until_caught(1)
+    assert first.caught == 1 and answers == [201]
+    second.release()
+    later.join(10)
+    assert answers == [201, 201]
