@@ -7,6 +7,7 @@ one JSON object on stdout. Logs go to stderr.
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 import sys
@@ -191,13 +192,32 @@ def peak_rss_mb() -> float | None:
 
 
 KINDS = {"halo": run_halo, "baseline": run_baseline, "plan-cpu": run_plan_cpu}
+PRELOAD = {
+    "halo": ["halo_automate.core.plan", "halo_automate.engine.runner",
+             "halo_automate.halo.client", "halo_automate.store.journal"],
+    "baseline": ["bench.baseline"],
+    "plan-cpu": ["halo_automate.core.plan", "halo_automate.core.selection",
+                 "halo_automate.sandbox.data", "halo_automate.sandbox.query"],
+}  # fmt: skip
+"""What each kind imports inside its function (only its own modules count in its RSS)."""
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m bench.job SPEC.json", file=sys.stderr)
+    """``python -m bench.job SPEC.json``, or ``python -m bench.job KIND -``: import what
+    KIND needs, then read the spec from stdin (the harness starts the job while its sandbox
+    is still starting, and sends the spec once the sandbox's address is known)."""
+    if len(argv) == 2 and argv[0] in PRELOAD and argv[1] == "-":
+        for module in PRELOAD[argv[0]]:
+            importlib.import_module(module)
+        spec = json.loads(sys.stdin.read())
+        if spec["kind"] != argv[0]:
+            print(f"spec kind {spec['kind']!r} is not {argv[0]!r}", file=sys.stderr)
+            return 2
+    elif len(argv) == 1:
+        spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    else:
+        print("usage: python -m bench.job SPEC.json | python -m bench.job KIND -", file=sys.stderr)
         return 2
-    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     logs.configure(json=True, level=spec.get("log_level", "WARNING"), stream=sys.stderr)
     result = KINDS[spec["kind"]](spec)
     result["peak_rss_mb"] = peak_rss_mb()

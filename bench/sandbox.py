@@ -1,8 +1,9 @@
 """The sandbox Halo in its own process, over real HTTP on loopback.
 
-Started as ``python -m halo_automate sandbox --port 0 ...`` (the command binds a free port and
-prints the base URL it got); stopped with SIGTERM. Each measured job gets a fresh sandbox, so
-every job sees the same seeded data, an empty rate-limit window and zeroed counters.
+Started as ``python -m halo_automate.sandbox --port 0 ...`` (the ``sandbox`` command without the
+rest of the CLI; it binds a free port and prints the base URL it got); stopped with SIGTERM.
+Each measured job gets a fresh sandbox, so every job sees the same seeded data, an empty
+rate-limit window and zeroed counters.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class SandboxStartError(RuntimeError):
 def sandbox_args(tickets: int, seed: int, limit: int, window: float, latency: float) -> list[str]:
     """The command line of one sandbox (rate ``limit`` per ``window`` s; 0 = off)."""
     return [
-        sys.executable, "-m", "halo_automate", "sandbox",
+        sys.executable, "-m", "halo_automate.sandbox",
         "--port", "0",
         "--tickets", str(tickets),
         "--seed", str(seed),

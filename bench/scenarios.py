@@ -49,6 +49,7 @@ class BenchSettings:
     baseline: bool = True
     only: tuple[str, ...] = ()
     quick: bool = False
+    share_sample: int = SHARE_SAMPLE  # tickets generated to size the bulk-edit sandbox
 
     @property
     def window(self) -> float:
@@ -90,6 +91,7 @@ QUICK: dict[str, Any] = {
     "plan_cpu_tickets": 10_000,
     "baseline_limit": 40,
     "quick": True,
+    "share_sample": 2_000,
 }
 
 
@@ -154,7 +156,8 @@ def scenarios(settings: BenchSettings, workdir: Path) -> list[Scenario]:
             )
         )
     if "bulk-edit" in wanted:
-        size = math.ceil(settings.client_tickets / client_open_share(settings.seed))
+        share = client_open_share(settings.seed, settings.share_sample)
+        size = math.ceil(settings.client_tickets / share)
         out.append(
             Scenario(
                 "bulk-edit",

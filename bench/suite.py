@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -26,30 +27,60 @@ class JobFailed(RuntimeError):
     pass
 
 
+class JobProcess:
+    """``python -m bench.job KIND -``: started early (its imports overlap the sandbox's
+    start-up), given its spec on stdin by :meth:`run`, killed if never run."""
+
+    def __init__(self, kind: str, workdir: Path, name: str) -> None:
+        self.name = name
+        self.workdir = workdir
+        self.err_path = workdir / f"{name}.stderr"
+        with self.err_path.open("wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.job", kind, "-"],
+                stdout=subprocess.PIPE, stderr=err, stdin=subprocess.PIPE, cwd=ROOT,
+            )  # fmt: skip
+
+    def run(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Send ``spec``; the job's result plus its own peak RSS and CPU."""
+        (self.workdir / f"{self.name}.json").write_text(json.dumps(spec), encoding="utf-8")
+        proc = self.proc
+        timer = threading.Timer(JOB_TIMEOUT, proc.kill)
+        timer.start()
+        try:
+            assert proc.stdin is not None
+            assert proc.stdout is not None
+            with contextlib.suppress(BrokenPipeError):  # it died early: its stderr says why
+                proc.stdin.write(json.dumps(spec).encode())
+                proc.stdin.close()
+            out = proc.stdout.read()
+            proc.stdout.close()
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            tail = self.err_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+            raise JobFailed(f"{self.name} exited with {code}:\n{tail}")
+        return _with_usage(json.loads(out), usage)
+
+    def kill(self) -> None:
+        """Stop a job that was never run (its sandbox did not start)."""
+        if self.proc.returncode is None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 def run_job(spec: dict[str, Any], workdir: Path, name: str) -> dict[str, Any]:
     """Run ``python -m bench.job`` on ``spec``; its result plus its own peak RSS and CPU."""
-    spec_path = workdir / f"{name}.json"
-    spec_path.write_text(json.dumps(spec), encoding="utf-8")
-    err_path = workdir / f"{name}.stderr"
-    with err_path.open("wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.job", str(spec_path)],
-            stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT,
-        )  # fmt: skip
-    timer = threading.Timer(JOB_TIMEOUT, proc.kill)
-    timer.start()
+    job = JobProcess(spec["kind"], workdir, name)
     try:
-        assert proc.stdout is not None
-        out = proc.stdout.read()
-        proc.stdout.close()
-        _, status, usage = os.wait4(proc.pid, 0)
+        return job.run(spec)
     finally:
-        timer.cancel()
-    proc.returncode = code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        tail = err_path.read_text(encoding="utf-8", errors="replace")[-2000:]
-        raise JobFailed(f"{name} exited with {code}:\n{tail}")
-    result: dict[str, Any] = json.loads(out)
+        job.kill()
+
+
+def _with_usage(result: dict[str, Any], usage: resource.struct_rusage) -> dict[str, Any]:
     result["ru_maxrss_mb"] = _rss_mb(usage)
     if result.get("peak_rss_mb") is None:
         result["peak_rss_mb"] = result["ru_maxrss_mb"]
@@ -72,23 +103,27 @@ def measure(
         scenario.sandbox_tickets, settings.seed, settings.rate_requests, settings.window,
         settings.latency,
     )  # fmt: skip
-    with SandboxProcess(args, workdir / f"{name}.sandbox.log") as sandbox:
-        spec = {
-            "kind": kind,
-            "base_url": sandbox.base_url,
-            "client_id": sandbox.client_id,
-            "client_secret": sandbox.client_secret,
-            "playbook": str(scenario.playbook),
-            "limit": settings.rate_requests,
-            "window": settings.window,
-            "batch_size": settings.batch_size,
-            "concurrency": settings.concurrency,
-            "retry_sleep": settings.retry_sleep,
-            "baseline_limit": settings.baseline_limit,
-            "workdir": str(workdir),
-        }
-        result = run_job(spec, workdir, name)
-        result["server"] = sandbox.counters()
+    job = JobProcess(kind, workdir, name)
+    try:
+        with SandboxProcess(args, workdir / f"{name}.sandbox.log") as sandbox:
+            spec = {
+                "kind": kind,
+                "base_url": sandbox.base_url,
+                "client_id": sandbox.client_id,
+                "client_secret": sandbox.client_secret,
+                "playbook": str(scenario.playbook),
+                "limit": settings.rate_requests,
+                "window": settings.window,
+                "batch_size": settings.batch_size,
+                "concurrency": settings.concurrency,
+                "retry_sleep": settings.retry_sleep,
+                "baseline_limit": settings.baseline_limit,
+                "workdir": str(workdir),
+            }
+            result = job.run(spec)
+            result["server"] = sandbox.counters()
+    finally:
+        job.kill()
     return result
 
 

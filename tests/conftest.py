@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import structlog
 from fault_tools import SecretWatch
+from hypothesis import settings
 
 from halo_automate.sandbox import SandboxServer
 from halo_automate.sandbox.testing import sandbox_options
 
 SandboxFactory = Callable[..., SandboxServer]
 
+# Property tests that do not pin their own count take the profile's: Hypothesis' default of 100
+# examples in the everyday run; `pytest --hypothesis-profile=thorough` tries 2000 of each.
+settings.register_profile("thorough", max_examples=2000)
+
 
 @pytest.fixture
 def sandbox_factory() -> Iterator[SandboxFactory]:
     """Start sandboxes with ``SandboxOptions`` overrides (600 tickets, no rate limit by
-    default); every one started is stopped after the test."""
+    default) and optionally a fake clock (``monotonic=clock, sleep=clock.sleep``); every one
+    started is stopped after the test."""
     started: list[SandboxServer] = []
 
-    def make(**overrides: Any) -> SandboxServer:
-        sandbox = SandboxServer(sandbox_options(**overrides))
+    def make(
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        **overrides: Any,
+    ) -> SandboxServer:
+        sandbox = SandboxServer(sandbox_options(**overrides), monotonic=monotonic, sleep=sleep)
         sandbox.start()
         started.append(sandbox)
         return sandbox

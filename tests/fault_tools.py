@@ -171,9 +171,9 @@ def _normal_note(text: Any) -> Any:
 
 def normal_state(sb: SandboxServer) -> dict[int, dict[str, Any]]:
     """Tickets and their actions, without timestamps; run markers reduced to their index."""
-    with sb._lock:
-        tickets = copy.deepcopy(sb.state.tickets)
-        actions = copy.deepcopy(dict(sb.state.actions))
+    with sb.locked_state() as state:
+        tickets = copy.deepcopy(state.tickets)
+        actions = copy.deepcopy(dict(state.actions))
     out: dict[int, dict[str, Any]] = {}
     for tid, ticket in tickets.items():
         row = {k: v for k, v in ticket.items() if k not in VOLATILE}
@@ -203,9 +203,9 @@ def state_diff(main: SandboxServer, twin: SandboxServer, limit: int = 5) -> list
 
 def duplicate_markers(sb: SandboxServer) -> list[tuple[int, str, int]]:
     """(ticket, marker, count) for every run marker found on more than one action of a ticket."""
-    with sb._lock:
+    with sb.locked_state() as state:
         actions = {
-            tid: [str(a.get("note") or "") for a in acts] for tid, acts in sb.state.actions.items()
+            tid: [str(a.get("note") or "") for a in acts] for tid, acts in state.actions.items()
         }
     found = []
     for tid, notes in actions.items():
@@ -222,12 +222,12 @@ def lost_changes(sb: SandboxServer, plan: Plan, run_ids: Iterable[str]) -> int:
     """
     ids = set(run_ids)
     lost = 0
-    with sb._lock:
+    with sb.locked_state() as state:
         for change in plan.changes:
-            ticket = sb.state.tickets[change.ticket_id]
+            ticket = state.tickets[change.ticket_id]
             lost += sum(1 for n, fc in change.fields.items() if ticket.get(n) != fc.after)
             marked = [
-                m for a in sb.state.actions.get(change.ticket_id, [])
+                m for a in state.actions.get(change.ticket_id, [])
                 for m in [MARKER.search(str(a.get("note") or ""))] if m and m.group(1) in ids
             ]  # fmt: skip
             lost += max(0, len(change.actions) - len(marked))
@@ -441,16 +441,7 @@ class SecretWatch:
     def watch(self, sb: SandboxServer) -> None:
         """Record every token ``sb`` issues (and know its client secret)."""
         self.secrets.add(sb.client_secret)
-        original = sb._token
-
-        def token(query: str, headers: Any, body: bytes) -> Any:
-            reply = original(query, headers, body)
-            payload = reply.body if isinstance(getattr(reply, "body", None), dict) else None
-            if payload and isinstance(payload.get("access_token"), str):
-                self.tokens.append(payload["access_token"])
-            return reply
-
-        sb._token = token  # type: ignore[method-assign]
+        sb.on_token_issued(self.tokens.append)
 
     def capture_logs(self) -> None:
         """structlog (JSON, DEBUG) and stdlib logging (DEBUG: httpx, httpcore) into a buffer."""

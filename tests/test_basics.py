@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from clock import FakeClock
 
 from halo_automate.core.dates import format_halo_date, parse_halo_date
 from halo_automate.core.lookups import Lookups
@@ -78,34 +79,22 @@ def test_did_you_mean() -> None:
     assert did_you_mean("zzzz", ["status"]) == ""
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, s: float) -> None:
-        self.slept.append(s)
-        self.now += s
-
-
 def test_budget_rolling_window() -> None:
     """The window admits N requests, then waits exactly until the oldest leaves it."""
-    clock = Clock()
+    clock = FakeClock()
     budget = RequestBudget(3, 10, clock=clock, sleep=clock.sleep)
     for _ in range(3):
         assert budget.acquire() == 0
-    clock.now = 4
+    clock.advance(4)
     assert budget.acquire() == 6
+    assert clock.sleeps == [6] and clock() == 10
     assert budget.in_window() == 1  # the first three left the window at t=10
     assert "3/10s" in repr(budget)
 
 
 def test_budget_back_off_doubles_and_resets() -> None:
     """Consecutive 429s double the pause up to one window; success resets it."""
-    clock = Clock()
+    clock = FakeClock()
     budget = RequestBudget(300, 300, clock=clock, sleep=clock.sleep, rng=random.Random(1))
     pauses = [budget.back_off() for _ in range(8)]
     assert 4 <= pauses[0] <= 6 and 8 <= pauses[1] <= 12
@@ -123,14 +112,14 @@ def test_budget_rejects_nonsense() -> None:
 
 def test_budget_holds_slots_for_the_slowest_request() -> None:
     """After a slow request, slots are held a window plus that latency (Halo counts arrivals)."""
-    clock = Clock()
+    clock = FakeClock()
     budget = RequestBudget(2, 10, clock=clock, sleep=clock.sleep)
     budget.acquire()
     budget.observed(0.5)
     budget.acquire()
     assert budget.acquire() == 10.5
     budget.observed(50)  # capped at a tenth of the window
-    clock.now = 100
+    clock.advance_to(100)
     for _ in range(2):
         budget.acquire()
     assert budget.acquire() == 11

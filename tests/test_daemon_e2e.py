@@ -67,8 +67,11 @@ def workspace(tmp_path: Path, sandbox: SandboxServer, *playbooks: str, **daemon:
 
 
 def environment(sandbox: SandboxServer) -> dict[str, str]:
+    """The daemon's environment: the secret, unbuffered output, and the client's test switch
+    for back-off (retries still happen, without sleeping: a 500 storm fails a run at once)."""
     env = {k: v for k, v in os.environ.items() if k != "HALO_AUTOMATE_CONFIG"}
-    return {**env, "SANDBOX_SECRET": sandbox.client_secret, "PYTHONUNBUFFERED": "1"}
+    return {**env, "SANDBOX_SECRET": sandbox.client_secret, "PYTHONUNBUFFERED": "1",
+            "HALO_AUTOMATE_INSTANT_BACKOFF": "1"}  # fmt: skip
 
 
 class DaemonProcess:
@@ -185,9 +188,9 @@ def test_service_runs_reloads_survives_outage_and_stops_cleanly(
     tmp_path: Path, sandbox: SandboxServer, spawn: Callable[..., DaemonProcess]
 ) -> None:
     """One service lifetime: it runs at start and journals the run; /healthz and /metrics report
-    it; a broken edit + SIGHUP keeps the old version running; a good edit + SIGHUP takes effect
-    (shadow mode); a 500 storm fails runs without stopping it and a later run succeeds; SIGTERM
-    exits 0. Every stderr line is JSON."""
+    it; a 500 storm fails runs without stopping it and a later run succeeds; a broken edit +
+    SIGHUP keeps the old version running; a good edit + SIGHUP takes effect (shadow mode);
+    SIGTERM exits 0. Every stderr line is JSON."""
     config = workspace(tmp_path, sandbox, playbook())
     daemon = spawn(config, sandbox)
     # 1. Run at start, journaled, one JSON summary line.
@@ -209,33 +212,34 @@ def test_service_runs_reloads_survives_outage_and_stops_cleanly(
     assert 'halo_automate_runs_total{playbook="close-spam",status="succeeded"}' in text
     assert f'halo_automate_tickets_changed_total{{playbook="close-spam"}} {SPAM_TICKETS}' in text
     assert http(daemon.health_url("/metrics"), "POST")[0] == 405
-    # 3. A broken edit + SIGHUP: reported with file:line, the old version keeps running.
-    path = tmp_path / "playbooks" / "close-spam.yaml"
-    path.write_text(playbook().replace("  - close:", "  - clsoe:"), encoding="utf-8")
-    daemon.send(signal.SIGHUP)
-    at, invalid = daemon.wait_for("playbook_invalid", 5)
-    assert invalid["kept_previous"] is True
-    assert re.match(rf"{re.escape(str(path))}:\d+:\d+: ", invalid["problems"][0])
-    _, kept = daemon.wait_for("run_summary", 10, after=at)
-    assert kept["status"] == "succeeded" and journal.get_run(kept["run_id"]).mode == "apply"
-    # 4. A good edit + SIGHUP takes effect: the next run is a preview (shadow mode).
-    path.write_text(playbook(mode="preview"), encoding="utf-8")
-    daemon.send(signal.SIGHUP)
-    at, _ = daemon.wait_for("playbooks_loaded", 5, after=at + 1, problems=0)
-    _, shadow = daemon.wait_for("run_summary", 10, after=at, status="previewed")
-    assert journal.get_run(shadow["run_id"]).mode == "preview"
-    # 5. A 500 storm fails a run (journaled, logged); the service goes on and later succeeds.
+    # 3. A 500 storm fails a run (journaled, logged); the service goes on and later succeeds
+    # (step 4's run). Each step needs a scheduled run (every 5 s, the shortest schedule): in
+    # this order the successful run after the storm is also the run of the kept version.
     sandbox.set_faults(fail_rate=1.0)
-    at, failed = daemon.wait_for("run_failed", 25, after=at)
+    at, failed = daemon.wait_for("run_failed", 25)
     sandbox.set_faults(fail_rate=0.0)
     assert failed["error_type"] == "HaloUnavailableError" and failed["playbook"] == "close-spam"
     assert journal.get_run(failed["run_id"]).status == "failed"
-    daemon.wait_for("run_summary", 15, after=at, status="previewed")
+    # 4. A broken edit + SIGHUP: reported with file:line, the old version keeps running.
+    path = tmp_path / "playbooks" / "close-spam.yaml"
+    path.write_text(playbook().replace("  - close:", "  - clsoe:"), encoding="utf-8")
+    daemon.send(signal.SIGHUP)
+    at, invalid = daemon.wait_for("playbook_invalid", 5, after=at)
+    assert invalid["kept_previous"] is True
+    assert re.match(rf"{re.escape(str(path))}:\d+:\d+: ", invalid["problems"][0])
+    _, kept = daemon.wait_for("run_summary", 15, after=at)
+    assert kept["status"] == "succeeded" and journal.get_run(kept["run_id"]).mode == "apply"
     assert daemon.proc.poll() is None
     status, text = http(daemon.health_url("/metrics"))
     assert re.search(
         r'halo_automate_runs_total\{playbook="close-spam",status="failed"\} [1-9]', text
     )
+    # 5. A good edit + SIGHUP takes effect: the next run is a preview (shadow mode).
+    path.write_text(playbook(mode="preview"), encoding="utf-8")
+    daemon.send(signal.SIGHUP)
+    at, _ = daemon.wait_for("playbooks_loaded", 5, after=at + 1, problems=0)
+    _, shadow = daemon.wait_for("run_summary", 10, after=at, status="previewed")
+    assert journal.get_run(shadow["run_id"]).mode == "preview"
     # 6. SIGTERM: a clean stop, exit 0.
     daemon.send(signal.SIGTERM)
     assert daemon.finish(15) == 0
@@ -252,11 +256,12 @@ def test_sigterm_mid_run_finishes_the_batch_and_exits_0(
     """SIGTERM while a run is writing: the in-flight batch finishes and is journaled, the run
     is journaled as interrupted with no pending rows, the exit code is 0, `recover` has nothing
     to do, and the next run changes exactly the tickets that were not reached."""
-    sandbox = sandbox_factory(latency=0.2)
+    sandbox = sandbox_factory()
+    hold = sandbox.hold_writes()  # writes wait until the test lets them through, one by one
     config = workspace(tmp_path, sandbox, playbook(), batch_size=2, stop_timeout_seconds=20)
     daemon = spawn(config, sandbox)
-    journal = poll(lambda: (tmp_path / "journal.db").exists() and Journal.open(
-        tmp_path / "journal.db"), 10)  # fmt: skip
+    assert hold.wait_until_caught(1, timeout=20)
+    journal = Journal.open(tmp_path / "journal.db")
 
     def writing() -> RunRow | None:
         found = runs(journal)
@@ -265,9 +270,13 @@ def test_sigterm_mid_run_finishes_the_batch_and_exits_0(
             return found[0] if "done" in states else None
         return None
 
-    run = poll(writing, 20)
-    daemon.send(signal.SIGTERM)
+    while (run := writing()) is None:  # let writes land one at a time until a batch is done
+        hold.release(1)
+        assert hold.wait_until_caught(hold.caught + 1, timeout=20)
+    daemon.send(signal.SIGTERM)  # while the next write is held: the run is mid-batch
     stopped = time.monotonic()
+    daemon.wait_for("daemon_stopping", 5)  # the runner is told to stop after this batch ...
+    hold.release()  # ... which then finishes
     assert daemon.finish(20) == 0
     assert time.monotonic() - stopped < 5
     after = journal.get_run(run.run_id)
@@ -276,7 +285,6 @@ def test_sigterm_mid_run_finishes_the_batch_and_exits_0(
     assert {c.state for c in journal.changes(run.run_id)} == {"done"}
     result = cli(config, sandbox, "recover")
     assert result.exit_code == 0 and "nothing to recover" in result.output
-    sandbox.set_faults(latency=0.0)
     once = spawn(config, sandbox, "--once")
     assert once.finish(30) == 0
     newest = runs(journal)[0]
@@ -291,20 +299,14 @@ def test_stop_timeout_exits_5_and_the_next_start_reconciles_the_pending_batch(
     """If the in-flight batch outlasts stop_timeout_seconds the daemon still exits promptly,
     with code 5, leaving pending rows; the next start reconciles them before running anything,
     without posting any note twice, and `recover` then finds nothing left."""
-    sandbox = sandbox_factory(latency=0.1)
+    sandbox = sandbox_factory()
+    hold = sandbox.hold_writes()  # every write hangs, unapplied, until the test lets it go
     config = workspace(tmp_path, sandbox, playbook(), batch_size=10, stop_timeout_seconds=0.5)
     daemon = spawn(config, sandbox)
     db = tmp_path / "journal.db"
-    journal = poll(lambda: db.exists() and Journal.open(db), 10)
-    poll(lambda: runs(journal), 15, step=0.005)
-    sandbox.set_faults(latency=2.5)  # from now on every request of the run hangs for 2.5 s
-
-    def hanging_batch() -> list[int]:  # the same pending rows twice, 0.3 s apart
-        first = [c.id for c in journal.pending()]
-        time.sleep(0.3)
-        return first if first and first == [c.id for c in journal.pending()] else []
-
-    poll(hanging_batch, 15)
+    assert hold.wait_until_caught(1, timeout=15)  # the first batch is in flight, hanging
+    journal = Journal.open(db)
+    assert journal.pending()
     landed = sandbox.counters.get("writes_applied", 0)
     daemon.send(signal.SIGTERM)
     stopped = time.monotonic()
@@ -313,8 +315,8 @@ def test_stop_timeout_exits_5_and_the_next_start_reconciles_the_pending_batch(
     daemon.wait_for("stop_timeout", 1)
     [run] = runs(journal)
     assert journal.get_run(run.run_id).status == "running" and journal.pending()
-    poll(lambda: sandbox.counters.get("writes_applied", 0) > landed, 10, step=0.1)
-    sandbox.set_faults(latency=0.0)
+    hold.release()  # the hanging batch lands after the daemon has gone
+    poll(lambda: sandbox.counters.get("writes_applied", 0) > landed, 10)
     restart = spawn(config, sandbox, "--once")  # a restart recovers before it runs anything
     assert restart.finish(30) == 0
     restart.wait_for("run_recovered", 1, run_id=run.run_id, status="succeeded")

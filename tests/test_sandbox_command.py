@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import runpy
 import signal
 import subprocess
 import sys
@@ -243,3 +244,15 @@ def test_sigterm_stops_the_process_cleanly_and_saves_state(tmp_path: Path) -> No
     assert proc.returncode == 0, err
     assert "Sandbox stopped." in out
     assert len(json.loads(state.read_text())["tickets"]) == 30
+
+
+def test_python_m_halo_automate_sandbox_is_the_command(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m halo_automate.sandbox` (the benchmark's way in) runs the same command."""
+    monkeypatch.setattr(sys, "argv", ["halo_automate.sandbox", "--help"])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_module("halo_automate.sandbox", run_name="__main__")
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert "Usage: python -m halo_automate.sandbox" in out and "--rate-limit" in out

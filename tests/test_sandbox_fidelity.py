@@ -3,15 +3,16 @@ Halo described in shared/halo-api/FACTS.md (§8 checklist)."""
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
+from clock import FakeClock
 
 from halo_automate.core.dates import UNSET_DATE, parse_halo_date
 from halo_automate.sandbox import SandboxServer
@@ -136,12 +137,15 @@ def _form(sandbox: SandboxServer) -> dict[str, str]:
     }
 
 
-def test_tokens_expire_after_ttl(sandbox: SandboxServer, api: httpx.Client) -> None:
+def test_tokens_expire_after_ttl(sandbox_factory: Factory) -> None:
     """A token older than token_ttl is refused with 401 (the expiry is real)."""
-    assert api.get("/api/Status").status_code == 200
-    real = sandbox.monotonic
-    sandbox.monotonic = lambda: real() + 3601
-    response = api.get("/api/Status")
+    clock = FakeClock()
+    sandbox = sandbox_factory(monotonic=clock, sleep=clock.sleep)
+    with authed(sandbox) as api:
+        clock.advance(3599)
+        assert api.get("/api/Status").status_code == 200
+        clock.advance(1)
+        response = api.get("/api/Status")
     assert response.status_code == 401
     assert response.content == b""
 
@@ -897,16 +901,22 @@ def test_rate_limit_429_body_and_counting(sandbox_factory: Factory) -> None:
 def test_rate_limit_window_rolls_and_retry_after(sandbox_factory: Factory) -> None:
     """With retry_after on, 429 carries Retry-After; once the window passes requests are
     served again."""
-    sandbox = sandbox_factory(rate_limit=2, rate_window=0.4, retry_after=True)
+    clock = FakeClock()
+    sandbox = sandbox_factory(
+        rate_limit=2, rate_window=0.4, retry_after=True, monotonic=clock, sleep=clock.sleep
+    )
     with plain_client(sandbox) as client:
         assert client.get("/api/authinfo").status_code == 200
+        clock.advance(0.1)
         assert client.get("/api/authinfo").status_code == 200
+        clock.advance(0.2)
         limited = client.get("/api/authinfo")
         assert limited.status_code == 429
         assert limited.headers["Retry-After"] == "1"
         assert "0.4 second" in limited.json()["error"]
-        time.sleep(0.45)
+        clock.advance(0.1)  # the first request leaves the window, the second is still in it
         assert client.get("/api/authinfo").status_code == 200
+        assert client.get("/api/authinfo").status_code == 429
 
 
 def test_fail_rate_one_answers_500_and_applies_nothing(
@@ -934,12 +944,17 @@ def test_fail_rate_is_deterministic_per_seed(sandbox_factory: Factory) -> None:
     assert set(patterns[0]) == {200, 500}
 
 
-def test_latency_delays_requests(sandbox: SandboxServer, api: httpx.Client) -> None:
-    """latency adds that many seconds to each request."""
-    sandbox.set_faults(latency=0.2)
-    started = time.perf_counter()
-    api.get("/api/Status")
-    assert time.perf_counter() - started >= 0.2
+def test_latency_delays_requests(sandbox_factory: Factory) -> None:
+    """latency adds that many seconds to each request (control routes excepted)."""
+    clock = FakeClock()
+    sandbox = sandbox_factory(monotonic=clock, sleep=clock.sleep)
+    with authed(sandbox) as api:
+        assert clock.sleeps == []
+        sandbox.set_faults(latency=0.2)
+        api.get("/api/Status")
+        api.get("/api/Tickets/1")
+        api.get("/_sandbox/counters")
+    assert clock.sleeps == [0.2, 0.2]
 
 
 def test_control_endpoints(sandbox: SandboxServer, api: httpx.Client) -> None:
@@ -996,3 +1011,115 @@ def test_stop_closes_kept_alive_connections(sandbox_factory: Factory) -> None:
             client.get("/api/Status")
     with pytest.raises(RuntimeError):
         _ = sandbox.base_url
+
+
+# ---------------------------------------------------------------- test hooks
+
+
+def test_token_listeners_hear_every_token_issued(sandbox: SandboxServer) -> None:
+    """on_token_issued() hears exactly the tokens handed out, and only good requests'."""
+    heard: list[str] = []
+    sandbox.on_token_issued(heard.append)
+    with plain_client(sandbox) as client:
+        issued = [token_for(client, sandbox).json()["access_token"] for _ in range(2)]
+        assert token_for(client, sandbox, client_secret="wrong").status_code == 401
+    assert heard == issued and len(set(issued)) == 2
+
+
+def test_locked_state_is_the_served_state(sandbox: SandboxServer, api: httpx.Client) -> None:
+    """locked_state() yields the state the API serves and writes (under its lock)."""
+    api.post("/api/Tickets", json=[{"id": 140, "summary": "edited"}])
+    with sandbox.locked_state() as state:
+        assert state is sandbox.state
+        assert state.tickets[140]["summary"] == "edited"
+
+
+def test_hold_writes_keeps_writes_unapplied_until_released(
+    sandbox: SandboxServer, api: httpx.Client
+) -> None:
+    """hold_writes(): reads pass, writes wait *before* being applied; release(1) lets one
+    through, release() the rest, and a write made after that is not held."""
+    hold = sandbox.hold_writes()
+    answers: list[int] = []
+
+    def write(ticket_id: int) -> None:
+        with authed(sandbox) as client:
+            body = [{"ticket_id": ticket_id, "outcome_id": 7}]
+            answers.append(client.post("/api/Actions", json=body).status_code)
+
+    first = threading.Thread(target=write, args=(170,))
+    first.start()
+    assert hold.wait_until_caught(1)
+    assert api.get("/api/Tickets/170").status_code == 200  # reads are not held
+    second = threading.Thread(target=write, args=(171,))
+    second.start()
+    assert hold.wait_until_caught(2)
+    assert sandbox.counters["writes_applied"] == 0 and answers == []
+    hold.release(1)
+    first.join(10)
+    assert answers == [201] and sandbox.counters["writes_applied"] == 1
+    hold.release()
+    second.join(10)
+    write(172)
+    assert answers == [201, 201, 201] and hold.caught == 3
+    assert [bool(sandbox.state.actions[t]) for t in (170, 171, 172)] == [True, True, True]
+
+
+def test_stop_opens_a_hold(sandbox_factory: Factory) -> None:
+    """A request still held when the sandbox stops is let go, so no thread hangs on."""
+    sandbox = sandbox_factory()
+    hold = sandbox.hold_writes(writes_only=False)
+    done = threading.Event()
+
+    def read() -> None:
+        with authed(sandbox) as client, contextlib.suppress(httpx.TransportError):
+            client.get("/api/Status")  # answered, or cut off by the stop
+        done.set()
+
+    worker = threading.Thread(target=read)
+    worker.start()
+    assert hold.wait_until_caught(1)
+    sandbox.stop()
+    assert done.wait(10)
+    worker.join(10)
+
+
+def test_edit_ticket_is_seen_by_the_next_list(sandbox: SandboxServer, api: httpx.Client) -> None:
+    """edit_ticket() changes a ticket as an agent would; lists see it at once (even a list
+    answered from the cache of an earlier, identical query)."""
+    query = {"pageinate": "true", "page_size": 5, "page_no": 1, "order": "id"}
+    before = api.get("/api/Tickets", params=query).json()
+    first = before["tickets"][0]
+    sandbox.edit_ticket(first["id"], summary="edited by an agent")
+    sandbox.edit_ticket(before["tickets"][1]["id"], deleted=True)
+    after = api.get("/api/Tickets", params=query).json()
+    assert after["record_count"] == before["record_count"] - 1
+    assert [t["id"] for t in after["tickets"][:2]] == [first["id"], before["tickets"][2]["id"]]
+    assert after["tickets"][0]["summary"] == "edited by an agent"
+    assert sandbox.counters["writes_applied"] == 0
+
+
+def test_a_new_hold_opens_the_previous_one(sandbox: SandboxServer) -> None:
+    """hold_writes() again lets the writes held by the previous hold go on; only the new
+    hold catches later writes."""
+    first = sandbox.hold_writes()
+    answers: list[int] = []
+
+    def write(ticket_id: int) -> None:
+        with authed(sandbox) as client:
+            body = [{"ticket_id": ticket_id, "outcome_id": 7}]
+            answers.append(client.post("/api/Actions", json=body).status_code)
+
+    held = threading.Thread(target=write, args=(180,))
+    held.start()
+    assert first.wait_until_caught(1)
+    second = sandbox.hold_writes()
+    held.join(10)
+    assert answers == [201]
+    later = threading.Thread(target=write, args=(181,))
+    later.start()
+    assert second.wait_until_caught(1)
+    assert first.caught == 1 and answers == [201]
+    second.release()
+    later.join(10)
+    assert answers == [201, 201]

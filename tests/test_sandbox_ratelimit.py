@@ -3,46 +3,39 @@
 from __future__ import annotations
 
 import pytest
+from clock import FakeClock
 
 from halo_automate.sandbox.ratelimit import RollingWindow, retry_after_seconds
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_limit_then_slot_frees_as_window_rolls() -> None:
     """N requests pass, the next waits exactly until the oldest leaves the window."""
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     limiter = RollingWindow(3, 10.0, clock)
     for step in range(3):
-        clock.now = 1000.0 + step
+        clock.advance_to(1000.0 + step)
         assert limiter.acquire() is None
-    clock.now = 1005.0
+    clock.advance_to(1005.0)
     assert limiter.acquire() == pytest.approx(5.0)
-    clock.now = 1010.0
+    clock.advance_to(1010.0)
     assert limiter.acquire() is None  # the request at 1000 has left the window
     assert limiter.acquire() == pytest.approx(1.0)
 
 
 def test_refused_requests_do_not_use_slots() -> None:
     """Hammering while limited does not push the reopening time back."""
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     limiter = RollingWindow(1, 5.0, clock)
     assert limiter.acquire() is None
     for _ in range(10):
         assert limiter.acquire() is not None
-    clock.now += 5.0
+    clock.advance(5.0)
     assert limiter.acquire() is None
 
 
 def test_zero_limit_is_off_and_configure_changes_it() -> None:
     """limit 0 never refuses (and records nothing); configure() changes limit and window."""
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     limiter = RollingWindow(0, 300.0, clock)
     assert all(limiter.acquire() is None for _ in range(1000))
     limiter.configure(limit=1, window=60.0)

@@ -45,6 +45,31 @@ def test_same_seed_same_data_other_seed_differs() -> None:
     assert first.tickets != other.tickets
 
 
+def test_each_call_gets_its_own_copy_dated_from_its_now() -> None:
+    """Calls with the same count and seed share the random part but never its objects, and
+    every date moves with ``now`` (an hour later: every date an hour later)."""
+    first = generate(80, 3, NOW)
+    first.tickets[1]["summary"] = "changed"
+    first.users[0]["name"] = "changed"
+    first.planted["spam"].add(999)
+    second = generate(80, 3, NOW)
+    assert second.tickets[1]["summary"] != "changed" and second.users[0]["name"] != "changed"
+    assert 999 not in second.planted["spam"]
+    later = generate(80, 3, NOW + timedelta(hours=1))
+    dates = ("dateoccurred", "datecreated", "lastactiondate", "last_update", "dateclosed")
+    for ticket_id, ticket in second.tickets.items():
+        moved = later.tickets[ticket_id]
+        assert {k: v for k, v in moved.items() if k not in dates} == {
+            k: v for k, v in ticket.items() if k not in dates
+        }
+        for key in dates:
+            if ticket[key] == UNSET_DATE:
+                assert moved[key] == UNSET_DATE
+            else:
+                shift = parse_halo_date(moved[key]) - parse_halo_date(ticket[key])
+                assert shift == timedelta(hours=1), (ticket_id, key)
+
+
 def test_planted_ratios(big: SandboxState) -> None:
     """~6% spam, ~8% retired categories, ~5% of non-spam uncategorised; kinds disjoint."""
     planted = big.planted

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
@@ -126,7 +128,8 @@ def sandbox_command(
         tenant=tenant, retry_after=retry_after, state_file=state_file,
     )  # fmt: skip
     sandbox = SandboxServer(options)
-    sandbox.start()
+    with signals_to_the_main_thread():
+        sandbox.start()
     click.echo(f"Sandbox Halo on {sandbox.base_url} ({len(sandbox.state.tickets)} tickets)")
     click.echo(f"  client_id:     {sandbox.client_id}")
     click.echo(f"  client_secret: {sandbox.client_secret}")
@@ -134,6 +137,19 @@ def sandbox_command(
     click.echo(config_snippet(sandbox, rate))
     click.echo("Press Ctrl-C to stop.")
     serve_until_stopped(sandbox)
+
+
+@contextmanager
+def signals_to_the_main_thread() -> Iterator[None]:
+    """Threads started inside inherit SIGTERM and SIGINT blocked, so the kernel delivers those
+    to the main thread, whose wait then wakes at once (a signal taken by a serving thread
+    only reaches the main thread's handler when its wait times out)."""
+    blocked = {signal.SIGTERM, signal.SIGINT}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def serve_until_stopped(sandbox: SandboxServer, stop: threading.Event | None = None) -> None:

@@ -3,12 +3,18 @@
 ``generate(count, seed, now)`` always gives the same tickets for the same arguments: one
 ``random.Random(seed)`` drives everything and dates are offsets from ``now``. Ticket ids
 run 1..count in date order (older tickets have lower ids, as in a real Halo).
+
+Nothing random depends on ``now``, so the random part is built once per ``(count, seed)``
+(:func:`_template`, cached: the test suite starts hundreds of identical sandboxes) and each
+call only copies it and turns its date offsets into dates from ``now``.
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from halo_automate.core.dates import UNSET_DATE, format_halo_date
@@ -32,19 +38,57 @@ _CATEGORY_IDS = {c["value"]: c["id"] for c in ref.CATEGORIES if c["type_id"] == 
 FINANCE_USER = ("Fiona", "Banks")
 
 
+@dataclass(frozen=True)
+class _Dates:
+    """A ticket's dates as offsets: opened ``now - age``, last action ``opened + since``."""
+
+    age: timedelta
+    since: timedelta
+    closed: bool
+
+
 def generate(count: int, seed: int, now: datetime) -> SandboxState:
     """Build the whole sandbox state: ``count`` tickets, clients, sites and users."""
+    template, dates = _template(count, seed)
+    state = SandboxState(
+        clients=[dict(c) for c in template.clients],
+        sites=[dict(s) for s in template.sites],
+        users=[dict(u) for u in template.users],
+        tickets={},
+        planted={kind: set(ids) for kind, ids in template.planted.items()},
+        seed=seed,
+    )
+    for ticket_id, record in template.tickets.items():
+        when = dates[ticket_id]
+        opened = now - when.age
+        opened_text = format_halo_date(opened)
+        last_action = format_halo_date(opened + when.since)
+        state.tickets[ticket_id] = {
+            **record,
+            "dateoccurred": opened_text,
+            "datecreated": opened_text,
+            "lastactiondate": last_action,
+            "last_update": last_action,
+            "hasbeenclosed": when.closed,
+            "dateclosed": last_action if when.closed else UNSET_DATE,
+        }
+    return state
+
+
+@lru_cache(maxsize=8)
+def _template(count: int, seed: int) -> tuple[SandboxState, dict[int, _Dates]]:
+    """Everything random, with dates left as offsets (callers copy, never change it)."""
     rng = random.Random(seed)
     clients, sites, users = people(seed)
     state = SandboxState(clients=clients, sites=sites, users=users, tickets={}, seed=seed)
-    maker = _Maker(rng, state, now)
+    maker = _Maker(rng, state)
     ages = sorted((rng.random() * SPAN_DAYS for _ in range(count)), reverse=True)
     for index, role in enumerate(_roles(rng, count)):
         ticket_id = index + 1
         state.tickets[ticket_id] = maker.ticket(ticket_id, role, ages[index])
         if role != "normal":
             state.planted[role.split(":")[0]].add(ticket_id)
-    return state
+    return state, maker.dates
 
 
 def _roles(rng: random.Random, count: int) -> list[str]:
@@ -123,10 +167,10 @@ def _names(rng: random.Random, client_id: int) -> list[tuple[str, str]]:
 class _Maker:
     """Builds one ticket dict per role; keeps the shared RNG and indexes."""
 
-    def __init__(self, rng: random.Random, state: SandboxState, now: datetime) -> None:
+    def __init__(self, rng: random.Random, state: SandboxState) -> None:
         self.rng = rng
         self.state = state
-        self.now = now
+        self.dates: dict[int, _Dates] = {}
         self.users_of: dict[int, list[Record]] = {}
         for user in state.users:
             self.users_of.setdefault(user["client_id"], []).append(user)
@@ -228,10 +272,10 @@ class _Maker:
         rng = self.rng
         user: Record = fields["user"]
         name, email = fields.get("sender") or (user["name"], user["emailaddress"])
-        opened = self.now - timedelta(days=age_days)
         status = self._status(age_days, spam)
         closed = status == ref.CLOSED_STATUS
-        last_action = self._last_action(opened, age_days, closed)
+        since = self._since_opened(age_days, closed)
+        self.dates[ticket_id] = _Dates(timedelta(days=age_days), since, closed)
         team_id = fields["team_id"]
         agent = 0 if spam or (status == 1 and rng.random() < 0.7) else self._agent(team_id)
         detail = rng.choice(texts.DETAILS)
@@ -251,9 +295,9 @@ class _Maker:
             agent_id=agent,
             team_id=team_id,
             category_1=category,
-            opened=format_halo_date(opened),
-            last_action=format_halo_date(last_action),
-            closed=format_halo_date(last_action) if closed else UNSET_DATE,
+            opened=UNSET_DATE,  # dates come from now, in generate()
+            last_action=UNSET_DATE,
+            closed=UNSET_DATE,
             flagged=rng.random() < 0.03,
         )
 
@@ -268,9 +312,10 @@ class _Maker:
             return ref.CLOSED_STATUS
         return rng.choices(_OPEN_STATUSES, _OPEN_WEIGHTS)[0]
 
-    def _last_action(self, opened: datetime, age_days: float, closed: bool) -> datetime:
+    def _since_opened(self, age_days: float, closed: bool) -> timedelta:
+        """How long after opening the last action came (a closed ticket: within 14 days)."""
         span = min(age_days, 14.0) if closed else age_days
-        return opened + timedelta(days=self.rng.uniform(0.02, 1.0) * span)
+        return timedelta(days=self.rng.uniform(0.02, 1.0) * span)
 
     def _agent(self, team_id: int) -> int:
         return self.rng.choice(ref.AGENTS_BY_TEAM[team_id])

@@ -1,6 +1,6 @@
 """The sandbox Halo over real HTTP: token endpoint, ``/api`` routes, faults and counters.
 
-Standard library only (``ThreadingHTTPServer``, HTTP/1.1 keep-alive, daemon threads). Every
+Standard library only (HTTP/1.1 keep-alive, a thread per connection: ``listener.py``). Every
 request passes, in order: counting, the rolling-window rate limit (429), added latency, the
 bearer check (401 empty), injected failures (500 empty, nothing applied), then the Halo
 endpoint under one state lock. ``/_sandbox/*`` control routes are not Halo: no auth, no
@@ -18,21 +18,21 @@ import json
 import random
 import secrets
 import socket
-import sys
 import threading
 import time
-import traceback
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from halo_automate.sandbox.api import HaloApi
 from halo_automate.sandbox.data import generate
+from halo_automate.sandbox.hold import Hold
+from halo_automate.sandbox.listener import Handler, Listener
 from halo_automate.sandbox.ratelimit import RollingWindow, retry_after_seconds
 from halo_automate.sandbox.replies import Reply, empty
 from halo_automate.sandbox.state import SandboxState
@@ -65,26 +65,41 @@ class SandboxOptions:
 
 
 class SandboxServer:
-    """A local Halo stand-in; ``with SandboxServer(options) as sb:`` starts and stops it."""
+    """A local Halo stand-in; ``with SandboxServer(options) as sb:`` starts and stops it.
 
-    def __init__(self, options: SandboxOptions) -> None:
+    ``monotonic`` and ``sleep`` are its clock (rate-limit window, token expiry, the write
+    time of ``options.now``) and how it waits out ``latency``; tests pass a fake clock so that
+    no test waits for a window to roll or a token to expire.
+    """
+
+    def __init__(
+        self,
+        options: SandboxOptions,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.options = options
+        self._clock = monotonic
+        self._sleep = sleep
         self._origin = options.now or datetime.now(UTC)
-        self._started = time.monotonic()
+        self._started = monotonic()
         self._lock = threading.RLock()
         self._meta_lock = threading.Lock()
         self.state = self._initial_state()
         self.api = HaloApi(self.state, self.clock)
-        self.limiter = RollingWindow(options.rate_limit, options.rate_window)
+        self.limiter = RollingWindow(options.rate_limit, options.rate_window, monotonic)
         self.fail_rate = options.fail_rate
         self.latency = options.latency
         self.token_ttl = options.token_ttl
         self._fail_rng = random.Random(f"{options.seed}-faults")
         self._tokens: dict[str, float] = {}
-        self.monotonic = time.monotonic  # token expiry clock; tests may replace it
+        self.monotonic = monotonic  # token expiry clock; tests may replace it
+        self._token_listeners: list[Callable[[str], None]] = []
+        self._hold: Hold | None = None
         self._counters: Counter[str] = Counter()
         self._by_endpoint: Counter[str] = Counter()
-        self._httpd: _HTTPServer | None = None
+        self._httpd: Listener | None = None
         self._thread: threading.Thread | None = None
 
     def _initial_state(self) -> SandboxState:
@@ -100,7 +115,7 @@ class SandboxServer:
         if self._httpd is not None:
             return self.base_url
         family = socket.AF_INET6 if ":" in self.options.host else socket.AF_INET
-        httpd = _HTTPServer((self.options.host, self.options.port), _Handler, family, self)
+        httpd = Listener((self.options.host, self.options.port), Handler, family, self)
         self._httpd = httpd
         self._thread = threading.Thread(
             target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True,
@@ -112,6 +127,8 @@ class SandboxServer:
     def stop(self) -> None:
         """Stop serving, drop open connections, and save the state file if one is set."""
         httpd, self._httpd = self._httpd, None
+        if self._hold is not None:
+            self._hold.release()
         if httpd is not None:
             httpd.shutdown()
             httpd.close_connections()
@@ -146,10 +163,10 @@ class SandboxServer:
         return self.options.client_secret
 
     def clock(self) -> datetime:
-        """Write time: the wall clock, or a fixed ``now`` advancing with real time."""
+        """Write time: the wall clock, or a fixed ``now`` advancing with ``monotonic``."""
         if self.options.now is None:
             return datetime.now(UTC)
-        return self._origin + timedelta(seconds=time.monotonic() - self._started)
+        return self._origin + timedelta(seconds=self._clock() - self._started)
 
     # ------------------------------------------------------------------ test hooks
 
@@ -167,6 +184,37 @@ class SandboxServer:
             }  # fmt: skip
             out["requests_by_endpoint"] = dict(self._by_endpoint)
         return out
+
+    @contextlib.contextmanager
+    def locked_state(self) -> Iterator[SandboxState]:
+        """``with sb.locked_state() as state:`` -- the state under the lock every request
+        takes, for a test that reads several tickets and actions as one consistent snapshot
+        while requests are being served."""
+        with self._lock:
+            yield self.state
+
+    def edit_ticket(self, ticket_id: int, **fields: Any) -> None:
+        """Change a stored ticket's fields behind the API's back, as an agent working in
+        Halo meanwhile would (no action, no counters); lists see the edit at once."""
+        with self._lock:
+            self.state.tickets[ticket_id].update(fields)
+            self.state.version += 1
+
+    def on_token_issued(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(token)`` with every access token issued from now on (tests that
+        check no token leaks into logs or the journal)."""
+        with self._meta_lock:
+            self._token_listeners.append(listener)
+
+    def hold_writes(self, *, writes_only: bool = True) -> Hold:
+        """From now on every ``/api`` write (every ``/api`` request with ``writes_only``
+        False) waits, before it is applied, until the returned :class:`Hold` releases it.
+        A new hold replaces the previous one (which is opened); ``stop()`` opens it too."""
+        hold = Hold(writes_only=writes_only)
+        previous, self._hold = self._hold, hold
+        if previous is not None:
+            previous.release()
+        return hold
 
     def reset_counters(self) -> None:
         with self._meta_lock:
@@ -214,7 +262,10 @@ class SandboxServer:
         if wait is not None:
             return self._limited(wait)
         if self.latency > 0:
-            time.sleep(self.latency)
+            self._sleep(self.latency)
+        hold = self._hold
+        if hold is not None and hold.catches(method, lower):
+            hold.wait()
         if lower == ["auth", "token"] and method == "POST":
             return self._token(url.query, headers, body)
         if lower == ["api", "authinfo"] and method == "GET":
@@ -278,6 +329,9 @@ class SandboxServer:
             self._tokens = {t: e for t, e in self._tokens.items() if e > now}
             self._tokens[token] = now + ttl
             self._counters["tokens_issued"] += 1
+            listeners = list(self._token_listeners)
+        for listener in listeners:
+            listener(token)
         scope = form.get("scope") or "all"
         return Reply(
             200, {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": scope}
@@ -338,87 +392,3 @@ def _basic(header: str) -> tuple[str, str] | None:
     except ValueError:
         return None
     return user, password
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(
-        self,
-        address: tuple[str, int],
-        handler: type[BaseHTTPRequestHandler],
-        family: socket.AddressFamily,
-        sandbox: SandboxServer,
-    ) -> None:
-        self.address_family = family
-        self.sandbox = sandbox
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def close_connections(self) -> None:
-        """Shut down kept-alive connections so their threads end with the server."""
-        with self.connections_lock:
-            open_now = list(self.connections)
-        for conn in open_now:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            super().handle_error(request, client_address)  # pragma: no cover - a bug
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _HTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in separate writes: without this, Nagle plus delayed ACK
-        # adds ~40 ms to every keep-alive response.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.connection)
-        super().finish()
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def do_PATCH(self) -> None:
-        self._serve("PATCH")
-
-    def _serve(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
-        try:
-            reply = self.server.sandbox.handle(method, self.path, self.headers, body)
-            payload = reply.encode()
-        except Exception:  # pragma: no cover - a sandbox bug: say so loudly, answer 500
-            traceback.print_exc()
-            reply, payload = empty(500), b""
-        self.send_response(reply.status)
-        if payload:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the sandbox keeps counters instead of an access log."""

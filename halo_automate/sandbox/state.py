@@ -25,7 +25,8 @@ class SandboxState:
     """Clients, sites, users, tickets and actions, plus what was planted where.
 
     ``version`` goes up on every write; list queries are cached per version, so code that
-    edits ``tickets`` directly (tests) must bump ``version`` for lists to see the edit.
+    edits ``tickets`` directly must bump ``version`` for lists to see the edit (tests call
+    ``SandboxServer.edit_ticket``, which does).
     """
 
     clients: list[Record]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,7 +18,13 @@ def sandbox_options(**overrides: Any) -> SandboxOptions:
 
 
 @contextmanager
-def running_sandbox(**overrides: Any) -> Iterator[SandboxServer]:
-    """``with running_sandbox(tickets=100) as sb:`` -- started, stopped afterwards."""
-    with SandboxServer(sandbox_options(**overrides)) as sandbox:
+def running_sandbox(
+    *,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    **overrides: Any,
+) -> Iterator[SandboxServer]:
+    """``with running_sandbox(tickets=100) as sb:`` -- started, stopped afterwards (pass a fake
+    clock as ``monotonic`` and ``sleep`` to control the rate-limit window and token expiry)."""
+    with SandboxServer(sandbox_options(**overrides), monotonic=monotonic, sleep=sleep) as sandbox:
         yield sandbox
