@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,23 @@ SandboxFactory = Callable[..., SandboxServer]
 # Property tests that do not pin their own count take the profile's: Hypothesis' default of 100
 # examples in the everyday run; `pytest --hypothesis-profile=thorough` tries 2000 of each.
 settings.register_profile("thorough", max_examples=2000)
+
+TMPFS = Path("/dev/shm")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Temporary directories (``tmp_path``) in memory, on ``/dev/shm``, where there is one.
+
+    The journal commits with ``synchronous=FULL``: every commit is an fsync, and the suite
+    commits tens of thousands of times, so on a disk the suite spends about half its time
+    waiting for fsyncs that no test can observe (durability across a power cut is not
+    something a test checks). On tmpfs an fsync returns at once. An explicit ``--basetemp``
+    or ``PYTEST_DEBUG_TEMPROOT`` (pytest's documented setting for the root) wins.
+    """
+    if config.option.basetemp or os.environ.get("PYTEST_DEBUG_TEMPROOT"):
+        return
+    if TMPFS.is_dir() and os.access(TMPFS, os.W_OK | os.X_OK):
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(TMPFS)
 
 
 @pytest.fixture

@@ -125,9 +125,16 @@ def client_for(
     transport: httpx.BaseTransport | None = None,
     retry: RetryPolicy = FAST_RETRY,
     budget: RequestBudget | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
     **over: Any,
 ) -> HaloClient:
-    return HaloClient(settings_for(sb, **over), transport=transport, retry=retry, budget=budget)
+    """A client for ``sb`` (pass the sandbox's fake clock as ``clock`` and ``sleep`` so that
+    back-off, rate-limit pauses and token lifetimes pass in fake time on both sides)."""
+    return HaloClient(
+        settings_for(sb, **over), transport=transport, retry=retry, budget=budget,
+        clock=clock, sleep=sleep,
+    )  # fmt: skip
 
 
 @contextmanager

@@ -1,6 +1,11 @@
 """Faults on the wire, end to end over the sandbox: 429 storms, 500s, expiring tokens, write
 timeouts. Each run ends with the sandbox in exactly the state a fault-free twin reached with
-the same plan, no duplicate action, every journal row terminal and no secret anywhere."""
+the same plan, no duplicate action, every journal row terminal and no secret anywhere.
+
+The sandbox under faults and the client share one :class:`FakeClock` wherever time is part of
+the fault (rate-limit windows, back-off, token lifetimes, latency): windows pass and tokens
+expire in fake time, instantly. Only the write timeouts are real (an HTTP read timeout).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from clock import FakeClock
 from fault_tools import (
     HookTransport,
     SandboxFactory,
     SecretWatch,
-    accelerated_token_clock,
     apply_on_twin,
     duplicate_markers,
     is_write,
@@ -63,9 +68,19 @@ def check_end_state(
 
 
 def setup_twins(
-    factory: SandboxFactory, tmp_path: Path, watch: SecretWatch, **twin_over: object
+    factory: SandboxFactory,
+    tmp_path: Path,
+    watch: SecretWatch,
+    clock: FakeClock | None = None,
+    token_speed: float = 1.0,
+    **twin_over: object,
 ) -> tuple[SandboxServer, SandboxServer, Plan]:
-    main, twin = make_twins(factory, tickets=300)
+    """The twins (on ``clock`` when given; their tokens age ``token_speed`` times faster than
+    the clock, so a client on ``clock`` believes them alive longer than they are)."""
+    fake: dict[str, object] = {}
+    if clock is not None:
+        fake = {"monotonic": lambda: clock() * token_speed, "sleep": clock.sleep}
+    main, twin = make_twins(factory, tickets=300, **fake)
     watch.watch(main)
     watch.watch(twin)
     plan = plan_on(main, mix_playbook(), tmp_path / "plan.db")
@@ -81,11 +96,13 @@ def test_429_storm_with_a_server_window_smaller_than_the_client_believes(
 ) -> None:
     """Halo allowing 10 requests per 0.5 s while the client budgets 60: the run waits out
     every 429 and completes in the planned state."""
-    main, twin, plan = setup_twins(sandbox_factory, tmp_path, watch)
+    clock = FakeClock()
+    main, twin, plan = setup_twins(sandbox_factory, tmp_path, watch, clock)
     main.set_faults(rate_limit=10, rate_window=0.5)
     journal = tmp_path / "journal.db"
-    budget = RequestBudget(60, 0.5)
-    with runner_for(main, journal, budget=budget, batch_size=5) as runner:
+    budget = RequestBudget(60, 0.5, clock=clock, sleep=clock.sleep)
+    timing = {"clock": clock, "sleep": clock.sleep}
+    with runner_for(main, journal, budget=budget, batch_size=5, **timing) as runner:
         outcomes = run_until_done(runner)
     assert [o.status for o in outcomes] == ["succeeded"]
     assert outcomes[0].changed == len(plan.changes)
@@ -104,10 +121,11 @@ def test_ten_percent_of_requests_answered_500(
 ) -> None:
     """With 10% of API requests answered 500 (nothing applied), reads are retried and every
     unknown write is reconciled by reading back: planned state, no duplicate action."""
-    main, twin, plan = setup_twins(sandbox_factory, tmp_path, watch)
+    clock = FakeClock()
+    main, twin, plan = setup_twins(sandbox_factory, tmp_path, watch, clock)
     main.set_faults(fail_rate=0.10)
     journal = tmp_path / "journal.db"
-    with runner_for(main, journal, batch_size=4) as runner:
+    with runner_for(main, journal, batch_size=4, clock=clock, sleep=clock.sleep) as runner:
         outcomes = run_until_done(runner)
         retries = runner.client.stats.retries
     assert outcomes[-1].status == "succeeded"
@@ -127,12 +145,13 @@ def test_a_storm_of_500s_fails_loudly_and_the_next_runs_finish_the_job(
 ) -> None:
     """At 40% 500s some writes fail every try and some runs stop; the runs that follow
     (recovery first) still reach the planned state with no duplicate."""
-    main, twin, plan = setup_twins(sandbox_factory, tmp_path, watch)
+    clock = FakeClock()
+    main, twin, plan = setup_twins(sandbox_factory, tmp_path, watch, clock)
     main.set_faults(fail_rate=0.40)
     journal = tmp_path / "journal.db"
     outcomes: list[str] = []
     errors: list[str] = []
-    with runner_for(main, journal, batch_size=4) as runner:
+    with runner_for(main, journal, batch_size=4, clock=clock, sleep=clock.sleep) as runner:
         for _ in range(12):
             try:
                 outcome = runner.run(mix_playbook(), trigger="schedule", confirm=None)
@@ -162,17 +181,19 @@ def test_tokens_expiring_every_few_seconds_mid_run(
     revoked_early: bool,
 ) -> None:
     """Tokens living 1-2 s in a run that lasts longer: the client renews them (and, when Halo
-    revokes one before its announced expiry, answers the 401 with a fresh token)."""
-    main, twin, plan = setup_twins(sandbox_factory, tmp_path, watch)
+    revokes one before its announced expiry, answers the 401 with a fresh token). Seconds are
+    the fake clock's, which the sandbox (tokens, 40 ms latency) and the client share."""
+    clock = FakeClock()
+    speed = 4.0 if revoked_early else 1.0  # revoked early: tokens die 4 times sooner
+    main, twin, plan = setup_twins(sandbox_factory, tmp_path, watch, clock, token_speed=speed)
     main.set_faults(token_ttl=2 if revoked_early else 1, latency=0.04)
     journal = tmp_path / "journal.db"
     transport = HookTransport()
-    with (
-        accelerated_token_clock(main, 4.0 if revoked_early else 1.0),
-        runner_for(main, journal, transport=transport, batch_size=5) as runner,
-    ):
+    timing = {"clock": clock, "sleep": clock.sleep}
+    with runner_for(main, journal, transport=transport, batch_size=5, **timing) as runner:
+        began = clock()
         outcomes = run_until_done(runner)
-        seconds = sum(o.seconds for o in outcomes)
+        seconds = clock() - began
     assert [o.status for o in outcomes] == ["succeeded"]
     issued = main.counters["tokens_issued"]
     assert seconds > 1.5 and issued >= 3
