@@ -43,7 +43,7 @@ Decisions, and why:
   unexpected exception in a run (a bug) is logged with its traceback (``run_crashed``) and
   the service goes on.
 
-Signal handlers only set flags; the main thread polls them (as huey does).
+Signal handlers only set flags and wake the main thread (:mod:`.wakeup`), which then acts.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ from halo_automate.service.triggers import (
     make_trigger,
     resolve_timezone,
 )
+from halo_automate.service.wakeup import Wakeup
 
 log = structlog.get_logger("halo_automate.service.daemon")
 
@@ -113,6 +114,7 @@ class Daemon:
         self._snapshot: dict[str, tuple[int, int]] | None = None
         self._stop_requested = False  # set by signal handlers: plain flags only
         self._reload_requested = False
+        self._wakeup = Wakeup()  # serve() sleeps in it; stop and reload requests wake it
         self._cond = threading.Condition()
         self._stopping = False
         self._running: dict[str, datetime] = {}
@@ -306,9 +308,10 @@ class Daemon:
                 playbooks=len(self._scheduled),
                 health=self._health.address if self._health else None,
             )
-            while not self._stop_requested:
-                time.sleep(self.poll_seconds)
-                self._maybe_reload()
+            with self._wakeup:  # polls the folder; a request wakes it at once
+                while not self._stop_requested:
+                    self._wakeup.wait(self.poll_seconds)
+                    self._maybe_reload()
             return self._shutdown()
         finally:
             self._stop_health()
@@ -317,9 +320,11 @@ class Daemon:
 
     def request_stop(self) -> None:
         self._stop_requested = True
+        self._wakeup.wake()
 
     def request_reload(self) -> None:
         self._reload_requested = True
+        self._wakeup.wake()
 
     def _maybe_reload(self) -> None:
         reason = None
@@ -335,23 +340,19 @@ class Daemon:
             self.reload()
 
     def _install_signals(self, *, once: bool = False) -> Callable[[], None] | None:
-        """Install flag-setting handlers (main thread only); return a function restoring them.
-
-        In ``--once`` mode the main thread is busy running, so the stop handler also sets the
-        runner's stop flag itself (:meth:`Runner.request_stop` only sets flags too).
-        """
+        """Install flag-setting, waking handlers (main thread only); return a restorer. In
+        ``--once`` mode the main thread is busy running, so the stop handler also sets the
+        runner's stop flag itself (:meth:`Runner.request_stop` only sets flags too)."""
         if threading.current_thread() is not threading.main_thread():
             return None
 
         def on_stop(signum: int, _frame: object) -> None:
-            self._stop_requested = True
+            self.request_stop()
             if once:
                 self.runner.request_stop()
 
-        def on_reload(signum: int, _frame: object) -> None:
-            self._reload_requested = True
-
-        handlers = {signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_reload}
+        reload = lambda signum, _frame: self.request_reload()  # noqa: E731
+        handlers = {signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: reload}
         previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
 
         def restore() -> None:
