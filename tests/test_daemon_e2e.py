@@ -15,21 +15,26 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
 
 from halo_automate.cli import main
+from halo_automate.core.schedule import parse_schedule
 from halo_automate.engine.writes import MARKER_PREFIX
 from halo_automate.sandbox.server import SandboxServer
+from halo_automate.service.triggers import SCHEDULE_SPEEDUP_ENV, make_trigger
 from halo_automate.store.journal import Journal, RunRow
 
 ROOT = Path(__file__).resolve().parent.parent
 SPAM = (ROOT / "playbooks" / "close-spam.yaml").read_text(encoding="utf-8")
 SPAM_TICKETS = 32  # close-spam's matches in the default 600-ticket sandbox
 Factory = Callable[..., SandboxServer]
+T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
 Event = dict[str, Any]
 
 
@@ -66,12 +71,19 @@ def workspace(tmp_path: Path, sandbox: SandboxServer, *playbooks: str, **daemon:
     return config
 
 
+SPEEDUP = 2.5
+"""The service's test switch for schedules: `every 5s` (the shortest schedule) runs every 2 s,
+still long enough for each step below to act on the run it saw before the next one starts."""
+
+
 def environment(sandbox: SandboxServer) -> dict[str, str]:
-    """The daemon's environment: the secret, unbuffered output, and the client's test switch
-    for back-off (retries still happen, without sleeping: a 500 storm fails a run at once)."""
+    """The daemon's environment: the secret, unbuffered output, and the test switches for
+    back-off (retries still happen, without sleeping: a 500 storm fails a run at once) and
+    for schedules (`every 5s` runs every 5 / SPEEDUP seconds)."""
     env = {k: v for k, v in os.environ.items() if k != "HALO_AUTOMATE_CONFIG"}
     return {**env, "SANDBOX_SECRET": sandbox.client_secret, "PYTHONUNBUFFERED": "1",
-            "HALO_AUTOMATE_INSTANT_BACKOFF": "1"}  # fmt: skip
+            "HALO_AUTOMATE_INSTANT_BACKOFF": "1",
+            SCHEDULE_SPEEDUP_ENV: str(SPEEDUP)}  # fmt: skip
 
 
 class DaemonProcess:
@@ -213,8 +225,8 @@ def test_service_runs_reloads_survives_outage_and_stops_cleanly(
     assert f'halo_automate_tickets_changed_total{{playbook="close-spam"}} {SPAM_TICKETS}' in text
     assert http(daemon.health_url("/metrics"), "POST")[0] == 405
     # 3. A 500 storm fails a run (journaled, logged); the service goes on and later succeeds
-    # (step 4's run). Each step needs a scheduled run (every 5 s, the shortest schedule): in
-    # this order the successful run after the storm is also the run of the kept version.
+    # (step 4's run). Each step needs a scheduled run (every 5 s, the shortest schedule, sped
+    # up): in this order the successful run after the storm is also the run of the kept version.
     sandbox.set_faults(fail_rate=1.0)
     at, failed = daemon.wait_for("run_failed", 25)
     sandbox.set_faults(fail_rate=0.0)
@@ -411,3 +423,21 @@ def test_daemon_command_config_errors_exit_2(tmp_path: Path, sandbox: SandboxSer
     )
     result = cli(config, sandbox, "daemon")
     assert result.exit_code == 2 and "not a loopback address" in result.output
+
+
+def test_the_schedule_speedup_switch_shortens_intervals_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The switch these tests give the service divides `every` intervals and leaves cron times
+    alone; unset, zero, below 1 or not a number, it changes nothing."""
+    every, cron = parse_schedule("every 5s"), parse_schedule("0 3 * * *")
+    tz = ZoneInfo("UTC")
+    monkeypatch.setenv(SCHEDULE_SPEEDUP_ENV, "2.5")
+    assert make_trigger(every, tz).interval == timedelta(seconds=2)
+    assert str(make_trigger(cron, tz)) == str(make_trigger(cron, tz))  # cron: as written
+    assert make_trigger(cron, tz).get_next_fire_time(None, T0) == T0.replace(hour=3)
+    for value in ("", "0", "0.5", "fast", "inf", "nan"):
+        monkeypatch.setenv(SCHEDULE_SPEEDUP_ENV, value)
+        assert make_trigger(every, tz).interval == timedelta(seconds=5), value
+    monkeypatch.delenv(SCHEDULE_SPEEDUP_ENV)
+    assert make_trigger(every, tz).interval == timedelta(seconds=5)

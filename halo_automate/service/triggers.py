@@ -13,10 +13,17 @@ so the rest of the service never builds a trigger or names an APScheduler option
   it may run.
 * **Time zone.** Cron times are read in ``daemon.timezone``; an unknown zone is a
   :class:`ConfigError` naming the key.
+
+The test switch (like ``HALO_AUTOMATE_INSTANT_BACKOFF`` for back-off):
+``HALO_AUTOMATE_SCHEDULE_SPEEDUP=<f>`` in the environment makes every ``every <n>`` interval
+``f`` times shorter, so an end-to-end test of the service (a subprocess) does not wait out the
+5-second minimum between scheduled runs. Cron times are unchanged; unset, it changes nothing.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,6 +35,18 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from halo_automate.core.schedule import Schedule
 from halo_automate.errors import ConfigError
+
+SCHEDULE_SPEEDUP_ENV = "HALO_AUTOMATE_SCHEDULE_SPEEDUP"
+"""A number > 1 makes ``every <n>`` intervals that many times shorter (tests only)."""
+
+
+def schedule_speedup() -> float:
+    """The :data:`SCHEDULE_SPEEDUP_ENV` factor: 1 unless set to a number above 1."""
+    try:
+        factor = float(os.environ.get(SCHEDULE_SPEEDUP_ENV, "") or 1)
+    except ValueError:
+        return 1.0
+    return factor if 1 < factor < math.inf else 1.0
 
 
 def resolve_timezone(name: str) -> tzinfo:
@@ -41,7 +60,9 @@ def make_trigger(schedule: Schedule, timezone: tzinfo) -> CronTrigger | Interval
     """The APScheduler trigger for a validated schedule, in the daemon's time zone."""
     kwargs = schedule.trigger_kwargs()
     if schedule.kind == "interval":
-        return IntervalTrigger(timezone=timezone, **kwargs)
+        return IntervalTrigger(
+            timezone=timezone, seconds=int(kwargs["seconds"]) / schedule_speedup()
+        )
     return CronTrigger(timezone=timezone, **kwargs)
 
 
