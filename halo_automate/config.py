@@ -12,7 +12,6 @@ hostile file is a one-line :class:`ConfigError`, never a hang or a traceback.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from pathlib import Path
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from halo_automate.core.addresses import is_loopback
 from halo_automate.core.suggest import did_you_mean
 from halo_automate.core.yamlsafe import BoundedLoader, YamlProblem
 from halo_automate.errors import ConfigError, one_line
@@ -104,16 +104,6 @@ def check_url(value: str) -> None:
         raise ValueError(f"not an http(s) URL: {value!r}")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError(f"http:// is only allowed on loopback; use https:// for {value!r}")
-
-
-def is_loopback(host: str) -> bool:
-    """``localhost`` or a loopback IP address (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def find_config(explicit: str | Path | None) -> Path:

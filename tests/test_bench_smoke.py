@@ -73,6 +73,22 @@ def test_halo_automate_needs_no_more_requests_than_the_baseline(quick_results: d
         assert s["halo_automate"]["requests"] == s["halo_automate"]["client_requests"]
 
 
+def test_a_sandbox_process_loads_neither_pydantic_nor_the_config() -> None:
+    """`python -m halo_automate.sandbox` (every measurement starts one, and so do the CLI
+    tests) needs only the loopback rule from the config, which lives in the pure core: the
+    config models and pydantic were most of its start-up time."""
+    code = (
+        "import sys, halo_automate.sandbox.command; "
+        "print([m for m in sys.modules if m.split('.')[0] == 'pydantic' "
+        "or m == 'halo_automate.config'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        check=True,
+    )  # fmt: skip
+    assert done.stdout.strip() == "[]", done.stdout
+
+
 def test_floor_requests_counts_token_lookups_pages_stale_check_and_batches() -> None:
     """1 token + lookups + pages of 100 + stale pages + one batch per write kind."""
     job = Job(lookups=2, tickets_read=7521, changes=1079, ticket_updates=0, actions=1079)

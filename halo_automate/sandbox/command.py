@@ -12,7 +12,7 @@ from types import FrameType
 
 import click
 
-from halo_automate.config import is_loopback
+from halo_automate.core.addresses import is_loopback
 from halo_automate.sandbox.server import SandboxOptions, SandboxServer
 
 _RATE = re.compile(r"^\s*(\d+)\s*(?:/\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?)?\s*$", re.IGNORECASE)

@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from halo_automate.config import is_loopback
+from halo_automate.core.addresses import is_loopback
 from halo_automate.errors import ConfigError
 
 log = structlog.get_logger("halo_automate.service.health")
