@@ -23,6 +23,7 @@ SandboxFactory = Callable[..., SandboxServer]
 settings.register_profile("thorough", max_examples=2000)
 
 TMPFS = Path("/dev/shm")
+TMPFS_MIN_FREE = 1 << 30  # bytes: a whole run's temporary files are a few tens of MB
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,12 +33,15 @@ def pytest_configure(config: pytest.Config) -> None:
     commits tens of thousands of times, so on a disk the suite spends about half its time
     waiting for fsyncs that no test can observe (durability across a power cut is not
     something a test checks). On tmpfs an fsync returns at once. An explicit ``--basetemp``
-    or ``PYTEST_DEBUG_TEMPROOT`` (pytest's documented setting for the root) wins.
+    or ``PYTEST_DEBUG_TEMPROOT`` (pytest's documented setting for the root) wins, and a
+    small ``/dev/shm`` (a container's 64 MB default) is left alone.
     """
     if config.option.basetemp or os.environ.get("PYTEST_DEBUG_TEMPROOT"):
         return
     if TMPFS.is_dir() and os.access(TMPFS, os.W_OK | os.X_OK):
-        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(TMPFS)
+        free = os.statvfs(TMPFS)
+        if free.f_bavail * free.f_frsize >= TMPFS_MIN_FREE:
+            os.environ["PYTEST_DEBUG_TEMPROOT"] = str(TMPFS)
 
 
 @pytest.fixture
