@@ -189,6 +189,14 @@ def poll(check: Callable[[], Any], timeout: float, step: float = 0.02) -> Any:
     raise AssertionError("condition not met in time")
 
 
+def healthz_with_a_run(url: str) -> tuple[int, Event] | None:
+    """/healthz once it has close-spam's last run: a run's run_summary line is logged as it
+    ends, a moment before the service records it for /healthz and /metrics."""
+    status, body = http(url)
+    doc = json.loads(body)
+    return (status, doc) if doc["playbooks"]["close-spam"]["last_run"] else None
+
+
 def cli(config: Path, sandbox: SandboxServer, *args: str) -> Any:
     return CliRunner().invoke(main, [*args, "--config", str(config)], env=environment(sandbox))
 
@@ -214,9 +222,8 @@ def test_service_runs_reloads_survives_outage_and_stops_cleanly(
     first = journal.get_run(summary["run_id"])
     assert (first.trigger, first.status, first.counts.done) == ("schedule", "succeeded", 32)
     assert sandbox.counters["actions_written"] == SPAM_TICKETS
-    # 2. Health and metrics over HTTP.
-    status, body = http(daemon.health_url("/healthz"))
-    doc = json.loads(body)
+    # 2. Health and metrics over HTTP (once the service has recorded the run it logged).
+    status, doc = poll(lambda: healthz_with_a_run(daemon.health_url("/healthz")), 5)
     assert status == 200 and doc["status"] == "ok"
     assert doc["playbooks"]["close-spam"]["last_run"]["run_id"] == summary["run_id"]
     status, text = http(daemon.health_url("/metrics"))
