@@ -105,6 +105,16 @@ class LookupMissError(PlanError):
         super().__init__(f"unknown {kind} {value!r}{hint}")
 
 
+class LookupAmbiguousError(LookupMissError):
+    """A name a lookup list holds under different ids (e.g. a priority whose ``priorityid``
+    differs between SLAs, FACTS §9.1): the message names the ids and where each is used."""
+
+    def __init__(self, kind: str, value: object, where: str) -> None:
+        self.kind = kind
+        self.value = value
+        PlanError.__init__(self, f"{kind} {value!r} is ambiguous: {where}")
+
+
 class RegexTimeoutError(PlanError):
     """A ``matches`` pattern ran past its time budget on one value."""
 

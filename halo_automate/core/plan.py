@@ -39,7 +39,7 @@ from halo_automate.core.plan_doc import plan_from_json, plan_to_dict, plan_to_js
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.schema import ID_FIELDS, SELECT_READS
 from halo_automate.core.selection import compile_recheck
-from halo_automate.core.values import same
+from halo_automate.core.values import field_value, same
 from halo_automate.errors import PlanError, RefusedError, RegexTimeoutError
 
 __all__ = [
@@ -94,7 +94,7 @@ def compile_actions(playbook: Playbook, lookups: Lookups) -> Compiled:
 def _holds(ticket: Ticket, write: Write) -> bool:
     """Whether the ticket already holds the write's value. A list row may carry a lookup's
     name without its id (a team): then the name written with the id decides."""
-    current = ticket.get(write.field)
+    current = field_value(ticket, write.field)
     kind = ID_FIELDS.get(write.field)
     if kind is not None and kind.name_field is not None:
         wanted = dict(write.companions).get(kind.name_field)
@@ -114,7 +114,7 @@ def _change(
         if write is None or _holds(ticket, write):
             continue
         for name, after in ((write.field, write.after), *write.companions):
-            fields[name] = FieldChange(json_value(ticket.get(name)), after)
+            fields[name] = FieldChange(json_value(field_value(ticket, name)), after)
             update[name] = after
     due = [(p, carried) for p in compiled.postings if (carried := p.carried(ticket)) is not None]
     if not fields and not any(p.alone for p, _ in due):

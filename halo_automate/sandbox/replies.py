@@ -39,6 +39,8 @@ class Rejected(Exception):
     def __init__(self, reply: Reply) -> None:
         super().__init__(reply.status)
         self.reply = reply
+        self.prepared: list[Any] = []
+        """The valid elements before the bad one (applied in ``partial_commit`` mode)."""
 
 
 def empty(status: int) -> Reply:

@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import Message
@@ -35,12 +35,13 @@ from halo_automate.sandbox.hold import Hold
 from halo_automate.sandbox.listener import Handler, Listener
 from halo_automate.sandbox.ratelimit import RollingWindow, retry_after_seconds
 from halo_automate.sandbox.replies import Reply, empty
-from halo_automate.sandbox.state import SandboxState
+from halo_automate.sandbox.state import Behaviour, SandboxState
 
 _RESOURCES = {
     r.lower(): r
     for r in ("Tickets", "Actions", "Status", "Category", "TicketType", "Team", "Agent",
-              "Outcome", "Priority", "Client", "Site", "Users", "authinfo")
+              "Outcome", "Priority", "Client", "Site", "Users", "authinfo", "Lookup",
+              "InstanceInfo")
 }  # fmt: skip
 _FAULT_KEYS = ("fail_rate", "latency", "rate_limit", "rate_window", "token_ttl")
 
@@ -62,6 +63,14 @@ class SandboxOptions:
     retry_after: bool = False
     state_file: Path | None = None
     now: datetime | None = None  # seed dates end here; None = the wall clock at start
+    omit_unset: bool = True  # list rows leave out unset fields, as real Halo (FACTS §9.2)
+    partial_commit: bool = False  # a rejected multi-element POST keeps the elements before
+    mandatory: Mapping[int, tuple[str, ...]] | None = None  # ticket type -> required on close
+    cab_types: frozenset[int] = frozenset()  # ticket types whose close needs CAB approval
+
+    def behaviour(self) -> Behaviour:
+        return Behaviour(self.omit_unset, self.partial_commit, dict(self.mandatory or {}),
+                         frozenset(self.cab_types))  # fmt: skip
 
 
 class SandboxServer:
@@ -105,8 +114,11 @@ class SandboxServer:
     def _initial_state(self) -> SandboxState:
         path = self.options.state_file
         if path is not None and path.exists():
-            return SandboxState.load(path)
-        return generate(self.options.tickets, self.options.seed, self._origin)
+            state = SandboxState.load(path)
+        else:
+            state = generate(self.options.tickets, self.options.seed, self._origin)
+        state.behaviour = self.options.behaviour()
+        return state
 
     # ------------------------------------------------------------------ lifecycle
 
