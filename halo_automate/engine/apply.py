@@ -35,7 +35,8 @@ import structlog
 
 from halo_automate.core.outcome import RunOutcome
 from halo_automate.core.plan import Plan, check_limits, plan_to_json
-from halo_automate.engine.batches import ApplyRun, Meter, Progress
+from halo_automate.engine.batches import ApplyRun, Progress
+from halo_automate.engine.tally import Meter
 from halo_automate.engine.writes import Todo
 from halo_automate.errors import HaloAutomateError, JournalError
 from halo_automate.halo.client import HaloClient

@@ -12,9 +12,13 @@ pieces, each in its own module:
 * ``halo.paging``: paged list reads that never come back short, and bounded fan-out.
 
 Here the final answer becomes a value or an error (404, 400 with Halo's message, a 401/403
-after a fresh token), and a batched write whose batch Halo refuses is bisected to the bad
-elements. A write that may have landed is a :class:`WriteResult` with ``unknown=True``: the
-caller must read the tickets back before deciding anything.
+after a fresh token). A write that may have landed is a :class:`WriteResult` with
+``unknown=True``: the caller must read the tickets back before deciding anything. That
+includes a batch of several elements that Halo refused with a 400 (``rejected=True``):
+whether Halo commits the elements before a bad one is unknown (FACTS §3.1, §9.5), so the
+client never re-sends any of them; the engine reads back what landed (notes by their run
+marker) and only then re-sends the rest, split (:mod:`halo_automate.engine.batches`). A 400
+on a single element is a definite refusal with Halo's message.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ class WriteResult:
     record: Mapping[str, Any] | None = None
     error: str | None = None
     unknown: bool = False  # the write may have landed: read the ticket back
+    rejected: bool = False  # Halo refused the batch (400) it was part of: read back, then split
 
 
 def check_ticket_query(query: Mapping[str, str]) -> None:
@@ -242,16 +247,19 @@ class HaloClient:
     # ------------------------------------------------------------------ writes
 
     def write_tickets(self, items: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
-        """POST one batch of ticket updates/creates; 400s are bisected to the bad tickets."""
+        """POST one batch of ticket updates/creates (a refused batch: see :meth:`_write`)."""
         return self._write("Tickets", list(items), id_key="id")
 
     def write_actions(self, items: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
-        """POST one batch of actions; 400s are bisected to the bad elements."""
+        """POST one batch of actions (a refused batch: see :meth:`_write`)."""
         return self._write("Actions", list(items), id_key="ticket_id")
 
     def _write(
         self, path: str, items: list[Mapping[str, Any]], *, id_key: str, offset: int = 0
     ) -> list[WriteResult]:
+        """One POST, never re-sent here: a 400 on one element fails it with Halo's message; a
+        400 on several marks every element ``unknown`` and ``rejected`` (Halo may have kept
+        the elements before the bad one: the caller reads back before re-sending any)."""
         if not items:
             return []
         endpoint = f"POST /api/{path}"
@@ -260,10 +268,10 @@ class HaloClient:
         except HaloRejectedError as e:
             if len(items) == 1:
                 return [_failed(offset, items[0], id_key, e.message)]
-            mid = len(items) // 2
-            first = self._write(path, items[:mid], id_key=id_key, offset=offset)
-            second = self._write(path, items[mid:], id_key=id_key, offset=offset + mid)
-            return first + second
+            return [
+                _failed(offset + i, item, id_key, e.message, unknown=True, rejected=True)
+                for i, item in enumerate(items)
+            ]
         except WriteOutcomeUnknown as e:
             return [
                 _failed(offset + i, item, id_key, e.message, unknown=True)
@@ -286,9 +294,15 @@ def _id_of(item: Mapping[str, Any], id_key: str) -> int | None:
 
 
 def _failed(
-    index: int, item: Mapping[str, Any], id_key: str, message: str, *, unknown: bool = False
+    index: int,
+    item: Mapping[str, Any],
+    id_key: str,
+    message: str,
+    *,
+    unknown: bool = False,
+    rejected: bool = False,
 ) -> WriteResult:
-    return WriteResult(index, _id_of(item, id_key), False, None, message, unknown)
+    return WriteResult(index, _id_of(item, id_key), False, None, message, unknown, rejected)
 
 
 __all__ = [

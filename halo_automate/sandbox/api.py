@@ -15,9 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from halo_automate.core.dates import format_halo_date
+from halo_automate.sandbox import ecosystem, writes
 from halo_automate.sandbox import reference as ref
-from halo_automate.sandbox import writes
-from halo_automate.sandbox import ecosystem
 from halo_automate.sandbox.query import (
     Params,
     filter_key,
@@ -152,8 +151,8 @@ class HaloApi:
             return empty(404)
         shown = detail(ticket)
         if params.get_bool("includelastaction"):
-            actions = self.state.actions.get(ticket["id"]) or [None]
-            shown["lastaction"] = actions[-1]
+            actions = self.state.actions.get(ticket["id"])
+            shown["lastaction"] = actions[-1] if actions else None
         return Reply(200, shown)
 
     def post_tickets(self, _: str, params: Params, body: bytes) -> Reply:

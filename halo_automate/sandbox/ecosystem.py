@@ -108,9 +108,12 @@ def type_fields(state: SandboxState, type_id: int) -> list[Record]:
             "rtid": type_id,
             "fieldid": n,
             "fieldname": name,
-            "fieldinfo": {"name": name, "label": ref.FIELD_LABELS.get(name, name),
-                          "mandatory": 1 if name in required else 0},
-        }  # fmt: skip
+            "fieldinfo": {
+                "name": name,
+                "label": ref.FIELD_LABELS.get(name, name),
+                "mandatory": 1 if name in required else 0,
+            },
+        }
         for n, name in enumerate(names, start=1)
     ]
 

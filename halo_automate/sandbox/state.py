@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping
 
 PLANTED_KINDS = ("spam", "retired", "uncategorised", "lookalike")
 STATE_FORMAT = 1

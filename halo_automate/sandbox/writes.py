@@ -282,7 +282,7 @@ def check_close(state: SandboxState, base: Record, changes: Record) -> None:
         raise dotnet_error(ref.CAB_MESSAGE)
     missing = [
         ref.FIELD_LABELS.get(name, name)
-        for name in rules.mandatory.get(type_id, ())
+        for name in rules.mandatory.get(int(type_id or 0), ())
         if changes.get(name, base.get(name)) in (None, "", 0, UNSET_DATE)
     ]
     if missing:
