@@ -251,10 +251,12 @@ def test_400_fails_only_the_bad_tickets(
 def floor(
     plan_scanned: int, lookups: int, changes: int, updates: int, acts: int, batch: int
 ) -> int:
-    """1 token + lookups + list pages + stale-check pages + update batches + action batches."""
+    """1 token + lookups + list pages + 1 InstanceInfo (issue 14) + stale-check pages +
+    update batches + action batches."""
     return (
         1
         + lookups
+        + 1
         + math.ceil(plan_scanned / 100)
         + math.ceil(changes / 100)
         + math.ceil(updates / batch)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from halo_automate.cli.preview import change_lines
+from halo_automate.core.instance import describe_instance
 from halo_automate.core.plan import plan_from_json
 from halo_automate.store.journal import ChangeRow, RunRow
 
@@ -22,6 +23,7 @@ def _run_dict(run: RunRow) -> dict[str, Any]:
     data.pop("plan_json")
     data["started_at"] = run.started_at.isoformat()
     data["finished_at"] = run.finished_at.isoformat() if run.finished_at else None
+    data["instance"] = json.loads(run.instance) if run.instance else None
     return data
 
 
@@ -79,6 +81,9 @@ def show_run(console: Console, run: RunRow, rows: Sequence[ChangeRow]) -> None:
         highlight=False,
         markup=False,
     )
+    instance = describe_instance(run.instance)
+    if instance:
+        console.print(f"instance: {instance}", highlight=False, markup=False)
     if run.message:
         console.print(f"message: {run.message}", highlight=False, markup=False)
     if rows:

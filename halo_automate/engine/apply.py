@@ -87,7 +87,13 @@ class Applier:
         )  # fmt: skip
 
     def apply(
-        self, plan: Plan, *, trigger: str, started_by: str, meter: Meter | None = None
+        self,
+        plan: Plan,
+        *,
+        trigger: str,
+        started_by: str,
+        meter: Meter | None = None,
+        instance: str | None = None,
     ) -> RunOutcome:
         """Apply ``plan`` and journal the run, once, when it ends; returns its outcome.
 
@@ -95,13 +101,14 @@ class Applier:
         anything is journaled or written. An error once the run has started (Halo, the
         journal, a lost lock) ends it ``failed`` with ``outcome.error`` set. ``meter`` was
         started when the run began (its fetch and lookups are part of it); by default, now.
+        ``instance`` is the Halo instance's facts read at the start (journaled with the run).
         """
         check_limits(plan)
         meter = meter or Meter.start(self.client, self.clock)
         lock = self.journal.acquire_lock(plan.playbook, plan.run_id)
         outcome: RunOutcome | None = None
         try:
-            outcome = self._run(plan, lock, trigger, started_by, meter)
+            outcome = self._run(plan, lock, trigger, started_by, meter, instance)
         finally:
             if outcome is not None and outcome.error is None:
                 lock.release()
@@ -111,14 +118,20 @@ class Applier:
         return outcome
 
     def _run(
-        self, plan: Plan, lock: Lock, trigger: str, started_by: str, meter: Meter
+        self,
+        plan: Plan,
+        lock: Lock,
+        trigger: str,
+        started_by: str,
+        meter: Meter,
+        instance: str | None,
     ) -> RunOutcome:
         self.journal.start_run(
             RunStart(
                 run_id=plan.run_id, playbook=plan.playbook, playbook_hash=plan.playbook_hash,
                 mode=plan.mode, undo_of=plan.undo_of, started_by=started_by, trigger=trigger,
                 counts=Counts(plan.scanned, plan.matched, len(plan.changes)),
-                plan_json=plan_to_json(plan),
+                plan_json=plan_to_json(plan), instance=instance,
             )
         )  # fmt: skip
         run = self.begin(plan, lock)

@@ -237,6 +237,19 @@ class HaloClient:
             "DELETE", f"Actions/{action_id}", params={"ticket_id": str(ticket_id)}, write=True
         )
 
+    def instance_info(self) -> dict[str, Any] | None:
+        """``GET /api/InstanceInfo`` (version, hosting track: FACTS §9.8); None where the
+        application may not read it (403) or the route is missing (404)."""
+        try:
+            data = self.get("InstanceInfo")
+        except HaloNotFoundError:
+            return None
+        except HaloAuthError as e:
+            if e.status == 403:
+                return None
+            raise
+        return data if isinstance(data, dict) else None
+
     # ------------------------------------------------------------------ lookups
 
     def lookups(self, kinds: Iterable[str] | None = None, *, refresh: bool = False) -> Lookups:

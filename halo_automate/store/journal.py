@@ -235,7 +235,8 @@ class Journal:
             run.run_id, run.playbook, run.playbook_hash, run.mode, run.undo_of,
             run.started_by, run.trigger, iso(self._now()), "running", run.plan_json,
             *(getattr(run.counts, name) for name in COUNT_COLUMNS),
-        )  # fmt: skip
+        ) + ((run.instance,) if run.instance is not None else ())  # fmt: skip
+        columns += ", instance" if run.instance is not None else ""  # a v2 journal has none
         marks = ", ".join("?" * len(values))
         with self._tx(f"starting run {run.run_id}", write=True) as db:
             if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run.run_id,)).fetchone():

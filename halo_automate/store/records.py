@@ -74,6 +74,8 @@ class RunStart:
     undo_of: str | None = None
     plan_json: str | None = None
     counts: Counts = Counts()
+    instance: str | None = None
+    """The Halo instance's facts (JSON), see :func:`halo_automate.store.migrations` v3."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class RunRow:
     counts: Counts
     message: str | None
     plan_json: str | None
+    instance: str | None = None
 
 
 @dataclass(frozen=True)
