@@ -250,6 +250,30 @@ class HaloClient:
             raise
         return data if isinstance(data, dict) else None
 
+    def ticket_type_mandatory(self, type_id: int) -> tuple[str, ...] | None:
+        """The fields ticket type ``type_id`` requires (``GET /api/TicketType/{id}
+        ?includedetails=true``, ``fields[].fieldinfo.mandatory``: FACTS §9.4); None where the
+        settings are not readable (403, 404, or no ``fields`` in the answer)."""
+        try:
+            data = self.get(f"TicketType/{type_id}", {"includedetails": "true"})
+        except HaloNotFoundError:
+            return None
+        except HaloAuthError as e:
+            if e.status == 403:
+                return None
+            raise
+        fields = data.get("fields") if isinstance(data, dict) else None
+        if not isinstance(fields, list):
+            return None
+        names = []
+        for row in fields:
+            info = row.get("fieldinfo") if isinstance(row, dict) else None
+            if isinstance(info, dict) and info.get("mandatory"):
+                name = row.get("fieldname") or info.get("name")
+                if isinstance(name, str):
+                    names.append(name)
+        return tuple(names)
+
     # ------------------------------------------------------------------ lookups
 
     def lookups(self, kinds: Iterable[str] | None = None, *, refresh: bool = False) -> Lookups:
