@@ -7,15 +7,17 @@ shared/halo-api/FACTS.md §9 (the section is named in each docstring).
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from test_sandbox_fidelity import authed
 
 from halo_automate.core.dates import UNSET_DATE
-from halo_automate.sandbox import SandboxServer
+from halo_automate.sandbox import SandboxServer, command
 from halo_automate.sandbox import reference as ref
 
 Factory = Callable[..., SandboxServer]
@@ -244,3 +246,25 @@ def test_instance_info(api: httpx.Client) -> None:
     info = api.get("/api/InstanceInfo").json()
     assert re.match(r"^\d+\.\d+", info["app_version"])
     assert {"database_version", "hosted_group"} <= info.keys()
+
+
+def test_command_line_sets_the_behaviours(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``halo-automate sandbox --full-rows --partial-commit --mandatory 2:details,category_1
+    --cab-type 3`` starts a sandbox with those behaviours; a bad --mandatory is a usage error."""
+    seen: list[SandboxServer] = []
+
+    def fake_serve(sandbox: SandboxServer, stop: threading.Event | None = None) -> None:
+        seen.append(sandbox)
+        sandbox.stop()
+
+    monkeypatch.setattr(command, "serve_until_stopped", fake_serve)
+    args = ["--port", "0", "--tickets", "5", "--full-rows", "--partial-commit",
+            "--mandatory", "2:details,category_1", "--cab-type", "3"]  # fmt: skip
+    result = CliRunner().invoke(command.sandbox_command, args)
+    assert result.exit_code == 0, result.output
+    behaviour = seen[0].state.behaviour
+    assert (behaviour.omit_unset, behaviour.partial_commit) == (False, True)
+    assert behaviour.mandatory == {2: ("details", "category_1")}
+    assert behaviour.cab_types == frozenset({3})
+    bad = CliRunner().invoke(command.sandbox_command, ["--port", "0", "--mandatory", "x"])
+    assert bad.exit_code == 2 and "TYPE:FIELD" in bad.output

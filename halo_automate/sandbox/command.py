@@ -45,6 +45,19 @@ def parse_rate_limit(text: str) -> tuple[int, float]:
     return requests, window
 
 
+def parse_mandatory(specs: tuple[str, ...]) -> dict[int, tuple[str, ...]]:
+    """``2:details,category_1`` -> ``{2: ("details", "category_1")}``."""
+    out: dict[int, tuple[str, ...]] = {}
+    for spec in specs:
+        type_id, _, fields = spec.partition(":")
+        if not type_id.strip().isdigit() or not fields.strip():
+            raise click.BadParameter(
+                f"expected TYPE:FIELD,... not {spec!r}", param_hint="--mandatory"
+            )
+        out[int(type_id)] = tuple(f.strip() for f in fields.split(",") if f.strip())
+    return out
+
+
 def _convert(parser: object) -> object:
     def callback(ctx: click.Context, param: click.Parameter, value: str) -> object:
         try:
@@ -105,6 +118,17 @@ def config_snippet(sandbox: SandboxServer, rate: tuple[int, float]) -> str:
     help="Load tickets from FILE if it exists; save them there on exit.",
 )
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host.")
+@click.option("--full-rows", is_flag=True, help="List rows keep unset fields (Halo omits them).")
+@click.option(
+    "--partial-commit", is_flag=True, help="A refused multi-element POST keeps earlier elements."
+)
+@click.option(
+    "--mandatory",
+    multiple=True,
+    metavar="TYPE:FIELD,...",
+    help="Ticket type TYPE requires FIELDs on close (repeatable), e.g. 2:details,category_1.",
+)
+@click.option("--cab-type", "cab_types", multiple=True, type=int, help="Close needs CAB approval.")
 def sandbox_command(
     host: str,
     port: int,
@@ -118,6 +142,10 @@ def sandbox_command(
     retry_after: bool,
     state_file: Path | None,
     allow_remote: bool,
+    full_rows: bool = False,
+    partial_commit: bool = False,
+    mandatory: tuple[str, ...] = (),
+    cab_types: tuple[int, ...] = (),
 ) -> None:
     """Serve a local sandbox Halo (seeded tickets, real HTTP) until Ctrl-C or SIGTERM."""
     if not is_loopback(host) and not allow_remote:
@@ -126,6 +154,8 @@ def sandbox_command(
         host=host, port=port, tickets=tickets, seed=seed, rate_limit=rate[0],
         rate_window=rate[1], latency=latency, fail_rate=fail_rate, token_ttl=token_ttl,
         tenant=tenant, retry_after=retry_after, state_file=state_file,
+        omit_unset=not full_rows, partial_commit=partial_commit,
+        mandatory=parse_mandatory(mandatory), cab_types=frozenset(cab_types),
     )  # fmt: skip
     sandbox = SandboxServer(options)
     with signals_to_the_main_thread():
