@@ -14,9 +14,11 @@ import pytest
 from apply_support import SandboxFactory, client_for, quiet_logs, rig
 
 from halo_automate.core.lookups import Lookups
+from halo_automate.core.plan import FieldChange, TicketChange
 from halo_automate.core.playbook import load_playbook_text
 from halo_automate.core.values import field_value, restore_value, same
 from halo_automate.engine.undo import build_undo_plan
+from halo_automate.engine.writes import stale_reason, ticket_verdict
 from halo_automate.errors import LookupAmbiguousError
 from halo_automate.sandbox import reference as ref
 
@@ -103,3 +105,20 @@ def test_run_and_undo_over_rows_without_the_fields(
     for tid in targets:
         assert r.sb.state.tickets[tid]["category_2"] == ""
         assert r.sb.state.tickets[tid]["flagged"] is False
+
+
+def test_stale_check_and_read_back_read_a_missing_flag_as_false() -> None:
+    """A row without ``flagged`` (Halo omits a false flag) still holds a planned 'before' of
+    false, and a planned 'after' of false has landed (before issue 14 the stale check skipped
+    such tickets and the read-back called them changed by someone else)."""
+    clear = TicketChange(
+        ticket_id=1, client_name="C", summary="s", reason="r",
+        fields={"flagged": FieldChange(True, False)}, ticket_update={"flagged": False}, actions=(),
+    )  # fmt: skip
+    assert ticket_verdict(clear.fields, ["flagged"], {"id": 1}) == ("landed", None)
+    flag = TicketChange(
+        ticket_id=1, client_name="C", summary="s", reason="r",
+        fields={"flagged": FieldChange(False, True)}, ticket_update={"flagged": True}, actions=(),
+    )  # fmt: skip
+    assert stale_reason(flag, {"id": 1}) is None
+    assert ticket_verdict(flag.fields, ["flagged"], {"id": 1}) == ("absent", None)

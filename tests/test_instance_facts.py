@@ -1,5 +1,7 @@
-"""Issue 14 (8): each run reads ``GET /api/InstanceInfo`` once where permitted (a 403 is
-tolerated) and the journal records the facts with the run; ``show`` prints them."""
+"""Issue 14 (8): each run that writes reads ``GET /api/InstanceInfo`` once, after it is
+journaled (a 403 is tolerated), and the journal records the facts with the run; ``show``
+prints them. A run that writes nothing (a preview, a scan without matches) costs no request
+for it."""
 
 from __future__ import annotations
 
@@ -49,7 +51,8 @@ def test_run_records_the_instance_and_show_prints_it(
     )
     assert '"app_version": "' + version in run_json(r.journal.get_run(outcome.run_id), [])
     preview = r.runner.run(playbook("close-spam"), trigger="cli", confirm=None, preview_only=True)
-    assert r.journal.get_run(preview.run_id).instance is not None
+    assert r.journal.get_run(preview.run_id).instance is None
+    assert r.sb.counters["requests_by_endpoint"]["GET /api/InstanceInfo"] == 1
 
 
 def test_a_403_is_tolerated_and_recorded(sandbox_factory: SandboxFactory, tmp_path: Path) -> None:
@@ -70,5 +73,6 @@ def test_old_journal_gains_the_column(tmp_path: Path) -> None:
     with Journal.open(path) as new:
         assert new.get_run("r-old").instance is None
         assert describe_instance(new.get_run("r-old").instance) is None
-        new.start_run(RunStart("r-new", "pb", "h", "apply", "cli", instance='{"app_version": "1"}'))
+        new.start_run(RunStart("r-new", "pb", "h", "apply", "cli"))
+        new.finish_run("r-new", "succeeded", instance='{"app_version": "1"}')
         assert describe_instance(new.get_run("r-new").instance) == "Halo 1"

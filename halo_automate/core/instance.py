@@ -1,8 +1,9 @@
 """The facts of one Halo instance that a run records: its version and hosting track.
 
 ``GET /api/InstanceInfo`` answers ``app_version``, ``database_version`` and ``hosted_group``
-(stable or beta track; FACTS §9.8). Each run reads it once where the application may (a 403 is
-tolerated: recorded as not readable) and the journal keeps the facts with the run
+(stable or beta track; FACTS §9.8). Each run that writes reads it once, right after the run
+is journaled, where the application may (a 403 is tolerated: recorded as not readable; a run
+that writes nothing spends no request on it) and the journal keeps the facts with the run
 (``runs.instance``), so that ``show`` can say which Halo a run wrote to, and a change of
 behaviour can be tied to a Halo upgrade. Pure: the record is JSON text, built and described
 here.

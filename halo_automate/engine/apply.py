@@ -33,12 +33,13 @@ from collections.abc import Callable
 
 import structlog
 
+from halo_automate.core.instance import instance_record
 from halo_automate.core.outcome import RunOutcome
 from halo_automate.core.plan import Plan, check_limits, plan_to_json
 from halo_automate.engine.batches import ApplyRun, Progress
 from halo_automate.engine.tally import Meter
 from halo_automate.engine.writes import Todo
-from halo_automate.errors import HaloAutomateError, JournalError
+from halo_automate.errors import HaloAutomateError, HaloError, JournalError
 from halo_automate.halo.client import HaloClient
 from halo_automate.store.journal import Counts, Journal, Lock, RunStart
 
@@ -87,13 +88,7 @@ class Applier:
         )  # fmt: skip
 
     def apply(
-        self,
-        plan: Plan,
-        *,
-        trigger: str,
-        started_by: str,
-        meter: Meter | None = None,
-        instance: str | None = None,
+        self, plan: Plan, *, trigger: str, started_by: str, meter: Meter | None = None
     ) -> RunOutcome:
         """Apply ``plan`` and journal the run, once, when it ends; returns its outcome.
 
@@ -101,14 +96,15 @@ class Applier:
         anything is journaled or written. An error once the run has started (Halo, the
         journal, a lost lock) ends it ``failed`` with ``outcome.error`` set. ``meter`` was
         started when the run began (its fetch and lookups are part of it); by default, now.
-        ``instance`` is the Halo instance's facts read at the start (journaled with the run).
+        Once the run is journaled, the Halo instance's facts are read (FACTS §9.8) and kept
+        with it when it finishes.
         """
         check_limits(plan)
         meter = meter or Meter.start(self.client, self.clock)
         lock = self.journal.acquire_lock(plan.playbook, plan.run_id)
         outcome: RunOutcome | None = None
         try:
-            outcome = self._run(plan, lock, trigger, started_by, meter, instance)
+            outcome = self._run(plan, lock, trigger, started_by, meter)
         finally:
             if outcome is not None and outcome.error is None:
                 lock.release()
@@ -118,22 +114,17 @@ class Applier:
         return outcome
 
     def _run(
-        self,
-        plan: Plan,
-        lock: Lock,
-        trigger: str,
-        started_by: str,
-        meter: Meter,
-        instance: str | None,
+        self, plan: Plan, lock: Lock, trigger: str, started_by: str, meter: Meter
     ) -> RunOutcome:
         self.journal.start_run(
             RunStart(
                 run_id=plan.run_id, playbook=plan.playbook, playbook_hash=plan.playbook_hash,
                 mode=plan.mode, undo_of=plan.undo_of, started_by=started_by, trigger=trigger,
                 counts=Counts(plan.scanned, plan.matched, len(plan.changes)),
-                plan_json=plan_to_json(plan), instance=instance,
+                plan_json=plan_to_json(plan),
             )
         )  # fmt: skip
+        instance = read_instance(self.client)
         run = self.begin(plan, lock)
         error: HaloAutomateError | None = None
         try:
@@ -141,14 +132,15 @@ class Applier:
         except HaloAutomateError as e:
             error = e
         outcome = run.outcome(meter, trigger=trigger, error=error)
-        self._finish(outcome)
+        self._finish(outcome, instance)
         return outcome
 
-    def _finish(self, outcome: RunOutcome) -> None:
+    def _finish(self, outcome: RunOutcome, instance: str | None = None) -> None:
         try:
             self.journal.finish_run(
-                outcome.run_id, outcome.status, counts=Counts.of(outcome), message=outcome.message
-            )
+                outcome.run_id, outcome.status, counts=Counts.of(outcome),
+                message=outcome.message, instance=instance,
+            )  # fmt: skip
         except JournalError:
             if outcome.error is None:
                 raise
@@ -158,3 +150,14 @@ class Applier:
         log.info("apply_finished", status=outcome.status, done=outcome.changed,
                  failed=outcome.failed, skipped=outcome.skipped,
                  requests=outcome.requests)  # fmt: skip
+
+
+def read_instance(client: HaloClient) -> str | None:
+    """The Halo instance's facts for the journal (:mod:`halo_automate.core.instance`), read
+    once per run that writes: a 403 is recorded as not readable; any other failure leaves
+    them unrecorded (the run's own requests will meet the same trouble and say more)."""
+    try:
+        return instance_record(client.instance_info())
+    except HaloError as e:
+        log.warning("instance_info_unread", error=str(e))
+        return None

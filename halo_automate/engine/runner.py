@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 
 import structlog
 
-from halo_automate.core.instance import instance_record
 from halo_automate.core.lookups import Lookups
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import (
@@ -38,7 +37,6 @@ from halo_automate.engine.recovery import recover_run
 from halo_automate.engine.tally import Meter
 from halo_automate.errors import (
     HaloAutomateError,
-    HaloError,
     JournalError,
     LockedError,
     PlanError,
@@ -128,7 +126,6 @@ class Runner:
                 plan = self.plan(playbook, run_id=start.run_id)
             except HaloAutomateError as e:
                 return self._end(start, _Run.of_playbook(playbook), _ended_by(e), error=e)
-            start = dataclasses.replace(start, instance=self._instance())
             if preview_only or playbook.mode == "preview":
                 return self._end(start, _Run.of_plan(plan, "preview"), RunStatus.PREVIEWED)
             return self._apply(plan, start, confirm)
@@ -155,7 +152,6 @@ class Runner:
                 self.recover(plan.playbook)
             except HaloAutomateError as e:
                 return self._end(start, _Run.of_plan(plan), _ended_by(e), error=e)
-            start = dataclasses.replace(start, instance=self._instance())
             return self._apply(plan, start, confirm)
 
     def _apply(self, plan: Plan, start: _Start, confirm: Confirm | None) -> RunOutcome:
@@ -172,11 +168,7 @@ class Runner:
         try:
             with self._tracking(applier):
                 outcome = applier.apply(
-                    plan,
-                    trigger=start.trigger,
-                    started_by=self.started_by,
-                    meter=start.meter,
-                    instance=start.instance,
+                    plan, trigger=start.trigger, started_by=self.started_by, meter=start.meter
                 )
         except HaloAutomateError as e:  # a lock, or the journal failed: nothing written
             return self._end(start, run, _ended_by(e), error=e)
@@ -212,11 +204,11 @@ class Runner:
             locked=isinstance(error, LockedError),
         )
         if not journaled:
-            outcome = self._journal(run, outcome, start)
+            outcome = self._journal(run, outcome)
         log.info("run_summary", **outcome.summary())
         return outcome
 
-    def _journal(self, run: _Run, outcome: RunOutcome, start: _Start) -> RunOutcome:
+    def _journal(self, run: _Run, outcome: RunOutcome) -> RunOutcome:
         """Journal a run that never reached the applier: started and finished at once."""
         try:
             self.journal.start_run(
@@ -225,7 +217,7 @@ class Runner:
                     mode=outcome.mode, trigger=outcome.trigger, started_by=self.started_by,
                     undo_of=run.plan.undo_of if run.plan else None,
                     plan_json=plan_to_json(run.plan) if run.plan else None,
-                    counts=Counts.of(outcome), instance=start.instance,
+                    counts=Counts.of(outcome),
                 )
             )  # fmt: skip
             self.journal.finish_run(
@@ -237,16 +229,6 @@ class Runner:
                 return outcome
             return dataclasses.replace(outcome, status=RunStatus.FAILED, error=e, message=str(e))
         return outcome
-
-    def _instance(self) -> str | None:
-        """Read the instance's facts once for this run (after planning: a Halo that cannot
-        be reached has failed the run by then); a 403 is recorded as not readable, any other
-        failure leaves them unrecorded (the run's own requests will say more)."""
-        try:
-            return instance_record(self.client.instance_info())
-        except HaloError as e:
-            log.warning("instance_info_unread", error=str(e))
-            return None
 
     # ------------------------------------------------------------------ recovery
 
@@ -273,8 +255,6 @@ class _Start:
     run_id: str
     trigger: str
     meter: Meter
-    instance: str | None = None
-    """The Halo instance's facts read at the start (:mod:`halo_automate.core.instance`)."""
 
 
 @dataclass(frozen=True)

@@ -235,8 +235,7 @@ class Journal:
             run.run_id, run.playbook, run.playbook_hash, run.mode, run.undo_of,
             run.started_by, run.trigger, iso(self._now()), "running", run.plan_json,
             *(getattr(run.counts, name) for name in COUNT_COLUMNS),
-        ) + ((run.instance,) if run.instance is not None else ())  # fmt: skip
-        columns += ", instance" if run.instance is not None else ""  # a v2 journal has none
+        )  # fmt: skip
         marks = ", ".join("?" * len(values))
         with self._tx(f"starting run {run.run_id}", write=True) as db:
             if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run.run_id,)).fetchone():
@@ -250,13 +249,15 @@ class Journal:
         *,
         counts: Counts | None = None,
         message: str | None = None,
+        instance: str | None = None,
     ) -> None:
-        """Set the final status (and counters and message) and ``finished_at``."""
+        """Set the final status (and counters, message, instance facts) and ``finished_at``."""
         _check(status, RUN_STATUSES - {"running"}, "final run status")
         values: dict[str, Any] = {
             "status": status,
             "finished_at": iso(self._now()),
             "message": message,
+            **({"instance": instance} if instance is not None else {}),  # v3
         }
         if counts is not None:
             values.update((name, getattr(counts, name)) for name in COUNT_COLUMNS)

@@ -10,7 +10,7 @@ failure leaves the journal at its old version, and two processes never migrate a
   ``changes.action_id``, converted from v1's string protocol in ``changes.field``
   (``action:<kind>`` becomes kind ``action``, field ``<kind>``; ``action-delete:<id>`` becomes
   kind ``action-delete``, action_id ``<id>``, field ``""``).
-* v3: ``runs.instance``, the Halo instance's facts read at the run's start (the JSON of
+* v3: ``runs.instance``, the Halo instance's facts read by a run that writes (the JSON of
   ``GET /api/InstanceInfo``'s version fields, or ``{"readable": false}`` where the
   application may not read it; NULL for older runs). FACTS §9.8.
 """

@@ -74,8 +74,6 @@ class RunStart:
     undo_of: str | None = None
     plan_json: str | None = None
     counts: Counts = Counts()
-    instance: str | None = None
-    """The Halo instance's facts (JSON), see :func:`halo_automate.store.migrations` v3."""
 
 
 @dataclass(frozen=True)
