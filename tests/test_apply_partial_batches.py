@@ -21,6 +21,7 @@ from apply_support import (
     rig,
 )
 
+from halo_automate.core.playbook import load_playbook_text
 from halo_automate.sandbox import SandboxServer
 from halo_automate.sandbox import reference as ref
 from halo_automate.sandbox.replies import Reply
@@ -101,3 +102,42 @@ def test_refused_batches_never_duplicate_and_name_the_bad_tickets(
         assert any(kept), "some refused batch kept the elements before the bad one"
     else:
         assert not any(kept)
+
+
+CLOSE_BY_UPDATE = """
+name: close-by-update
+select: {open_only: true}
+where:
+  any:
+    - user_email: {domain: [news.example, promo-mailer.example]}
+actions:
+  - set: {status: Closed, priority: Low}
+"""
+
+
+@pytest.mark.parametrize("partial_commit", [False, True], ids=["all-or-nothing", "partial"])
+def test_refused_ticket_update_batches_write_each_good_ticket_once(
+    sandbox_factory: SandboxFactory, tmp_path: Path, partial_commit: bool
+) -> None:
+    """The same for ticket updates: a close by update refused for mandatory fields fails that
+    ticket with Halo's message; every other ticket is written exactly once."""
+    quiet_logs()
+    sb = sandbox_factory(partial_commit=partial_commit, mandatory={STRICT_TYPE: ("details",)})
+    ids = candidates(sb)
+    strict = ids[2]
+    sb.edit_ticket(strict, tickettype_id=STRICT_TYPE, details="")
+    kept = refused_with_writes(sb)
+    r = rig(sb, tmp_path / "j.db", batch_size=4)
+
+    outcome = r.runner.run(load_playbook_text(CLOSE_BY_UPDATE), trigger="cli", confirm=None)
+
+    planned = {c.ticket_id for c in r.plan_of(outcome.run_id).changes}
+    assert strict in planned and len(planned) > 4
+    assert dict(outcome.failures) == {strict: "Details were required"}
+    assert outcome.changed == len(planned) - 1
+    assert sb.counters["tickets_written"] == len(planned) - 1  # each good ticket once
+    for tid in planned - {strict}:
+        assert sb.state.tickets[tid]["status_id"] == ref.CLOSED_STATUS
+        assert sb.state.tickets[tid]["priority_id"] == 4
+    assert sb.state.tickets[strict]["status_id"] != ref.CLOSED_STATUS
+    assert any(kept) is partial_commit

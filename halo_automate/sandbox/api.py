@@ -3,7 +3,9 @@
 Every method takes the parsed request and returns a :class:`Reply`; callers hold the state
 lock. Envelopes follow FACTS.md §4: bare arrays for Status/Category/TicketType/Team/Agent/
 Outcome/Priority, wrapped objects for Tickets/Actions/Client/Site/Users, bare objects for
-single records, empty 404 for a missing record.
+single records, empty 404 for a missing record. ``/api/Priority`` rows are per-SLA ``Policy``
+rows (FACTS.md §9.1) and tickets' ``priority_id`` refers to their ``priorityid``; list rows
+omit unset fields (§9.2); the routes other clients use live in :mod:`.ecosystem` (§9.6, §9.8).
 """
 
 from __future__ import annotations
