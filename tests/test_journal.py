@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import structlog.testing
+from clock import FakeClock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -36,22 +37,9 @@ from halo_automate.store.journal import (
 T0 = datetime(2026, 11, 24, 5, 15, tzinfo=UTC)
 
 
-class Clock:
-    """A settable clock for the journal."""
-
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(wall=T0)
 
 
 @pytest.fixture
@@ -60,8 +48,8 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def j(db_path: Path, clock: Clock) -> Iterator[Journal]:
-    with Journal.open(db_path, clock=clock) as journal:
+def j(db_path: Path, clock: FakeClock) -> Iterator[Journal]:
+    with Journal.open(db_path, clock=clock.now) as journal:
         yield journal
 
 
@@ -232,7 +220,7 @@ def test_closed_journal_raises_journal_error(db_path: Path) -> None:
 # ------------------------------------------------------------------ runs
 
 
-def test_run_round_trip(j: Journal, clock: Clock) -> None:
+def test_run_round_trip(j: Journal, clock: FakeClock) -> None:
     """start_run stores every field; finish_run sets status, counts, message and finished_at."""
     counts = Counts(scanned=10, matched=4, planned=3)
     j.start_run(
@@ -290,7 +278,7 @@ def test_finish_with_running_or_unknown_status_is_a_bug(j: Journal) -> None:
             j.finish_run("r1", status)  # type: ignore[arg-type]
 
 
-def test_runs_newest_first_with_filters(j: Journal, clock: Clock) -> None:
+def test_runs_newest_first_with_filters(j: Journal, clock: FakeClock) -> None:
     """runs() lists newest first, honours limit (None = all), playbook and undo_of."""
     for i, pb in enumerate(["a", "b", "a", "a"]):
         start(j, run_id=f"r{i}", playbook=pb, undo_of="r0" if i == 3 else None)
@@ -370,7 +358,7 @@ def test_add_changes_is_all_or_nothing(j: Journal) -> None:
     assert j.changes("r1") == []
 
 
-def test_mark_outcomes(j: Journal, clock: Clock) -> None:
+def test_mark_outcomes(j: Journal, clock: FakeClock) -> None:
     """mark moves pending rows to done/failed/skipped with message, action ids and time."""
     start(j)
     a, b, c, d = j.add_changes("r1", [new(1), new(2), new(3), new(4, "action:note")])
@@ -651,7 +639,7 @@ def _as_other_host(monkeypatch: pytest.MonkeyPatch, journal: Journal, run_id: st
 
 
 def test_other_host_lock_is_stale_only_after_heartbeat_timeout(
-    j: Journal, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    j: Journal, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another host's lock blocks until its heartbeat is older than stale_after."""
     _as_other_host(monkeypatch, j, "r-far")
@@ -667,7 +655,7 @@ def test_other_host_lock_is_stale_only_after_heartbeat_timeout(
 
 
 def test_heartbeat_keeps_other_host_lock_alive(
-    j: Journal, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    j: Journal, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A heartbeat resets the staleness clock of a lock."""
     _as_other_host(monkeypatch, j, "r-far")
