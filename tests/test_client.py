@@ -284,6 +284,7 @@ def test_secret_absent_from_logs_reprs_and_errors(
         client.get("Status")
         with pytest.raises(HaloAuthError) as info:
             client.get("Team")
+    assert client.tokens.has_token  # so its repr below is of a manager holding the token
     blob = " ".join(
         [
             json.dumps(logs, default=str),
@@ -292,12 +293,13 @@ def test_secret_absent_from_logs_reprs_and_errors(
             repr(client.settings),
             str(info.value),
             repr(info.value),
-            repr(client.tokens._token),
+            repr(client.tokens),
         ]
     )
     assert SECRET not in blob
     assert TOKEN not in blob
     assert logs, "expected the 429 to be logged"
+    assert repr(client.tokens) == "TokenManager(has_token=True, issued=2)"
 
 
 # ---------------------------------------------------------------- errors
