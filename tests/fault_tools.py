@@ -57,6 +57,7 @@ from halo_automate.engine.runner import Runner
 from halo_automate.halo.client import HaloClient, RetryPolicy
 from halo_automate.halo.ratelimit import RequestBudget
 from halo_automate.sandbox.server import SandboxServer
+from halo_automate.store.connection import Connect, connect
 from halo_automate.store.journal import Journal
 
 FULL_FAULTS = os.environ.get("HALO_AUTOMATE_FULL_FAULTS") == "1"
@@ -131,10 +132,17 @@ def client_for(
 
 
 @contextmanager
-def runner_for(sb: SandboxServer, journal_path: Path, **client_kwargs: Any) -> Iterator[Runner]:
-    """A Runner over a fresh client and the journal at ``journal_path`` (both closed after)."""
+def runner_for(
+    sb: SandboxServer,
+    journal_path: Path,
+    *,
+    journal_connect: Connect = connect,
+    **client_kwargs: Any,
+) -> Iterator[Runner]:
+    """A Runner over a fresh client and the journal at ``journal_path`` (both closed after);
+    ``journal_connect`` opens the journal's connection (``Journal.open(connect=...)``)."""
     client = client_for(sb, **client_kwargs)
-    journal = Journal.open(journal_path)
+    journal = Journal.open(journal_path, connect=journal_connect)
     try:
         yield Runner(client, journal, started_by="fault-suite")
     finally:

@@ -115,13 +115,14 @@ def test_v1_change_rows_get_their_typed_kind(db_path: Path) -> None:
     "action-delete:<id>" an action removal of that action."""
     with Journal.open(db_path, migrations=MIGRATIONS[:1]) as v1:
         start(v1)
+    with closing(sqlite3.connect(db_path)) as raw, raw:  # v1 rows, as a v1 release wrote them
         for field, before, after, ids in (
             ("status_id", "1", "9", "[]"),
             ("action:note", "null", '{"note":"hi"}', "[77]"),
             ("action-delete:42", '{"note":"old"}', "null", "[]"),
             ("actionable", "1", "2", "[]"),  # a field whose name merely starts like one
         ):
-            v1._conn.execute(
+            raw.execute(
                 "INSERT INTO changes (run_id, ticket_id, field, before_json, after_json, state, "
                 "action_ids, batch, updated_at) VALUES ('r1', 5, ?, ?, ?, 'done', ?, 1, ?)",
                 (field, before, after, ids, "2026-11-24T05:15:00.000Z"),
@@ -151,8 +152,9 @@ def test_failed_migration_rolls_back_completely(db_path: Path) -> None:
         Journal.open(db_path, migrations=(*MIGRATIONS[:1], broken))
     with Journal.open(db_path, migrations=MIGRATIONS[:1]) as v1:
         assert v1.schema_version == 1
-        tables = {r[0] for r in v1._conn.execute("SELECT name FROM sqlite_master")}
-        assert "extra" not in tables
+    with closing(sqlite3.connect(db_path)) as raw:
+        tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master")}
+    assert "extra" not in tables
 
 
 def test_newer_schema_is_refused_naming_both_versions(db_path: Path) -> None:
