@@ -1,9 +1,9 @@
 """The sandbox Halo over real HTTP: token endpoint, ``/api`` routes, faults and counters.
 
 Standard library only (HTTP/1.1 keep-alive, a thread per connection: ``listener.py``). Every
-request passes, in order: the request hooks a test added (``add_request_hook``), counting, the rolling-window rate limit (429), added latency, the
-bearer check (401 empty), injected failures (500 empty, nothing applied), then the Halo
-endpoint under one state lock. ``/_sandbox/*`` control routes are not Halo: no auth, no
+request passes, in order: the request hooks a test added (``add_request_hook``), counting,
+the rolling-window rate limit (429), added latency, the bearer check (401 empty), injected
+failures (500 empty, nothing applied), then the Halo endpoint under one state lock. ``/_sandbox/*`` control routes are not Halo: no auth, no
 limit, not counted.
 
 Never imported by the runtime path (client/plan/apply): only by the CLI's sandbox/demo
@@ -99,7 +99,6 @@ class SandboxServer:
         self.token_ttl = options.token_ttl
         self._fail_rng = random.Random(f"{options.seed}-faults")
         self._tokens: dict[str, float] = {}
-        self.monotonic = monotonic  # token expiry clock; tests may replace it
         self._token_listeners: list[Callable[[str], None]] = []
         self._entry: Handle = self._answer
         self._hold: Hold | None = None
@@ -348,7 +347,7 @@ class SandboxServer:
         token = secrets.token_urlsafe(32)
         ttl = self.token_ttl
         with self._meta_lock:
-            now = self.monotonic()
+            now = self._clock()
             self._tokens = {t: e for t, e in self._tokens.items() if e > now}
             self._tokens[token] = now + ttl
             self._counters["tokens_issued"] += 1
@@ -366,7 +365,7 @@ class SandboxServer:
             return False
         with self._meta_lock:
             expiry = self._tokens.get(token.strip())
-        return expiry is not None and expiry > self.monotonic()
+        return expiry is not None and expiry > self._clock()
 
     def _control(self, method: str, parts: list[str], body: bytes) -> Reply:
         route = (method, "/".join(parts))
