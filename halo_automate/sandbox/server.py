@@ -3,8 +3,8 @@
 Standard library only (HTTP/1.1 keep-alive, a thread per connection: ``listener.py``). Every
 request passes, in order: the request hooks a test added (``add_request_hook``), counting,
 the rolling-window rate limit (429), added latency, the bearer check (401 empty), injected
-failures (500 empty, nothing applied), then the Halo endpoint under one state lock. ``/_sandbox/*`` control routes are not Halo: no auth, no
-limit, not counted.
+failures (500 empty, nothing applied), then the Halo endpoint under one state lock.
+``/_sandbox/*`` control routes are not Halo: no auth, no limit, not counted.
 
 Never imported by the runtime path (client/plan/apply): only by the CLI's sandbox/demo
 commands and by tests.
