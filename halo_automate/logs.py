@@ -26,7 +26,7 @@ def configure(
 ) -> None:
     """Configure structlog once per process; ``json=None`` decides from the stream's TTY."""
     out = stream or sys.stderr
-    tty = _isatty(out)
+    tty = is_terminal(out)
     use_json = not tty if json is None else json
     renderer: Any = (
         structlog.processors.JSONRenderer()
@@ -47,7 +47,8 @@ def configure(
     _route_stdlib(out, shared, renderer)
 
 
-def _isatty(stream: TextIO) -> bool:
+def is_terminal(stream: TextIO) -> bool:
+    """Whether ``stream`` is a terminal; a stream without ``isatty`` or a closed one is not."""
     try:
         return stream.isatty()
     except (AttributeError, ValueError):  # no isatty, or a closed stream

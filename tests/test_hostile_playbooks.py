@@ -200,9 +200,7 @@ def test_catastrophic_regex_stops_planning_in_bounded_time(
     """A `matches` pattern that backtracks catastrophically on a ticket's summary stops the
     plan with a PlanError naming the pattern and ticket within seconds; nothing is written."""
     sb = sandbox_factory(tickets=60)
-    with sb._lock:
-        sb.state.tickets[5]["summary"] = "a" * 5000 + "!"
-        sb.state.version += 1
+    sb.edit_ticket(5, summary="a" * 5000 + "!")
     playbook = load_playbook_text(
         "name: regex-bomb\nwhere: {summary: {matches: '^(a+)+$'}}\n" + OK_ACTIONS, "bomb.yaml"
     )

@@ -92,6 +92,15 @@ class TokenManager:
             assert self._token is not None
             return self._token.value
 
+    @property
+    def has_token(self) -> bool:
+        """Whether a token is held (fresh or not); the token itself is never shown."""
+        with self._lock:
+            return self._token is not None
+
+    def __repr__(self) -> str:
+        return f"TokenManager(has_token={self.has_token}, issued={self.issued})"
+
     def invalidate(self, rejected: str) -> None:
         """Drop the token Halo rejected (unless another thread already replaced it)."""
         with self._lock:

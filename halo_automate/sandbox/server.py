@@ -1,10 +1,10 @@
 """The sandbox Halo over real HTTP: token endpoint, ``/api`` routes, faults and counters.
 
 Standard library only (HTTP/1.1 keep-alive, a thread per connection: ``listener.py``). Every
-request passes, in order: counting, the rolling-window rate limit (429), added latency, the
-bearer check (401 empty), injected failures (500 empty, nothing applied), then the Halo
-endpoint under one state lock. ``/_sandbox/*`` control routes are not Halo: no auth, no
-limit, not counted.
+request passes, in order: the request hooks a test added (``add_request_hook``), counting,
+the rolling-window rate limit (429), added latency, the bearer check (401 empty), injected
+failures (500 empty, nothing applied), then the Halo endpoint under one state lock.
+``/_sandbox/*`` control routes are not Halo: no auth, no limit, not counted.
 
 Never imported by the runtime path (client/plan/apply): only by the CLI's sandbox/demo
 commands and by tests.
@@ -43,6 +43,11 @@ _RESOURCES = {
               "Outcome", "Priority", "Client", "Site", "Users", "authinfo")
 }  # fmt: skip
 _FAULT_KEYS = ("fail_rate", "latency", "rate_limit", "rate_window", "token_ttl")
+
+Handle = Callable[[str, str, Message, bytes], Reply]
+"""Answers one request: ``handle(method, target, headers, body) -> Reply``."""
+RequestHook = Callable[[str, str, Message, bytes, Handle], Reply]
+"""``hook(method, target, headers, body, proceed)``: see :meth:`SandboxServer.add_request_hook`."""
 
 
 @dataclass(frozen=True)
@@ -94,8 +99,8 @@ class SandboxServer:
         self.token_ttl = options.token_ttl
         self._fail_rng = random.Random(f"{options.seed}-faults")
         self._tokens: dict[str, float] = {}
-        self.monotonic = monotonic  # token expiry clock; tests may replace it
         self._token_listeners: list[Callable[[str], None]] = []
+        self._entry: Handle = self._answer
         self._hold: Hold | None = None
         self._counters: Counter[str] = Counter()
         self._by_endpoint: Counter[str] = Counter()
@@ -216,6 +221,17 @@ class SandboxServer:
             previous.release()
         return hold
 
+    def add_request_hook(self, hook: RequestHook) -> None:
+        """Let ``hook(method, target, headers, body, proceed)`` answer every request from now
+        on (in the connection's thread): it may record it, hold it, replace its reply, or pass
+        it on with ``proceed(method, target, headers, body)``. The hook added last sees a
+        request first. For tests: a write held until an event, every POST body recorded."""
+        with self._meta_lock:
+            inner = self._entry
+            self._entry = lambda method, target, headers, body: hook(
+                method, target, headers, body, inner
+            )
+
     def reset_counters(self) -> None:
         with self._meta_lock:
             self._counters.clear()
@@ -251,7 +267,13 @@ class SandboxServer:
     # ------------------------------------------------------------------ requests
 
     def handle(self, method: str, target: str, headers: Message, body: bytes) -> Reply:
-        """Answer one HTTP request (the payload is encoded under the state lock)."""
+        """Answer one HTTP request: through the request hooks, if any, then the sandbox."""
+        with self._meta_lock:
+            entry = self._entry
+        return entry(method, target, headers, body)
+
+    def _answer(self, method: str, target: str, headers: Message, body: bytes) -> Reply:
+        """The sandbox's own answer (the payload is encoded under the state lock)."""
         url = urlsplit(target)
         parts = [p for p in url.path.split("/") if p]
         lower = [p.lower() for p in parts]
@@ -325,7 +347,7 @@ class SandboxServer:
         token = secrets.token_urlsafe(32)
         ttl = self.token_ttl
         with self._meta_lock:
-            now = self.monotonic()
+            now = self._clock()
             self._tokens = {t: e for t, e in self._tokens.items() if e > now}
             self._tokens[token] = now + ttl
             self._counters["tokens_issued"] += 1
@@ -343,7 +365,7 @@ class SandboxServer:
             return False
         with self._meta_lock:
             expiry = self._tokens.get(token.strip())
-        return expiry is not None and expiry > self.monotonic()
+        return expiry is not None and expiry > self._clock()
 
     def _control(self, method: str, parts: list[str], body: bytes) -> Reply:
         route = (method, "/".join(parts))
