@@ -25,8 +25,8 @@ from typing import Any, TypeAlias
 from halo_automate.core.dates import parse_halo_date
 from halo_automate.core.fields import ALWAYS_IN_LIST_ROWS, ticket_list_fields
 from halo_automate.core.patterns import compile_pattern
-from halo_automate.core.sanitize import clean_text, has_surrogate
 from halo_automate.core.schedule import parse_duration
+from halo_automate.sanitize import clean_text, has_surrogate
 
 MAX_DURATION = timedelta(days=365 * 100)
 """older_than/newer_than longer than this are refused (``now - duration`` must stay a date)."""

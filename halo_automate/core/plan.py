@@ -11,7 +11,7 @@ to fail the run and never written: a condition on a value that cannot be read as
 type is unknown (:mod:`halo_automate.core.conditions`), and so is a ticket whose change cannot be
 built (a value of the wrong type, text that is not valid Unicode where the journal must keep it).
 Ticket text copied into the plan for people (summary, client name) is sanitised
-(:func:`~halo_automate.core.sanitize.clean_text`).
+(:func:`~halo_automate.sanitize.clean_text`).
 
 Idempotent by construction: a field whose value already equals the target yields no change,
 a close of an already-closed ticket yields nothing, and a note is only attached to a ticket
@@ -46,11 +46,11 @@ from halo_automate.core.lookups import Lookups
 from halo_automate.core.operators import Unknown
 from halo_automate.core.plan_doc import plan_from_json, plan_to_dict, plan_to_json
 from halo_automate.core.playbook import Playbook
-from halo_automate.core.sanitize import clean_text, has_surrogate
 from halo_automate.core.schema import ID_FIELDS, SELECT_READS
 from halo_automate.core.selection import compile_recheck
 from halo_automate.core.values import same
 from halo_automate.errors import PlanError, RefusedError
+from halo_automate.sanitize import clean_text, has_surrogate
 
 __all__ = [
     "PLAN_FORMAT",

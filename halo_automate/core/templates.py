@@ -2,7 +2,7 @@
 
 Parsed (and every variable checked) when a playbook is loaded, rendered per ticket when
 planning; a missing or null ticket field renders as ''. Ticket values are sanitised
-(:func:`~halo_automate.core.sanitize.clean_text`) before they reach a note: a summary's ANSI
+(:func:`~halo_automate.sanitize.clean_text`) before they reach a note: a summary's ANSI
 escapes or lone surrogates would otherwise be posted to Halo (and break the journal's UTF-8).
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any, TypeAlias
 
 from halo_automate.core.fields import ticket_list_fields
-from halo_automate.core.sanitize import clean_text
 from halo_automate.core.suggest import did_you_mean
+from halo_automate.sanitize import clean_text
 
 TEMPLATE_VARIABLES = ("playbook", "run_id", "ticket.<field>")
 

@@ -11,7 +11,8 @@ tabs stay. :func:`clean_value` applies it to every string (and key) inside a JSO
 Used at each boundary where ticket text leaves the program: the rich preview and ``show``
 (``cli/preview.py``, ``cli/report.py``), note bodies rendered from templates
 (:mod:`halo_automate.core.templates`), the display fields of a plan (:mod:`halo_automate.core.plan`)
-and every log line (``logs.py``). Pure: no I/O.
+and every log line (``logs.py``). It sits in the lowest layer, below ``logs`` and ``errors``,
+so that every layer can use the same function. Pure: no I/O, standard library only.
 """
 
 from __future__ import annotations
