@@ -284,3 +284,21 @@ def test_not_evaluated_round_trips_in_the_plan_document() -> None:
     assert '"not_evaluated_count": 1' in text
     assert plan_from_json(text) == plan
     assert plan_from_json(text).not_evaluated[0].ticket_id == 1
+
+
+@pytest.mark.parametrize("odd", [[1], {"a": 1}])
+def test_odd_values_in_the_select_recheck_are_reported_not_fatal(odd: object) -> None:
+    """A status_id that is a list or an object cannot be re-checked against open_only: the
+    ticket is not evaluated, the plan goes on (before: a TypeError traceback stopped it)."""
+    pb = playbook("select: {open_only: true}\nactions: [{close: {}}]\n")
+    plan = make_plan(
+        pb,
+        [row(1), row(2, status_id=odd)],
+        LOOKUPS,
+        now=NOW,
+        run_id="r",
+        query={"open_only": "true"},
+    )
+    assert [c.ticket_id for c in plan.changes] == [1]
+    [skipped] = plan.not_evaluated
+    assert skipped.ticket_id == 2 and skipped.why.startswith("TypeError: unhashable type")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 
@@ -168,8 +168,20 @@ def _verdict(
             return verdict or (False, None)
         return True, _change(playbook, compiled, ticket, verdict, run_id)
     except _ODD_DATA as e:
-        why = str(e) if isinstance(e, _Undecidable) else f"{type(e).__name__}: {e}"
-        return Unknown(clean_text(why))
+        return _unknown(e)
+
+
+def _unknown(error: Exception) -> Unknown:
+    why = str(error) if isinstance(error, _Undecidable) else f"{type(error).__name__}: {error}"
+    return Unknown(clean_text(why))
+
+
+def _ignored(recheck: Callable[[Ticket], object], ticket: Ticket) -> bool | Unknown:
+    """Whether the select re-check refuses the ticket (Halo ignored a filter), or Unknown."""
+    try:
+        return recheck(ticket) is not None
+    except _ODD_DATA as e:
+        return _unknown(e)
 
 
 # ---------------------------------------------------------------- make_plan
@@ -200,10 +212,11 @@ def make_plan(
         if ticket_id in seen:
             continue  # a page shift can return a ticket twice; plan it once
         seen.add(ticket_id)
-        if recheck(ticket) is not None:
+        refused = _ignored(recheck, ticket)
+        if refused is True:
             ignored += 1
             continue
-        result = _verdict(playbook, compiled, matcher, ticket, run_id)
+        result = refused or _verdict(playbook, compiled, matcher, ticket, run_id)
         if isinstance(result, Unknown):
             summary = clean_text(str(ticket.get("summary") or ""))[:_SUMMARY_KEPT]
             unknown.append(NotEvaluated(ticket_id, summary, result.why))
