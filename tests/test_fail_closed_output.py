@@ -26,7 +26,7 @@ from halo_automate.cli.preview import render_plan
 from halo_automate.cli.report import show_run
 from halo_automate.core.changes import ActionSpec, NotEvaluated, Plan, TicketChange
 from halo_automate.core.plan import plan_to_json
-from halo_automate.core.playbook import load_playbook_text
+from halo_automate.core.playbook import load_playbook, load_playbook_text
 from halo_automate.sandbox.replies import Reply
 
 HOSTILE = "Automatic reply \x1b[2J\x1b[H\x1b]0;owned\x07 \u202eevil \ud83d end"
@@ -155,3 +155,33 @@ def test_sandbox_serves_a_lone_surrogate_as_halo_does() -> None:
     assert body == b'{"summary":"away \\ud83d","name":"\\u00e9"}'
     assert json.loads(body)["summary"] == "away \ud83d"
     assert Reply(200, {"name": "é"}).encode() == '{"name":"é"}'.encode()
+
+
+def test_odd_agent_ids_and_dates_in_halo_never_grow_a_plan(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """Against the sandbox: spam that close-spam plans is no longer planned once its agent_id
+    reads "2" (10 of 10 were closed before), and `not: lastactiondate newer_than 90d` does not
+    grow when dates are not ISO (102 -> 905 before): those tickets are listed, never written."""
+    sb = sandbox_factory()
+    spam = load_playbook(Path(__file__).resolve().parent.parent / "playbooks" / "close-spam.yaml")
+    stale = load_playbook_text(
+        "name: stale\nselect: {open_only: true}\n"
+        "where: {not: {lastactiondate: {newer_than: 90d}}}\nactions: [{close: {}}]\n",
+        "stale.yaml",
+    )
+    with runner_for(sb, tmp_path / "journal.db") as runner:
+        planned = [c.ticket_id for c in runner.plan(spam).changes]
+        before = len(runner.plan(stale).changes)
+        assert planned and before, (planned, before)
+        with sb._lock:
+            for ticket_id in planned:
+                sb.state.tickets[ticket_id]["agent_id"] = "2"
+            for ticket in sb.state.tickets.values():
+                ticket["lastactiondate"] = "20/11/2026 10:00"
+            sb.state.version += 1
+        again = runner.plan(spam)
+        after = runner.plan(stale)
+    assert again.changes == ()
+    assert sorted(n.ticket_id for n in again.not_evaluated) == sorted(planned)
+    assert after.changes == () and len(after.not_evaluated) >= before
