@@ -17,6 +17,7 @@ in the text, so no ticket can make matching slow and no timeout is needed.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -73,9 +74,14 @@ class Unknown:
     why: str
 
 
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 40
+_SHOWN.maxlist = _SHOWN.maxdict = 4
+
+
 def _shown(value: object) -> str:
-    text = repr(value)
-    return clean_text(text if len(text) <= 40 else text[:39] + "…")
+    """A short repr of a ticket's value for a "not evaluated" line (bounded, sanitised)."""
+    return clean_text(_SHOWN.repr(value))
 
 
 def _readable(kind: str, value: object) -> str | None:
