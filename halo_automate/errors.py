@@ -6,8 +6,7 @@
     ├── ConfigError                   bad or missing configuration key          (exit 2)
     ├── PlaybookError                 a playbook file is invalid (file:line)    (exit 2)
     ├── PlanError                     a plan cannot be built or read            (exit 2)
-    │   ├── LookupMissError           a name or id Halo's lookup list lacks
-    │   └── RegexTimeoutError         a ``matches`` pattern ran past its budget on one value
+    │   └── LookupMissError           a name or id Halo's lookup list lacks
     ├── RefusedError                  a limit or the user refused; nothing written (exit 4)
     ├── JournalError                  the journal cannot be read or written     (exit 3)
     │   └── LockedError               another run of the playbook holds the lock (exit 4)
@@ -103,15 +102,6 @@ class LookupMissError(PlanError):
         self.kind = kind
         self.value = value
         super().__init__(f"unknown {kind} {value!r}{hint}")
-
-
-class RegexTimeoutError(PlanError):
-    """A ``matches`` pattern ran past its time budget on one value."""
-
-    def __init__(self, field: str, pattern: str) -> None:
-        self.field = field
-        self.pattern = pattern
-        super().__init__(f"regex {pattern!r} on {field} timed out")
 
 
 class RefusedError(HaloAutomateError):
