@@ -16,7 +16,7 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import yaml
@@ -166,6 +166,10 @@ def expand_env(value: Any, env: dict[str, str], where: str = "") -> Any:
     return value
 
 
+def _is_model(annotation: object) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
 def _key_path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
@@ -178,9 +182,10 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[st
     for part in loc[:-1]:
         fld = current.model_fields.get(part) if isinstance(part, str) else None
         annotation = getattr(fld, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        models = [a for a in (annotation, *get_args(annotation)) if _is_model(a)]
+        if not models:
             return []
-        current = annotation
+        current = models[0]
     return list(current.model_fields)
 
 
