@@ -135,3 +135,30 @@ def test_doctor_command(
         assert report["healthy"] is True
         assert "ready" in table.output and "nothing written" in table.output
     assert_wrote_nothing(sb)
+
+
+def test_validate_online_flags_what_the_application_lacks(
+    sandbox_factory: SandboxFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``validate --online`` names each playbook that needs a permission the application
+    lacks (exit 3), passes a permitted set (exit 0), and writes nothing."""
+    restricted = sandbox_factory(deny=("POST /api/Actions",))
+    monkeypatch.setenv("SANDBOX_SECRET", restricted.client_secret)
+    config = write_config(tmp_path, restricted)
+    result = CliRunner().invoke(main, ["validate", "--online", "--config", str(config)])
+    assert result.exit_code == 3, result.output
+    lines = [line for line in result.output.splitlines() if "needs permission" in line]
+    assert lines == [
+        f"{tmp_path / 'playbooks' / 'close-spam.yaml'}: close-spam: needs permission "
+        "edit:tickets (POST /api/Actions)"
+    ]
+    assert "online: 1 permitted, 1 lacking a permission" in result.output
+    assert_wrote_nothing(restricted)
+    open_sb = sandbox_factory()
+    other = tmp_path / "open"
+    other.mkdir()
+    config = write_config(other, open_sb)
+    ok = CliRunner().invoke(main, ["validate", "--online", "--config", str(config)])
+    assert ok.exit_code == 0, ok.output
+    offline = CliRunner().invoke(main, ["validate", "--config", str(config)])
+    assert offline.exit_code == 0 and open_sb.counters["tokens_issued"] == 1

@@ -369,6 +369,30 @@ def diagnose(
     )
 
 
+def check_access(
+    settings: HaloSettings,
+    playbooks: Iterable[Playbook],
+    *,
+    write_probes: bool = True,
+    prober: Prober | None = None,
+) -> tuple[Verdict, ...]:
+    """Only the permission verdicts (``validate --online``): a token and one probe per
+    endpoint the playbooks need; writes nothing."""
+    prober = prober or Prober(settings)
+    doctor = Doctor(prober, write_probes=write_probes)
+    books = list(playbooks)
+    wanted = sorted({e for pb in books for e in needed_endpoints(pb)})
+    try:
+        if doctor.token():
+            endpoints = {e: doctor.endpoint(e) for e in wanted}
+        else:
+            endpoints = {e: EndpointCheck(e, None, "unverified", permission_for(e),
+                                          doctor.checks[-1].detail) for e in wanted}  # fmt: skip
+    finally:
+        prober.close()
+    return tuple(verdict(pb, endpoints) for pb in books)
+
+
 def _traffic(doctor: Doctor, prober: Prober) -> None:
     seconds = [e.seconds for e in prober.recorder.exchanges]
     if seconds:
