@@ -152,3 +152,46 @@ def test_refused_outcome_fails_only_those_tickets(
         assert ticket["priority_id"] == 4 and ticket["status_id"] != ref.CLOSED_STATUS
         notes = [a for a in sb.state.actions[change.ticket_id] if plan.run_id in json.dumps(a)]
         assert len(notes) == 1
+
+
+# ---------------------------------------------------------------------- the sandbox command
+
+
+def test_sandbox_command_takes_permissions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``--deny`` (repeatable), ``--allowed-outcomes`` and ``--assertion-key`` reach the
+    sandbox's options; bad values are usage errors naming the problem."""
+    from click.testing import CliRunner
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from halo_automate.sandbox import command
+    from halo_automate.sandbox.command import sandbox_command
+
+    seen: list[SandboxServer] = []
+    monkeypatch.setattr(
+        command, "serve_until_stopped", lambda sb, stop=None: (seen.append(sb), sb.stop())
+    )
+    key = tmp_path / "pub.pem"
+    key.write_bytes(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    args = ["--port", "0", "--tickets", "5", "--deny", "POST /api/Actions", "--deny", "Agent",
+            "--allowed-outcomes", "Internal Note, 1", "--assertion-key", str(key),
+            "--assertion-only"]  # fmt: skip
+    result = CliRunner().invoke(sandbox_command, args)
+    assert result.exit_code == 0, result.output
+    options = seen[0].options
+    assert options.deny == ("POST /api/Actions", "Agent")
+    assert options.allowed_outcomes == ("Internal Note", "1")
+    assert (options.assertion_key, options.assertion_only) == (key, True)
+    assert seen[0].permissions.allowed_outcomes == frozenset({1, 7})
+    assert "requires a client assertion" in result.output and "permissions:" in result.output
+    for bad, message in (
+        (["--deny", "FETCH Agent"], "unknown method"),
+        (["--allowed-outcomes", "Teleport"], "unknown outcome 'Teleport'"),
+        (["--assertion-key", str(tmp_path / "none.pem")], "does not exist"),
+    ):
+        failed = CliRunner().invoke(sandbox_command, ["--port", "0", "--tickets", "5", *bad])
+        assert failed.exit_code == 2 and message in failed.output, failed.output
