@@ -292,3 +292,18 @@ def test_relative_key_path_is_relative_to_the_config(tmp_path: Path) -> None:
     )
     a = load_settings(cfg).halo.client_assertion
     assert a is not None and a.private_key_file == tmp_path / "keys" / "halo.pem"
+
+
+def test_doctor_reports_the_assertion_method(
+    sandbox_factory: SandboxFactory, keys: dict[str, tuple[Path, Path]]
+) -> None:
+    """``doctor`` says which authentication method worked."""
+    from halo_automate.engine.doctor import diagnose
+
+    private, public = keys["EC"]
+    sb = sandbox_factory(assertion_key=public)
+    config = ClientAssertion(private_key_file=private, alg="ES256")
+    report = diagnose(settings(sb, config), [])
+    assert report.auth_method == "client assertion (ES256) + client secret"
+    assert report.checks[0].status == "ok"
+    assert "issued via client assertion (ES256) + client secret" in report.checks[0].detail

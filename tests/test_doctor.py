@@ -64,7 +64,10 @@ def test_default_sandbox_is_all_green_and_untouched(sandbox_factory: SandboxFact
     assert facts["token"].status == "ok" and "client secret" in facts["token"].detail
     assert facts["page cap"].detail.startswith("100 rows per page")
     assert facts["unknown filter"].detail.startswith("ignored")
-    assert facts["last-update filter"].detail == "honoured: datesearch=last_update"
+    assert facts["last-update filter"].detail == (
+        "honoured: datesearch=last_update "
+        "(HTTP 400: lastupdatefromdate; ignored: datesearch=lastupdate)"
+    )
     assert facts["priority rows"].status == "ok"
     assert "none sent" in facts["rate-limit headers"].detail
     assert not any(c.status == "fail" for c in report.checks)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from halo_automate.config import HaloSettings
@@ -233,23 +233,32 @@ class Doctor:
             return
         cutoff = max(stamps) - timedelta(seconds=1)
         text = format_halo_date(cutoff)
-        honoured = []
+        found: dict[str, list[str]] = {}
         for name, form in LAST_UPDATE_FORMS:
             params = {"pageinate": "true", "page_size": "100", "page_no": "1"}
             params |= {k: v.format(cutoff=text) for k, v in form.items()}
-            answer = self.prober.call("GET", "Tickets", params)
-            if not answer.ok or not isinstance(answer.data, dict):
-                continue
-            rows = [r for r in answer.data.get("tickets") or [] if isinstance(r, dict)]
-            dates = [parse_halo_date(r.get("last_update")) for r in rows]
-            narrowed = answer.data.get("record_count") != self._total
-            if narrowed and rows and all(d is not None and d >= cutoff for d in dates):
-                honoured.append(name)
+            outcome = self._date_form(self.prober.call("GET", "Tickets", params), cutoff)
+            found.setdefault(outcome, []).append(name)
+        honoured = found.pop("honoured", [])
+        others = "; ".join(f"{what}: {', '.join(names)}" for what, names in found.items())
         if honoured:
-            self.check("last-update filter", "ok", "honoured: " + ", ".join(honoured))
+            detail = "honoured: " + ", ".join(honoured) + (f" ({others})" if others else "")
+            self.check("last-update filter", "ok", detail)
         else:
-            self.check("last-update filter", "warn", "no candidate form narrows the tickets "
-                       "(incremental runs must read every ticket)")  # fmt: skip
+            self.check("last-update filter", "warn", "no form narrows the tickets, so "
+                       f"incremental runs must read every ticket ({others})")  # fmt: skip
+
+    def _date_form(self, answer: Answer, cutoff: datetime) -> str:
+        """honoured, ignored, wrong rows, or what Halo answered."""
+        if not answer.ok or not isinstance(answer.data, dict):
+            return "no answer" if answer.status is None else f"HTTP {answer.status}"
+        rows = [r for r in answer.data.get("tickets") or [] if isinstance(r, dict)]
+        if answer.data.get("record_count") == self._total:
+            return "ignored"
+        dates = [parse_halo_date(r.get("last_update")) for r in rows]
+        if rows and all(d is not None and d >= cutoff for d in dates):
+            return "honoured"
+        return "narrowed, but not to rows updated since the cut-off"
 
     # ------------------------------------------------------------------ endpoints
 
