@@ -307,3 +307,32 @@ def test_doctor_reports_the_assertion_method(
     assert report.auth_method == "client assertion (ES256) + client secret"
     assert report.checks[0].status == "ok"
     assert "issued via client assertion (ES256) + client secret" in report.checks[0].detail
+
+
+def test_a_retried_token_request_signs_a_fresh_assertion(
+    sandbox_factory: SandboxFactory, keys: dict[str, tuple[Path, Path]]
+) -> None:
+    """The sandbox sees the first assertion, then the answer is lost (500): the retry re-sends
+    that jti and is refused as a replay, so the client signs a fresh one and gets its token."""
+    from halo_automate.halo.retry import RetryPolicy
+    from halo_automate.sandbox.replies import empty
+
+    private, public = keys["RSA"]
+    sb = sandbox_factory(assertion_key=public)
+    original, lost = sb.handle, []
+
+    def lose_first_answer(method: str, target: str, headers: Any, body: bytes) -> Any:
+        reply = original(method, target, headers, body)
+        if target.startswith("/auth/token") and not lost:
+            lost.append(reply.status)
+            return empty(500)
+        return reply
+
+    sb.handle = lose_first_answer  # type: ignore[method-assign]
+    config = ClientAssertion(private_key_file=private)
+    fast = RetryPolicy(attempts=3, base_seconds=0.001, max_seconds=0.002)
+    with HaloClient(settings(sb, config), retry=fast) as client:
+        assert client.get("Status")
+        assert client.stats.snapshot()["by_endpoint"]["POST /auth/token"] == 3
+    assert lost == [200]
+    assert sb.counters["tokens_issued"] == 2  # the lost one and the last one

@@ -182,14 +182,25 @@ class Scrubber:
         return text
 
 
-def fetch_token(sender: Sender, credentials: Credentials, scrubber: Scrubber) -> tuple[str, float]:
-    """Ask the token endpoint for a token (an ordinary request: budget, retries); return it
-    with its lifetime in seconds."""
+def _ask(sender: Sender, credentials: Credentials, scrubber: Scrubber) -> httpx.Response:
+    """One token request (a new assertion, if any, remembered for scrubbing), with retries."""
     form = credentials.form()
     if "client_assertion" in form:
         scrubber.remember(form["client_assertion"])
     request = sender.build("POST", credentials.token_url, data=form, params=credentials.params())
-    resp = sender.send(request, TOKEN_ENDPOINT, write=False)
+    return sender.send(request, TOKEN_ENDPOINT, write=False)
+
+
+def fetch_token(sender: Sender, credentials: Credentials, scrubber: Scrubber) -> tuple[str, float]:
+    """Ask the token endpoint for a token (an ordinary request: budget, retries); return it
+    with its lifetime in seconds."""
+    sent = sender.stats.snapshot()["by_endpoint"].get(TOKEN_ENDPOINT, 0)
+    resp = _ask(sender, credentials, scrubber)
+    resent = sender.stats.snapshot()["by_endpoint"].get(TOKEN_ENDPOINT, 0) - sent > 1
+    if resp.status_code == 401 and credentials.assertion is not None and resent:
+        # A retried try re-sent the same assertion, whose jti the server may have seen on
+        # the try that failed: a replay it must refuse. Once more, with a fresh assertion.
+        resp = _ask(sender, credentials, scrubber)
     status = resp.status_code
     if status in (400, 401, 403):
         raise HaloAuthError(
