@@ -34,6 +34,9 @@ from halo_automate.sandbox.state import SandboxState
 OUTCOME_REFUSED = "You do not have access to this Action at the moment"
 API_AGENT_REFUSED = "Tickets cannot be assigned to an API-only Agent"
 _METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "*"})
+_NAMES = {n.lower(): n for n in ("Tickets", "Actions", "Status", "Category", "TicketType", "Team",
+                                 "Agent", "Outcome", "Priority", "Client", "Site", "Users",
+                                 "InstanceInfo")}  # fmt: skip
 
 
 def parse_rule(text: str) -> tuple[str, str]:
@@ -99,7 +102,7 @@ class Permissions:
     def describe(self) -> dict[str, Any]:
         """For the command's banner and ``GET /_sandbox/permissions``."""
         return {
-            "deny": sorted(f"{m} /api/{r}" for m, r in self.denied),
+            "deny": sorted(f"{m} /api/{_NAMES.get(r, r)}" for m, r in self.denied),
             "allowed_outcomes": None if self.allowed_outcomes is None
             else sorted(self.allowed_outcomes),
         }  # fmt: skip
