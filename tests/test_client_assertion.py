@@ -177,14 +177,13 @@ def test_assertion_without_secret(
     config = ClientAssertion(private_key_file=private, alg="ES256", send_secret=False)
     sb = sandbox_factory(assertion_key=public, assertion_only=True)
     seen: list[bytes] = []
-    original = sb.handle
 
-    def spy(method: str, target: str, headers: Any, body: bytes) -> Any:
+    def spy(method: str, target: str, headers: Any, body: bytes, proceed: Any) -> Any:
         if target.startswith("/auth/token"):
             seen.append(body)
-        return original(method, target, headers, body)
+        return proceed(method, target, headers, body)
 
-    sb.handle = spy  # type: ignore[method-assign]
+    sb.add_request_hook(spy)
     with HaloClient(settings(sb, config, client_secret=SecretStr(""))) as client:
         assert client.get("Status")
         assert client.auth_method == "client assertion (ES256)"
@@ -319,16 +318,16 @@ def test_a_retried_token_request_signs_a_fresh_assertion(
 
     private, public = keys["RSA"]
     sb = sandbox_factory(assertion_key=public)
-    original, lost = sb.handle, []
+    lost: list[int] = []
 
-    def lose_first_answer(method: str, target: str, headers: Any, body: bytes) -> Any:
-        reply = original(method, target, headers, body)
+    def lose_first_answer(method: str, target: str, headers: Any, body: bytes, proceed: Any) -> Any:
+        reply = proceed(method, target, headers, body)
         if target.startswith("/auth/token") and not lost:
             lost.append(reply.status)
             return empty(500)
         return reply
 
-    sb.handle = lose_first_answer  # type: ignore[method-assign]
+    sb.add_request_hook(lose_first_answer)
     config = ClientAssertion(private_key_file=private)
     fast = RetryPolicy(attempts=3, base_seconds=0.001, max_seconds=0.002)
     with HaloClient(settings(sb, config), retry=fast) as client:

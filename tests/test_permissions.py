@@ -64,7 +64,8 @@ def test_outcome_the_agent_may_not_use_is_refused(sandbox_factory: SandboxFactor
     access to this Action at the moment" (CIPP PR #106); the batch applies nothing."""
     sb = sandbox_factory(allowed_outcomes=("Internal Note", "1"))
     auth = bearer(sb)
-    tid = min(t for t, v in sb.state.tickets.items() if not v.get("deleted"))
+    with sb.locked_state() as state:
+        tid = min(t for t, v in state.tickets.items() if not v.get("deleted"))
     post = lambda body: httpx.post(  # noqa: E731
         f"{sb.base_url}/api/Actions", headers=auth, json=body
     )
@@ -81,7 +82,8 @@ def test_api_only_agent_cannot_be_assigned(sandbox_factory: SandboxFactory) -> N
     """Assigning a ticket to the API-only agent the application logs in as is refused."""
     sb = sandbox_factory()
     auth = bearer(sb)
-    tid = min(t for t, v in sb.state.tickets.items() if not v.get("deleted"))
+    with sb.locked_state() as state:
+        tid = min(t for t, v in state.tickets.items() if not v.get("deleted"))
     resp = httpx.post(
         f"{sb.base_url}/api/Tickets", headers=auth, json=[{"id": tid, "agent_id": ref.API_AGENT}]
     )
@@ -147,11 +149,12 @@ def test_refused_outcome_fails_only_those_tickets(
     assert set(failed) == {c.ticket_id for c in plan.changes}
     for message in failed.values():
         assert OUTCOME_REFUSED in message and "outcome 9" in message and "\n" not in message
-    for change in plan.changes:  # the priority and the note landed; the close did not
-        ticket = sb.state.tickets[change.ticket_id]
-        assert ticket["priority_id"] == 4 and ticket["status_id"] != ref.CLOSED_STATUS
-        notes = [a for a in sb.state.actions[change.ticket_id] if plan.run_id in json.dumps(a)]
-        assert len(notes) == 1
+    with sb.locked_state() as state:
+        for change in plan.changes:  # the priority and the note landed; the close did not
+            ticket = state.tickets[change.ticket_id]
+            assert ticket["priority_id"] == 4 and ticket["status_id"] != ref.CLOSED_STATUS
+            posted = state.actions[change.ticket_id]
+            assert len([a for a in posted if plan.run_id in json.dumps(a)]) == 1
 
 
 # ---------------------------------------------------------------------- the sandbox command
