@@ -12,6 +12,7 @@
     │   └── LockedError               another run of the playbook holds the lock (exit 4)
     └── HaloError                     Halo answered badly or not at all         (exit 3)
         ├── HaloAuthError             token refused, or 401/403 after a fresh token
+        │   └── HaloPermissionError   403: the application or its agent lacks a permission
         ├── HaloNotFoundError         404
         ├── HaloRateLimitedError      429 that outlasted the retry budget
         ├── HaloUnavailableError      5xx or transport failure after retries
@@ -137,6 +138,15 @@ class HaloError(HaloAutomateError):
 
 class HaloAuthError(HaloError):
     pass
+
+
+class HaloPermissionError(HaloAuthError):
+    """403 (FACTS.md §9.3): the API application's permissions or its agent's role do not
+    allow ``endpoint``; ``permission`` is what to grant (the message names both)."""
+
+    def __init__(self, message: str, *, endpoint: str, permission: str) -> None:
+        self.permission = permission
+        super().__init__(message, endpoint=endpoint, status=403)
 
 
 class HaloNotFoundError(HaloError):
