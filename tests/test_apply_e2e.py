@@ -121,8 +121,7 @@ def test_stale_ticket_is_skipped_never_overwritten(
     r = rig(sandbox_factory(), tmp_path / "j.db")
     plan = r.runner.plan(playbook("close-spam"))
     victim = plan.changes[3].ticket_id
-    r.sb.state.tickets[victim]["status_id"] = 4  # an agent moved it meanwhile
-    r.sb.state.version += 1
+    r.sb.edit_ticket(victim, status_id=4)  # an agent moved it meanwhile
     before = tickets(r.sb)
     outcome = r.runner.apply_saved(plan, confirm=None)
     assert outcome.status == "partial"

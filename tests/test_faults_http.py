@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,11 +14,11 @@ from fault_tools import (
     HookTransport,
     SandboxFactory,
     SecretWatch,
-    accelerated_token_clock,
     apply_on_twin,
     duplicate_markers,
     is_write,
     journal_problems,
+    latency_clock,
     lost_changes,
     make_twins,
     mix_playbook,
@@ -63,9 +64,13 @@ def check_end_state(
 
 
 def setup_twins(
-    factory: SandboxFactory, tmp_path: Path, watch: SecretWatch, **twin_over: object
+    factory: SandboxFactory,
+    tmp_path: Path,
+    watch: SecretWatch,
+    main_clock: dict[str, Any] | None = None,
+    **twin_over: object,
 ) -> tuple[SandboxServer, SandboxServer, Plan]:
-    main, twin = make_twins(factory, tickets=300)
+    main, twin = make_twins(factory, main_clock=main_clock, tickets=300)
     watch.watch(main)
     watch.watch(twin)
     plan = plan_on(main, mix_playbook(), tmp_path / "plan.db")
@@ -163,14 +168,12 @@ def test_tokens_expiring_every_few_seconds_mid_run(
 ) -> None:
     """Tokens living 1-2 s in a run that lasts longer: the client renews them (and, when Halo
     revokes one before its announced expiry, answers the 401 with a fresh token)."""
-    main, twin, plan = setup_twins(sandbox_factory, tmp_path, watch)
+    clock = latency_clock(4.0 if revoked_early else 1.0)
+    main, twin, plan = setup_twins(sandbox_factory, tmp_path, watch, main_clock=clock)
     main.set_faults(token_ttl=2 if revoked_early else 1, latency=0.04)
     journal = tmp_path / "journal.db"
     transport = HookTransport()
-    with (
-        accelerated_token_clock(main, 4.0 if revoked_early else 1.0),
-        runner_for(main, journal, transport=transport, batch_size=5) as runner,
-    ):
+    with runner_for(main, journal, transport=transport, batch_size=5) as runner:
         outcomes = run_until_done(runner)
         seconds = sum(o.seconds for o in outcomes)
     assert [o.status for o in outcomes] == ["succeeded"]

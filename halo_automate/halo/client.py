@@ -40,10 +40,12 @@ from halo_automate.errors import (
     HaloAuthError,
     HaloError,
     HaloNotFoundError,
+    HaloPermissionError,
     HaloRejectedError,
     HaloResponseError,
     WriteOutcomeUnknown,
 )
+from halo_automate.halo.assertion import assertion_options
 from halo_automate.halo.auth import (
     AUTH_HINT,
     BearerAuth,
@@ -55,6 +57,7 @@ from halo_automate.halo.auth import (
 )
 from halo_automate.halo.lookups import LookupCache
 from halo_automate.halo.paging import MAX_PAGE_SIZE, PagedRead, bounded_map, list_rows
+from halo_automate.halo.permissions import explain_refusal, permission_for, permission_message
 from halo_automate.halo.ratelimit import RequestBudget
 from halo_automate.halo.retry import RetryPolicy
 from halo_automate.halo.transport import MAX_RESPONSE_BYTES, ClientStats, Sender, halo_message
@@ -135,7 +138,9 @@ class HaloClient:
             client_secret=settings.client_secret,
             scope=settings.scope,
             tenant=settings.tenant,
+            **assertion_options(settings),
         )
+        self.auth_method = credentials.method
         self.tokens = TokenManager(
             partial(fetch_token, self._sender, credentials, scrubber), clock=clock
         )
@@ -181,7 +186,11 @@ class HaloClient:
 
     def _decode(self, resp: httpx.Response, endpoint: str) -> Any:
         status = resp.status_code
-        if status in (401, 403):
+        if status == 403:
+            raise HaloPermissionError(
+                permission_message(endpoint), endpoint=endpoint, permission=permission_for(endpoint)
+            )
+        if status == 401:
             raise HaloAuthError(
                 f"Halo refused the request after a fresh token; {AUTH_HINT}",
                 endpoint=endpoint,
@@ -339,6 +348,7 @@ def _failed(
     unknown: bool = False,
     rejected: bool = False,
 ) -> WriteResult:
+    message = explain_refusal(message, item)
     return WriteResult(index, _id_of(item, id_key), False, None, message, unknown, rejected)
 
 

@@ -30,7 +30,11 @@ class Reply:
             return self.payload
         if self.body is EMPTY:
             return b""
-        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        text = json.dumps(self.body, separators=(",", ":"), ensure_ascii=False)
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: Halo sends it as the JSON escape \ud83d
+            return json.dumps(self.body, separators=(",", ":")).encode("ascii")
 
 
 class Rejected(Exception):
