@@ -25,6 +25,7 @@ from halo_automate.core.playbook import load_playbook_text
 from halo_automate.sandbox import SandboxServer
 from halo_automate.sandbox import reference as ref
 from halo_automate.sandbox.replies import Reply
+from halo_automate.sandbox.server import Handle
 
 SPAM_DOMAINS = ("news.example", "promo-mailer.example")
 CAB_TYPE, STRICT_TYPE = 3, 2
@@ -44,15 +45,14 @@ def candidates(sb: SandboxServer) -> list[int]:
 def refused_with_writes(sb: SandboxServer) -> list[int]:
     """Records, per refused POST, how many elements the sandbox kept applied."""
     kept: list[int] = []
-    original = sb.handle
 
-    def handle(method: str, target: str, headers: Message, body: bytes) -> Reply:
-        reply = original(method, target, headers, body)
+    def hook(method: str, target: str, headers: Message, body: bytes, proceed: Handle) -> Reply:
+        reply = proceed(method, target, headers, body)
         if method == "POST" and reply.status == 400:
             kept.append(reply.tickets_written + reply.actions_written)
         return reply
 
-    sb.handle = handle  # type: ignore[method-assign]
+    sb.add_request_hook(hook)
     return kept
 
 

@@ -12,6 +12,7 @@ from halo_automate.engine.closing import close_warnings
 from halo_automate.sandbox import SandboxServer
 from halo_automate.sandbox import reference as ref
 from halo_automate.sandbox.replies import Reply, empty
+from halo_automate.sandbox.server import Handle
 
 STRICT = {2: ("details", "category_1")}
 
@@ -50,13 +51,12 @@ def test_no_warning_without_rules_or_when_unreadable(
     assert close_warnings(plain.client, plain.runner.plan(playbook("note-and-close"))) == []
     sb = sandbox_factory(mandatory=STRICT)
     sb.edit_ticket(spam_ticket(sb), tickettype_id=2, details="", category_1="")
-    original = sb.handle
 
-    def handle(method: str, target: str, headers: Message, body: bytes) -> Reply:
+    def hook(method: str, target: str, headers: Message, body: bytes, proceed: Handle) -> Reply:
         if target.lower().startswith("/api/tickettype/"):
             return empty(403)
-        return original(method, target, headers, body)
+        return proceed(method, target, headers, body)
 
-    sb.handle = handle  # type: ignore[method-assign]
+    sb.add_request_hook(hook)
     hidden = rig(sb, tmp_path / "b.db")
     assert close_warnings(hidden.client, hidden.runner.plan(playbook("note-and-close"))) == []

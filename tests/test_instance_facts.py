@@ -16,19 +16,18 @@ from halo_automate.core.instance import describe_instance
 from halo_automate.sandbox import SandboxServer
 from halo_automate.sandbox import reference as ref
 from halo_automate.sandbox.replies import Reply, empty
+from halo_automate.sandbox.server import Handle
 from halo_automate.store.journal import Journal, RunStart
 from halo_automate.store.migrations import MIGRATIONS
 
 
 def forbid_instance_info(sb: SandboxServer) -> None:
-    original = sb.handle
-
-    def handle(method: str, target: str, headers: Message, body: bytes) -> Reply:
+    def hook(method: str, target: str, headers: Message, body: bytes, proceed: Handle) -> Reply:
         if target.lower().startswith("/api/instanceinfo"):
             return empty(403)
-        return original(method, target, headers, body)
+        return proceed(method, target, headers, body)
 
-    sb.handle = handle  # type: ignore[method-assign]
+    sb.add_request_hook(hook)
 
 
 def shown(journal: Journal, run_id: str) -> str:
