@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import yaml
@@ -44,12 +44,33 @@ class RateLimit(_Model):
     per_seconds: float = Field(300, gt=0, allow_inf_nan=False)
 
 
+class ClientAssertion(_Model):
+    """RFC 7523 ``private_key_jwt``: a signed JWT sent with the token request (Halo v2.216
+    can require one, FACTS.md §9.7). ``audience`` defaults to the token endpoint's URL;
+    ``send_secret`` also sends ``client_secret`` (Halo's "extra security measure" case)."""
+
+    private_key_file: Path
+    alg: Literal["RS256", "PS256", "ES256"] = "RS256"
+    kid: str | None = None
+    audience: str | None = None
+    send_secret: bool = True
+    lifetime_seconds: int = Field(300, ge=10, le=300)
+
+    @field_validator("private_key_file")
+    @classmethod
+    def _check_key_path(cls, value: Path) -> Path:
+        if "\0" in str(value):
+            raise ValueError("a path cannot contain a NUL character")
+        return value
+
+
 class HaloSettings(_Model):
     base_url: str
     auth_url: str | None = None
     tenant: str | None = None
     client_id: str = Field(min_length=1)
     client_secret: SecretStr
+    client_assertion: ClientAssertion | None = None
     scope: str = "all"
     rate_limit: RateLimit = RateLimit()
     page_size: int = Field(100, ge=1, le=100)
@@ -135,6 +156,10 @@ def expand_env(value: Any, env: dict[str, str], where: str = "") -> Any:
     return value
 
 
+def _is_model(annotation: object) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
 def _key_path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
@@ -147,9 +172,10 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[st
     for part in loc[:-1]:
         fld = current.model_fields.get(part) if isinstance(part, str) else None
         annotation = getattr(fld, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        models = [a for a in (annotation, *get_args(annotation)) if _is_model(a)]
+        if not models:
             return []
-        current = annotation
+        current = models[0]
     return list(current.model_fields)
 
 
@@ -249,9 +275,13 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
 
 def _relative_to(settings: Settings, base: Path) -> Settings:
     """Resolve relative paths in the config against the config file's folder."""
-    updates: dict[str, Path] = {}
+    updates: dict[str, Any] = {}
     if not settings.playbooks_dir.is_absolute():
         updates["playbooks_dir"] = base / settings.playbooks_dir
     if not settings.journal.is_absolute():
         updates["journal"] = base / settings.journal
+    assertion = settings.halo.client_assertion
+    if assertion is not None and not assertion.private_key_file.is_absolute():
+        key = assertion.model_copy(update={"private_key_file": base / assertion.private_key_file})
+        updates["halo"] = settings.halo.model_copy(update={"client_assertion": key})
     return settings.model_copy(update=updates)

@@ -6,13 +6,13 @@
     ├── ConfigError                   bad or missing configuration key          (exit 2)
     ├── PlaybookError                 a playbook file is invalid (file:line)    (exit 2)
     ├── PlanError                     a plan cannot be built or read            (exit 2)
-    │   ├── LookupMissError           a name or id Halo's lookup list lacks
-    │   └── RegexTimeoutError         a ``matches`` pattern ran past its budget on one value
+    │   └── LookupMissError           a name or id Halo's lookup list lacks
     ├── RefusedError                  a limit or the user refused; nothing written (exit 4)
     ├── JournalError                  the journal cannot be read or written     (exit 3)
     │   └── LockedError               another run of the playbook holds the lock (exit 4)
     └── HaloError                     Halo answered badly or not at all         (exit 3)
         ├── HaloAuthError             token refused, or 401/403 after a fresh token
+        │   └── HaloPermissionError   403: the application or its agent lacks a permission
         ├── HaloNotFoundError         404
         ├── HaloRateLimitedError      429 that outlasted the retry budget
         ├── HaloUnavailableError      5xx or transport failure after retries
@@ -105,13 +105,14 @@ class LookupMissError(PlanError):
         super().__init__(f"unknown {kind} {value!r}{hint}")
 
 
-class RegexTimeoutError(PlanError):
-    """A ``matches`` pattern ran past its time budget on one value."""
+class LookupAmbiguousError(LookupMissError):
+    """A name a lookup list holds under different ids (e.g. a priority whose ``priorityid``
+    differs between SLAs, FACTS §9.1): the message names the ids and where each is used."""
 
-    def __init__(self, field: str, pattern: str) -> None:
-        self.field = field
-        self.pattern = pattern
-        super().__init__(f"regex {pattern!r} on {field} timed out")
+    def __init__(self, kind: str, value: object, where: str) -> None:
+        self.kind = kind
+        self.value = value
+        PlanError.__init__(self, f"{kind} {value!r} is ambiguous: {where}")
 
 
 class RefusedError(HaloAutomateError):
@@ -147,6 +148,15 @@ class HaloError(HaloAutomateError):
 
 class HaloAuthError(HaloError):
     pass
+
+
+class HaloPermissionError(HaloAuthError):
+    """403 (FACTS.md §9.3): the API application's permissions or its agent's role do not
+    allow ``endpoint``; ``permission`` is what to grant (the message names both)."""
+
+    def __init__(self, message: str, *, endpoint: str, permission: str) -> None:
+        self.permission = permission
+        super().__init__(message, endpoint=endpoint, status=403)
 
 
 class HaloNotFoundError(HaloError):

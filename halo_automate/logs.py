@@ -5,6 +5,10 @@ line a run writes carries them, whichever module logs it. Warnings from librarie
 through the standard library (APScheduler: a missed run, a run skipped because the previous
 one is still going) are rendered the same way, so a service under systemd writes one JSON
 object per line to the journal.
+
+Every value passes :func:`~halo_automate.sanitize.clean_value` before rendering
+(:func:`sanitise`): a log line may quote ticket text, whose ANSI escapes would reach a terminal
+and whose lone surrogates would make the write to stderr raise.
 """
 
 from __future__ import annotations
@@ -17,8 +21,15 @@ from typing import Any, TextIO
 
 import structlog
 
+from halo_automate.sanitize import clean_value
+
 STDLIB_LOGGERS = ("apscheduler",)
 """Library loggers routed through structlog's renderer (at WARNING and above)."""
+
+
+def sanitise(logger: Any, method: str, event_dict: Any) -> Any:
+    """structlog processor: neutralise control escapes and lone surrogates in every value."""
+    return {str(clean_value(k)): clean_value(v) for k, v in event_dict.items()}
 
 
 def configure(
@@ -26,7 +37,7 @@ def configure(
 ) -> None:
     """Configure structlog once per process; ``json=None`` decides from the stream's TTY."""
     out = stream or sys.stderr
-    tty = _isatty(out)
+    tty = is_terminal(out)
     use_json = not tty if json is None else json
     renderer: Any = (
         structlog.processors.JSONRenderer()
@@ -39,7 +50,7 @@ def configure(
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, structlog.processors.format_exc_info, sanitise, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
@@ -47,7 +58,8 @@ def configure(
     _route_stdlib(out, shared, renderer)
 
 
-def _isatty(stream: TextIO) -> bool:
+def is_terminal(stream: TextIO) -> bool:
+    """Whether ``stream`` is a terminal; a stream without ``isatty`` or a closed one is not."""
     try:
         return stream.isatty()
     except (AttributeError, ValueError):  # no isatty, or a closed stream
@@ -64,6 +76,7 @@ def _route_stdlib(out: TextIO, shared: list[Any], renderer: Any) -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            sanitise,
             renderer,
         ],
     )

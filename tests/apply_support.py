@@ -30,6 +30,7 @@ from halo_automate.engine.writes import marker_of
 from halo_automate.halo.client import HaloClient, RetryPolicy
 from halo_automate.sandbox import SandboxServer
 from halo_automate.sandbox.replies import Reply, empty
+from halo_automate.sandbox.server import Handle
 from halo_automate.store.journal import Journal
 
 PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
@@ -165,7 +166,6 @@ def duplicate_markers(sb: SandboxServer) -> list[str]:
 # ---------------------------------------------------------------------- request hooks
 
 
-Handle = Callable[[str, str, Message, bytes], Reply]
 SandboxFactory = Callable[..., SandboxServer]
 
 
@@ -181,14 +181,13 @@ class Recorder:
 
 def record_posts(sb: SandboxServer) -> Recorder:
     recorder = Recorder()
-    original: Handle = sb.handle
 
-    def handle(method: str, target: str, headers: Message, body: bytes) -> Reply:
+    def hook(method: str, target: str, headers: Message, body: bytes, proceed: Handle) -> Reply:
         if method == "POST" and target.lower().startswith("/api/"):
             recorder.posts.append((target.split("?")[0].lower(), json.loads(body or b"null")))
-        return original(method, target, headers, body)
+        return proceed(method, target, headers, body)
 
-    sb.handle = handle  # type: ignore[method-assign]
+    sb.add_request_hook(hook)
     return recorder
 
 
@@ -206,24 +205,23 @@ class Gate:
 
 def gate(sb: SandboxServer, resource: str, nth: int, *, landed: bool) -> Gate:
     g = Gate()
-    original: Handle = sb.handle
     seen = [0]
     lock = threading.Lock()
 
-    def handle(method: str, target: str, headers: Message, body: bytes) -> Reply:
+    def hook(method: str, target: str, headers: Message, body: bytes, proceed: Handle) -> Reply:
         hit = method == "POST" and target.lower().startswith(f"/api/{resource.lower()}")
         if hit:
             with lock:
                 seen[0] += 1
                 hit = seen[0] == nth
         if not hit:
-            return original(method, target, headers, body)
-        reply = original(method, target, headers, body) if landed else empty(500)
+            return proceed(method, target, headers, body)
+        reply = proceed(method, target, headers, body) if landed else empty(500)
         g.reached.set()
         g.release.wait(timeout=30)
         return reply
 
-    sb.handle = handle  # type: ignore[method-assign]
+    sb.add_request_hook(hook)
     return g
 
 

@@ -47,6 +47,7 @@ from typing import Any
 
 import httpx
 import structlog
+from clock import FakeClock
 from pydantic import SecretStr
 
 from halo_automate import logs
@@ -56,7 +57,9 @@ from halo_automate.core.playbook import Playbook, load_playbook_text
 from halo_automate.engine.runner import Runner
 from halo_automate.halo.client import HaloClient, RetryPolicy
 from halo_automate.halo.ratelimit import RequestBudget
-from halo_automate.sandbox.server import SandboxServer
+from halo_automate.sandbox.replies import Reply
+from halo_automate.sandbox.server import Handle, SandboxServer
+from halo_automate.store.connection import Connect, connect
 from halo_automate.store.journal import Journal
 
 FULL_FAULTS = os.environ.get("HALO_AUTOMATE_FULL_FAULTS") == "1"
@@ -138,10 +141,17 @@ def client_for(
 
 
 @contextmanager
-def runner_for(sb: SandboxServer, journal_path: Path, **client_kwargs: Any) -> Iterator[Runner]:
-    """A Runner over a fresh client and the journal at ``journal_path`` (both closed after)."""
+def runner_for(
+    sb: SandboxServer,
+    journal_path: Path,
+    *,
+    journal_connect: Connect = connect,
+    **client_kwargs: Any,
+) -> Iterator[Runner]:
+    """A Runner over a fresh client and the journal at ``journal_path`` (both closed after);
+    ``journal_connect`` opens the journal's connection (``Journal.open(connect=...)``)."""
     client = client_for(sb, **client_kwargs)
-    journal = Journal.open(journal_path)
+    journal = Journal.open(journal_path, connect=journal_connect)
     try:
         yield Runner(client, journal, started_by="fault-suite")
     finally:
@@ -149,10 +159,13 @@ def runner_for(sb: SandboxServer, journal_path: Path, **client_kwargs: Any) -> I
         journal.close()
 
 
-def make_twins(factory: SandboxFactory, **options: Any) -> tuple[SandboxServer, SandboxServer]:
-    """Two sandboxes with identical seeded data: the one under faults and its fault-free twin."""
+def make_twins(
+    factory: SandboxFactory, *, main_clock: dict[str, Any] | None = None, **options: Any
+) -> tuple[SandboxServer, SandboxServer]:
+    """Two sandboxes with identical seeded data: the one under faults (its clock given by
+    ``main_clock``: ``monotonic=`` and ``sleep=``) and its fault-free twin."""
     options = {"now": SEED_DATE, "seed": 7, **options}
-    return factory(**options), factory(**options)
+    return factory(**options, **(main_clock or {})), factory(**options)
 
 
 def plan_on(sb: SandboxServer, playbook: Playbook, journal_path: Path) -> Plan:
@@ -322,11 +335,10 @@ def spike_writes(sb: SandboxServer, rng: random.Random, *, rate: float, seconds:
     """Latency spikes on writes, server side: the write is applied, then the answer is held
     back ``seconds`` (longer than the client's timeout) for a ``rate`` share of writes."""
     log = WriteLog()
-    original = sb.handle
     lock = threading.Lock()
 
-    def handle(method: str, target: str, headers: Any, body: bytes) -> Any:
-        reply = original(method, target, headers, body)
+    def hook(method: str, target: str, headers: Any, body: bytes, proceed: Handle) -> Reply:
+        reply = proceed(method, target, headers, body)
         path = target.split("?")[0].lower()
         if method == "POST" and path == "/api/tickets" and 200 <= reply.status < 300:
             with lock:
@@ -339,19 +351,21 @@ def spike_writes(sb: SandboxServer, rng: random.Random, *, rate: float, seconds:
                 time.sleep(seconds)
         return reply
 
-    sb.handle = handle  # type: ignore[method-assign]
+    sb.add_request_hook(hook)
     return log
 
 
-@contextmanager
-def accelerated_token_clock(sb: SandboxServer, factor: float) -> Iterator[None]:
-    """Make the sandbox's tokens die ``factor`` times sooner than the client was told."""
-    origin = time.monotonic()
-    sb.monotonic = lambda: origin + (time.monotonic() - origin) * factor
-    try:
-        yield
-    finally:
-        sb.monotonic = time.monotonic
+def latency_clock(factor: float) -> dict[str, Any]:
+    """A sandbox clock (``monotonic=``, ``sleep=``) on which time passes only while a request
+    waits out the sandbox's latency, ``factor`` times as fast as that real wait: with a
+    factor above 1 its tokens die sooner than the client, counting real time, was told."""
+    clock = FakeClock()
+
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds)
+        clock.advance(seconds * factor)
+
+    return {"monotonic": clock, "sleep": sleep}
 
 
 # ---------------------------------------------------------------------------- a bad Halo

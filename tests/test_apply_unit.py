@@ -72,6 +72,10 @@ class FakeHalo:
             raise HaloUnavailableError("down", endpoint="GET /api/Tickets", status=500)
         return [dict(self.tickets[i]) for i in ids if i in self.tickets]
 
+    def instance_info(self) -> dict[str, Any]:
+        """``GET /api/InstanceInfo`` (issue 14: each run that writes reads it once)."""
+        return {"app_version": "fake"}
+
     def list_actions(self, ticket_id: int) -> list[dict[str, Any]]:
         self.stats.count("GET /api/Actions")
         self.calls.append(("list", ticket_id))

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import respx
 import structlog
+from clock import FakeClock
 from pydantic import SecretStr
 
 from halo_automate.config import HaloSettings, RateLimit
@@ -32,21 +33,6 @@ SECRET = "s3cr3t-value-that-must-never-leak"
 TOKEN = "tok-abc-123"
 
 
-class FakeTime:
-    """A clock that only moves when something sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def settings(**over: Any) -> HaloSettings:
     values: dict[str, Any] = {
         "base_url": BASE,
@@ -59,8 +45,8 @@ def settings(**over: Any) -> HaloSettings:
 
 
 @pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
+def fake_time() -> FakeClock:
+    return FakeClock(1000.0)
 
 
 @pytest.fixture
@@ -69,10 +55,10 @@ def mock() -> Iterator[respx.MockRouter]:
         yield router
 
 
-def make_client(fake_time: FakeTime, **over: Any) -> HaloClient:
+def make_client(fake_time: FakeClock, **over: Any) -> HaloClient:
     return HaloClient(
         settings(**over),
-        clock=fake_time.clock,
+        clock=fake_time,
         sleep=fake_time.sleep,
         retry=RetryPolicy(attempts=3, base_seconds=0.1, rate_limit_attempts=4),
     )
@@ -114,7 +100,7 @@ def paged_tickets(total: int, cap: int = 100) -> Any:
 # ---------------------------------------------------------------- auth
 
 
-def test_token_request_shape(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_token_request_shape(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """The token request is a form-encoded client-credentials POST with ?tenant= when set."""
     route = token_route(mock)
     mock.get("/api/Status").mock(return_value=httpx.Response(200, json=[]))
@@ -132,7 +118,7 @@ def test_token_request_shape(mock: respx.MockRouter, fake_time: FakeTime) -> Non
     }
 
 
-def test_api_request_shape(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_api_request_shape(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """API calls carry the bearer token and Accept: application/json under {base_url}/api."""
     token_route(mock)
     route = mock.get("/api/Status").mock(return_value=httpx.Response(200, json=[]))
@@ -144,7 +130,7 @@ def test_api_request_shape(mock: respx.MockRouter, fake_time: FakeTime) -> None:
 
 
 def test_token_cached_and_renewed_before_expiry(
-    mock: respx.MockRouter, fake_time: FakeTime
+    mock: respx.MockRouter, fake_time: FakeClock
 ) -> None:
     """One token serves many requests and is renewed about 60 s before it expires."""
     route = token_route(mock, expires_in=3600)
@@ -153,15 +139,15 @@ def test_token_cached_and_renewed_before_expiry(
     for _ in range(5):
         client.get("Status")
     assert route.call_count == 1
-    fake_time.now += 3600 - 61
+    fake_time.advance(3600 - 61)
     client.get("Status")
     assert route.call_count == 1
-    fake_time.now += 2
+    fake_time.advance(2)
     client.get("Status")
     assert route.call_count == 2
 
 
-def test_401_retried_once_with_fresh_token(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_401_retried_once_with_fresh_token(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """A 401 triggers exactly one transparent retry with a new token."""
     route = token_route(mock)
     api = mock.get("/api/Status").mock(
@@ -195,7 +181,7 @@ def test_bearer_auth_is_an_httpx_auth_flow() -> None:
 
 @pytest.mark.parametrize("second", [401, 403])
 def test_second_auth_failure_raises_with_causes(
-    mock: respx.MockRouter, fake_time: FakeTime, second: int
+    mock: respx.MockRouter, fake_time: FakeClock, second: int
 ) -> None:
     """A second 401/403 raises an auth error naming id/secret, scope and the agent."""
     token_route(mock)
@@ -207,7 +193,7 @@ def test_second_auth_failure_raises_with_causes(
     assert info.value.status == second
 
 
-def test_bad_credentials(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_bad_credentials(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """invalid_client from the token endpoint is an auth error that never shows the secret."""
     mock.post("/auth/token").mock(
         return_value=httpx.Response(401, json={"error": "invalid_client"})
@@ -218,14 +204,14 @@ def test_bad_credentials(mock: respx.MockRouter, fake_time: FakeTime) -> None:
     assert SECRET not in str(info.value) and SECRET not in repr(info.value)
 
 
-def test_token_without_access_token(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_token_without_access_token(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """A token response with no access_token is a response error, not a crash."""
     mock.post("/auth/token").mock(return_value=httpx.Response(200, json={"nope": 1}))
     with pytest.raises(HaloResponseError, match="access_token"):
         make_client(fake_time).get("Status")
 
 
-def test_token_endpoint_429_and_5xx_retried(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_token_endpoint_429_and_5xx_retried(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """The token endpoint's 429 and 5xx are waited out like any other request."""
     mock.post("/auth/token").mock(
         side_effect=[
@@ -239,7 +225,7 @@ def test_token_endpoint_429_and_5xx_retried(mock: respx.MockRouter, fake_time: F
     assert len(fake_time.sleeps) >= 2
 
 
-def test_token_endpoint_unreachable(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_token_endpoint_unreachable(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """A token endpoint that cannot be reached is HaloUnavailable after the retries."""
     mock.post("/auth/token").mock(side_effect=httpx.ConnectError("refused"))
     with pytest.raises(HaloUnavailableError, match="cannot connect"):
@@ -247,7 +233,7 @@ def test_token_endpoint_unreachable(mock: respx.MockRouter, fake_time: FakeTime)
 
 
 def test_token_endpoint_429s_are_waited_out_like_any_request(
-    mock: respx.MockRouter, fake_time: FakeTime
+    mock: respx.MockRouter, fake_time: FakeClock
 ) -> None:
     """The token request has the retry policy of every request: its 429s count against
     rate_limit_attempts (4 here), not the 3 attempts a 5xx gets."""
@@ -261,7 +247,7 @@ def test_token_endpoint_429s_are_waited_out_like_any_request(
 
 
 def test_token_endpoint_429_forever_is_rate_limited(
-    mock: respx.MockRouter, fake_time: FakeTime
+    mock: respx.MockRouter, fake_time: FakeClock
 ) -> None:
     """A token endpoint that never stops answering 429 is RateLimited, naming it."""
     mock.post("/auth/token").mock(
@@ -273,7 +259,7 @@ def test_token_endpoint_429_forever_is_rate_limited(
 
 
 @pytest.mark.parametrize("url", ["https://ha\tlo.example", "https://halo..example"])
-def test_a_url_httpx_cannot_use_is_a_config_error_naming_it(fake_time: FakeTime, url: str) -> None:
+def test_a_url_httpx_cannot_use_is_a_config_error_naming_it(fake_time: FakeClock, url: str) -> None:
     """A base_url the config accepts but httpx cannot use (a control character, an empty
     host label) is a one-line ConfigError naming the URL, not a raw httpx/idna error."""
     with pytest.raises(ConfigError) as info:
@@ -284,7 +270,7 @@ def test_a_url_httpx_cannot_use_is_a_config_error_naming_it(fake_time: FakeTime,
 
 
 def test_secret_absent_from_logs_reprs_and_errors(
-    mock: respx.MockRouter, fake_time: FakeTime, caplog: pytest.LogCaptureFixture
+    mock: respx.MockRouter, fake_time: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The client secret and the bearer token never appear in logs, reprs or error text."""
     caplog.set_level(logging.DEBUG)
@@ -298,6 +284,7 @@ def test_secret_absent_from_logs_reprs_and_errors(
         client.get("Status")
         with pytest.raises(HaloAuthError) as info:
             client.get("Team")
+    assert client.tokens.has_token  # so its repr below is of a manager holding the token
     blob = " ".join(
         [
             json.dumps(logs, default=str),
@@ -306,12 +293,13 @@ def test_secret_absent_from_logs_reprs_and_errors(
             repr(client.settings),
             str(info.value),
             repr(info.value),
-            repr(client.tokens._token),
+            repr(client.tokens),
         ]
     )
     assert SECRET not in blob
     assert TOKEN not in blob
     assert logs, "expected the 429 to be logged"
+    assert repr(client.tokens) == "TokenManager(has_token=True, issued=2)"
 
 
 # ---------------------------------------------------------------- errors
@@ -334,7 +322,7 @@ def test_halo_message_shapes(body: bytes, expected: str) -> None:
     assert expected in halo_message(body, "text/html")
 
 
-def test_404_and_400(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_404_and_400(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """404 is NotFound; 400 is Rejected with Halo's message and the endpoint."""
     token_route(mock)
     mock.get("/api/Tickets/5").mock(return_value=httpx.Response(404))
@@ -349,7 +337,7 @@ def test_404_and_400(mock: respx.MockRouter, fake_time: FakeTime) -> None:
     assert "GET /api/Tickets/{id}" in str(info.value) and "not valid" in str(info.value)
 
 
-def test_body_that_is_not_json(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_body_that_is_not_json(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """A 200 with an HTML body is a response error naming the endpoint, not a traceback."""
     token_route(mock)
     mock.get("/api/Status").mock(
@@ -361,7 +349,7 @@ def test_body_that_is_not_json(mock: respx.MockRouter, fake_time: FakeTime) -> N
         make_client(fake_time).get("Status")
 
 
-def test_reads_retry_5xx_and_transport(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_reads_retry_5xx_and_transport(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """Reads retry 5xx and transport errors with backoff, then succeed."""
     token_route(mock)
     route = mock.get("/api/Status").mock(
@@ -371,7 +359,7 @@ def test_reads_retry_5xx_and_transport(mock: respx.MockRouter, fake_time: FakeTi
     assert route.call_count == 3
 
 
-def test_reads_give_up_after_attempts(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_reads_give_up_after_attempts(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """A read that keeps failing raises HaloUnavailable with the status."""
     token_route(mock)
     mock.get("/api/Status").mock(return_value=httpx.Response(502))
@@ -380,7 +368,7 @@ def test_reads_give_up_after_attempts(mock: respx.MockRouter, fake_time: FakeTim
     assert info.value.status == 502
 
 
-def test_connect_errors_give_up(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_connect_errors_give_up(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """Connect errors are retried, then reported as unavailable."""
     token_route(mock)
     mock.get("/api/Status").mock(side_effect=httpx.ConnectError("refused"))
@@ -388,7 +376,7 @@ def test_connect_errors_give_up(mock: respx.MockRouter, fake_time: FakeTime) -> 
         make_client(fake_time).get("Status")
 
 
-def test_429_waits_for_the_window(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_429_waits_for_the_window(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """A 429 pauses the budget (doubling) and the request then succeeds."""
     token_route(mock)
     route = mock.get("/api/Status").mock(
@@ -398,10 +386,10 @@ def test_429_waits_for_the_window(mock: respx.MockRouter, fake_time: FakeTime) -
     assert client.get("Status") == []
     assert route.call_count == 3
     assert client.stats.rate_limited == 2
-    assert sum(fake_time.sleeps) >= (5 + 10) * 0.8
+    assert fake_time.slept >= (5 + 10) * 0.8
 
 
-def test_429_retry_after_honoured(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_429_retry_after_honoured(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """A Retry-After header, when Halo sends one, sets the pause."""
     token_route(mock)
     mock.get("/api/Status").mock(
@@ -414,7 +402,7 @@ def test_429_retry_after_honoured(mock: respx.MockRouter, fake_time: FakeTime) -
     assert fake_time.sleeps == [7]
 
 
-def test_429_forever_gives_up(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_429_forever_gives_up(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """A 429 that never clears raises RateLimited after the configured tries."""
     token_route(mock)
     mock.get("/api/Status").mock(return_value=httpx.Response(429, json={"error": "Rate Limit"}))
@@ -422,7 +410,7 @@ def test_429_forever_gives_up(mock: respx.MockRouter, fake_time: FakeTime) -> No
         make_client(fake_time).get("Status")
 
 
-def test_budget_spaces_requests(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_budget_spaces_requests(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """With a budget of 3 per 10 s, the 4th request (token included) waits for the window."""
     token_route(mock)
     mock.get("/api/Status").mock(return_value=httpx.Response(200, json=[]))
@@ -456,7 +444,7 @@ class AuditedLock:
         self.seen = self.counters()
 
 
-def test_stats_change_only_under_their_lock(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_stats_change_only_under_their_lock(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """Every counter of ClientStats (retries and rate_limited included) changes only while
     its lock is held: the stats are shared by every thread of the process."""
     token_route(mock)
@@ -467,7 +455,7 @@ def test_stats_change_only_under_their_lock(mock: respx.MockRouter, fake_time: F
     stats = ClientStats(lock=lock)
     lock.stats = stats
     client = HaloClient(
-        settings(), stats=stats, clock=fake_time.clock, sleep=fake_time.sleep,
+        settings(), stats=stats, clock=fake_time, sleep=fake_time.sleep,
         retry=RetryPolicy(attempts=3),
     )  # fmt: skip
     client.get("Status")
@@ -479,7 +467,7 @@ def test_stats_change_only_under_their_lock(mock: respx.MockRouter, fake_time: F
 # ---------------------------------------------------------------- paging
 
 
-def test_reads_10000_tickets_in_100_pages(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_reads_10000_tickets_in_100_pages(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """10,000 tickets take 100 page requests plus one token, with paging params as Halo wants."""
     token = token_route(mock)
     route = mock.get("/api/Tickets").mock(side_effect=paged_tickets(10_000))
@@ -494,7 +482,7 @@ def test_reads_10000_tickets_in_100_pages(mock: respx.MockRouter, fake_time: Fak
     assert sorted(int(c.request.url.params["page_no"]) for c in route.calls) == list(range(1, 101))
 
 
-def test_page_cap_detected(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_page_cap_detected(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """A server capping pages below the requested size still yields every ticket."""
     token_route(mock)
     route = mock.get("/api/Tickets").mock(side_effect=paged_tickets(717, cap=50))
@@ -503,7 +491,7 @@ def test_page_cap_detected(mock: respx.MockRouter, fake_time: FakeTime) -> None:
     assert route.call_count == 15
 
 
-def test_single_page_and_empty(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_single_page_and_empty(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """A single short page, or no match at all, costs one request."""
     token_route(mock)
     route = mock.get("/api/Tickets").mock(side_effect=[page(tickets(1, 3), 3), page([], 0)])
@@ -514,7 +502,7 @@ def test_single_page_and_empty(mock: respx.MockRouter, fake_time: FakeTime) -> N
 
 
 def test_sequential_paging_when_concurrency_is_one(
-    mock: respx.MockRouter, fake_time: FakeTime
+    mock: respx.MockRouter, fake_time: FakeClock
 ) -> None:
     """concurrency=1 reads pages one after another, in order."""
     token_route(mock)
@@ -524,7 +512,7 @@ def test_sequential_paging_when_concurrency_is_one(
 
 
 def test_empty_page_before_record_count_is_an_error(
-    mock: respx.MockRouter, fake_time: FakeTime
+    mock: respx.MockRouter, fake_time: FakeClock
 ) -> None:
     """An empty page before record_count is reached raises instead of a short list."""
     token_route(mock)
@@ -535,7 +523,7 @@ def test_empty_page_before_record_count_is_an_error(
         list(make_client(fake_time).iter_tickets())
 
 
-def test_repeated_page_is_an_error(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_repeated_page_is_an_error(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """A server that ignores page_no (same page again) is detected."""
     token_route(mock)
     mock.get("/api/Tickets").mock(return_value=page(tickets(1, 100), 300))
@@ -543,7 +531,7 @@ def test_repeated_page_is_an_error(mock: respx.MockRouter, fake_time: FakeTime) 
         list(make_client(fake_time, concurrency=1).iter_tickets())
 
 
-def test_short_total_is_an_error(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_short_total_is_an_error(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """Fewer rows than record_count on a single page is a short read."""
     token_route(mock)
     mock.get("/api/Tickets").mock(return_value=page([], 5))
@@ -551,7 +539,7 @@ def test_short_total_is_an_error(mock: respx.MockRouter, fake_time: FakeTime) ->
         list(make_client(fake_time).iter_tickets())
 
 
-def test_last_page_short_is_an_error(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_last_page_short_is_an_error(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """A last page with fewer rows than promised fails the total check."""
     token_route(mock)
     mock.get("/api/Tickets").mock(
@@ -561,7 +549,7 @@ def test_last_page_short_is_an_error(mock: respx.MockRouter, fake_time: FakeTime
         list(make_client(fake_time).iter_tickets())
 
 
-def test_record_count_change_is_an_error(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_record_count_change_is_an_error(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """A list that changes size while it is read raises rather than skipping tickets."""
     token_route(mock)
     mock.get("/api/Tickets").mock(
@@ -580,7 +568,7 @@ def test_record_count_change_is_an_error(mock: respx.MockRouter, fake_time: Fake
         {"record_count": 2, "tickets": [{"id": 1}, {"id": 1}]},
     ],
 )
-def test_wrong_envelopes(mock: respx.MockRouter, fake_time: FakeTime, body: Any) -> None:
+def test_wrong_envelopes(mock: respx.MockRouter, fake_time: FakeClock, body: Any) -> None:
     """Wrong envelopes and duplicate ids are response errors naming the endpoint."""
     token_route(mock)
     mock.get("/api/Tickets").mock(return_value=httpx.Response(200, json=body))
@@ -588,7 +576,7 @@ def test_wrong_envelopes(mock: respx.MockRouter, fake_time: FakeTime, body: Any)
         list(make_client(fake_time).iter_tickets())
 
 
-def test_unknown_filter_refused_with_hint(fake_time: FakeTime) -> None:
+def test_unknown_filter_refused_with_hint(fake_time: FakeClock) -> None:
     """An unknown ticket filter is refused before any request, with a did-you-mean."""
     client = make_client(fake_time)
     with pytest.raises(HaloRejectedError, match="did you mean 'open_only'"):
@@ -598,7 +586,7 @@ def test_unknown_filter_refused_with_hint(fake_time: FakeTime) -> None:
     assert client.stats.requests == 0
 
 
-def test_tickets_by_ids_chunks(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_tickets_by_ids_chunks(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """Read-back by id sends ticketids in chunks of 100."""
     token_route(mock)
 
@@ -614,7 +602,7 @@ def test_tickets_by_ids_chunks(mock: respx.MockRouter, fake_time: FakeTime) -> N
 # ---------------------------------------------------------------- lookups
 
 
-def test_lookups_envelopes_and_cache(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_lookups_envelopes_and_cache(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """Bare arrays, an Agent 'results' object and the wrapped Client list all resolve; cached."""
     token_route(mock)
     status = mock.get("/api/Status").mock(
@@ -654,7 +642,7 @@ def test_lookups_envelopes_and_cache(mock: respx.MockRouter, fake_time: FakeTime
         client.lookups(["nope"])
 
 
-def test_lookup_bad_envelope(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_lookup_bad_envelope(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """A lookup that is not a list of records is a response error."""
     token_route(mock)
     mock.get("/api/Team").mock(return_value=httpx.Response(200, json={"x": 1}))
@@ -671,7 +659,7 @@ def echo_writes(request: httpx.Request) -> httpx.Response:
     return httpx.Response(201, json=[{**i, "saved": True} for i in items])
 
 
-def test_batched_write_maps_results(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_batched_write_maps_results(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """One POST per batch with returnall=true; results map back to inputs in order."""
     token_route(mock)
     route = mock.post("/api/Tickets").mock(side_effect=echo_writes)
@@ -682,7 +670,7 @@ def test_batched_write_maps_results(mock: respx.MockRouter, fake_time: FakeTime)
     assert all(r.ok and r.record and r.record["saved"] for r in results)
 
 
-def test_single_object_response_accepted(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_single_object_response_accepted(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """A one-element write answered with a bare object (Halo's default) is accepted."""
     token_route(mock)
     mock.post("/api/Actions").mock(return_value=httpx.Response(200, json={"id": 4, "ticket_id": 7}))
@@ -690,8 +678,13 @@ def test_single_object_response_accepted(mock: respx.MockRouter, fake_time: Fake
     assert result.ok and result.ticket_id == 7 and result.record == {"id": 4, "ticket_id": 7}
 
 
-def test_bad_batch_is_bisected(mock: respx.MockRouter, fake_time: FakeTime) -> None:
-    """A 400 batch is bisected so only the bad ticket fails, with Halo's message."""
+def test_bad_batch_is_not_resent_by_the_client(
+    mock: respx.MockRouter, fake_time: FakeClock
+) -> None:
+    """A 400 on a batch of several is sent once and never re-sent by the client (issue 14:
+    Halo may have committed the elements before the bad one, FACTS §9.5): every element is
+    marked unknown and rejected with Halo's message, for the engine to read back and split.
+    (Until issue 14 the client bisected and re-sent the batch here.)"""
     token_route(mock)
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -704,13 +697,16 @@ def test_bad_batch_is_bisected(mock: respx.MockRouter, fake_time: FakeTime) -> N
 
     route = mock.post("/api/Tickets").mock(side_effect=handler)
     results = make_client(fake_time).write_tickets([{"id": i} for i in range(1, 9)])
-    assert [r.ok for r in results] == [True] * 5 + [False] + [True] * 2
-    bad = results[5]
-    assert bad.ticket_id == 6 and bad.error == "Category 'X' is not valid" and not bad.unknown
-    assert route.call_count == 1 + 2 + 2 + 2  # 8 → 4+4 → (2+2) → (1+1)
+    assert route.call_count == 1
+    assert all(not r.ok and r.unknown and r.rejected for r in results)
+    assert {r.error for r in results} == {"Category 'X' is not valid"}
+    assert [r.ticket_id for r in results] == list(range(1, 9))
+    [single] = make_client(fake_time).write_tickets([{"id": 6}])
+    assert not single.ok and not single.unknown and not single.rejected
+    assert single.error == "Category 'X' is not valid"
 
 
-def test_write_500_not_resent(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_write_500_not_resent(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """A 500 on a write is never re-sent: every element is marked unknown for read-back."""
     token_route(mock)
     route = mock.post("/api/Tickets").mock(return_value=httpx.Response(500))
@@ -719,7 +715,7 @@ def test_write_500_not_resent(mock: respx.MockRouter, fake_time: FakeTime) -> No
     assert all(r.unknown and not r.ok for r in results)
 
 
-def test_write_timeout_not_resent(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_write_timeout_not_resent(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """A timed-out write is not re-sent; its outcome is unknown."""
     token_route(mock)
     route = mock.post("/api/Actions").mock(side_effect=httpx.ReadTimeout("slow"))
@@ -727,7 +723,7 @@ def test_write_timeout_not_resent(mock: respx.MockRouter, fake_time: FakeTime) -
     assert route.call_count == 1 and r.unknown and "timed out" in (r.error or "")
 
 
-def test_write_resent_when_provably_unsent(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_write_resent_when_provably_unsent(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """Connect errors, 429 and 503 re-send a write: Halo never applied it."""
     token_route(mock)
     route = mock.post("/api/Tickets").mock(
@@ -744,7 +740,7 @@ def test_write_resent_when_provably_unsent(mock: respx.MockRouter, fake_time: Fa
     assert r.ok and route.call_count == 4
 
 
-def test_write_count_mismatch(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_write_count_mismatch(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """Halo answering fewer records than sent is a response error, not a silent mismatch."""
     token_route(mock)
     mock.post("/api/Tickets").mock(return_value=httpx.Response(201, json=[{"id": 1}]))
@@ -752,14 +748,14 @@ def test_write_count_mismatch(mock: respx.MockRouter, fake_time: FakeTime) -> No
         make_client(fake_time).write_tickets([{"id": 1}, {"id": 2}])
 
 
-def test_empty_write_sends_nothing(fake_time: FakeTime) -> None:
+def test_empty_write_sends_nothing(fake_time: FakeClock) -> None:
     """An empty batch makes no request."""
     client = make_client(fake_time)
     assert client.write_tickets([]) == []
     assert client.stats.requests == 0
 
 
-def test_actions_list_and_delete(mock: respx.MockRouter, fake_time: FakeTime) -> None:
+def test_actions_list_and_delete(mock: respx.MockRouter, fake_time: FakeClock) -> None:
     """Actions are listed from their envelope and deleted with ?ticket_id=."""
     token_route(mock)
     mock.get("/api/Actions").mock(

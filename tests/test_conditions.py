@@ -18,16 +18,20 @@ from halo_automate.core.conditions import (
     op_names,
     parse_where,
 )
-from halo_automate.core.operators import email_domain, field_kind, is_empty
-from halo_automate.errors import RegexTimeoutError
+from halo_automate.core.operators import Unknown, email_domain, field_kind, is_empty
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
-def match(where: dict[str, Any], ticket: dict[str, Any]) -> str | None:
+def match(where: dict[str, Any], ticket: dict[str, Any]) -> str | Unknown | None:
     node, problems = parse_where(where)
     assert problems == []
     return compile_where(node, now=NOW)(ticket)
+
+
+def matched(where: dict[str, Any], ticket: dict[str, Any]) -> bool:
+    """Whether the verdict is a match (a reason): neither false nor unknown."""
+    return isinstance(match(where, ticket), str)
 
 
 T = {
@@ -44,6 +48,7 @@ T = {
     "dateoccurred": "2026-11-24T06:00:00Z",  # 6 hours before NOW
     "deadlinedate": "1900-01-01T00:00:00",
     "child_ticket_ids": [],
+    "agent_id": None,  # every list row carries agent_id (here: unassigned, null)
 }
 
 CASES = [
@@ -114,7 +119,9 @@ CASES = [
 @pytest.mark.parametrize(("where", "expected"), CASES)
 def test_operators(where: dict[str, Any], expected: bool) -> None:
     """Each operator (and its not_ form) decides a ticket as documented."""
-    assert (match(where, T) is not None) is expected
+    verdict = match(where, T)
+    assert not isinstance(verdict, Unknown), verdict
+    assert (verdict is not None) is expected
 
 
 MISSING_CASES = [
@@ -130,24 +137,35 @@ MISSING_CASES = [
 
 @pytest.mark.parametrize(("op", "value", "expected"), MISSING_CASES)
 def test_missing_field_never_satisfies_positive_ops(op: str, value: str, expected: bool) -> None:
-    """A missing field fails every positive test, so its not_ form passes."""
-    assert (match({"details": {op: value}}, {"id": 1}) is not None) is expected
+    """A missing field that list rows omit when unset (category_2) fails every positive test,
+    so its not_ form passes."""
+    verdict = match({"category_2": {op: value}}, {"id": 1})
+    assert not isinstance(verdict, Unknown), verdict
+    assert (verdict is not None) is expected
 
 
-def test_missing_and_non_numeric_values_fail_bounds() -> None:
-    """gt/lt on a missing, boolean or unparseable value is false, not an error."""
+def test_unset_values_fail_bounds_and_unreadable_ones_are_unknown() -> None:
+    """gt/lt on an unset value is false; on a boolean or unparseable value it is unknown (so
+    its negation is unknown too, never true), not an error."""
     assert match({"status_id": {"gt": 0}}, {"id": 1, "status_id": None}) is None
-    assert match({"status_id": {"gt": 0}}, {"id": 1, "status_id": True}) is None
-    assert match({"lastactiondate": {"gt": "2020-01-01"}}, {"lastactiondate": "soon"}) is None
-    assert match({"lastactiondate": {"older_than": "1d"}}, {"lastactiondate": 5}) is None
+    assert isinstance(match({"status_id": {"gt": 0}}, {"id": 1, "status_id": True}), Unknown)
+    unknown = match({"lastactiondate": {"gt": "2020-01-01"}}, {"lastactiondate": "soon"})
+    assert isinstance(unknown, Unknown)
+    assert unknown.why == "field lastactiondate is 'soon', not a date"
+    assert isinstance(
+        match({"lastactiondate": {"older_than": "1d"}}, {"lastactiondate": 5}), Unknown
+    )
+    assert isinstance(match({"status_id": {"not_gt": 0}}, {"status_id": True}), Unknown)
 
 
 def test_equals_does_not_confuse_booleans_and_numbers() -> None:
-    """equals 1 does not match true, equals true does not match 1."""
-    assert match({"client_id": {"equals": 1}}, {"client_id": True}) is None
-    assert match({"onhold": {"equals": True}}, {"onhold": 1}) is None
-    assert match({"status_id": {"in": [1]}}, {"status_id": True}) is None
-    assert match({"status_id": {"in": [1]}}, {"status_id": [1]}) is None
+    """equals 1 does not match true, equals true does not match 1 (each is unknown: neither
+    reads as its field's type)."""
+    assert not matched({"client_id": {"equals": 1}}, {"client_id": True})
+    assert not matched({"onhold": {"equals": True}}, {"onhold": 1})
+    assert not matched({"status_id": {"in": [1]}}, {"status_id": True})
+    assert not matched({"status_id": {"in": [1]}}, {"status_id": [1]})
+    assert not matched({"client_id": {"not_equals": 1}}, {"client_id": True})
 
 
 def test_domain_is_exact_not_subdomain() -> None:
@@ -373,22 +391,21 @@ def test_is_empty() -> None:
 CATASTROPHIC = r"^(a+)+$"
 
 
-def test_catastrophic_regex_times_out_instead_of_hanging() -> None:
-    """A backtracking bomb raises RegexTimeoutError quickly, naming field and pattern."""
+def test_catastrophic_regex_is_linear_time() -> None:
+    """A pattern that backtracks catastrophically elsewhere answers at once under RE2, and
+    correctly (no timeout exists to trip, under load or during a GC pause)."""
     node, _ = parse_where({"summary": {"matches": CATASTROPHIC}})
     matcher = compile_where(node, now=NOW)
     started = time.monotonic()
-    with pytest.raises(RegexTimeoutError) as caught:
-        matcher({"summary": "a" * 5000 + "!"})
-    assert time.monotonic() - started < 2
-    assert caught.value.field == "summary"
-    assert caught.value.pattern == CATASTROPHIC
+    assert matcher({"summary": "a" * 5000 + "!"}) is None
+    assert matcher({"summary": "a" * 5000}) is not None
+    assert time.monotonic() - started < 0.5
 
 
 def test_regex_input_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only the first REGEX_MAX_INPUT characters of a value are searched."""
     monkeypatch.setattr(operators, "REGEX_MAX_INPUT", 10)
-    node, _ = parse_where({"details": {"matches": "needle"}})
+    node, _ = parse_where({"summary": {"matches": "needle"}})
     matcher = compile_where(node, now=NOW)
-    assert matcher({"details": "x" * 5 + "needle"}) is None  # 11 chars: cut at 10
-    assert matcher({"details": "x" * 4 + "needle"}) is not None
+    assert matcher({"summary": "x" * 5 + "needle"}) is None  # 11 chars: cut at 10
+    assert matcher({"summary": "x" * 4 + "needle"}) is not None

@@ -461,7 +461,7 @@ def test_reload_survives_a_vanished_folder(tmp_path: Path, make_daemon: Make) ->
     folder.rmdir()
     with capture_logs() as logs:
         for _ in range(3):
-            service._maybe_reload()  # watching: noticed once, not on every poll
+            service.check_reload()  # watching: noticed once, not on every poll
     assert set(service.playbooks) == {"a"}
     assert [e["event"] for e in logs] == ["reloading_playbooks", "reload_failed"]
 
@@ -641,8 +641,8 @@ class Serving:
         self.code = self.service.serve()
 
     def url(self, path: str) -> str:
-        health = wait_until(lambda: self.service._health)
-        return f"http://{health.address}{path}"
+        address = wait_until(lambda: self.service.health_address)
+        return f"http://{address}{path}"
 
     def stop(self, timeout: float = 5.0) -> int | None:
         self.service.request_stop()
@@ -679,7 +679,7 @@ def test_serve_runs_at_start_and_serves_health_and_metrics(
     assert get(serving.url("/"))[0] == 404
     assert serving.stop() == 0
     assert runner.stop_requested and not service.scheduler.running
-    assert service._health is None
+    assert service.health_address is None
 
 
 def test_health_is_503_while_stopping(
@@ -735,7 +735,7 @@ def test_stop_waits_for_the_in_flight_run_and_starts_no_new_one(
     runner.script["a"] = [slow]
     service = make_daemon(stop_timeout_seconds=5)
     serving = Serving(service)
-    wait_until(lambda: service._running)
+    wait_until(lambda: service.in_flight())
     service.request_stop()
     wait_until(lambda: runner.stop_requested)
     assert serving.thread.is_alive()  # still waiting for the run
@@ -757,7 +757,7 @@ def test_stop_timeout_exits_non_zero_and_names_the_abandoned_run(
     runner.script["a"] = [lambda pb: (release.wait(10), outcome(pb.name))[1]]
     service = make_daemon(stop_timeout_seconds=0.2)
     serving = Serving(service)
-    wait_until(lambda: service._running)
+    wait_until(lambda: service.in_flight())
     started = time.monotonic()
     with capture_logs() as logs:
         assert serving.stop() == ExitCode.PARTIAL
@@ -830,7 +830,7 @@ def test_signals_are_not_installed_off_the_main_thread(make_daemon: Make) -> Non
     """serve() in a worker thread cannot own signals and does not try."""
     service = make_daemon()
     result: list[Any] = []
-    thread = threading.Thread(target=lambda: result.append(service._install_signals()))
+    thread = threading.Thread(target=lambda: result.append(service.install_signal_handlers()))
     thread.start()
     thread.join()
     assert result == [None]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -75,12 +76,13 @@ def setup_twins(
     token_speed: float = 1.0,
     **twin_over: object,
 ) -> tuple[SandboxServer, SandboxServer, Plan]:
-    """The twins (on ``clock`` when given; their tokens age ``token_speed`` times faster than
-    the clock, so a client on ``clock`` believes them alive longer than they are)."""
-    fake: dict[str, object] = {}
+    """The twins; the one under faults on ``clock`` when given, its tokens ageing
+    ``token_speed`` times faster than the clock (so a client on ``clock`` believes them alive
+    longer than they are)."""
+    main_clock: dict[str, Any] | None = None
     if clock is not None:
-        fake = {"monotonic": lambda: clock() * token_speed, "sleep": clock.sleep}
-    main, twin = make_twins(factory, tickets=300, **fake)
+        main_clock = {"monotonic": lambda: clock() * token_speed, "sleep": clock.sleep}
+    main, twin = make_twins(factory, main_clock=main_clock, tickets=300)
     watch.watch(main)
     watch.watch(twin)
     plan = plan_on(main, mix_playbook(), tmp_path / "plan.db")

@@ -5,8 +5,6 @@ the plan (planned state, no duplicate, every row terminal)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,40 +27,44 @@ from fault_tools import (
 )
 
 from halo_automate.errors import JournalError
-from halo_automate.store.journal import Journal
 
 BATCH = 6
 
 
-def break_disk(journal: Journal, failure: str) -> None:
-    """Make every later journal write fail as a full or a read-only disk would."""
-    conn: sqlite3.Connection = journal._conn
-    with journal._mutex:
-        if failure == "disk-full":
-            pages = conn.execute("PRAGMA page_count").fetchone()[0]
-            conn.execute(f"PRAGMA max_page_count = {pages}")
-        else:
-            conn.execute("PRAGMA query_only = 1")
+class JournalDisk:
+    """The disk under a journal: opens its connection (``Journal.open(connect=disk.connect)``),
+    can then make every later write fail as a full or a read-only disk would, and remembers
+    how many requests the sandbox had seen when a journal statement first failed."""
 
-
-class FailureClock:
-    """Remembers how many requests the sandbox had seen when the journal first failed."""
-
-    def __init__(self, journal: Journal, sandbox: Any) -> None:
+    def __init__(self, sandbox: Any) -> None:
+        self.sandbox = sandbox
+        self.conn: sqlite3.Connection | None = None
         self.requests_at_failure: int | None = None
-        original = journal._tx
 
-        @contextmanager
-        def tx(doing: str, *, write: bool) -> Iterator[sqlite3.Connection]:
-            try:
-                with original(doing, write=write) as db:
-                    yield db
-            except JournalError:
-                if self.requests_at_failure is None:
-                    self.requests_at_failure = sandbox.counters["requests"]
-                raise
+    def connect(self, path: Path, timeout: float) -> sqlite3.Connection:
+        disk = self
 
-        journal._tx = tx  # type: ignore[method-assign]
+        class Watched(sqlite3.Connection):
+            def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+                try:
+                    return super().execute(sql, parameters)
+                except sqlite3.Error:
+                    if disk.requests_at_failure is None:
+                        disk.requests_at_failure = disk.sandbox.counters["requests"]
+                    raise
+
+        self.conn = sqlite3.connect(
+            path, timeout=timeout, isolation_level=None, check_same_thread=False, factory=Watched
+        )
+        return self.conn
+
+    def fail(self, failure: str) -> None:
+        assert self.conn is not None, "the journal was not opened through this disk"
+        if failure == "disk-full":
+            pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
+            self.conn.execute(f"PRAGMA max_page_count = {pages}")
+        else:
+            self.conn.execute("PRAGMA query_only = 1")
 
 
 @pytest.mark.parametrize("failure", ["disk-full", "read-only"])
@@ -83,18 +85,18 @@ def test_journal_failure_stops_the_run_before_the_next_request(
     apply_on_twin(twin, plan, tmp_path / "twin.db", batch_size=BATCH)
     journal_path = tmp_path / "journal.db"
     writes = 0
-    holder: dict[str, Journal] = {}
+    disk = JournalDisk(main)
 
     def after(n: int, req: httpx.Request, resp: httpx.Response) -> None:
         nonlocal writes
         writes += is_write(req)
         if is_write(req) and writes == at_write:
-            break_disk(holder["journal"], failure)
+            disk.fail(failure)
 
     transport = HookTransport(after=after)
-    with runner_for(main, journal_path, transport=transport, batch_size=BATCH) as runner:
-        holder["journal"] = runner.journal
-        clock = FailureClock(runner.journal, main)
+    with runner_for(
+        main, journal_path, journal_connect=disk.connect, transport=transport, batch_size=BATCH
+    ) as runner:
         outcome = runner.apply_saved(plan, confirm=None)
     assert isinstance(outcome.error, JournalError) and outcome.status == "failed"
     message = str(outcome.error)
@@ -102,8 +104,8 @@ def test_journal_failure_stops_the_run_before_the_next_request(
     assert "\n" not in message and str(journal_path) in message
     reason = "database or disk is full" if failure == "disk-full" else "readonly database"
     assert reason in message and "unlocking" not in message  # the first failure, not a later one
-    assert clock.requests_at_failure is not None
-    assert main.counters["requests"] == clock.requests_at_failure  # nothing sent after it
+    assert disk.requests_at_failure is not None
+    assert main.counters["requests"] == disk.requests_at_failure  # nothing sent after it
     assert state_diff(main, twin) != []  # the run really stopped part way
     with runner_for(main, journal_path, batch_size=BATCH) as runner:  # the disk is fixed
         outcomes = runner.recover()
@@ -125,8 +127,9 @@ def test_journal_unwritable_from_the_start_sends_nothing(
     watch.watch(main)
     plan = plan_on(main, flip_playbook("High"), tmp_path / "plan.db")
     journal_path = tmp_path / "journal.db"
-    with runner_for(main, journal_path) as runner:
-        break_disk(runner.journal, "read-only")
+    disk = JournalDisk(main)
+    with runner_for(main, journal_path, journal_connect=disk.connect) as runner:
+        disk.fail("read-only")
         before = main.counters["requests"]
         outcome = runner.apply_saved(plan, confirm=None)
     assert isinstance(outcome.error, JournalError) and "readonly database" in str(outcome.error)

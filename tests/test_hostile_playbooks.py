@@ -1,7 +1,7 @@
 """Hostile playbooks: YAML bombs, deep nesting, enormous files, endless files, giant numbers,
-floods of keys, wrong types, unsafe tags and catastrophic regexes. Each is refused (or, for
-a catastrophic regex, stopped at planning) with `file:line:col: message` problems, in bounded
-time and memory; `validate` on the command line exits 2 with no traceback."""
+floods of keys, wrong types, unsafe tags and catastrophic regexes. Each is refused with
+`file:line:col: message` problems (a catastrophic regex is harmless: RE2 is linear time), in
+bounded time and memory; `validate` on the command line exits 2 with no traceback."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from halo_automate.core.playbook import (
     load_playbook,
     load_playbook_text,
 )
-from halo_automate.errors import PlanError, PlaybookError
+from halo_automate.errors import PlaybookError
 
 PROBLEM = re.compile(r"^(?P<file>[^\n]+?):(?P<line>\d+):(?P<col>\d+): (?P<message>[^\n]+)$")
 OK_ACTIONS = "actions:\n  - set: {priority: High}\n"
@@ -194,15 +194,14 @@ def test_validate_cli_exits_2_with_located_problems_and_no_traceback(tmp_path: P
     assert any(line.startswith(f"{binary}:1:1: not UTF-8 text") for line in lines)
 
 
-def test_catastrophic_regex_stops_planning_in_bounded_time(
+def test_catastrophic_regex_plans_in_bounded_time(
     sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:
-    """A `matches` pattern that backtracks catastrophically on a ticket's summary stops the
-    plan with a PlanError naming the pattern and ticket within seconds; nothing is written."""
+    """A `matches` pattern that backtracks catastrophically elsewhere, against a hostile
+    summary, plans within seconds under RE2 (linear time): the run succeeds, the hostile
+    ticket is not matched, nothing is written."""
     sb = sandbox_factory(tickets=60)
-    with sb._lock:
-        sb.state.tickets[5]["summary"] = "a" * 5000 + "!"
-        sb.state.version += 1
+    sb.edit_ticket(5, summary="a" * 5000 + "!")
     playbook = load_playbook_text(
         "name: regex-bomb\nwhere: {summary: {matches: '^(a+)+$'}}\n" + OK_ACTIONS, "bomb.yaml"
     )
@@ -210,12 +209,10 @@ def test_catastrophic_regex_stops_planning_in_bounded_time(
     with runner_for(sb, journal) as runner:
         started = time.monotonic()
         outcome = runner.run(playbook, trigger="cli", confirm=None)
-        assert isinstance(outcome.error, PlanError)
-        assert re.search(r"regex '\^\(a\+\)\+\$' on field summary timed out "
-                            r"on ticket 5; nothing was written", str(outcome.error))  # fmt: skip
         seconds = time.monotonic() - started
+        assert outcome.error is None, outcome.message
         [run] = runner.journal.runs()
     assert seconds < 3
-    assert run.status == "failed" and "timed out" in str(run.message)
+    assert run.status == "succeeded" and outcome.matched == 0
     assert sb.counters["writes_applied"] == 0
     assert journal_problems(journal) == []

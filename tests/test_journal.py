@@ -9,12 +9,14 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog.testing
+from clock import FakeClock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -36,22 +38,9 @@ from halo_automate.store.journal import (
 T0 = datetime(2026, 11, 24, 5, 15, tzinfo=UTC)
 
 
-class Clock:
-    """A settable clock for the journal."""
-
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(wall=T0)
 
 
 @pytest.fixture
@@ -60,8 +49,8 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def j(db_path: Path, clock: Clock) -> Iterator[Journal]:
-    with Journal.open(db_path, clock=clock) as journal:
+def j(db_path: Path, clock: FakeClock) -> Iterator[Journal]:
+    with Journal.open(db_path, clock=clock.now) as journal:
         yield journal
 
 
@@ -83,11 +72,12 @@ def test_open_creates_folder_and_sets_pragmas(tmp_path: Path) -> None:
     """open creates missing folders and sets WAL, synchronous=FULL, foreign keys, busy timeout."""
     path = tmp_path / "a" / "b" / "j.db"
     with Journal.open(path, busy_timeout=2.5) as journal:
-        conn = journal._conn
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 2500
+        assert journal.pragma("journal_mode") == "wal"
+        assert journal.pragma("synchronous") == 2  # FULL
+        assert journal.pragma("foreign_keys") == 1
+        assert journal.pragma("busy_timeout") == 2500
+        with pytest.raises(ValueError, match="not a pragma name"):
+            journal.pragma("user_version = 0")
     assert path.is_file()
 
 
@@ -112,7 +102,8 @@ def test_old_journal_is_migrated_by_next_list_entry(db_path: Path) -> None:
     with Journal.open(db_path, migrations=(*MIGRATIONS[:1], _fake_v2)) as v2:
         assert v2.schema_version == 2
         assert v2.get_run("r1").playbook == "pb"
-        row = v2._conn.execute("SELECT reviewer FROM runs").fetchone()
+        with closing(sqlite3.connect(db_path)) as raw:
+            row = raw.execute("SELECT reviewer FROM runs").fetchone()
         assert row[0] == "migrated"
     with Journal.open(db_path, migrations=(*MIGRATIONS[:1], _fake_v2)) as again:
         assert again.schema_version == 2  # nothing left to run: no duplicate-column error
@@ -124,19 +115,20 @@ def test_v1_change_rows_get_their_typed_kind(db_path: Path) -> None:
     "action-delete:<id>" an action removal of that action."""
     with Journal.open(db_path, migrations=MIGRATIONS[:1]) as v1:
         start(v1)
+    with closing(sqlite3.connect(db_path)) as raw, raw:  # v1 rows, as a v1 release wrote them
         for field, before, after, ids in (
             ("status_id", "1", "9", "[]"),
             ("action:note", "null", '{"note":"hi"}', "[77]"),
             ("action-delete:42", '{"note":"old"}', "null", "[]"),
             ("actionable", "1", "2", "[]"),  # a field whose name merely starts like one
         ):
-            v1._conn.execute(
+            raw.execute(
                 "INSERT INTO changes (run_id, ticket_id, field, before_json, after_json, state, "
                 "action_ids, batch, updated_at) VALUES ('r1', 5, ?, ?, ?, 'done', ?, 1, ?)",
                 (field, before, after, ids, "2026-11-24T05:15:00.000Z"),
             )
     with Journal.open(db_path) as v2:
-        assert v2.schema_version == SCHEMA_VERSION == 2
+        assert v2.schema_version == SCHEMA_VERSION == 3  # v3: runs.instance (issue 14)
         rows = v2.changes("r1")
     assert [(r.kind, r.field, r.action_id, r.action_ids) for r in rows] == [
         (ChangeKind.FIELD, "status_id", None, ()),
@@ -160,8 +152,9 @@ def test_failed_migration_rolls_back_completely(db_path: Path) -> None:
         Journal.open(db_path, migrations=(*MIGRATIONS[:1], broken))
     with Journal.open(db_path, migrations=MIGRATIONS[:1]) as v1:
         assert v1.schema_version == 1
-        tables = {r[0] for r in v1._conn.execute("SELECT name FROM sqlite_master")}
-        assert "extra" not in tables
+    with closing(sqlite3.connect(db_path)) as raw:
+        tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master")}
+    assert "extra" not in tables
 
 
 def test_newer_schema_is_refused_naming_both_versions(db_path: Path) -> None:
@@ -232,7 +225,7 @@ def test_closed_journal_raises_journal_error(db_path: Path) -> None:
 # ------------------------------------------------------------------ runs
 
 
-def test_run_round_trip(j: Journal, clock: Clock) -> None:
+def test_run_round_trip(j: Journal, clock: FakeClock) -> None:
     """start_run stores every field; finish_run sets status, counts, message and finished_at."""
     counts = Counts(scanned=10, matched=4, planned=3)
     j.start_run(
@@ -290,7 +283,7 @@ def test_finish_with_running_or_unknown_status_is_a_bug(j: Journal) -> None:
             j.finish_run("r1", status)  # type: ignore[arg-type]
 
 
-def test_runs_newest_first_with_filters(j: Journal, clock: Clock) -> None:
+def test_runs_newest_first_with_filters(j: Journal, clock: FakeClock) -> None:
     """runs() lists newest first, honours limit (None = all), playbook and undo_of."""
     for i, pb in enumerate(["a", "b", "a", "a"]):
         start(j, run_id=f"r{i}", playbook=pb, undo_of="r0" if i == 3 else None)
@@ -370,7 +363,7 @@ def test_add_changes_is_all_or_nothing(j: Journal) -> None:
     assert j.changes("r1") == []
 
 
-def test_mark_outcomes(j: Journal, clock: Clock) -> None:
+def test_mark_outcomes(j: Journal, clock: FakeClock) -> None:
     """mark moves pending rows to done/failed/skipped with message, action ids and time."""
     start(j)
     a, b, c, d = j.add_changes("r1", [new(1), new(2), new(3), new(4, "action:note")])
@@ -478,27 +471,33 @@ def test_two_connections_write_concurrently(db_path: Path) -> None:
 # ------------------------------------------------------------------ failures of the file
 
 
-def test_disk_full_is_a_clear_journal_error(j: Journal) -> None:
+def test_disk_full_is_a_clear_journal_error(db_path: Path, clock: FakeClock) -> None:
     """A full disk (max_page_count) is a one-line JournalError and the batch is not half-kept."""
-    start(j)
-    pages = j._conn.execute("PRAGMA page_count").fetchone()[0]
-    j._conn.execute(f"PRAGMA max_page_count = {pages}")
-    rows = [new(i, before="x" * 500) for i in range(200)]
-    with pytest.raises(JournalError) as caught:
-        j.add_changes("r1", rows)
-    assert str(caught.value) == (
-        f"journal {j.path}: database or disk is full while recording 200 pending changes "
-        "of run r1; stopping before the next write"
-    )
-    assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
-    assert j.changes("r1") == []  # reads still work, and nothing of the batch was kept
-    j._conn.execute(f"PRAGMA max_page_count = {pages * 1000}")
-    assert len(j.add_changes("r1", rows)) == 200  # usable again once space is back
+    opened: list[sqlite3.Connection] = []
+
+    def keep(path: Path, timeout: float) -> sqlite3.Connection:
+        opened.append(jmod.connect(path, timeout))
+        return opened[-1]
+
+    with Journal.open(db_path, clock=clock.now, connect=keep) as j:
+        conn = opened[0]
+        start(j)
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        rows = [new(i, before="x" * 500) for i in range(200)]
+        with pytest.raises(JournalError) as caught:
+            j.add_changes("r1", rows)
+        assert str(caught.value) == (
+            f"journal {j.path}: database or disk is full while recording 200 pending changes "
+            "of run r1; stopping before the next write"
+        )
+        assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+        assert j.changes("r1") == []  # reads still work, and nothing of the batch was kept
+        conn.execute(f"PRAGMA max_page_count = {pages * 1000}")
+        assert len(j.add_changes("r1", rows)) == 200  # usable again once space is back
 
 
-def test_read_only_database_is_a_clear_journal_error(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_read_only_database_is_a_clear_journal_error(db_path: Path) -> None:
     """A journal SQLite can only read gives a JournalError at the first write, naming the file."""
     Journal.open(db_path).close()
 
@@ -506,8 +505,7 @@ def test_read_only_database_is_a_clear_journal_error(
         uri = f"file:{path}?mode=ro"
         return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
 
-    monkeypatch.setattr(jmod, "_connect", read_only)  # works as root, unlike chmod
-    with Journal.open(db_path) as journal:
+    with Journal.open(db_path, connect=read_only) as journal:  # works as root, unlike chmod
         assert journal.runs() == []
         with pytest.raises(JournalError) as caught:
             start(journal)
@@ -519,7 +517,7 @@ def test_read_only_database_is_a_clear_journal_error(
 
 @pytest.mark.skipif(
     os.name != "posix" or os.geteuid() == 0,
-    reason="root ignores file modes; the _connect seam test above covers read-only for root",
+    reason="root ignores file modes; the connect= seam test above covers read-only for root",
 )
 def test_read_only_file_and_folder_is_a_journal_error(tmp_path: Path) -> None:
     """A journal file and folder without write permission fail with a JournalError."""
@@ -636,7 +634,7 @@ def test_lock_of_dead_process_is_taken_over(db_path: Path) -> None:
 def test_taking_over_a_stale_lock_is_logged(j: Journal) -> None:
     """Taking over a stale lock logs lock_taken_over naming the old run and why it was stale."""
     j.acquire_lock("pb", "r-old")
-    locks.HELD.discard(j._key, "pb", "r-old")  # as if written by an earlier process
+    locks.HELD.discard(j.lock_key, "pb", "r-old")  # as if written by an earlier process
     with structlog.testing.capture_logs() as logs:
         j.acquire_lock("pb", "r-new")
     [event] = [e for e in logs if e["event"] == "lock_taken_over"]
@@ -651,7 +649,7 @@ def _as_other_host(monkeypatch: pytest.MonkeyPatch, journal: Journal, run_id: st
 
 
 def test_other_host_lock_is_stale_only_after_heartbeat_timeout(
-    j: Journal, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    j: Journal, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another host's lock blocks until its heartbeat is older than stale_after."""
     _as_other_host(monkeypatch, j, "r-far")
@@ -667,7 +665,7 @@ def test_other_host_lock_is_stale_only_after_heartbeat_timeout(
 
 
 def test_heartbeat_keeps_other_host_lock_alive(
-    j: Journal, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    j: Journal, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A heartbeat resets the staleness clock of a lock."""
     _as_other_host(monkeypatch, j, "r-far")
@@ -684,7 +682,7 @@ def test_heartbeat_keeps_other_host_lock_alive(
 def test_lock_row_with_this_pid_not_held_here_is_stale(j: Journal) -> None:
     """A lock naming this pid that this process never took (pid reuse) is taken over."""
     lock = j.acquire_lock("pb", "r-old")
-    locks.HELD.discard(j._key, "pb", "r-old")  # as if written by an earlier process
+    locks.HELD.discard(j.lock_key, "pb", "r-old")  # as if written by an earlier process
     taken = j.acquire_lock("pb", "r-new")
     assert taken.took_over_from is not None
     assert taken.took_over_from.run_id == "r-old"
@@ -727,7 +725,7 @@ def test_interrupted_runs(j: Journal, monkeypatch: pytest.MonkeyPatch) -> None:
     assert [r.run_id for r in j.interrupted_runs()] == ["orphan", "left"]
     assert [r.run_id for r in j.interrupted_runs(playbook="other")] == ["left"]
     monkeypatch.setattr(locks, "pid_alive", lambda pid: False)
-    locks.HELD.discard(j._key, "pb", "live")  # its owner is gone now
+    locks.HELD.discard(j.lock_key, "pb", "live")  # its owner is gone now
     assert [r.run_id for r in j.interrupted_runs()] == ["live", "orphan", "left"]
 
 

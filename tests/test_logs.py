@@ -76,7 +76,7 @@ def test_explicit_json_overrides_the_terminal_check() -> None:
     assert lines(out)[0]["event"] == "x"
     closed = io.StringIO()
     closed.close()
-    assert logs._isatty(closed) is False
+    assert logs.is_terminal(closed) is False
 
 
 def test_level_filters_lower_levels() -> None:

@@ -185,8 +185,7 @@ def test_field_changed_by_someone_before_recovery_is_skipped(
     plan = crashed_run(r, "quarantine-spam", "write_tickets", 2, landed=False)
     pending = r.journal.pending(plan.run_id)
     victim = pending[0].ticket_id
-    r.sb.state.tickets[victim]["status_id"] = 2
-    r.sb.state.version += 1
+    r.sb.edit_ticket(victim, status_id=2)
     before = tickets(r.sb)
     [outcome] = r.runner.recover()
     assert outcome.status == "partial"
@@ -209,8 +208,7 @@ def test_close_whose_status_moved_before_recovery_is_skipped(
     plan = crashed_run(r, "close-spam", "write_actions", 1, landed=False)
     pending = {row.ticket_id for row in r.journal.pending(plan.run_id)}
     victim = min(pending)
-    r.sb.state.tickets[victim]["status_id"] = 3
-    r.sb.state.version += 1
+    r.sb.edit_ticket(victim, status_id=3)
     [outcome] = r.runner.recover()
     assert outcome.status == "partial" and [t for t, _ in outcome.skips] == [victim]
     assert victim not in marked(r.sb, plan.run_id)
@@ -225,8 +223,7 @@ def test_recovery_where_the_ticket_vanished(
     r = rig(sandbox_factory(), tmp_path / "j.db")
     plan = crashed_run(r, "close-spam", "write_actions", 1, landed=False)
     victim = r.journal.pending(plan.run_id)[0].ticket_id
-    r.sb.state.tickets[victim]["deleted"] = True
-    r.sb.state.version += 1
+    r.sb.edit_ticket(victim, deleted=True)
     [outcome] = r.runner.recover()
     assert outcome.status == "partial"
     assert dict(outcome.skips)[victim] == "ticket no longer exists"

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
+from clock import FakeClock
 from pydantic import SecretStr
 
 from halo_automate.config import HaloSettings, RateLimit
@@ -128,28 +129,13 @@ def test_retry_after_parsing(header: str | None, expected: float | None) -> None
 BASE = "https://acme.halopsa.example"
 
 
-class FakeTime:
-    """A clock that only moves when something sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def client(fake_time: FakeTime) -> HaloClient:
+def client(fake_time: FakeClock) -> HaloClient:
     settings = HaloSettings(
         base_url=BASE, client_id="c", client_secret=SecretStr("s"),
         rate_limit=RateLimit(requests=1000, per_seconds=60),
     )  # fmt: skip
     return HaloClient(
-        settings, clock=fake_time.clock, sleep=fake_time.sleep, retry=RetryPolicy(attempts=3)
+        settings, clock=fake_time, sleep=fake_time.sleep, retry=RetryPolicy(attempts=3)
     )
 
 
@@ -168,7 +154,7 @@ def flaky(mock: respx.MockRouter) -> respx.Route:
 
 def test_without_the_switch_retries_pause() -> None:
     """The baseline the switch changes: two back-offs and two 429 pauses, 30 s among them."""
-    fake_time = FakeTime()
+    fake_time = FakeClock(1000.0)
     with respx.mock(base_url=BASE) as mock:
         flaky(mock)
         assert client(fake_time).get("Status") == []
@@ -177,7 +163,7 @@ def test_without_the_switch_retries_pause() -> None:
 
 def test_instant_backoff_keeps_every_retry_but_never_sleeps() -> None:
     """Under instant_backoff() the same retries happen (same counts), with no pause at all."""
-    fake_time = FakeTime()
+    fake_time = FakeClock(1000.0)
     assert not backoff_is_instant()
     with respx.mock(base_url=BASE) as mock, instant_backoff():
         assert backoff_is_instant()

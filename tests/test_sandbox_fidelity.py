@@ -233,9 +233,12 @@ def test_without_paging_everything_and_count_limits(api: httpx.Client) -> None:
     assert len(paged["tickets"]) == 20
 
 
-def test_list_rows_are_a_subset_with_halo_types(api: httpx.Client) -> None:
-    """List rows carry the Faults_List subset (no detail-only names) with Halo's date format."""
-    row = api.get("/api/Tickets?count=1").json()["tickets"][0]
+def test_list_rows_are_a_subset_with_halo_types(sandbox_factory: Factory) -> None:
+    """List rows carry the Faults_List subset (no detail-only names) with Halo's date format
+    (every field: the sandbox started with ``omit_unset=False``; issue 14 made omitting unset
+    fields the default, see test_sandbox_fidelity_halo2.py)."""
+    with authed(sandbox_factory(omit_unset=False)) as api:
+        row = api.get("/api/Tickets?count=1").json()["tickets"][0]
     assert "status_name" not in row
     assert {
         "id",
@@ -819,7 +822,7 @@ def test_get_and_delete_actions_need_ticket_id(api: httpx.Client) -> None:
     [
         ("/api/Status", "name", [s["name"] for s in ref.STATUSES]),
         ("/api/TicketType", "name", ["Incident", "Problem", "Change Request", "Service Request"]),
-        ("/api/Priority", "name", ["Critical", "High", "Medium", "Low"]),
+        ("/api/Priority?slaid=1", "name", ["Critical", "High", "Medium", "Low"]),
         ("/api/Team", "name", ["Service Desk", "Second Line", "Field Engineering", "Projects"]),
         (
             "/api/Outcome",

@@ -60,9 +60,14 @@ def test_ticket_fields_holding_ids() -> None:
     }
 
 
-def test_every_kind_is_keyed_by_id_today() -> None:
-    """Today every list is keyed by 'id' (FACTS §9.1's priorityid is one row to change)."""
-    assert {k.id_key for k in LOOKUP_KINDS.values()} == {"id"}
+def test_every_kind_is_keyed_by_id_but_priorities() -> None:
+    """Every list is keyed by 'id' but priorities, keyed by 'priorityid' per SLA (FACTS §9.1:
+    one row to change)."""
+    assert {k.kind for k in LOOKUP_KINDS.values() if k.id_key != "id"} == {"priorities"}
+    assert (lookup_kind("priorities").id_key, lookup_kind("priorities").scope_key) == (
+        "priorityid",
+        "slaid",
+    )
     assert lookup_kind("outcomes").name_key == "outcome"
     assert lookup_kind("category_2").name_key == "value"
 

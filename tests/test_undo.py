@@ -114,8 +114,7 @@ def test_undo_skips_a_ticket_changed_since_the_run(
     before = tickets(r.sb)
     run = r.runner.run(playbook("close-spam"), trigger="cli", confirm=None)
     victim = min(marked(r.sb, run.run_id))
-    r.sb.state.tickets[victim]["status_id"] = 2  # an agent reopened it
-    r.sb.state.version += 1
+    r.sb.edit_ticket(victim, status_id=2)  # an agent reopened it
     victim_now = tickets(r.sb)[victim]
     undo_id, status = undo(r, run.run_id)
     assert status == "partial"
@@ -154,8 +153,7 @@ def test_undo_plan_reverses_done_rows_only(sandbox_factory: SandboxFactory, tmp_
     r = rig(sandbox_factory(), tmp_path / "j.db")
     plan = r.runner.plan(playbook("close-spam"))
     stale = plan.changes[0].ticket_id
-    r.sb.state.tickets[stale]["status_id"] = 4
-    r.sb.state.version += 1
+    r.sb.edit_ticket(stale, status_id=4)
     r.runner.apply_saved(plan, confirm=None)
     undo_plan = build_undo_plan(r.journal, plan.run_id, now=NOW)
     assert stale not in {c.ticket_id for c in undo_plan.changes}

@@ -115,6 +115,10 @@ class Context:
 
         def confirm(plan: Plan) -> bool:
             self.render(plan, lookups)
+            from halo_automate.engine.closing import close_warnings
+
+            for warning in close_warnings(self.client, plan):
+                self.console.print(f"warning: {warning}", highlight=False, markup=False)
             return ask(f"Apply these changes to {len(plan.changes)} tickets?", yes=yes)
 
         return confirm

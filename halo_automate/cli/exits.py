@@ -21,6 +21,7 @@ from rich.console import Console
 
 from halo_automate.core.outcome import RunOutcome, worst_exit_code
 from halo_automate.errors import ExitCode, HaloAutomateError
+from halo_automate.sanitize import clean_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,7 +44,7 @@ def finish(console: Console, outcome: RunOutcome) -> ExitCode:
     """Print how a run ended and return its exit code: ``error: <message>`` on stderr for a
     run an error ended (as :func:`handle_errors` prints a raised one), else its summary."""
     if outcome.error is not None:
-        click.echo(f"error: {outcome.message or outcome.error}", err=True)
+        click.echo(clean_text(f"error: {outcome.message or outcome.error}"), err=True)
     else:
         print_summary(console, outcome)
     return outcome.exit_code
@@ -67,6 +68,8 @@ def print_summary(console: Console, outcome: RunOutcome) -> None:
         markup=False,
     )
     for ticket_id, reason in outcome.skips:
-        console.print(f"  skipped ticket {ticket_id}: {reason}", highlight=False, markup=False)
+        line = clean_text(f"  skipped ticket {ticket_id}: {reason}")
+        console.print(line, highlight=False, markup=False)
     for ticket_id, message in outcome.failures:
-        console.print(f"  failed ticket {ticket_id}: {message}", highlight=False, markup=False)
+        line = clean_text(f"  failed ticket {ticket_id}: {message}")
+        console.print(line, highlight=False, markup=False)

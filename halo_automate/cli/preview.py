@@ -1,4 +1,10 @@
-"""Show a plan: a rich table of changes with totals, or the versioned JSON document."""
+"""Show a plan: a rich table of changes with totals, or the versioned JSON document.
+
+Every ticket-supplied string passes :func:`~halo_automate.sanitize.clean_text` before it
+reaches the terminal (a plan read from a file may hold anything): a summary's ANSI escapes
+could otherwise repaint the preview the user approves. Tickets the plan could not evaluate are
+listed ("not evaluated: ...") with their count: they are never written.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from halo_automate.core.plan import (
     seconds_needed,
 )
 from halo_automate.core.schema import ID_FIELDS
+from halo_automate.sanitize import clean_text
 
 _SUMMARY_WIDTH = 60
 _NOTE_WIDTH = 60
@@ -46,7 +53,7 @@ def show_value(field: str, value: JSONValue, lookups: Lookups | None = None) -> 
 
 
 def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
+    text = " ".join(clean_text(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -78,16 +85,16 @@ def change_lines(change: TicketChange, lookups: Lookups | None = None) -> list[s
 
 
 def _table(plan: Plan, lookups: Lookups | None, max_rows: int) -> Table:
-    table = Table(title=f"{plan.playbook}: plan {plan.run_id}", show_lines=True)
+    table = Table(title=clean_text(f"{plan.playbook}: plan {plan.run_id}"), show_lines=True)
     for column in ("Ticket", "Client", "Summary", "Changes", "Matched because"):
         table.add_column(column, overflow="fold")
     for change in plan.changes[:max_rows]:
         table.add_row(
             Text(str(change.ticket_id)),
-            Text(change.client_name),
+            Text(clean_text(change.client_name)),
             Text(_clip(change.summary, _SUMMARY_WIDTH)),
-            Text("\n".join(change_lines(change, lookups))),
-            Text(change.reason),
+            Text(clean_text("\n".join(change_lines(change, lookups)))),
+            Text(clean_text(change.reason)),
         )
     return table
 
@@ -110,7 +117,9 @@ def render_plan(
         if hidden > 0:
             console.print(Text(f"… and {hidden} more change(s) not shown (see the JSON plan)"))
     else:
-        console.print(Text(f"{plan.playbook}: nothing to change."))
+        console.print(Text(clean_text(f"{plan.playbook}: nothing to change.")))
+    for line in not_evaluated_lines(plan, max_rows):
+        console.print(Text(line))
     for line in totals_lines(
         plan,
         batch_size=batch_size,
@@ -119,6 +128,18 @@ def render_plan(
         rate_seconds=rate_seconds,
     ):
         console.print(Text(line))
+
+
+def not_evaluated_lines(plan: Plan, max_rows: int = 50) -> list[str]:
+    """One line per ticket the plan could not evaluate (at most ``max_rows``), sanitised."""
+    lines = [
+        clean_text(f"#{n.ticket_id} {_clip(n.summary, _SUMMARY_WIDTH)!r}: not evaluated: {n.why}")
+        for n in plan.not_evaluated[:max_rows]
+    ]
+    hidden = len(plan.not_evaluated) - max_rows
+    if hidden > 0:
+        lines.append(f"… and {hidden} more not evaluated (see the JSON plan)")
+    return lines
 
 
 def totals_lines(
@@ -136,6 +157,10 @@ def totals_lines(
         f"ticket(s) ({actions} action(s)); ignored by Halo (failed the select re-check): "
         f"{plan.ignored_by_halo}",
     ]
+    if plan.not_evaluated:
+        lines.append(
+            f"Not evaluated (odd data; never written): {len(plan.not_evaluated)} ticket(s)"
+        )
     per_client = client_counts(plan)
     if per_client:
         shown = ", ".join(f"{name or '(no client)'} {n}" for name, n in per_client.items())

@@ -1,4 +1,8 @@
-"""Human and JSON views of the journal for ``history`` and ``show`` (no I/O but printing)."""
+"""Human and JSON views of the journal for ``history`` and ``show`` (no I/O but printing).
+
+Ticket-supplied text (summaries, messages that quote Halo) passes
+:func:`~halo_automate.sanitize.clean_text` before it reaches the terminal.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from halo_automate.cli.preview import change_lines
+from halo_automate.core.instance import describe_instance
 from halo_automate.core.plan import plan_from_json
+from halo_automate.sanitize import clean_text
 from halo_automate.store.journal import ChangeRow, RunRow
 
 REPORT_VERSION = 1
@@ -22,6 +28,7 @@ def _run_dict(run: RunRow) -> dict[str, Any]:
     data.pop("plan_json")
     data["started_at"] = run.started_at.isoformat()
     data["finished_at"] = run.finished_at.isoformat() if run.finished_at else None
+    data["instance"] = json.loads(run.instance) if run.instance else None
     return data
 
 
@@ -79,8 +86,11 @@ def show_run(console: Console, run: RunRow, rows: Sequence[ChangeRow]) -> None:
         highlight=False,
         markup=False,
     )
+    instance = describe_instance(run.instance)
+    if instance:
+        console.print(f"instance: {instance}", highlight=False, markup=False)
     if run.message:
-        console.print(f"message: {run.message}", highlight=False, markup=False)
+        console.print(f"message: {clean_text(run.message)}", highlight=False, markup=False)
     if rows:
         table = Table(title="changes")
         for column in ("ticket", "field", "before → after", "state", "message / action ids"):
@@ -90,18 +100,24 @@ def show_run(console: Console, run: RunRow, rows: Sequence[ChangeRow]) -> None:
             if r.action_ids:
                 note = f"{note} actions {list(r.action_ids)}".strip()
             table.add_row(
-                str(r.ticket_id), r.label, f"{_short(r.before)} → {_short(r.after)}", r.state, note
+                str(r.ticket_id),
+                clean_text(r.label),
+                f"{_short(r.before)} → {_short(r.after)}",
+                r.state,
+                clean_text(note),
             )
         console.print(table)
     elif run.plan_json:
         plan = plan_from_json(run.plan_json)
         console.print(f"{len(plan.changes)} change(s) in the plan (nothing written):")
         for change in plan.changes:
-            console.print(f"  #{change.ticket_id} {change.summary}", highlight=False, markup=False)
+            summary = clean_text(change.summary)
+            console.print(f"  #{change.ticket_id} {summary}", highlight=False, markup=False)
             for line in change_lines(change):
-                console.print(f"      {line}", highlight=False, markup=False)
+                console.print(f"      {clean_text(line)}", highlight=False, markup=False)
 
 
 def _short(value: Any, width: int = 60) -> str:
     text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    text = clean_text(text)
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -4,7 +4,9 @@ A :class:`Plan` holds :class:`TicketChange` values: field changes (``before``/``
 ticket update that writes them, the actions to post (:class:`ActionSpec`, whose ``kind`` is a
 posted kind of :mod:`halo_automate.core.actions.registry`) and, for undo, the actions to
 delete. Preview, saved plans (:mod:`halo_automate.core.plan_doc`), limits, apply, the journal
-and undo all speak about these values; :mod:`halo_automate.core.plan` makes them.
+and undo all speak about these values; :mod:`halo_automate.core.plan` makes them. A plan also
+lists the tickets it could not evaluate (:class:`NotEvaluated`), so odd data is shown, not
+silently written or silently dropped.
 """
 
 from __future__ import annotations
@@ -60,6 +62,16 @@ class TicketChange:
 
 
 @dataclass(frozen=True)
+class NotEvaluated:
+    """A ticket planning could not decide (odd data): never written, listed in the plan."""
+
+    ticket_id: int
+    summary: str
+    why: str
+    """e.g. ``field agent_id is '2', not a whole number``."""
+
+
+@dataclass(frozen=True)
 class Plan:
     version: int
     run_id: str
@@ -77,6 +89,8 @@ class Plan:
     changes: tuple[TicketChange, ...]
     undo_of: str | None = None
     ignored_by_halo: int = 0
+    not_evaluated: tuple[NotEvaluated, ...] = ()
+    """Tickets whose verdict is unknown (skipped, never written), in scan order."""
 
 
 def new_run_id(now: datetime) -> str:

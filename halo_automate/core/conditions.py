@@ -9,6 +9,13 @@ The operators (what each checks and tests) are rows of :mod:`halo_automate.core.
 this module owns the tree: parsing and validating it (load time), describing it, and compiling
 it into one matcher that explains why a ticket matched.
 
+Three-valued: a compiled tree answers a reason (true), None (false) or
+:class:`~halo_automate.core.operators.Unknown` (a field it reads cannot be read as its type, see
+:func:`~halo_automate.core.operators.read_field`). Groups follow Kleene's logic: ``not`` of
+unknown is unknown, ``any`` with a true child is true, ``all`` with a false child is false,
+otherwise an unknown child makes the group unknown. So odd data never turns a ``not`` true:
+a ticket whose verdict is unknown is reported and never written (:mod:`halo_automate.core.plan`).
+
 Pure: no I/O and no clock (``now`` is passed to :func:`compile_where`).
 """
 
@@ -19,8 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
 
-from halo_automate.core.fields import ticket_list_fields
-from halo_automate.core.operators import KIND_WORDS, OPS, field_kind
+from halo_automate.core.fields import NOT_IN_LIST_ROWS, ticket_list_fields
+from halo_automate.core.operators import KIND_WORDS, OPS, Unknown, field_kind, read_field
 from halo_automate.core.suggest import did_you_mean
 
 NEGATION_PREFIX = "not_"
@@ -29,7 +36,9 @@ GROUP_KEYS = ("all", "any", "not")
 Path: TypeAlias = tuple[str | int, ...]
 Problem: TypeAlias = tuple[Path, str]
 Ticket: TypeAlias = Mapping[str, Any]
-Matcher: TypeAlias = Callable[[Ticket], "str | None"]
+Verdict: TypeAlias = "str | Unknown | None"
+"""A reason (the ticket matches), None (it does not) or Unknown (it cannot be decided)."""
+Matcher: TypeAlias = Callable[[Ticket], Verdict]
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,9 @@ def _parse_field(field: str, raw: object, path: Path, problems: list[Problem]) -
         hint = did_you_mean(field, [*ticket_list_fields(), *GROUP_KEYS])
         problems.append((path, f"unknown ticket field '{field}'{hint}"))
         return None
+    if field in NOT_IN_LIST_ROWS:
+        problems.append((path, f"'{field}' cannot be tested: {NOT_IN_LIST_ROWS[field]}"))
+        return None
     if not isinstance(raw, Mapping) or not raw:
         problems.append(
             (path, f"'{field}' needs a mapping of operators, e.g. {field}: {{equals: ...}}")
@@ -187,7 +199,7 @@ def fields_of(node: Node | None) -> set[str]:
 
 
 def compile_where(node: Node | None, *, now: datetime) -> Matcher:
-    """Compile a tree once into ``ticket -> reason | None`` (None: the ticket does not match)."""
+    """Compile a tree once into ``ticket -> reason | None | Unknown`` (see :data:`Verdict`)."""
     if node is None:
         return lambda ticket: "no conditions (every selected ticket)"
     return _compile(node, now)
@@ -208,35 +220,48 @@ def _all(children: list[Matcher]) -> Matcher:
     if len(children) == 1:
         return children[0]
 
-    def match(ticket: Ticket) -> str | None:
+    def match(ticket: Ticket) -> Verdict:
         reasons = []
+        unknown: Unknown | None = None
         for child in children:
-            reason = child(ticket)
-            if reason is None:
-                return None
-            reasons.append(reason)
-        return " and ".join(reasons)
+            verdict = child(ticket)
+            if verdict is None:
+                return None  # a false child decides, whatever else is unknown
+            if isinstance(verdict, Unknown):
+                unknown = unknown or verdict
+            else:
+                reasons.append(verdict)
+        return unknown or " and ".join(reasons)
 
     return match
 
 
+def _first_true(children: list[Matcher], ticket: Ticket) -> tuple[int, Verdict]:
+    """(index, reason) of the first true child; else (-1, the first Unknown or None)."""
+    unknown: Unknown | None = None
+    for i, child in enumerate(children):
+        verdict = child(ticket)
+        if isinstance(verdict, Unknown):
+            unknown = unknown or verdict
+        elif verdict is not None:
+            return i, verdict
+    return -1, unknown
+
+
 def _any(children: list[Matcher]) -> Matcher:
-    def match(ticket: Ticket) -> str | None:
-        for i, child in enumerate(children):
-            reason = child(ticket)
-            if reason is not None:
-                return f"any[{i}]: {reason}"
-        return None
+    def match(ticket: Ticket) -> Verdict:
+        i, verdict = _first_true(children, ticket)
+        return f"any[{i}]: {verdict}" if i >= 0 else verdict
 
     return match
 
 
 def _not(children: list[Matcher], label: str) -> Matcher:
-    def match(ticket: Ticket) -> str | None:
-        for child in children:
-            if child(ticket) is not None:
-                return None
-        return label
+    def match(ticket: Ticket) -> Verdict:
+        i, verdict = _first_true(children, ticket)
+        if i >= 0:
+            return None
+        return verdict if isinstance(verdict, Unknown) else label
 
     return match
 
@@ -244,8 +269,12 @@ def _not(children: list[Matcher], label: str) -> Matcher:
 def _compile_test(test: Check, now: datetime) -> Matcher:
     predicate = OPS[test.op].predicate(test.field, test.value, now)
     field, label, negate = test.field, test.label, test.negate
+    kind = field_kind(field) or "other"
 
-    def match(ticket: Ticket) -> str | None:
-        return label if predicate(ticket.get(field)) is not negate else None
+    def match(ticket: Ticket) -> Verdict:
+        value = read_field(field, kind, ticket)
+        if isinstance(value, Unknown):
+            return value  # not unknown is unknown
+        return label if predicate(value) is not negate else None
 
     return match

@@ -3,7 +3,10 @@
 The client fills a :class:`Lookups` from the API, one table per lookup kind built by the kind's
 row in :mod:`halo_automate.core.schema`; planning resolves names to ids through it and never
 talks to Halo. Names resolve case-insensitively; an unknown name raises
-:class:`LookupMissError` with a did-you-mean.
+:class:`LookupMissError` with a did-you-mean. Lists that repeat an item per scope (Halo's
+priorities: one ``Policy`` row per SLA, FACTS §9.1) are deduplicated by (id, name); a name
+held under different ids resolves to nothing and raises :class:`LookupAmbiguousError`
+naming the ids and their scopes.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from halo_automate.core.schema import LookupKind, category_kind, lookup_kind
 from halo_automate.core.suggest import did_you_mean
-from halo_automate.errors import LookupMissError
+from halo_automate.errors import LookupAmbiguousError, LookupMissError
 
 
 @dataclass(frozen=True)
@@ -28,11 +31,18 @@ class LookupItem:
 class LookupTable:
     """One lookup list with id and case-insensitive name indexes."""
 
-    def __init__(self, kind: str, items: Iterable[LookupItem]) -> None:
+    def __init__(
+        self,
+        kind: str,
+        items: Iterable[LookupItem],
+        ambiguous: Mapping[str, str] | None = None,
+    ) -> None:
         self.kind = kind
         self.items: tuple[LookupItem, ...] = tuple(items)
         self._by_id = {i.id: i for i in self.items}
         self._by_name: dict[str, LookupItem] = {}
+        self._ambiguous = dict(ambiguous or {})
+        """casefolded name -> where its different ids are used (resolving it is an error)."""
         for item in self.items:
             self._by_name.setdefault(item.name.casefold(), item)
 
@@ -46,6 +56,10 @@ class LookupTable:
         return self._by_id.get(item_id)
 
     def by_name(self, name: str) -> LookupItem | None:
+        """The item of ``name``; LookupAmbiguousError when the name has different ids."""
+        where = self._ambiguous.get(name.casefold())
+        if where is not None:
+            raise LookupAmbiguousError(self.kind, name, where)
         return self._by_name.get(name.casefold())
 
     def resolve(self, value: str | int) -> LookupItem:
@@ -69,14 +83,36 @@ class LookupTable:
 
 
 def kind_table(kind: LookupKind, rows: Iterable[Mapping[str, Any]]) -> LookupTable:
-    """Build the table of one lookup kind from raw Halo rows (its id and name keys)."""
-    items = []
+    """Build the table of one lookup kind from raw Halo rows (its id and name keys).
+
+    Rows repeating one (id, name) (a priority per SLA) make one item, the first row its raw
+    record; a name under different ids is recorded as ambiguous with the scopes of each id.
+    A row without an integer under the kind's id key but with an integer ``id`` (the shape
+    the sandbox served for priorities before FACTS §9.1 was known) is read by ``id``.
+    """
+    items: dict[tuple[int, str], LookupItem] = {}
+    scopes: dict[str, dict[int, list[str]]] = {}
     for row in rows:
         item_id = row.get(kind.id_key)
+        if not isinstance(item_id, int):
+            item_id = row.get("id")
         name = row.get(kind.name_key)
-        if isinstance(item_id, int) and isinstance(name, str):
-            items.append(LookupItem(item_id, name, MappingProxyType(dict(row))))
-    return LookupTable(kind.label, items)
+        if not isinstance(item_id, int) or isinstance(item_id, bool) or not isinstance(name, str):
+            continue
+        items.setdefault((item_id, name), LookupItem(item_id, name, MappingProxyType(dict(row))))
+        scope = row.get(kind.scope_key) if kind.scope_key else None
+        where = scopes.setdefault(name.casefold(), {}).setdefault(item_id, [])
+        if scope is not None and str(scope) not in where:
+            where.append(str(scope))
+    ambiguous = {
+        folded: "; ".join(
+            f"id {i} in {kind.scope_label or kind.scope_key} {', '.join(s) or '?'}"
+            for i, s in sorted(ids.items())
+        )
+        for folded, ids in scopes.items()
+        if len(ids) > 1
+    }
+    return LookupTable(kind.label, items.values(), ambiguous)
 
 
 @dataclass(frozen=True)

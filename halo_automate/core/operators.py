@@ -5,29 +5,34 @@ A row names the operator, the field kinds it applies to (``str``, ``int``, ``num
 YAML value (run when a playbook is loaded) and its predicate (run on each ticket). Adding an
 operator is one row here, its two functions, and its row in the docs' operators table.
 
-Pure: ``now`` is passed in. Regexes use the ``regex`` package with a per-match timeout and a
-capped input length, so a catastrophic pattern raises :class:`RegexTimeoutError` instead of
-hanging a run.
+Reading a field comes first (:func:`read_field`): a value that cannot be read as its field's
+kind (``agent_id: "2"``, a date that is not ISO, text with a lone surrogate), or a key missing
+where every list row carries it, is :class:`Unknown`, and the condition tree treats it with
+three-valued logic (a ticket whose verdict is unknown is never written). A key missing where
+list rows omit unset values reads as unset (``None``).
+
+Pure: ``now`` is passed in. Regexes are RE2 (:mod:`halo_automate.core.patterns`): linear time
+in the text, so no ticket can make matching slow and no timeout is needed.
 """
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
-import regex
-
 from halo_automate.core.dates import parse_halo_date
-from halo_automate.core.fields import ticket_list_fields
+from halo_automate.core.fields import ALWAYS_IN_LIST_ROWS, ticket_list_fields
+from halo_automate.core.patterns import compile_pattern
 from halo_automate.core.schedule import parse_duration
-from halo_automate.errors import RegexTimeoutError
+from halo_automate.sanitize import clean_text, has_surrogate
 
 MAX_DURATION = timedelta(days=365 * 100)
 """older_than/newer_than longer than this are refused (``now - duration`` must stay a date)."""
-REGEX_TIMEOUT_SECONDS = 0.05
 REGEX_MAX_INPUT = 10_000
+"""Only this many leading characters of a value are searched (bounds the cost per ticket)."""
 
 # Date-time fields of a ticket list row (``format: date-time`` in Halo's Faults_List schema);
 # the shipped catalogue types them as plain strings.
@@ -57,6 +62,67 @@ def field_kind(name: str) -> str | None:
     if name in DATE_FIELDS:
         return "date"
     return _KINDS.get(halo_type, "other")
+
+
+# ---------------------------------------------------------------- reading a ticket's value
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """A value (or verdict) that cannot be decided; ``why`` says which field and what it held."""
+
+    why: str
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 40
+_SHOWN.maxlist = _SHOWN.maxdict = 4
+
+
+def _shown(value: object) -> str:
+    """A short repr of a ticket's value for a "not evaluated" line (bounded, sanitised)."""
+    return clean_text(_SHOWN.repr(value))
+
+
+def _readable(kind: str, value: object) -> str | None:
+    """None when ``value`` reads as ``kind``; else what it is instead."""
+    if kind == "str":
+        if not isinstance(value, str):
+            return "not text"
+        return "text with a lone surrogate (not valid Unicode)" if has_surrogate(value) else None
+    if kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else "not a whole number"
+    if kind == "num":
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value
+        return None if ok else "not a number"
+    if kind == "bool":
+        return None if isinstance(value, bool) else "not true/false"
+    if kind == "date":
+        if isinstance(value, datetime) or value == "":
+            return None
+        try:
+            parse_halo_date(value)
+        except (ValueError, TypeError, OverflowError):
+            return "not a date"
+        return None
+    if kind == "array":
+        return None if isinstance(value, list) else "not a list"
+    return None
+
+
+def read_field(field: str, kind: str, ticket: Any) -> object:
+    """The ticket's value of ``field`` for a condition: the value, None (unset) or Unknown."""
+    try:
+        value = ticket[field]
+    except KeyError:
+        if field in ALWAYS_IN_LIST_ROWS:
+            return Unknown(f"field {field} is missing from the ticket's list row")
+        return None  # list rows omit unset fields (FACTS 9.2)
+    if value is None:
+        return None
+    what = _readable(kind, value)
+    return value if what is None else Unknown(f"field {field} is {_shown(value)}, {what}")
 
 
 # ---------------------------------------------------------------- checking values (load time)
@@ -103,10 +169,7 @@ def _check_text(kind: str, value: object) -> object:
 
 def _check_regex(kind: str, value: object) -> object:
     pattern = _check_text(kind, value)
-    try:
-        regex.compile(pattern)
-    except (regex.error, TypeError, ValueError) as e:
-        raise ValueError(f"bad regular expression {pattern!r}: {e}") from e
+    compile_pattern(str(pattern))  # ValueError names what RE2 does not support
     return pattern
 
 
@@ -181,20 +244,8 @@ def _p_contains(field: str, value: Any, now: datetime) -> Predicate:
 
 
 def _p_matches(field: str, value: Any, now: datetime) -> Predicate:
-    pattern = regex.compile(value)
-    text = str(value)
-
-    def predicate(value: object) -> bool:
-        if not isinstance(value, str):
-            return False
-        try:
-            return (
-                pattern.search(value[:REGEX_MAX_INPUT], timeout=REGEX_TIMEOUT_SECONDS) is not None
-            )
-        except TimeoutError as e:
-            raise RegexTimeoutError(field, text) from e
-
-    return predicate
+    search = compile_pattern(value).search
+    return lambda v: isinstance(v, str) and search(v[:REGEX_MAX_INPUT]) is not None
 
 
 def email_domain(value: object) -> str | None:

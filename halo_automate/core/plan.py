@@ -6,6 +6,13 @@ templates are compiled once per plan, each action through its kind
 and its JSON in :mod:`halo_automate.core.plan_doc`; both are re-exported here, the one import
 callers need.
 
+A ticket planning cannot decide is skipped and listed in ``Plan.not_evaluated``, never a reason
+to fail the run and never written: a condition on a value that cannot be read as its field's
+type is unknown (:mod:`halo_automate.core.conditions`), and so is a ticket whose change cannot be
+built (a value of the wrong type, text that is not valid Unicode where the journal must keep it).
+Ticket text copied into the plan for people (summary, client name) is sanitised
+(:func:`~halo_automate.sanitize.clean_text`).
+
 Idempotent by construction: a field whose value already equals the target yields no change,
 a close of an already-closed ticket yields nothing, and a note is only attached to a ticket
 that gets another change — so re-planning after an apply plans nothing.
@@ -15,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 
@@ -26,6 +33,7 @@ from halo_automate.core.changes import (
     ActionSpec,
     FieldChange,
     JSONValue,
+    NotEvaluated,
     Plan,
     RemoveAction,
     Ticket,
@@ -33,14 +41,16 @@ from halo_automate.core.changes import (
     json_value,
     new_run_id,
 )
-from halo_automate.core.conditions import compile_where
+from halo_automate.core.conditions import Matcher, compile_where
 from halo_automate.core.lookups import Lookups
+from halo_automate.core.operators import Unknown
 from halo_automate.core.plan_doc import plan_from_json, plan_to_dict, plan_to_json
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.schema import ID_FIELDS, SELECT_READS
 from halo_automate.core.selection import compile_recheck
-from halo_automate.core.values import same
-from halo_automate.errors import PlanError, RefusedError, RegexTimeoutError
+from halo_automate.core.values import field_value, same
+from halo_automate.errors import PlanError, RefusedError
+from halo_automate.sanitize import clean_text, has_surrogate
 
 __all__ = [
     "PLAN_FORMAT",
@@ -48,6 +58,7 @@ __all__ = [
     "ActionSpec",
     "FieldChange",
     "JSONValue",
+    "NotEvaluated",
     "Plan",
     "RemoveAction",
     "TicketChange",
@@ -94,7 +105,7 @@ def compile_actions(playbook: Playbook, lookups: Lookups) -> Compiled:
 def _holds(ticket: Ticket, write: Write) -> bool:
     """Whether the ticket already holds the write's value. A list row may carry a lookup's
     name without its id (a team): then the name written with the id decides."""
-    current = ticket.get(write.field)
+    current = field_value(ticket, write.field)
     kind = ID_FIELDS.get(write.field)
     if kind is not None and kind.name_field is not None:
         wanted = dict(write.companions).get(kind.name_field)
@@ -114,7 +125,10 @@ def _change(
         if write is None or _holds(ticket, write):
             continue
         for name, after in ((write.field, write.after), *write.companions):
-            fields[name] = FieldChange(json_value(ticket.get(name)), after)
+            before = json_value(field_value(ticket, name))
+            if isinstance(before, str) and has_surrogate(before):
+                raise _Undecidable(f"field {name} holds text with a lone surrogate (not Unicode)")
+            fields[name] = FieldChange(before, after)
             update[name] = after
     due = [(p, carried) for p in compiled.postings if (carried := p.carried(ticket)) is not None]
     if not fields and not any(p.alone for p, _ in due):
@@ -126,13 +140,48 @@ def _change(
         actions.append(ActionSpec(posting.kind.name, MappingProxyType(posting.body(render))))
     return TicketChange(
         ticket_id=ticket["id"],
-        client_name=str(ticket.get("client_name") or ""),
-        summary=str(ticket.get("summary") or ""),
+        client_name=clean_text(str(ticket.get("client_name") or "")),
+        summary=clean_text(str(ticket.get("summary") or "")),
         reason=reason,
         fields=MappingProxyType(fields),
         ticket_update=MappingProxyType(update),
         actions=tuple(actions),
     )
+
+
+class _Undecidable(Exception):
+    """A ticket planning cannot decide (odd data); its text says why."""
+
+
+_ODD_DATA = (_Undecidable, ValueError, TypeError, UnicodeError, OverflowError)
+"""What evaluating one ticket's odd data can raise: that ticket is skipped and reported."""
+_SUMMARY_KEPT = 200
+
+
+def _verdict(
+    playbook: Playbook, compiled: Compiled, matcher: Matcher, ticket: Ticket, run_id: str
+) -> tuple[bool, TicketChange | None] | Unknown:
+    """(matched, its change or None when it holds every target), or why it is undecidable."""
+    try:
+        verdict = matcher(ticket)
+        if verdict is None or isinstance(verdict, Unknown):
+            return verdict or (False, None)
+        return True, _change(playbook, compiled, ticket, verdict, run_id)
+    except _ODD_DATA as e:
+        return _unknown(e)
+
+
+def _unknown(error: Exception) -> Unknown:
+    why = str(error) if isinstance(error, _Undecidable) else f"{type(error).__name__}: {error}"
+    return Unknown(clean_text(why))
+
+
+def _ignored(recheck: Callable[[Ticket], object], ticket: Ticket) -> bool | Unknown:
+    """Whether the select re-check refuses the ticket (Halo ignored a filter), or Unknown."""
+    try:
+        return recheck(ticket) is not None
+    except _ODD_DATA as e:
+        return _unknown(e)
 
 
 # ---------------------------------------------------------------- make_plan
@@ -154,6 +203,7 @@ def make_plan(
     scanned = matched = ignored = 0
     seen: set[int] = set()
     changes: list[TicketChange] = []
+    unknown: list[NotEvaluated] = []
     for ticket in tickets:
         scanned += 1
         ticket_id = ticket.get("id")
@@ -162,20 +212,17 @@ def make_plan(
         if ticket_id in seen:
             continue  # a page shift can return a ticket twice; plan it once
         seen.add(ticket_id)
-        if recheck(ticket) is not None:
+        refused = _ignored(recheck, ticket)
+        if refused is True:
             ignored += 1
             continue
-        try:
-            reason = matcher(ticket)
-        except RegexTimeoutError as e:
-            raise PlanError(
-                f"playbook {playbook.name}: regex {e.pattern!r} on field {e.field} timed out on "
-                f"ticket {ticket_id}; nothing was written (simplify the pattern)"
-            ) from e
-        if reason is None:
+        result = refused or _verdict(playbook, compiled, matcher, ticket, run_id)
+        if isinstance(result, Unknown):
+            summary = clean_text(str(ticket.get("summary") or ""))[:_SUMMARY_KEPT]
+            unknown.append(NotEvaluated(ticket_id, summary, result.why))
             continue
-        matched += 1
-        change = _change(playbook, compiled, ticket, reason, run_id)
+        hit, change = result
+        matched += hit
         if change is not None:
             changes.append(change)
     return Plan(
@@ -194,6 +241,7 @@ def make_plan(
         matched=matched,
         changes=tuple(changes),
         ignored_by_halo=ignored,
+        not_evaluated=tuple(unknown),
     )
 
 

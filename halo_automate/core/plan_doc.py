@@ -20,6 +20,7 @@ from halo_automate.core.changes import (
     ActionSpec,
     FieldChange,
     JSONValue,
+    NotEvaluated,
     Plan,
     RemoveAction,
     TicketChange,
@@ -47,6 +48,11 @@ def plan_to_dict(plan: Plan) -> dict[str, JSONValue]:
         "matched": plan.matched,
         "ignored_by_halo": plan.ignored_by_halo,
         "changes": [_change_to_dict(c) for c in plan.changes],
+        "not_evaluated_count": len(plan.not_evaluated),
+        "not_evaluated": [
+            {"ticket_id": n.ticket_id, "summary": n.summary, "why": n.why}
+            for n in plan.not_evaluated
+        ],
     }
 
 
@@ -122,6 +128,17 @@ def _plan_from_dict(doc: Mapping[str, Any]) -> Plan:
         changes=tuple(_change_from_dict(c) for c in _take(doc, "changes", list)),
         undo_of=undo_of,
         ignored_by_halo=_take(doc, "ignored_by_halo", int) if "ignored_by_halo" in doc else 0,
+        not_evaluated=_not_evaluated(doc),
+    )
+
+
+def _not_evaluated(doc: Mapping[str, Any]) -> tuple[NotEvaluated, ...]:
+    items = doc.get("not_evaluated", [])
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise TypeError("'not_evaluated' must be a list of {ticket_id, summary, why}")
+    return tuple(
+        NotEvaluated(_take(i, "ticket_id", int), _take(i, "summary", str), _take(i, "why", str))
+        for i in items
     )
 
 

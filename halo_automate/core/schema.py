@@ -47,6 +47,11 @@ class LookupKind:
     list_key: str = "results"
     id_key: str = "id"
     name_key: str = "name"
+    scope_key: str | None = None
+    """A key whose rows repeat one item per scope (a priority per SLA: ``slaid``): rows with
+    one name and one id are one item; one name under different ids is ambiguous."""
+    scope_label: str = ""
+    """What errors call a scope (``SLA``)."""
     select_filters: tuple[str, ...] = ()
     """``select`` parameters whose values may be names of this list (resolved to ids)."""
     select_reads: tuple[str, ...] = ()
@@ -134,6 +139,9 @@ LOOKUP_KINDS: Mapping[str, LookupKind] = MappingProxyType(
                 "priorities",
                 "priority",
                 "Priority",
+                id_key="priorityid",  # FACTS §9.1: Policy rows, ``id`` is a GUID per SLA
+                scope_key="slaid",
+                scope_label="SLA",
                 select_filters=("priority",),
                 set_key="priority",
                 set_writes=("priority_id",),

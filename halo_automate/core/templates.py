@@ -1,7 +1,9 @@
 """Note templates: ``{playbook}``, ``{run_id}`` and ``{ticket.<field>}`` in action texts.
 
 Parsed (and every variable checked) when a playbook is loaded, rendered per ticket when
-planning; a missing or null ticket field renders as ''.
+planning; a missing or null ticket field renders as ''. Ticket values are sanitised
+(:func:`~halo_automate.sanitize.clean_text`) before they reach a note: a summary's ANSI
+escapes or lone surrogates would otherwise be posted to Halo (and break the journal's UTF-8).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any, TypeAlias
 
 from halo_automate.core.fields import ticket_list_fields
 from halo_automate.core.suggest import did_you_mean
+from halo_automate.sanitize import clean_text
 
 TEMPLATE_VARIABLES = ("playbook", "run_id", "ticket.<field>")
 
@@ -63,5 +66,5 @@ def render_template(
             out.append(run_id)
         elif variable is not None:
             value = ticket.get(variable.removeprefix("ticket."))
-            out.append("" if value is None else str(value))
+            out.append("" if value is None else clean_text(str(value)))
     return "".join(out)

@@ -33,11 +33,13 @@ from collections.abc import Callable
 
 import structlog
 
+from halo_automate.core.instance import instance_record
 from halo_automate.core.outcome import RunOutcome
 from halo_automate.core.plan import Plan, check_limits, plan_to_json
-from halo_automate.engine.batches import ApplyRun, Meter, Progress
+from halo_automate.engine.batches import ApplyRun, Progress
+from halo_automate.engine.tally import Meter
 from halo_automate.engine.writes import Todo
-from halo_automate.errors import HaloAutomateError, JournalError
+from halo_automate.errors import HaloAutomateError, HaloError, JournalError
 from halo_automate.halo.client import HaloClient
 from halo_automate.store.journal import Counts, Journal, Lock, RunStart
 
@@ -94,6 +96,8 @@ class Applier:
         anything is journaled or written. An error once the run has started (Halo, the
         journal, a lost lock) ends it ``failed`` with ``outcome.error`` set. ``meter`` was
         started when the run began (its fetch and lookups are part of it); by default, now.
+        Once the run is journaled, the Halo instance's facts are read (FACTS §9.8) and kept
+        with it when it finishes.
         """
         check_limits(plan)
         meter = meter or Meter.start(self.client, self.clock)
@@ -120,6 +124,7 @@ class Applier:
                 plan_json=plan_to_json(plan),
             )
         )  # fmt: skip
+        instance = read_instance(self.client)
         run = self.begin(plan, lock)
         error: HaloAutomateError | None = None
         try:
@@ -127,14 +132,15 @@ class Applier:
         except HaloAutomateError as e:
             error = e
         outcome = run.outcome(meter, trigger=trigger, error=error)
-        self._finish(outcome)
+        self._finish(outcome, instance)
         return outcome
 
-    def _finish(self, outcome: RunOutcome) -> None:
+    def _finish(self, outcome: RunOutcome, instance: str | None = None) -> None:
         try:
             self.journal.finish_run(
-                outcome.run_id, outcome.status, counts=Counts.of(outcome), message=outcome.message
-            )
+                outcome.run_id, outcome.status, counts=Counts.of(outcome),
+                message=outcome.message, instance=instance,
+            )  # fmt: skip
         except JournalError:
             if outcome.error is None:
                 raise
@@ -144,3 +150,14 @@ class Applier:
         log.info("apply_finished", status=outcome.status, done=outcome.changed,
                  failed=outcome.failed, skipped=outcome.skipped,
                  requests=outcome.requests)  # fmt: skip
+
+
+def read_instance(client: HaloClient) -> str | None:
+    """The Halo instance's facts for the journal (:mod:`halo_automate.core.instance`), read
+    once per run that writes: a 403 is recorded as not readable; any other failure leaves
+    them unrecorded (the run's own requests will meet the same trouble and say more)."""
+    try:
+        return instance_record(client.instance_info())
+    except HaloError as e:
+        log.warning("instance_info_unread", error=str(e))
+        return None

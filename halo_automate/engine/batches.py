@@ -9,12 +9,15 @@ parts, batch by batch) and :meth:`ApplyRun.resend` (writes rebuilt from pending 
 Every batch is journaled *pending* in one transaction before it is sent, and settled in one
 transaction after. A write whose outcome is unknown (a 500, a timeout) is read back: what
 landed is settled, what someone else changed is skipped, what provably did not land is re-sent
-at most ``resends`` times. A ticket whose update failed gets none of its actions.
+at most ``resends`` times. A batch of several that Halo refused with a 400 may have been
+partly applied (FACTS §3.1, §9.5): it is read back first (notes found by their run marker),
+what landed is settled, and only what provably did not land is re-sent, in halves, until the
+bad element is alone and fails with Halo's message. No element is ever sent twice without a
+read-back in between. A ticket whose update failed gets none of its actions.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -23,6 +26,7 @@ import structlog
 
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import Plan, RemoveAction, TicketChange
+from halo_automate.engine.tally import Meter, Tally
 from halo_automate.engine.writes import (
     Todo,
     Verdict,
@@ -48,47 +52,6 @@ log = structlog.get_logger("halo_automate.engine.apply")
 
 Progress = Callable[[int, int], None]
 Post = Callable[[Sequence[Mapping[str, Any]]], list[WriteResult]]
-
-
-@dataclass(frozen=True)
-class Meter:
-    """The client's counters and the clock when a run began: its requests (fetch and lookups
-    included), 429s and seconds so far."""
-
-    client: HaloClient
-    before: Mapping[str, Any]
-    started: float
-    clock: Callable[[], float] = time.monotonic
-
-    @classmethod
-    def start(cls, client: HaloClient, clock: Callable[[], float] = time.monotonic) -> Meter:
-        return cls(client, client.stats.snapshot(), clock(), clock)
-
-    def figures(self) -> dict[str, Any]:
-        after = self.client.stats.snapshot()
-        return {
-            "requests": after["requests"] - self.before["requests"],
-            "rate_limited": after["rate_limited"] - self.before["rate_limited"],
-            "seconds": self.clock() - self.started,
-        }
-
-
-@dataclass
-class Tally:
-    """One run's tickets while it writes (an :class:`ApplyRun` turns it into the outcome)."""
-
-    done: int = 0
-    failed: int = 0
-    skipped: int = 0
-    unreached: int = 0
-    """Tickets not started because a stop was requested."""
-    failures: list[tuple[int, str]] = field(default_factory=list)
-    skips: list[tuple[int, str]] = field(default_factory=list)
-
-    def status(self, stopped: bool) -> RunStatus:
-        if stopped and self.unreached:
-            return RunStatus.INTERRUPTED
-        return RunStatus.PARTIAL if self.failed or self.skipped else RunStatus.SUCCEEDED
 
 
 @dataclass
@@ -268,29 +231,52 @@ class ApplyRun:
         return Write(change, "action", body, [row, *_field_rows(change, carried, self._batch)])
 
     def _send(self, writes: list[Write], post: Post) -> None:
-        """POST journaled writes as one batch; settle them; reconcile unknown outcomes."""
-        unknown = self._post(writes, post)
+        """POST journaled writes as one batch; settle them; reconcile unknown outcomes and
+        split a refused batch."""
+        unknown, refused = self._post(writes, post)
         if unknown:
             self._reconcile(unknown, post)
+        if refused:
+            self._split(refused, post)
 
-    def _post(self, writes: list[Write], post: Post) -> list[Write]:
+    def _post(self, writes: list[Write], post: Post) -> tuple[list[Write], list[Write]]:
         """One POST; marks what Halo confirmed or refused; returns the writes of unknown
-        outcome."""
+        outcome and those of a refused batch of several (both to be read back)."""
         if not writes:
-            return []
+            return [], []
         results = post([w.body for w in writes])
         marks: list[ChangeMark] = []
         unknown: list[Write] = []
+        refused: list[Write] = []
         for write, result in zip(writes, results, strict=True):
             if result.ok:
                 marks += _done(write, result.record)
             elif result.unknown:
                 write.error = result.error or "outcome unknown"
-                unknown.append(write)
+                (refused if result.rejected else unknown).append(write)
             else:
                 marks += self._fail(write, result.error or "failed")
         self.journal.mark_many(marks)
-        return unknown
+        return unknown, refused
+
+    def _split(self, writes: list[Write], post: Post) -> None:
+        """A batch Halo refused (400): read back, settle what landed, re-send the rest in
+        halves (a lone element's 400 is its own failure, with Halo's message)."""
+        try:
+            absent = self._settle_read_back(writes)
+        except HaloError as e:
+            # as in _reconcile: the rows stay pending for the next run's recovery
+            why = f"batch refused ({writes[0].error}); read-back failed: {e}"
+            for write in writes:
+                self._fail(write, why)
+            return
+        log.info("refused_batch_read_back", sent=len(writes), not_applied=len(absent))
+        if len(absent) <= 1:
+            self._send(absent, post)
+            return
+        mid = len(absent) // 2
+        self._send(absent[:mid], post)
+        self._send(absent[mid:], post)
 
     def _fail(self, write: Write, message: str) -> list[ChangeMark]:
         tid = write.ticket_id
@@ -332,7 +318,12 @@ class ApplyRun:
                 break
             attempt += 1
             log.info("resending_unapplied", count=len(absent), attempt=attempt)
-            pending = self._delete_all(absent) if post is None else self._post(absent, post)
+            if post is None:
+                pending = self._delete_all(absent)
+            else:
+                pending, refused = self._post(absent, post)
+                if refused:
+                    self._split(refused, post)
             if not pending:
                 return
         marks: list[ChangeMark] = []

@@ -34,7 +34,8 @@ import structlog
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import FieldChange, Plan, TicketChange, plan_from_json
 from halo_automate.engine.apply import Applier
-from halo_automate.engine.batches import ApplyRun, Meter, Write
+from halo_automate.engine.batches import ApplyRun, Write
+from halo_automate.engine.tally import Meter
 from halo_automate.engine.writes import Todo, action_body, field_state, find_marked, ticket_body
 from halo_automate.errors import HaloAutomateError
 from halo_automate.halo.client import HaloClient

@@ -33,8 +33,8 @@ from halo_automate.core.plan import (
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.selection import build_query
 from halo_automate.engine.apply import Applier
-from halo_automate.engine.batches import Meter
 from halo_automate.engine.recovery import recover_run
+from halo_automate.engine.tally import Meter
 from halo_automate.errors import (
     HaloAutomateError,
     JournalError,

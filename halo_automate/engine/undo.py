@@ -25,6 +25,7 @@ from halo_automate.core.plan import (
     plan_from_json,
 )
 from halo_automate.core.schema import CATEGORY_FIELDS
+from halo_automate.core.values import restore_value
 from halo_automate.engine.writes import MARKER_PREFIX
 from halo_automate.errors import PlanError
 from halo_automate.store.journal import ChangeKind, ChangeRow, Journal
@@ -90,7 +91,7 @@ def _undo_change(
                 reposts.append(ActionSpec("restore", _without_marker(row.before)))
         else:
             fields[row.field] = FieldChange(before=row.after, after=row.before)  # type: ignore[arg-type]
-            update[row.field] = row.before
+            update[row.field] = restore_value(row.field, row.before)
     return TicketChange(
         ticket_id=ticket_id,
         client_name=names[0],

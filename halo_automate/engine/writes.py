@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from halo_automate.core.actions.registry import carries_fields
 from halo_automate.core.plan import ActionSpec, FieldChange, Plan, RemoveAction, TicketChange
-from halo_automate.core.values import same
+from halo_automate.core.values import field_value, same
 
 Verdict = Literal["landed", "absent", "changed"]
 MARKER_PREFIX = "[halo-automate run "
@@ -67,8 +67,8 @@ def stale_reason(
         return "ticket no longer exists (deleted or out of reach)"
     for name in change.fields if names is None else names:
         fc = change.fields[name]
-        if not same(current.get(name), fc.before):
-            now = current.get(name)
+        now = field_value(current, name)
+        if not same(now, fc.before):
             return f"changed since the plan: {name} is {now!r}, plan expected {fc.before!r}"
     return None
 
@@ -80,10 +80,10 @@ def ticket_verdict(
     at a third value = changed by someone else; otherwise (some still at 'before') absent."""
     if current is None:
         return "changed", "ticket no longer exists (deleted or out of reach)"
-    states = {n: field_state(current.get(n), fields[n]) for n in written if n in fields}
+    states = {n: field_state(field_value(current, n), fields[n]) for n in written if n in fields}
     for name, state in states.items():
         if state == "other":
-            now, expected = current.get(name), fields[name].before
+            now, expected = field_value(current, name), fields[name].before
             return "changed", f"changed by someone else: {name} is {now!r}, expected {expected!r}"
     if all(s == "after" for s in states.values()):
         return "landed", None

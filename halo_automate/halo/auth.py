@@ -13,8 +13,9 @@ more with a fresh one. :func:`authorized` drives such a flow over the client's o
 slot and gets the retry policy.
 
 The client secret lives in a :class:`pydantic.SecretStr` and is read only to build the
-form body of the token request; :class:`Scrubber` removes it, and the tokens Halo issued us,
-from any text Halo echoes back.
+form body of the token request; :class:`Scrubber` removes it, the tokens Halo issued us and the
+client assertions we signed (``halo.assertion``, RFC 7523, when configured), from any text
+Halo echoes back.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import structlog
 from pydantic import SecretStr
 
 from halo_automate.errors import HaloAuthError, HaloResponseError, HaloUnavailableError
+from halo_automate.halo.assertion import ASSERTION_TYPE
 from halo_automate.halo.transport import Sender
 
 log = structlog.get_logger("halo_automate.halo")
@@ -60,14 +62,28 @@ class Credentials:
     client_secret: SecretStr
     scope: str = "all"
     tenant: str | None = None
+    assertion: Callable[[], str] | None = field(default=None, repr=False)
+    """Builds a fresh RFC 7523 client assertion (``halo.assertion``); None: secret only."""
+    send_secret: bool = True
+
+    @property
+    def method(self) -> str:
+        """How this client authenticates, as ``doctor`` reports it."""
+        if self.assertion is None:
+            return "client secret"
+        alg = getattr(self.assertion, "alg", "JWT")
+        return f"client assertion ({alg})" + (" + client secret" if self.send_secret else "")
 
     def form(self) -> dict[str, str]:
-        return {
-            "grant_type": "client_credentials",
-            "client_id": self.client_id,
-            "client_secret": self.client_secret.get_secret_value(),
-            "scope": self.scope,
-        }
+        """The token request's form (a new assertion, with a new ``jti``, each time)."""
+        form = {"grant_type": "client_credentials", "client_id": self.client_id}
+        if self.send_secret:
+            form["client_secret"] = self.client_secret.get_secret_value()
+        form["scope"] = self.scope
+        if self.assertion is not None:
+            form["client_assertion_type"] = ASSERTION_TYPE
+            form["client_assertion"] = self.assertion()
+        return form
 
     def params(self) -> dict[str, str]:
         return {"tenant": self.tenant} if self.tenant else {}
@@ -91,6 +107,15 @@ class TokenManager:
                 self._renew()
             assert self._token is not None
             return self._token.value
+
+    @property
+    def has_token(self) -> bool:
+        """Whether a token is held (fresh or not); the token itself is never shown."""
+        with self._lock:
+            return self._token is not None
+
+    def __repr__(self) -> str:
+        return f"TokenManager(has_token={self.has_token}, issued={self.issued})"
 
     def invalidate(self, rejected: str) -> None:
         """Drop the token Halo rejected (unless another thread already replaced it)."""
@@ -147,7 +172,8 @@ class Scrubber:
         self._issued: tuple[str, ...] = ()  # the recent tokens, only to scrub them
 
     def remember(self, token: str) -> None:
-        self._issued = (*self._issued[-3:], token)
+        """Scrub ``token`` (an access token or a client assertion) from now on."""
+        self._issued = (*self._issued[-7:], token)
 
     def __call__(self, text: str) -> str:
         for value in (self._secret.get_secret_value(), *self._issued):
@@ -156,13 +182,25 @@ class Scrubber:
         return text
 
 
+def _ask(sender: Sender, credentials: Credentials, scrubber: Scrubber) -> httpx.Response:
+    """One token request (a new assertion, if any, remembered for scrubbing), with retries."""
+    form = credentials.form()
+    if "client_assertion" in form:
+        scrubber.remember(form["client_assertion"])
+    request = sender.build("POST", credentials.token_url, data=form, params=credentials.params())
+    return sender.send(request, TOKEN_ENDPOINT, write=False)
+
+
 def fetch_token(sender: Sender, credentials: Credentials, scrubber: Scrubber) -> tuple[str, float]:
     """Ask the token endpoint for a token (an ordinary request: budget, retries); return it
     with its lifetime in seconds."""
-    request = sender.build(
-        "POST", credentials.token_url, data=credentials.form(), params=credentials.params()
-    )
-    resp = sender.send(request, TOKEN_ENDPOINT, write=False)
+    sent = sender.stats.snapshot()["by_endpoint"].get(TOKEN_ENDPOINT, 0)
+    resp = _ask(sender, credentials, scrubber)
+    resent = sender.stats.snapshot()["by_endpoint"].get(TOKEN_ENDPOINT, 0) - sent > 1
+    if resp.status_code == 401 and credentials.assertion is not None and resent:
+        # A retried try re-sent the same assertion, whose jti the server may have seen on
+        # the try that failed: a replay it must refuse. Once more, with a fresh assertion.
+        resp = _ask(sender, credentials, scrubber)
     status = resp.status_code
     if status in (400, 401, 403):
         raise HaloAuthError(

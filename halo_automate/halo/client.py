@@ -12,9 +12,13 @@ pieces, each in its own module:
 * ``halo.paging``: paged list reads that never come back short, and bounded fan-out.
 
 Here the final answer becomes a value or an error (404, 400 with Halo's message, a 401/403
-after a fresh token), and a batched write whose batch Halo refuses is bisected to the bad
-elements. A write that may have landed is a :class:`WriteResult` with ``unknown=True``: the
-caller must read the tickets back before deciding anything.
+after a fresh token). A write that may have landed is a :class:`WriteResult` with
+``unknown=True``: the caller must read the tickets back before deciding anything. That
+includes a batch of several elements that Halo refused with a 400 (``rejected=True``):
+whether Halo commits the elements before a bad one is unknown (FACTS §3.1, §9.5), so the
+client never re-sends any of them; the engine reads back what landed (notes by their run
+marker) and only then re-sends the rest, split (:mod:`halo_automate.engine.batches`). A 400
+on a single element is a definite refusal with Halo's message.
 """
 
 from __future__ import annotations
@@ -36,10 +40,12 @@ from halo_automate.errors import (
     HaloAuthError,
     HaloError,
     HaloNotFoundError,
+    HaloPermissionError,
     HaloRejectedError,
     HaloResponseError,
     WriteOutcomeUnknown,
 )
+from halo_automate.halo.assertion import assertion_options
 from halo_automate.halo.auth import (
     AUTH_HINT,
     BearerAuth,
@@ -51,6 +57,7 @@ from halo_automate.halo.auth import (
 )
 from halo_automate.halo.lookups import LookupCache
 from halo_automate.halo.paging import MAX_PAGE_SIZE, PagedRead, bounded_map, list_rows
+from halo_automate.halo.permissions import explain_refusal, permission_for, permission_message
 from halo_automate.halo.ratelimit import RequestBudget
 from halo_automate.halo.retry import RetryPolicy
 from halo_automate.halo.transport import MAX_RESPONSE_BYTES, ClientStats, Sender, halo_message
@@ -66,6 +73,7 @@ class WriteResult:
     record: Mapping[str, Any] | None = None
     error: str | None = None
     unknown: bool = False  # the write may have landed: read the ticket back
+    rejected: bool = False  # Halo refused the batch (400) it was part of: read back, then split
 
 
 def check_ticket_query(query: Mapping[str, str]) -> None:
@@ -130,7 +138,9 @@ class HaloClient:
             client_secret=settings.client_secret,
             scope=settings.scope,
             tenant=settings.tenant,
+            **assertion_options(settings),
         )
+        self.auth_method = credentials.method
         self.tokens = TokenManager(
             partial(fetch_token, self._sender, credentials, scrubber), clock=clock
         )
@@ -176,7 +186,11 @@ class HaloClient:
 
     def _decode(self, resp: httpx.Response, endpoint: str) -> Any:
         status = resp.status_code
-        if status in (401, 403):
+        if status == 403:
+            raise HaloPermissionError(
+                permission_message(endpoint), endpoint=endpoint, permission=permission_for(endpoint)
+            )
+        if status == 401:
             raise HaloAuthError(
                 f"Halo refused the request after a fresh token; {AUTH_HINT}",
                 endpoint=endpoint,
@@ -232,6 +246,43 @@ class HaloClient:
             "DELETE", f"Actions/{action_id}", params={"ticket_id": str(ticket_id)}, write=True
         )
 
+    def instance_info(self) -> dict[str, Any] | None:
+        """``GET /api/InstanceInfo`` (version, hosting track: FACTS §9.8); None where the
+        application may not read it (403) or the route is missing (404)."""
+        try:
+            data = self.get("InstanceInfo")
+        except HaloNotFoundError:
+            return None
+        except HaloAuthError as e:
+            if e.status == 403:
+                return None
+            raise
+        return data if isinstance(data, dict) else None
+
+    def ticket_type_mandatory(self, type_id: int) -> tuple[str, ...] | None:
+        """The fields ticket type ``type_id`` requires (``GET /api/TicketType/{id}
+        ?includedetails=true``, ``fields[].fieldinfo.mandatory``: FACTS §9.4); None where the
+        settings are not readable (403, 404, or no ``fields`` in the answer)."""
+        try:
+            data = self.get(f"TicketType/{type_id}", {"includedetails": "true"})
+        except HaloNotFoundError:
+            return None
+        except HaloAuthError as e:
+            if e.status == 403:
+                return None
+            raise
+        fields = data.get("fields") if isinstance(data, dict) else None
+        if not isinstance(fields, list):
+            return None
+        names = []
+        for row in fields:
+            info = row.get("fieldinfo") if isinstance(row, dict) else None
+            if isinstance(info, dict) and info.get("mandatory"):
+                name = row.get("fieldname") or info.get("name")
+                if isinstance(name, str):
+                    names.append(name)
+        return tuple(names)
+
     # ------------------------------------------------------------------ lookups
 
     def lookups(self, kinds: Iterable[str] | None = None, *, refresh: bool = False) -> Lookups:
@@ -242,16 +293,19 @@ class HaloClient:
     # ------------------------------------------------------------------ writes
 
     def write_tickets(self, items: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
-        """POST one batch of ticket updates/creates; 400s are bisected to the bad tickets."""
+        """POST one batch of ticket updates/creates (a refused batch: see :meth:`_write`)."""
         return self._write("Tickets", list(items), id_key="id")
 
     def write_actions(self, items: Sequence[Mapping[str, Any]]) -> list[WriteResult]:
-        """POST one batch of actions; 400s are bisected to the bad elements."""
+        """POST one batch of actions (a refused batch: see :meth:`_write`)."""
         return self._write("Actions", list(items), id_key="ticket_id")
 
     def _write(
         self, path: str, items: list[Mapping[str, Any]], *, id_key: str, offset: int = 0
     ) -> list[WriteResult]:
+        """One POST, never re-sent here: a 400 on one element fails it with Halo's message; a
+        400 on several marks every element ``unknown`` and ``rejected`` (Halo may have kept
+        the elements before the bad one: the caller reads back before re-sending any)."""
         if not items:
             return []
         endpoint = f"POST /api/{path}"
@@ -260,10 +314,10 @@ class HaloClient:
         except HaloRejectedError as e:
             if len(items) == 1:
                 return [_failed(offset, items[0], id_key, e.message)]
-            mid = len(items) // 2
-            first = self._write(path, items[:mid], id_key=id_key, offset=offset)
-            second = self._write(path, items[mid:], id_key=id_key, offset=offset + mid)
-            return first + second
+            return [
+                _failed(offset + i, item, id_key, e.message, unknown=True, rejected=True)
+                for i, item in enumerate(items)
+            ]
         except WriteOutcomeUnknown as e:
             return [
                 _failed(offset + i, item, id_key, e.message, unknown=True)
@@ -286,9 +340,16 @@ def _id_of(item: Mapping[str, Any], id_key: str) -> int | None:
 
 
 def _failed(
-    index: int, item: Mapping[str, Any], id_key: str, message: str, *, unknown: bool = False
+    index: int,
+    item: Mapping[str, Any],
+    id_key: str,
+    message: str,
+    *,
+    unknown: bool = False,
+    rejected: bool = False,
 ) -> WriteResult:
-    return WriteResult(index, _id_of(item, id_key), False, None, message, unknown)
+    message = explain_refusal(message, item)
+    return WriteResult(index, _id_of(item, id_key), False, None, message, unknown, rejected)
 
 
 __all__ = [

@@ -3,7 +3,9 @@
 Every method takes the parsed request and returns a :class:`Reply`; callers hold the state
 lock. Envelopes follow FACTS.md §4: bare arrays for Status/Category/TicketType/Team/Agent/
 Outcome/Priority, wrapped objects for Tickets/Actions/Client/Site/Users, bare objects for
-single records, empty 404 for a missing record.
+single records, empty 404 for a missing record. ``/api/Priority`` rows are per-SLA ``Policy``
+rows (FACTS.md §9.1) and tickets' ``priority_id`` refers to their ``priorityid``; list rows
+omit unset fields (§9.2); the routes other clients use live in :mod:`.ecosystem` (§9.6, §9.8).
 """
 
 from __future__ import annotations
@@ -15,9 +17,16 @@ from datetime import datetime
 from typing import Any
 
 from halo_automate.core.dates import format_halo_date
+from halo_automate.sandbox import ecosystem, writes
 from halo_automate.sandbox import reference as ref
-from halo_automate.sandbox import writes
-from halo_automate.sandbox.query import Params, filter_key, list_row, page, select_tickets
+from halo_automate.sandbox.query import (
+    Params,
+    filter_key,
+    id_only_row,
+    list_row,
+    page,
+    select_tickets,
+)
 from halo_automate.sandbox.replies import Rejected, Reply, empty, model_error, not_valid
 from halo_automate.sandbox.state import Record, SandboxState
 
@@ -34,7 +43,7 @@ _NAMES = {
     "status": {r["id"]: r["name"] for r in ref.STATUSES},
     "tickettype": {r["id"]: r["name"] for r in ref.TICKET_TYPES},
     "agent": {r["id"]: r["name"] for r in ref.AGENTS},
-    "priority": {r["id"]: r["name"] for r in ref.PRIORITIES},
+    "priority": ref.PRIORITY_IDS,
 }
 WHO = "API User"
 
@@ -116,6 +125,7 @@ class HaloApi:
         for name in _LOOKUPS:
             table[(name, "GET", False)] = self.list_lookup_for(name)
             table[(name, "GET", True)] = self.get_lookup_for(name)
+        table.update(ecosystem.routes(self.state))
         return table
 
     # ------------------------------------------------------------------ tickets
@@ -128,18 +138,34 @@ class HaloApi:
             self._cache[key] = rows
             while len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)
+        if params.get_bool("ticketidonly"):
+            return Reply(200, {"record_count": len(rows), "tickets": list(map(id_only_row, rows))})
         shown, extra = page(rows, params)
+        omit = self.state.behaviour.omit_unset
         return Reply(
-            200, {"record_count": len(rows), **extra, "tickets": list(map(list_row, shown))}
+            200,
+            {"record_count": len(rows), **extra, "tickets": [list_row(t, omit) for t in shown]},
         )
 
     def get_ticket(self, ident: str, params: Params, body: bytes) -> Reply:
         ticket = self.state.live_ticket(record_id(ident))
-        return Reply(200, detail(ticket)) if ticket else empty(404)
+        if ticket is None:
+            return empty(404)
+        shown = detail(ticket)
+        if params.get_bool("includelastaction"):
+            actions = self.state.actions.get(ticket["id"])
+            shown["lastaction"] = actions[-1] if actions else None
+        return Reply(200, shown)
 
     def post_tickets(self, _: str, params: Params, body: bytes) -> Reply:
         now = self.now()
-        prepared = writes.prepare_tickets(self.state, _json_body(body), now)
+        try:
+            prepared = writes.prepare_tickets(self.state, _json_body(body), now)
+        except Rejected as rejected:
+            if self.state.behaviour.partial_commit and rejected.prepared:
+                kept = writes.apply_tickets(self.state, rejected.prepared, now)
+                rejected.reply.tickets_written = len(kept)
+            raise
         saved = writes.apply_tickets(self.state, prepared, now)
         reply = Reply(201, _chosen([detail(t) | {"isnew": t.get("isnew", False)} for t in saved],
                                    params))  # fmt: skip
@@ -160,7 +186,10 @@ class HaloApi:
 
     def list_actions(self, _: str, params: Params, body: bytes) -> Reply:
         ticket_id = params.get_int("ticket_id")
-        rows = list(self.state.actions.get(ticket_id, ())) if ticket_id else []
+        if ticket_id:
+            rows = list(self.state.actions.get(ticket_id, ()))
+        else:  # by date range across tickets (the halopsa package: FACTS.md §9.6)
+            rows = ecosystem.actions_between(self.state, params)
         if params.get_bool("excludeprivate"):
             rows = [a for a in rows if not a["hiddenfromuser"]]
         count = params.get_int("count")
@@ -191,7 +220,13 @@ class HaloApi:
 
     def post_actions(self, _: str, params: Params, body: bytes) -> Reply:
         now = self.now()
-        prepared = writes.prepare_actions(self.state, _json_body(body))
+        try:
+            prepared = writes.prepare_actions(self.state, _json_body(body))
+        except Rejected as rejected:
+            if self.state.behaviour.partial_commit and rejected.prepared:
+                kept = writes.apply_actions(self.state, rejected.prepared, now, WHO)
+                rejected.reply.actions_written = len(kept)
+            raise
         saved = writes.apply_actions(self.state, prepared, now, WHO)
         reply = Reply(201, _chosen(saved, params))
         reply.actions_written = len(saved)
@@ -205,7 +240,7 @@ class HaloApi:
     def get_lookup_for(self, name: str) -> Callable[[str, Params, bytes], Reply]:
         def get(ident: str, params: Params, body: bytes) -> Reply:
             if name == "agent" and ident.lower() == "me":
-                return Reply(200, ref.AGENTS[0])
+                return Reply(200, ecosystem.agent_me())
             wanted = record_id(ident)
             found = [r for r in self._rows(name) if r["id"] == wanted]
             return Reply(200, found[0]) if found else empty(404)

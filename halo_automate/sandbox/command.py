@@ -13,6 +13,7 @@ from types import FrameType
 import click
 
 from halo_automate.core.addresses import is_loopback
+from halo_automate.sandbox.permissions import parse_rule
 from halo_automate.sandbox.server import SandboxOptions, SandboxServer
 
 _RATE = re.compile(r"^\s*(\d+)\s*(?:/\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?)?\s*$", re.IGNORECASE)
@@ -45,6 +46,19 @@ def parse_rate_limit(text: str) -> tuple[int, float]:
     return requests, window
 
 
+def parse_mandatory(specs: tuple[str, ...]) -> dict[int, tuple[str, ...]]:
+    """``2:details,category_1`` -> ``{2: ("details", "category_1")}``."""
+    out: dict[int, tuple[str, ...]] = {}
+    for spec in specs:
+        type_id, _, fields = spec.partition(":")
+        if not type_id.strip().isdigit() or not fields.strip():
+            raise click.BadParameter(
+                f"expected TYPE:FIELD,... not {spec!r}", param_hint="--mandatory"
+            )
+        out[int(type_id)] = tuple(f.strip() for f in fields.split(",") if f.strip())
+    return out
+
+
 def _convert(parser: object) -> object:
     def callback(ctx: click.Context, param: click.Parameter, value: str) -> object:
         try:
@@ -53,6 +67,10 @@ def _convert(parser: object) -> object:
             raise click.BadParameter(str(e)) from None
 
     return callback
+
+
+def _outcome_list(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(o.strip() for o in text.split(",") if o.strip())
 
 
 def config_snippet(sandbox: SandboxServer, rate: tuple[int, float]) -> str:
@@ -104,7 +122,39 @@ def config_snippet(sandbox: SandboxServer, rate: tuple[int, float]) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Load tickets from FILE if it exists; save them there on exit.",
 )
+@click.option(
+    "--deny",
+    multiple=True,
+    callback=_convert(lambda rules: tuple(r for r in rules if parse_rule(r))),
+    help="An endpoint the API application may not use (403), e.g. 'POST /api/Actions' or "
+    "'Agent' (every verb); repeatable.",
+)
+@click.option(
+    "--allowed-outcomes",
+    default=None,
+    callback=_convert(_outcome_list),
+    help="Outcomes (ids or names, comma-separated) the API agent may use; others get Halo's "
+    "400 'You do not have access to this Action at the moment'. Default: all.",
+)
+@click.option(
+    "--assertion-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Require an RFC 7523 client assertion signed for this PEM public key.",
+)
+@click.option("--assertion-audience", help="The assertion's aud (default: the token URL).")
+@click.option("--assertion-only", is_flag=True, help="With --assertion-key, no secret is needed.")
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host.")
+@click.option("--full-rows", is_flag=True, help="List rows keep unset fields (Halo omits them).")
+@click.option(
+    "--partial-commit", is_flag=True, help="A refused multi-element POST keeps earlier elements."
+)
+@click.option(
+    "--mandatory",
+    multiple=True,
+    metavar="TYPE:FIELD,...",
+    help="Ticket type TYPE requires FIELDs on close (repeatable), e.g. 2:details,category_1.",
+)
+@click.option("--cab-type", "cab_types", multiple=True, type=int, help="Close needs CAB approval.")
 def sandbox_command(
     host: str,
     port: int,
@@ -117,7 +167,16 @@ def sandbox_command(
     tenant: str | None,
     retry_after: bool,
     state_file: Path | None,
+    deny: tuple[str, ...],
+    allowed_outcomes: tuple[str, ...] | None,
+    assertion_key: Path | None,
+    assertion_audience: str | None,
+    assertion_only: bool,
     allow_remote: bool,
+    full_rows: bool = False,
+    partial_commit: bool = False,
+    mandatory: tuple[str, ...] = (),
+    cab_types: tuple[int, ...] = (),
 ) -> None:
     """Serve a local sandbox Halo (seeded tickets, real HTTP) until Ctrl-C or SIGTERM."""
     if not is_loopback(host) and not allow_remote:
@@ -125,14 +184,25 @@ def sandbox_command(
     options = SandboxOptions(
         host=host, port=port, tickets=tickets, seed=seed, rate_limit=rate[0],
         rate_window=rate[1], latency=latency, fail_rate=fail_rate, token_ttl=token_ttl,
-        tenant=tenant, retry_after=retry_after, state_file=state_file,
+        tenant=tenant, retry_after=retry_after, state_file=state_file, deny=deny,
+        allowed_outcomes=allowed_outcomes, assertion_key=assertion_key,
+        assertion_audience=assertion_audience, assertion_only=assertion_only,
+        omit_unset=not full_rows, partial_commit=partial_commit,
+        mandatory=parse_mandatory(mandatory), cab_types=frozenset(cab_types),
     )  # fmt: skip
-    sandbox = SandboxServer(options)
+    try:
+        sandbox = SandboxServer(options)
+    except ValueError as e:  # an --allowed-outcomes name, or a key that is not RSA/EC
+        raise click.BadParameter(str(e)) from None
     with signals_to_the_main_thread():
         sandbox.start()
     click.echo(f"Sandbox Halo on {sandbox.base_url} ({len(sandbox.state.tickets)} tickets)")
     click.echo(f"  client_id:     {sandbox.client_id}")
     click.echo(f"  client_secret: {sandbox.client_secret}")
+    if deny or allowed_outcomes is not None:
+        click.echo(f"  permissions:   {sandbox.permissions.describe()}")
+    if assertion_key is not None:
+        click.echo(f"  requires a client assertion verified by {assertion_key}")
     click.echo("\nPaste into config.yaml:\n")
     click.echo(config_snippet(sandbox, rate))
     click.echo("Press Ctrl-C to stop.")

@@ -7,7 +7,14 @@ Choices where real Halo's behaviour is unknown (FACTS.md marks them [?]):
   silently and the envelope reports the size actually used;
 * ``count`` is ignored when paginating; ``record_count`` is always the total number of matches;
 * unknown parameters are ignored; a known int/bool parameter with a bad value is a 400
-  model-binding error naming it, as ASP.NET does.
+  model-binding error naming it, as ASP.NET does; a repeated parameter binds its first value
+  (ASP.NET model binding of a scalar, FACTS.md §9.6);
+* list rows leave out unset fields (null, "", the unset date, false) unless the sandbox was
+  started with ``omit_unset=False``: a live row had no ``hasbeenclosed``, ``dateclosed``,
+  ``category_2``..``4`` or ``deleted`` (FACTS.md §9.2);
+* ``ticketidonly=true`` answers only the id fields, unpaged (the SW2 parameter description:
+  "Ticket ID, SLA ID, Status ID, Client ID and Name and Lastincomingemail date ... Not
+  compatible with Pagination", FACTS.md §9.6).
 """
 
 from __future__ import annotations
@@ -15,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from operator import itemgetter
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qsl
 
-from halo_automate.core.dates import format_halo_date, parse_halo_date
+from halo_automate.core.dates import UNSET_DATE, format_halo_date, parse_halo_date
 from halo_automate.core.fields import ticket_params
 from halo_automate.sandbox import reference as ref
 from halo_automate.sandbox.replies import not_valid
@@ -63,11 +70,13 @@ _IN_LIST = {
 
 
 class Params:
-    """Query parameters: case-insensitive names, last value wins, blank means absent."""
+    """Query parameters: case-insensitive names, the first value binds, blank means absent."""
 
     def __init__(self, query: str) -> None:
-        parsed = parse_qs(query, keep_blank_values=True)
-        self.values = {k.lower(): v[-1] for k, v in parsed.items() if v[-1].strip() != ""}
+        first: dict[str, str] = {}
+        for key, value in parse_qsl(query, keep_blank_values=True):
+            first.setdefault(key.lower(), value)
+        self.values = {k: v for k, v in first.items() if v.strip() != ""}
 
     def get(self, name: str) -> str | None:
         return self.values.get(name)
@@ -106,8 +115,25 @@ class Params:
                 self.get_bool(name)
 
 
-def list_row(ticket: Record) -> Record:
-    return dict(zip(LIST_FIELDS, _row_values(ticket), strict=True))
+ID_ONLY_FIELDS = ("id", "sla_id", "status_id", "client_id", "client_name", "lastincomingemail")
+
+
+def unset(value: Any) -> bool:
+    """A value real Halo leaves out of a list row."""
+    return value is None or value is False or value == "" or value == UNSET_DATE
+
+
+def list_row(ticket: Record, omit_unset: bool = False) -> Record:
+    row = dict(zip(LIST_FIELDS, _row_values(ticket), strict=True))
+    return {k: v for k, v in row.items() if not unset(v)} if omit_unset else row
+
+
+def id_only_row(ticket: Record) -> Record:
+    """A ``ticketidonly=true`` row (the last incoming email date: the ticket's own, else its
+    opening date; the sandbox keeps no email log)."""
+    row = {k: ticket.get(k) for k in ID_ONLY_FIELDS}
+    row["lastincomingemail"] = ticket.get("lastincomingemail") or ticket["dateoccurred"]
+    return row
 
 
 def page(rows: list[Record], params: Params) -> tuple[list[Record], dict[str, int]]:

@@ -6,6 +6,7 @@ change them only together.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Final
 
 CLOSED_STATUS: Final = 9
@@ -44,14 +45,44 @@ TICKET_TYPES: Final[list[dict[str, Any]]] = [
     for i, n in ((1, "Incident"), (2, "Problem"), (3, "Change Request"), (4, "Service Request"))
 ]
 
+# SLAs and their priorities. Real Halo serves ``/api/Priority`` as one ``Policy`` row per
+# (SLA, priority): ``id`` a GUID string, the priority's integer in ``priorityid``, the SLA in
+# ``slaid`` (FACTS.md §9.1: SW2 ``Policy``; the HC live sweep saw 16 such rows). The same
+# priority name appears once per SLA with the same ``priorityid``.
+SLAS: Final[list[dict[str, Any]]] = [
+    {"id": 1, "name": "Standard SLA"},
+    {"id": 2, "name": "Premium SLA"},
+]
+_PRIORITY_ROWS = (
+    (1, "Critical", "#d32f2f", 4, 1),
+    (2, "High", "#f57c00", 8, 2),
+    (3, "Medium", "#fbc02d", 24, 4),
+    (4, "Low", "#388e3c", 72, 8),
+)
+PRIORITY_IDS: Final[dict[int, str]] = {i: n for i, n, *_ in _PRIORITY_ROWS}
+"""priorityid -> name (what a ticket's ``priority_id`` refers to)."""
+
+
+def policy_guid(slaid: int, priorityid: int) -> str:
+    """The stable GUID of one (SLA, priority) row."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"halo-sandbox/policy/{slaid}/{priorityid}"))
+
+
 PRIORITIES: Final[list[dict[str, Any]]] = [
-    {"id": i, "name": n, "priorityid": i, "slaid": 1, "colour": c}
-    for i, n, c in (
-        (1, "Critical", "#d32f2f"),
-        (2, "High", "#f57c00"),
-        (3, "Medium", "#fbc02d"),
-        (4, "Low", "#388e3c"),
-    )
+    {
+        "id": policy_guid(sla["id"], i),
+        "slaid": sla["id"],
+        "priorityid": i,
+        "name": n,
+        "colour": c,
+        "fixtime": fix * (2 if sla["id"] == 1 else 1),
+        "fixunits": "h",
+        "responsetime": response,
+        "responseunits": "h",
+        "ishidden": False,
+    }
+    for sla in SLAS
+    for i, n, c, fix, response in _PRIORITY_ROWS
 ]
 
 TEAMS: Final[list[dict[str, Any]]] = [
@@ -162,3 +193,31 @@ CLIENT_ROWS: Final = (
 CONTOSO: Final = 1
 WOODGROVE: Final = 9
 PROMO_PRINT: Final = 11
+
+# GET /api/InstanceInfo (FACTS.md §9.8: ``app_version``, ``database_version``, ``hosted_group``).
+INSTANCE_INFO: Final[dict[str, Any]] = {
+    "app_version": "2.216.1",
+    "database_version": "2.216.1",
+    "hosted_group": "stable",
+    "instance_name": "sandbox",
+}
+
+# GET /api/Lookup?lookupid=N: Halo's generic lookup lists (HaloAPI's Connect-HaloAPI reads
+# lookupid 11 on connect, FACTS.md §9.6). Rows are {id, name, lookupid}.
+LOOKUP_LISTS: Final[dict[int, list[dict[str, Any]]]] = {
+    11: [{"id": i, "name": n, "lookupid": 11} for i, n in ((1, "Europe/London"), (2, "UTC"))],
+    17: [{"id": i, "name": n, "lookupid": 17} for i, n in ((1, "Email"), (2, "Phone"))],
+}
+
+# Ticket-type field settings (FACTS.md §9.4; SW2 ``RequestTypeField.fieldinfo.mandatory``).
+# Which fields a type requires is a sandbox option (none by default); these are the labels
+# Halo names them by in its refusal ("Details and Category were required", HaloAPI #21).
+FIELD_LABELS: Final[dict[str, str]] = {
+    "details": "Details",
+    "category_1": "Category",
+    "category_2": "Category 2",
+    "user_id": "User",
+    "agent_id": "Agent",
+    "summary": "Summary",
+}
+CAB_MESSAGE: Final = "CODE:APP03/2 Please select the CAB members to approve"

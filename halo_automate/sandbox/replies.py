@@ -30,7 +30,11 @@ class Reply:
             return self.payload
         if self.body is EMPTY:
             return b""
-        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        text = json.dumps(self.body, separators=(",", ":"), ensure_ascii=False)
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: Halo sends it as the JSON escape \ud83d
+            return json.dumps(self.body, separators=(",", ":")).encode("ascii")
 
 
 class Rejected(Exception):
@@ -39,6 +43,8 @@ class Rejected(Exception):
     def __init__(self, reply: Reply) -> None:
         super().__init__(reply.status)
         self.reply = reply
+        self.prepared: list[Any] = []
+        """The valid elements before the bad one (applied in ``partial_commit`` mode)."""
 
 
 def empty(status: int) -> Reply:

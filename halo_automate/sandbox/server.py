@@ -1,10 +1,12 @@
 """The sandbox Halo over real HTTP: token endpoint, ``/api`` routes, faults and counters.
 
-Standard library only (HTTP/1.1 keep-alive, a thread per connection: ``listener.py``). Every
-request passes, in order: counting, the rolling-window rate limit (429), added latency, the
-bearer check (401 empty), injected failures (500 empty, nothing applied), then the Halo
-endpoint under one state lock. ``/_sandbox/*`` control routes are not Halo: no auth, no
-limit, not counted.
+Standard library (HTTP/1.1 keep-alive, a thread per connection: ``listener.py``; PyJWT only to
+verify client assertions, ``assertion.py``). Every request passes, in order: the request hooks
+a test added (``add_request_hook``), counting, the rolling-window rate limit (429), added
+latency, the bearer check (401 empty), the application's permissions (403 empty,
+``permissions.py``), injected failures (500 empty, nothing applied), then the Halo endpoint
+under one state lock (a write the agent may not make is refused there). ``/_sandbox/*``
+control routes are not Halo: no auth, no limit, not counted.
 
 Never imported by the runtime path (client/plan/apply): only by the CLI's sandbox/demo
 commands and by tests.
@@ -21,7 +23,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import Message
@@ -30,19 +32,27 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from halo_automate.sandbox.api import HaloApi
+from halo_automate.sandbox.assertion import AssertionCheck
 from halo_automate.sandbox.data import generate
 from halo_automate.sandbox.hold import Hold
 from halo_automate.sandbox.listener import Handler, Listener
+from halo_automate.sandbox.permissions import Permissions
 from halo_automate.sandbox.ratelimit import RollingWindow, retry_after_seconds
 from halo_automate.sandbox.replies import Reply, empty
-from halo_automate.sandbox.state import SandboxState
+from halo_automate.sandbox.state import Behaviour, SandboxState
 
 _RESOURCES = {
     r.lower(): r
     for r in ("Tickets", "Actions", "Status", "Category", "TicketType", "Team", "Agent",
-              "Outcome", "Priority", "Client", "Site", "Users", "authinfo")
+              "Outcome", "Priority", "Client", "Site", "Users", "authinfo", "Lookup",
+              "InstanceInfo")
 }  # fmt: skip
 _FAULT_KEYS = ("fail_rate", "latency", "rate_limit", "rate_window", "token_ttl")
+
+Handle = Callable[[str, str, Message, bytes], Reply]
+"""Answers one request: ``handle(method, target, headers, body) -> Reply``."""
+RequestHook = Callable[[str, str, Message, bytes, Handle], Reply]
+"""``hook(method, target, headers, body, proceed)``: see :meth:`SandboxServer.add_request_hook`."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,19 @@ class SandboxOptions:
     retry_after: bool = False
     state_file: Path | None = None
     now: datetime | None = None  # seed dates end here; None = the wall clock at start
+    deny: tuple[str, ...] = ()  # endpoints the API application may not use: 403 (permissions.py)
+    allowed_outcomes: tuple[str, ...] | None = None  # outcomes its agent may use; None = all
+    assertion_key: Path | None = None  # require an RFC 7523 assertion signed for this public key
+    assertion_audience: str | None = None  # the assertion's expected aud; None = token URL
+    assertion_only: bool = False  # with an assertion, the client secret may be left out
+    omit_unset: bool = True  # list rows leave out unset fields, as real Halo (FACTS §9.2)
+    partial_commit: bool = False  # a rejected multi-element POST keeps the elements before
+    mandatory: Mapping[int, tuple[str, ...]] | None = None  # ticket type -> required on close
+    cab_types: frozenset[int] = frozenset()  # ticket types whose close needs CAB approval
+
+    def behaviour(self) -> Behaviour:
+        return Behaviour(self.omit_unset, self.partial_commit, dict(self.mandatory or {}),
+                         frozenset(self.cab_types))  # fmt: skip
 
 
 class SandboxServer:
@@ -90,12 +113,16 @@ class SandboxServer:
         self.api = HaloApi(self.state, self.clock)
         self.limiter = RollingWindow(options.rate_limit, options.rate_window, monotonic)
         self.fail_rate = options.fail_rate
+        self.permissions = Permissions.of(options.deny, options.allowed_outcomes)
+        self.assertions = None if options.assertion_key is None else AssertionCheck.from_file(
+            options.assertion_key, options.client_id,
+            lambda: options.assertion_audience or f"{self.base_url}/auth/token")  # fmt: skip
         self.latency = options.latency
         self.token_ttl = options.token_ttl
         self._fail_rng = random.Random(f"{options.seed}-faults")
         self._tokens: dict[str, float] = {}
-        self.monotonic = monotonic  # token expiry clock; tests may replace it
         self._token_listeners: list[Callable[[str], None]] = []
+        self._entry: Handle = self._answer
         self._hold: Hold | None = None
         self._counters: Counter[str] = Counter()
         self._by_endpoint: Counter[str] = Counter()
@@ -105,8 +132,11 @@ class SandboxServer:
     def _initial_state(self) -> SandboxState:
         path = self.options.state_file
         if path is not None and path.exists():
-            return SandboxState.load(path)
-        return generate(self.options.tickets, self.options.seed, self._origin)
+            state = SandboxState.load(path)
+        else:
+            state = generate(self.options.tickets, self.options.seed, self._origin)
+        state.behaviour = self.options.behaviour()
+        return state
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -216,6 +246,17 @@ class SandboxServer:
             previous.release()
         return hold
 
+    def add_request_hook(self, hook: RequestHook) -> None:
+        """Let ``hook(method, target, headers, body, proceed)`` answer every request from now
+        on (in the connection's thread): it may record it, hold it, replace its reply, or pass
+        it on with ``proceed(method, target, headers, body)``. The hook added last sees a
+        request first. For tests: a write held until an event, every POST body recorded."""
+        with self._meta_lock:
+            inner = self._entry
+            self._entry = lambda method, target, headers, body: hook(
+                method, target, headers, body, inner
+            )
+
     def reset_counters(self) -> None:
         with self._meta_lock:
             self._counters.clear()
@@ -251,7 +292,13 @@ class SandboxServer:
     # ------------------------------------------------------------------ requests
 
     def handle(self, method: str, target: str, headers: Message, body: bytes) -> Reply:
-        """Answer one HTTP request (the payload is encoded under the state lock)."""
+        """Answer one HTTP request: through the request hooks, if any, then the sandbox."""
+        with self._meta_lock:
+            entry = self._entry
+        return entry(method, target, headers, body)
+
+    def _answer(self, method: str, target: str, headers: Message, body: bytes) -> Reply:
+        """The sandbox's own answer (the payload is encoded under the state lock)."""
         url = urlsplit(target)
         parts = [p for p in url.path.split("/") if p]
         lower = [p.lower() for p in parts]
@@ -275,10 +322,13 @@ class SandboxServer:
             return empty(404)
         if not self._authorised(headers):
             return empty(401)
+        if self.permissions.forbids(method, lower):
+            return empty(403)
         if self._inject_failure():
             return empty(500)
         with self._lock:
-            reply = self.api.handle(method, parts[1:], url.query, body)
+            reply = self.permissions.refusal(method, lower, body, self.state) or (
+                self.api.handle(method, parts[1:], url.query, body))  # fmt: skip
             reply.payload = reply.encode()
         self._count_writes(reply)
         return reply
@@ -319,13 +369,17 @@ class SandboxServer:
         tenant = (parse_qs(query).get("tenant") or [form.get("tenant", "")])[-1]
         wrong_tenant = bool(self.options.tenant and tenant and tenant != self.options.tenant)
         good = secrets.compare_digest(str(client_id), self.options.client_id) and (
-            secrets.compare_digest(str(secret), self.options.client_secret))  # fmt: skip
+            secrets.compare_digest(str(secret), self.options.client_secret)
+            or (self.options.assertion_only and secret is None and self.assertions is not None)
+        )
+        if good and self.assertions is not None:
+            good = self.assertions.verify(form)  # fmt: skip
         if not good or wrong_tenant:
             return Reply(401, {"error": "invalid_client"})
         token = secrets.token_urlsafe(32)
         ttl = self.token_ttl
         with self._meta_lock:
-            now = self.monotonic()
+            now = self._clock()
             self._tokens = {t: e for t, e in self._tokens.items() if e > now}
             self._tokens[token] = now + ttl
             self._counters["tokens_issued"] += 1
@@ -343,7 +397,7 @@ class SandboxServer:
             return False
         with self._meta_lock:
             expiry = self._tokens.get(token.strip())
-        return expiry is not None and expiry > self.monotonic()
+        return expiry is not None and expiry > self._clock()
 
     def _control(self, method: str, parts: list[str], body: bytes) -> Reply:
         route = (method, "/".join(parts))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,25 @@ PLANTED_KINDS = ("spam", "retired", "uncategorised", "lookalike")
 STATE_FORMAT = 1
 
 Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How this sandbox's Halo behaves where tenants differ or the truth is unknown.
+
+    * ``omit_unset`` (default on, as real Halo: FACTS.md §9.2, a live list row had no
+      ``hasbeenclosed``/``dateclosed``/``category_2``..``4``/``deleted`` keys): list rows leave
+      out fields that are unset (null, "", the unset date, false);
+    * ``partial_commit`` (FACTS.md §3.1/§9.5: unknown whether Halo does it): a multi-element
+      POST rejected at element *k* keeps the elements before *k* applied;
+    * ``mandatory``: ticket type id -> fields a close requires (FACTS.md §9.4, HaloAPI #21);
+    * ``cab_types``: ticket types whose close needs a CAB approval (n8n's ``APP03/2``).
+    """
+
+    omit_unset: bool = True
+    partial_commit: bool = False
+    mandatory: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    cab_types: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -38,6 +58,8 @@ class SandboxState:
     planted: dict[str, set[int]] = field(default_factory=dict)
     seed: int = 0
     version: int = 0
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    """Not saved with the state: set from the server's options at every start."""
 
     def __post_init__(self) -> None:
         self.clients_by_id = {c["id"]: c for c in self.clients}

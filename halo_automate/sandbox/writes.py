@@ -1,8 +1,15 @@
 """``POST /api/Tickets`` and ``POST /api/Actions``: validate every element, then apply.
 
-A request is all or nothing: the first invalid element answers 400 and nothing in the
-request is applied (real Halo's behaviour for a mixed array is [?]; the error names the
-element by index as Halo does). Two error shapes, as Halo sends them:
+By default a request is all or nothing: the first invalid element answers 400 and nothing in
+the request is applied. Real Halo's behaviour for a mixed array is unknown (FACTS.md §3.1,
+§9.5), so the ``partial_commit`` behaviour keeps the elements before the bad one applied
+(:attr:`Rejected.prepared` carries them). The error names the element by index as Halo does.
+JSON ``null`` for a nullable field binds as "not sent" (872 of 890 ``Faults`` properties are
+nullable; CIPP's create body sends ``"site_id": null``: FACTS.md §9.2); ``id`` is not
+nullable. A close of a ticket whose type requires fields it lacks is refused with Halo's
+"<fields> were required", a close of a type under change approval with the CAB refusal
+``APP03/2`` (FACTS.md §9.4; which types require what is a sandbox option). Two error
+shapes, as Halo sends them:
 
 * model binding (wrong JSON type, unknown status/type/priority/agent/team/client/site/user
   id): ``{"[0].status_id": ["..."]}``;
@@ -25,7 +32,7 @@ from halo_automate.core.dates import UNSET_DATE, format_halo_date, parse_halo_da
 from halo_automate.core.fields import action_fields, ticket_fields
 from halo_automate.sandbox import reference as ref
 from halo_automate.sandbox.data import new_ticket_record
-from halo_automate.sandbox.replies import dotnet_error, model_error
+from halo_automate.sandbox.replies import Rejected, dotnet_error, model_error
 from halo_automate.sandbox.state import Record, SandboxState
 
 _INT = re.compile(r"^\s*-?\d+\s*$")
@@ -41,7 +48,7 @@ _DATE_FIELDS = frozenset(
 _REFERENCES: dict[str, Callable[[SandboxState], Iterable[int]]] = {
     "status_id": lambda s: (r["id"] for r in ref.STATUSES),
     "tickettype_id": lambda s: (r["id"] for r in ref.TICKET_TYPES),
-    "priority_id": lambda s: (r["id"] for r in ref.PRIORITIES),
+    "priority_id": lambda s: ref.PRIORITY_IDS,
     "agent_id": lambda s: [0, *(r["id"] for r in ref.AGENTS)],
     "team_id": lambda s: [0, *(r["id"] for r in ref.TEAMS)],
     "client_id": lambda s: s.clients_by_id,
@@ -67,7 +74,10 @@ PathOf = Callable[[str], str]
 
 
 def coerce(value: Any, kind: str, path: str) -> Any:
-    """Bind a JSON value to a catalogue type as Newtonsoft would; None means "not sent"."""
+    """Bind a JSON value to a catalogue type as Newtonsoft would; None means "not sent"
+    (JSON null binds into a nullable field: FACTS.md §9.2)."""
+    if value is None:
+        return None
     if kind == "integer":
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -228,22 +238,56 @@ class TicketWrite:
 
 def prepare_tickets(state: SandboxState, body: Any, now: str) -> list[TicketWrite]:
     catalogue = ticket_fields()
-    writes = []
+    writes: list[TicketWrite] = []
     for index, raw in enumerate(request_items(body)):
-        elem = _element(raw, index)
-        path = _path(index)
-        ticket_id = coerce(elem.get("id"), "integer", path("id")) if elem.get("id") else None
-        recover = bool(elem.get("_recover"))
-        if ticket_id is None or ticket_id <= 0:
-            base = new_ticket_record(0, state, now)
-            writes.append(TicketWrite(None, ticket_changes(state, base, elem, path, catalogue)))
-            continue
-        base = state.tickets.get(ticket_id) or {}
-        if not base or (base["deleted"] and not recover):
-            raise dotnet_error(f"Ticket {ticket_id} not found")
-        changes = ticket_changes(state, base, elem, path, catalogue)
-        writes.append(TicketWrite(ticket_id, changes, recover))
+        try:
+            writes.append(_prepare_ticket(state, _element(raw, index), index, now, catalogue))
+        except Rejected as rejected:
+            rejected.prepared = list(writes)
+            raise
     return writes
+
+
+def _prepare_ticket(
+    state: SandboxState, elem: Record, index: int, now: str, catalogue: dict[str, str]
+) -> TicketWrite:
+    path = _path(index)
+    if "id" in elem and elem["id"] is None:
+        message = f"Error converting value {{null}} to type 'System.Int32'. Path '{path('id')}'."
+        raise model_error(path("id"), message)
+    ticket_id = coerce(elem.get("id"), "integer", path("id")) if elem.get("id") else None
+    recover = bool(elem.get("_recover"))
+    if ticket_id is None or ticket_id <= 0:
+        base = new_ticket_record(0, state, now)
+        changes = ticket_changes(state, base, elem, path, catalogue)
+        check_close(state, base, changes)
+        return TicketWrite(None, changes)
+    base = state.tickets.get(ticket_id) or {}
+    if not base or (base["deleted"] and not recover):
+        raise dotnet_error(f"Ticket {ticket_id} not found")
+    changes = ticket_changes(state, base, elem, path, catalogue)
+    check_close(state, base, changes)
+    return TicketWrite(ticket_id, changes, recover)
+
+
+def check_close(state: SandboxState, base: Record, changes: Record) -> None:
+    """Refuse a close the ticket type forbids: CAB approval pending, or mandatory fields
+    unset after the change (FACTS.md §9.4)."""
+    closing = changes.get("status_id", base.get("status_id")) == ref.CLOSED_STATUS
+    if not closing or base.get("status_id") == ref.CLOSED_STATUS:
+        return
+    rules = state.behaviour
+    type_id = changes.get("tickettype_id", base.get("tickettype_id"))
+    if type_id in rules.cab_types:
+        raise dotnet_error(ref.CAB_MESSAGE)
+    missing = [
+        ref.FIELD_LABELS.get(name, name)
+        for name in rules.mandatory.get(int(type_id or 0), ())
+        if changes.get(name, base.get(name)) in (None, "", 0, UNSET_DATE)
+    ]
+    if missing:
+        listed = ", ".join(missing[:-1]) + " and " + missing[-1] if len(missing) > 1 else missing[0]
+        raise dotnet_error(f"{listed} were required")
 
 
 def apply_tickets(state: SandboxState, writes: list[TicketWrite], now: str) -> list[Record]:
@@ -277,9 +321,14 @@ class ActionWrite:
 
 
 def prepare_actions(state: SandboxState, body: Any) -> list[ActionWrite]:
-    return [
-        _prepare_action(state, _element(raw, i), i) for i, raw in enumerate(request_items(body))
-    ]
+    writes: list[ActionWrite] = []
+    for index, raw in enumerate(request_items(body)):
+        try:
+            writes.append(_prepare_action(state, _element(raw, index), index))
+        except Rejected as rejected:
+            rejected.prepared = list(writes)
+            raise
+    return writes
 
 
 def _prepare_action(state: SandboxState, elem: Record, index: int) -> ActionWrite:
@@ -302,6 +351,7 @@ def _prepare_action(state: SandboxState, elem: Record, index: int) -> ActionWrit
         fields.update(outcome=outcome["outcome"], outcome_id=outcome["id"])
         fields.setdefault("hiddenfromuser", outcome["hidefromuser"])
     changes = _action_ticket_changes(state, ticket, elem, outcome, path, catalogue)
+    check_close(state, ticket, changes)
     return ActionWrite(ticket_id, action_id or None, fields, changes)
 
 

@@ -10,8 +10,9 @@ This module is the :class:`Daemon`: the lifecycle (start, reload, stop, ``--once
 and what it does with each run's outcome. Its parts each have their own module:
 :mod:`.triggers` (APScheduler: triggers, time zone, the scheduler), :mod:`.folder` (loading
 and watching the playbooks folder), :mod:`.metrics` (what is remembered of runs, and the
-Prometheus text) and :mod:`.health` (the optional read-only HTTP endpoint, ``daemon.health``,
-loopback unless ``daemon.health_allow_remote``: ``/healthz`` JSON and ``/metrics``).
+Prometheus text), :mod:`.signals` (the handlers) and :mod:`.health` (the optional read-only
+HTTP endpoint, ``daemon.health``, loopback unless ``daemon.health_allow_remote``: ``/healthz``
+JSON and ``/metrics``).
 
 Decisions, and why:
 
@@ -48,7 +49,6 @@ Signal handlers only set flags and wake the main thread (:mod:`.wakeup`), which 
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -69,6 +69,7 @@ from halo_automate.logs import bound
 from halo_automate.service.folder import Loaded, folder_snapshot, load_folder
 from halo_automate.service.health import HealthServer, serve_health
 from halo_automate.service.metrics import FinishedRun, Metrics
+from halo_automate.service.signals import install_handlers
 from halo_automate.service.triggers import (
     job_options,
     make_scheduler,
@@ -278,7 +279,7 @@ class Daemon:
         or locked, 5 partial or interrupted), and at least 2 when a playbook file is invalid.
         SIGTERM/SIGINT let the in-flight batch finish and skip the playbooks not yet run.
         """
-        restore = self._install_signals(once=True) if self.install_signals else None
+        restore = self.install_signal_handlers(once=True) if self.install_signals else None
         try:
             self._load_initial()
             self.recover_all()
@@ -296,7 +297,7 @@ class Daemon:
 
     def serve(self) -> ExitCode:
         """Run until SIGTERM/SIGINT (or :meth:`request_stop`); return the exit code."""
-        restore = self._install_signals() if self.install_signals else None
+        restore = self.install_signal_handlers() if self.install_signals else None
         try:
             self._load_initial()
             self._start_health()
@@ -306,12 +307,12 @@ class Daemon:
             log.info(
                 "daemon_started",
                 playbooks=len(self._scheduled),
-                health=self._health.address if self._health else None,
+                health=self.health_address,
             )
             with self._wakeup:  # polls the folder; a request wakes it at once
                 while not self._stop_requested:
                     self._wakeup.wait(self.poll_seconds)
-                    self._maybe_reload()
+                    self.check_reload()
             return self._shutdown()
         finally:
             self._stop_health()
@@ -326,7 +327,9 @@ class Daemon:
         self._reload_requested = True
         self._wakeup.wake()
 
-    def _maybe_reload(self) -> None:
+    def check_reload(self) -> None:
+        """One pass of the reload check :meth:`serve` makes every ``poll_seconds``: reload
+        if asked to (SIGHUP, :meth:`request_reload`) or if the watched folder changed."""
         reason = None
         if self._reload_requested:
             self._reload_requested = False
@@ -339,27 +342,15 @@ class Daemon:
             log.info("reloading_playbooks", reason=reason)
             self.reload()
 
-    def _install_signals(self, *, once: bool = False) -> Callable[[], None] | None:
-        """Install flag-setting, waking handlers (main thread only); return a restorer. In
-        ``--once`` mode the main thread is busy running, so the stop handler also sets the
-        runner's stop flag itself (:meth:`Runner.request_stop` only sets flags too)."""
-        if threading.current_thread() is not threading.main_thread():
-            return None
+    def install_signal_handlers(self, *, once: bool = False) -> Callable[[], None] | None:
+        """Install the signal handlers (main thread only); ``once``: a stop stops the runner too."""
 
-        def on_stop(signum: int, _frame: object) -> None:
+        def on_stop() -> None:
             self.request_stop()
             if once:
                 self.runner.request_stop()
 
-        reload = lambda signum, _frame: self.request_reload()  # noqa: E731
-        handlers = {signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: reload}
-        previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
-
-        def restore() -> None:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-        return restore
+        return install_handlers(on_stop, self.request_reload)
 
     def _shutdown(self) -> ExitCode:
         timeout = self.settings.daemon.stop_timeout_seconds
@@ -397,6 +388,17 @@ class Daemon:
             self._health = None
 
     @property
+    def health_address(self) -> str | None:
+        """``host:port`` the health endpoint listens on; None until it listens (or after)."""
+        health = self._health
+        return health.address if health is not None else None
+
+    def in_flight(self) -> dict[str, datetime]:
+        """A snapshot of the runs in flight: playbook name -> when its run started."""
+        with self._cond:
+            return dict(self._running)
+
+    @property
     def alive(self) -> bool:
         return bool(self.scheduler.running) and not self._stopping
 
@@ -410,8 +412,7 @@ class Daemon:
         next_runs = {
             job.id: getattr(job, "next_run_time", None) for job in self.scheduler.get_jobs()
         }
-        with self._cond:
-            running = dict(self._running)
+        running = self.in_flight()
         playbooks = {}
         for pb in self.scheduled():
             nxt, since, run = next_runs.get(pb.name), running.get(pb.name), last.get(pb.name)

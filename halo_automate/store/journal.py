@@ -28,7 +28,8 @@ a one-line message in exactly one place, :func:`_translate`.
 Locks: one run per playbook at a time (:mod:`halo_automate.store.locks` says when a holder
 is stale); taking a lock is one ``BEGIN IMMEDIATE`` transaction here. The schema and its
 migrations live in :mod:`halo_automate.store.migrations`, the stored values in
-:mod:`halo_automate.store.records`.
+:mod:`halo_automate.store.records`, how a connection is opened and set up in
+:mod:`halo_automate.store.connection`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ import structlog
 
 from halo_automate.core.outcome import RunStatus
 from halo_automate.errors import JournalError, LockedError
+from halo_automate.store.connection import Connect, configure, connect
 from halo_automate.store.locks import HELD, Lock, LockRow, iso, stale_reason
 from halo_automate.store.migrations import (
     MIGRATIONS,
@@ -107,21 +109,6 @@ def _translate(path: Path, doing: str, *, write: bool = False) -> Iterator[None]
         raise JournalError(f"journal {path}: {reason} while {doing}{tail}") from e
 
 
-def _connect(path: Path, timeout: float) -> sqlite3.Connection:
-    """Open the connection (a seam: tests swap it to open the file read-only)."""
-    return sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-
-
-def _configure(conn: sqlite3.Connection, path: Path, busy_timeout: float) -> None:
-    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-    if mode != "wal":
-        raise JournalError(f"journal {path}: cannot use WAL mode (SQLite chose {mode!r})")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.row_factory = sqlite3.Row
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -150,7 +137,8 @@ class Journal:
         self._clock = clock
         self.stale_after = stale_after
         self._mutex = threading.RLock()
-        self._key = os.path.realpath(path)
+        self.lock_key = os.path.realpath(path)
+        """This journal's name in the process's held-locks registry (``locks.HELD``)."""
 
     @classmethod
     def open(
@@ -161,14 +149,16 @@ class Journal:
         stale_after: timedelta = DEFAULT_STALE_AFTER,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         migrations: Sequence[Migration] = MIGRATIONS,
+        connect: Connect = connect,
     ) -> Journal:
-        """Open (creating folder and file if needed) and migrate to ``len(migrations)``."""
+        """Open (creating folder and file if needed) and migrate to ``len(migrations)``;
+        ``connect`` opens the connection (:func:`connect`)."""
         where = Path(path)
         with _translate(where, "opening the journal"):
             where.parent.mkdir(parents=True, exist_ok=True)
-            conn = _connect(where, busy_timeout)
+            conn = connect(where, busy_timeout)
             try:
-                _configure(conn, where, busy_timeout)
+                configure(conn, where, busy_timeout)
                 migrate(conn, where, migrations)
             except BaseException:
                 conn.close()
@@ -191,6 +181,14 @@ class Journal:
     def schema_version(self) -> int:
         with self._tx("reading the schema version", write=False) as db:
             return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+    def pragma(self, name: str) -> Any:
+        """The value of ``PRAGMA <name>`` on this journal's connection (``busy_timeout``,
+        ``synchronous``, ``foreign_keys`` and ``journal_mode`` are set by :meth:`open`)."""
+        if not name.isidentifier():
+            raise ValueError(f"not a pragma name: {name!r}")
+        with self._tx(f"reading PRAGMA {name}", write=False) as db:
+            return db.execute(f"PRAGMA {name}").fetchone()[0]
 
     # ------------------------------------------------------------------ plumbing
 
@@ -249,13 +247,15 @@ class Journal:
         *,
         counts: Counts | None = None,
         message: str | None = None,
+        instance: str | None = None,
     ) -> None:
-        """Set the final status (and counters and message) and ``finished_at``."""
+        """Set the final status (and counters, message, instance facts) and ``finished_at``."""
         _check(status, RUN_STATUSES - {"running"}, "final run status")
         values: dict[str, Any] = {
             "status": status,
             "finished_at": iso(self._now()),
             "message": message,
+            **({"instance": instance} if instance is not None else {}),  # v3
         }
         if counts is not None:
             values.update((name, getattr(counts, name)) for name in COUNT_COLUMNS)
@@ -402,7 +402,7 @@ class Journal:
                 "INSERT OR REPLACE INTO locks VALUES (?, ?, ?, ?, ?, ?)",
                 (playbook, run_id, os.getpid(), this_host(), iso(now), iso(now)),
             )
-        HELD.add(self._key, playbook, run_id)
+        HELD.add(self.lock_key, playbook, run_id)
         if held is not None:
             log.warning(
                 "lock_taken_over", playbook=playbook, run_id=run_id,
@@ -419,7 +419,7 @@ class Journal:
         )
 
     def _stale_reason(self, held: LockRow, now: datetime) -> str | None:
-        return stale_reason(held, now, self._key, self.stale_after)
+        return stale_reason(held, now, self.lock_key, self.stale_after)
 
     def heartbeat(self, playbook: str, run_id: str) -> None:
         """Refresh the lock's heartbeat; LockedError if ``run_id`` no longer holds it."""
@@ -438,7 +438,7 @@ class Journal:
 
     def release_lock(self, playbook: str, run_id: str) -> bool:
         """Release ``run_id``'s lock; False if it did not hold it (anymore)."""
-        HELD.discard(self._key, playbook, run_id)
+        HELD.discard(self.lock_key, playbook, run_id)
         with self._tx(f"unlocking playbook {playbook}", write=True) as db:
             cursor = db.execute(
                 "DELETE FROM locks WHERE playbook = ? AND run_id = ?", (playbook, run_id)

@@ -10,6 +10,9 @@ failure leaves the journal at its old version, and two processes never migrate a
   ``changes.action_id``, converted from v1's string protocol in ``changes.field``
   (``action:<kind>`` becomes kind ``action``, field ``<kind>``; ``action-delete:<id>`` becomes
   kind ``action-delete``, action_id ``<id>``, field ``""``).
+* v3: ``runs.instance``, the Halo instance's facts read by a run that writes (the JSON of
+  ``GET /api/InstanceInfo``'s version fields, or ``{"readable": false}`` where the
+  application may not read it; NULL for older runs). FACTS §9.8.
 """
 
 from __future__ import annotations
@@ -71,7 +74,12 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_migrate_v1, _migrate_v2)
+def _migrate_v3(conn: sqlite3.Connection) -> None:
+    """Version 3: ``runs.instance`` (see the module docstring)."""
+    conn.execute("ALTER TABLE runs ADD COLUMN instance TEXT")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_migrate_v1, _migrate_v2, _migrate_v3)
 """Migration ``i`` takes the schema from version ``i`` to ``i + 1``; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)
 

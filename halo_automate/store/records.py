@@ -91,6 +91,7 @@ class RunRow:
     counts: Counts
     message: str | None
     plan_json: str | None
+    instance: str | None = None
 
 
 @dataclass(frozen=True)

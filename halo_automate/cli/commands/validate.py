@@ -16,10 +16,17 @@ from halo_automate.errors import ExitCode
 
 @click.command("validate")
 @click.argument("playbooks", nargs=-1, type=click.Path())
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also ask Halo (the configured tenant) whether the API application may use every "
+    "endpoint the playbooks need; writes nothing.",
+)
 @config_option
 @handle_errors
-def validate(playbooks: tuple[str, ...], config_path: str | None) -> None:
-    """Check playbooks (default: the playbooks directory); exit 2 if any is invalid."""
+def validate(playbooks: tuple[str, ...], online: bool, config_path: str | None) -> None:
+    """Check playbooks (default: the playbooks directory); exit 2 if any is invalid, and
+    with --online 3 if one needs a permission the API application lacks."""
     if playbooks:
         targets: list[str | Path] = list(playbooks)
     else:
@@ -29,4 +36,20 @@ def validate(playbooks: tuple[str, ...], config_path: str | None) -> None:
     for problem in problems:
         click.echo(problem)
     click.echo(f"{len(valid)} valid, {len(problems)} problem(s)", err=True)
-    sys.exit(ExitCode.INVALID if problems else ExitCode.OK)
+    if problems:
+        sys.exit(ExitCode.INVALID)
+    if online:
+        from halo_automate import logs
+        from halo_automate.engine.doctor import check_access
+
+        logs.configure()
+        verdicts = check_access(load_settings(config_path).halo, valid)
+        paths = {pb.name: pb.path for pb in valid}
+        for v in verdicts:
+            if v.verdict != "ready":
+                click.echo(f"{paths[v.playbook]}: {v.playbook}: {v.text()}")
+        lacking = sum(1 for v in verdicts if v.missing)
+        click.echo(f"online: {len(verdicts) - lacking} permitted, {lacking} lacking a "
+                   "permission", err=True)  # fmt: skip
+        sys.exit(ExitCode.UNREACHABLE if lacking else ExitCode.OK)
+    sys.exit(ExitCode.OK)
