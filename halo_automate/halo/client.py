@@ -112,7 +112,7 @@ class HaloClient:
             headers={"Accept": "application/json", "User-Agent": "halo-automate"},
             follow_redirects=False,
         )
-        scrubber = Scrubber(settings.client_secret)
+        scrubber = Scrubber(settings.client_secret, settings.client_id)
         self._sender = Sender(
             self._http,
             self.budget,
