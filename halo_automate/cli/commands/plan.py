@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from halo_automate.cli.context import Context, with_context
+from halo_automate.cli.files import write_file_atomically
 from halo_automate.core.plan import plan_to_json
 from halo_automate.errors import ExitCode
 
@@ -23,7 +22,7 @@ def plan(ctx: Context, playbook: str, as_json: bool, out: str | None) -> ExitCod
     the_plan = runner.plan(pb)
     text = plan_to_json(the_plan)
     if out:
-        Path(out).write_text(text + "\n", encoding="utf-8")
+        write_file_atomically(out, text + "\n")
     if as_json:
         click.echo(text)
     else:
