@@ -2,7 +2,8 @@
 
 ``{"format": "halo-automate/plan", "version": 1, ...}``; :func:`plan_to_json` and
 :func:`plan_from_json` round-trip exactly. Reading is strict: JSON without NaN/Infinity,
-nested at most :data:`MAX_PLAN_DEPTH` deep; a document that is not a plan, of another version, or holding an action kind no registered action posts
+nested at most :data:`MAX_PLAN_DEPTH` deep; a document that is not a plan, of another version,
+or holding an action kind no registered action posts
 (:data:`~halo_automate.core.actions.registry.POSTED_KINDS`) is a PlanError.
 """
 
