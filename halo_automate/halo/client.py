@@ -9,7 +9,8 @@ pieces, each in its own module:
   of FACTS.md §6.3 live there);
 * ``halo.transport``: one request on the wire under the shared budget (``halo.ratelimit``),
   its body read with a cap, every httpx failure translated to :mod:`halo_automate.errors`;
-* ``halo.paging``: paged list reads that never come back short, and bounded fan-out.
+* ``halo.paging``: paged list reads that never come back short, and bounded fan-out;
+* ``halo.scan``: the ticket scan that completes while tickets change, missing none.
 
 Here the final answer becomes a value or an error (404, 400 with Halo's message, a 401/403
 after a fresh token), and a batched write whose batch Halo refuses is bisected to the bad
@@ -53,6 +54,7 @@ from halo_automate.halo.lookups import LookupCache
 from halo_automate.halo.paging import MAX_PAGE_SIZE, PagedRead, bounded_map, list_rows
 from halo_automate.halo.ratelimit import RequestBudget
 from halo_automate.halo.retry import RetryPolicy
+from halo_automate.halo.scan import TicketScan
 from halo_automate.halo.transport import MAX_RESPONSE_BYTES, ClientStats, Sender, halo_message
 
 
@@ -204,11 +206,12 @@ class HaloClient:
     def iter_tickets(
         self, query: Mapping[str, str] | None = None, *, check: bool = True
     ) -> Iterator[dict[str, Any]]:
-        """Stream every ticket matching ``query``, page by page, never missing one silently."""
+        """Stream every ticket matching ``query``, page by page in id order, never missing one
+        that matched throughout, however the list changes meanwhile (``halo.scan``)."""
         query = dict(query or {})
         if check:
             check_ticket_query(query)
-        yield from PagedRead(self, "Tickets", "tickets", query).run()
+        yield from TicketScan(self, query).run()
 
     def tickets_by_ids(self, ids: Sequence[int]) -> Iterator[dict[str, Any]]:
         """Read tickets by id, 100 ids per ``ticketids`` query (stale checks, read-back),

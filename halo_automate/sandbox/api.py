@@ -17,7 +17,14 @@ from typing import Any
 from halo_automate.core.dates import format_halo_date
 from halo_automate.sandbox import reference as ref
 from halo_automate.sandbox import writes
-from halo_automate.sandbox.query import Params, filter_key, list_row, page, select_tickets
+from halo_automate.sandbox.query import (
+    Params,
+    filter_key,
+    id_row,
+    list_row,
+    page,
+    select_tickets,
+)
 from halo_automate.sandbox.replies import Rejected, Reply, empty, model_error, not_valid
 from halo_automate.sandbox.state import Record, SandboxState
 
@@ -128,6 +135,8 @@ class HaloApi:
             self._cache[key] = rows
             while len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)
+        if params.get_bool("ticketidonly"):  # FACTS §9.6: id fields only, never paged
+            return Reply(200, {"record_count": len(rows), "tickets": list(map(id_row, rows))})
         shown, extra = page(rows, params)
         return Reply(
             200, {"record_count": len(rows), **extra, "tickets": list(map(list_row, shown))}

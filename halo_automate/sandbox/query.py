@@ -6,6 +6,7 @@ Choices where real Halo's behaviour is unknown (FACTS.md marks them [?]):
 * ``pageinate=true`` without ``page_size`` pages by 50; ``page_size`` above 100 is cut to 100
   silently and the envelope reports the size actually used;
 * ``count`` is ignored when paginating; ``record_count`` is always the total number of matches;
+* ``ticketidonly=true`` answers every match, unpaged, with the id fields only (FACTS §9.6);
 * unknown parameters are ignored; a known int/bool parameter with a bad value is a 400
   model-binding error naming it, as ASP.NET does.
 """
@@ -108,6 +109,18 @@ class Params:
 
 def list_row(ticket: Record) -> Record:
     return dict(zip(LIST_FIELDS, _row_values(ticket), strict=True))
+
+
+def id_row(ticket: Record) -> Record:
+    """A ``ticketidonly=true`` row: the id fields SW2 lists, nothing else."""
+    return {
+        "id": ticket["id"],
+        "sla_id": ticket.get("sla_id"),
+        "status_id": ticket["status_id"],
+        "client_id": ticket["client_id"],
+        "client_name": ticket["client_name"],
+        "lastincomingemail": ticket.get("lastincomingemail"),
+    }
 
 
 def page(rows: list[Record], params: Params) -> tuple[list[Record], dict[str, int]]:

@@ -97,6 +97,7 @@ class SandboxServer:
         self.monotonic = monotonic  # token expiry clock; tests may replace it
         self._token_listeners: list[Callable[[str], None]] = []
         self._hold: Hold | None = None
+        self._list_hook: Callable[[dict[str, str]], None] | None = None
         self._counters: Counter[str] = Counter()
         self._by_endpoint: Counter[str] = Counter()
         self._httpd: Listener | None = None
@@ -200,6 +201,21 @@ class SandboxServer:
             self.state.tickets[ticket_id].update(fields)
             self.state.version += 1
 
+    def insert_ticket(self, like: int, **fields: Any) -> int:
+        """Create a ticket behind the API's back (a copy of ticket ``like`` with ``fields``),
+        as mail or an agent would meanwhile; returns its id (the next, highest id)."""
+        with self._lock:
+            new_id = self.state.next_ticket_id
+            self.state.tickets[new_id] = {**self.state.tickets[like], **fields, "id": new_id}
+            self.state.version += 1
+            return new_id
+
+    def before_list(self, hook: Callable[[dict[str, str]], None] | None) -> None:
+        """Call ``hook(query)`` before answering each ``GET /api/Tickets`` list request (the
+        query's last values, names lower-cased), under the state lock, so a test changes
+        tickets between pages of a scan; None removes it."""
+        self._list_hook = hook
+
     def on_token_issued(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(token)`` with every access token issued from now on (tests that
         check no token leaks into logs or the journal)."""
@@ -278,6 +294,8 @@ class SandboxServer:
         if self._inject_failure():
             return empty(500)
         with self._lock:
+            if self._list_hook is not None and method == "GET" and lower[1:] == ["tickets"]:
+                self._list_hook({k.lower(): v[-1] for k, v in parse_qs(url.query).items()})
             reply = self.api.handle(method, parts[1:], url.query, body)
             reply.payload = reply.encode()
         self._count_writes(reply)

@@ -1,0 +1,104 @@
+"""Issue 13 point 3: a long scan completes while tickets change on every page, and misses no
+ticket that matched throughout.
+
+Before: one ticket created during a read aborted the scan ("record_count changed ... run
+again"). The sandbox here changes tickets before answering every page of the scan: it
+creates a matching ticket, closes a matching one (shifting every later row up one place),
+reopens a closed one (shifting rows down), and edits the summary of a matching one.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from fault_tools import SandboxFactory, client_for
+
+from halo_automate.halo.scan import TicketScan
+from halo_automate.sandbox import reference as ref
+
+TICKETS = 3000
+QUERY = {"open_only": "true"}
+
+
+def is_open(ticket: dict[str, Any]) -> bool:
+    return ticket["status_id"] != ref.CLOSED_STATUS and not ticket["deleted"]
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_scan_completes_under_churn_and_misses_nothing(
+    sandbox_factory: SandboxFactory, concurrency: int
+) -> None:
+    sb = sandbox_factory(tickets=TICKETS)
+    with sb.locked_state() as state:
+        start_open = {i for i, t in state.tickets.items() if is_open(t)}
+        start_closed = {i for i, t in state.tickets.items() if not is_open(t) and not t["deleted"]}
+    rng = random.Random(13)
+    changed: dict[str, set[int]] = {"inserted": set(), "closed": set(), "reopened": set(),
+                                    "edited": set()}  # fmt: skip
+    pages_seen = 0
+
+    def churn(query: dict[str, str]) -> None:
+        nonlocal pages_seen
+        if query.get("pageinate") != "true" or "ticketids" in query:
+            return  # the scan's id-only listing and by-id reads: no churn, as a worst case
+        pages_seen += 1
+        state = sb.state  # the hook runs under the sandbox's state lock
+        now_open = sorted(i for i in start_open if is_open(state.tickets[i]))
+        low = now_open[: max(1, len(now_open) // 3)]  # rows already read: shifts every page
+        close = rng.choice(low)
+        sb.edit_ticket(close, status_id=ref.CLOSED_STATUS, hasbeenclosed=True)
+        changed["closed"].add(close)
+        reopen = rng.choice(sorted(start_closed - changed["reopened"]))
+        sb.edit_ticket(reopen, status_id=1, hasbeenclosed=False)
+        changed["reopened"].add(reopen)
+        edit = rng.choice(now_open)
+        sb.edit_ticket(edit, summary=f"edited during the scan (page {pages_seen})")
+        changed["edited"].add(edit)
+        changed["inserted"].add(sb.insert_ticket(now_open[0], summary="new during the scan"))
+
+    sb.before_list(churn)
+    sb.reset_counters()
+    with client_for(sb, concurrency=concurrency) as client:
+        scan = TicketScan(client, QUERY)
+        rows = list(scan.run())
+    sb.before_list(None)
+    ids = [r["id"] for r in rows]
+    matched_throughout = start_open - changed["closed"]
+    missed = matched_throughout - set(ids)
+    requests = sb.counters["requests_by_endpoint"]["GET /api/Tickets"]
+    report = scan.report
+    touched = set().union(*changed.values())
+    print(
+        f"\nscan under churn (concurrency {concurrency}): {len(start_open)} open at start, "
+        f"{report.pages} pages, tickets changed during the scan {len(touched)} "
+        f"({', '.join(f'{k} {len(v)}' for k, v in changed.items())}), missed {len(missed)}, "
+        f"shifted repeats {report.shifted_repeats}, fetched by id {report.fetched_by_id}, "
+        f"extra requests {requests - report.pages}"
+    )
+    assert missed == set()
+    assert len(ids) == len(set(ids)), "a ticket was yielded twice"
+    assert pages_seen == report.pages >= 10
+    assert len(changed["closed"]) == report.pages  # every page moved the list
+    assert report.fetched_by_id > 0  # the shifts did hide rows from the pages
+    assert requests - report.pages == report.extra_requests
+    # every ticket that matched at the end was read (reopened and new ones included)
+    with sb.locked_state() as state:
+        open_now = {i for i, t in state.tickets.items() if is_open(t)}
+    assert open_now <= set(ids)
+
+
+def test_cli_scan_through_client_iter_tickets(sandbox_factory: SandboxFactory) -> None:
+    """iter_tickets is the scan: a ticket inserted mid-scan no longer aborts the read."""
+    sb = sandbox_factory(tickets=600)
+    inserted: list[int] = []
+
+    def insert_once(query: dict[str, str]) -> None:
+        if query.get("page_no") == "2" and not inserted:
+            inserted.append(sb.insert_ticket(1, summary="arrived mid-scan", status_id=1))
+
+    sb.before_list(insert_once)
+    with client_for(sb, concurrency=1) as client:
+        ids = [t["id"] for t in client.iter_tickets(QUERY)]
+    assert inserted and inserted[0] in ids
