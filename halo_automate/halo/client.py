@@ -55,7 +55,13 @@ from halo_automate.halo.paging import MAX_PAGE_SIZE, PagedRead, bounded_map, lis
 from halo_automate.halo.ratelimit import RequestBudget
 from halo_automate.halo.retry import RetryPolicy
 from halo_automate.halo.scan import TicketScan
-from halo_automate.halo.transport import MAX_RESPONSE_BYTES, ClientStats, Sender, halo_message
+from halo_automate.halo.transport import (
+    MAX_RESPONSE_BYTES,
+    ClientStats,
+    Limits,
+    Sender,
+    halo_message,
+)
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,14 @@ class HaloClient:
             sleep=sleep,
             rng=rng,
             max_response_bytes=max_response_bytes,
+            limits=Limits(
+                request_deadline=settings.request_deadline_seconds,
+                max_rate_limit_wait=settings.max_rate_limit_wait_seconds,
+                run_deadline=settings.run_deadline_seconds,
+            ),
         )
+        self._clock = clock
+        self.begin_run()
         credentials = Credentials(
             token_url=settings.token_url,
             client_id=settings.client_id,
@@ -145,6 +158,13 @@ class HaloClient:
 
     def __repr__(self) -> str:
         return f"HaloClient({self.settings.base_url!r}, client_id={self.settings.client_id!r})"
+
+    def begin_run(self) -> dict[str, Any]:
+        """A run starts now: arm its deadline (``halo.run_deadline_seconds``; no request
+        starts after it) and return the stats snapshot the run's figures count from. A client
+        is armed when built (one CLI command, one run); the daemon calls this per run."""
+        self._sender.run_deadline = self._clock() + self.settings.run_deadline_seconds
+        return self.stats.snapshot()
 
     def close(self) -> None:
         self._http.close()
