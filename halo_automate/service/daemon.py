@@ -67,7 +67,7 @@ from halo_automate.engine.runner import Runner
 from halo_automate.errors import ConfigError, ExitCode, PlaybookError
 from halo_automate.logs import bound
 from halo_automate.service.folder import Loaded, folder_snapshot, load_folder
-from halo_automate.service.health import HealthServer, serve_health
+from halo_automate.service.health import HealthServer, overdue, serve_health
 from halo_automate.service.metrics import FinishedRun, Metrics
 from halo_automate.service.triggers import (
     job_options,
@@ -227,7 +227,7 @@ class Daemon:
                     self._cond.notify_all()
 
     def _run(self, playbook: Playbook) -> FinishedRun:
-        started, before = time.monotonic(), self.runner.client.stats.snapshot()
+        started, before = time.monotonic(), self.runner.client.begin_run()
         try:
             outcome = self.runner.run(playbook, trigger="schedule", confirm=None)
         except Exception as e:  # a bug: the runner returns every other ending; the service goes on
@@ -422,8 +422,10 @@ class Daemon:
                 "running_since": since.isoformat() if since else None,
                 "last_run": run.to_json() if run else None,
             }
-        return alive, {
-            "status": "ok" if alive else "stopping",
+        stuck = overdue(running, self.clock(), self.settings.halo.run_deadline_seconds)
+        return alive and not stuck, {
+            "status": ("stuck" if stuck else "ok") if alive else "stopping",
+            "stuck_runs": stuck,
             "scheduler_alive": alive,
             "started_at": self.started_at.isoformat(),
             "uptime_seconds": round((self.clock() - self.started_at).total_seconds(), 1),
