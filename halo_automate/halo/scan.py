@@ -81,7 +81,7 @@ class TicketScan:
         ):
             yield from self._accept(page_no, page_count, rows, per_page)
         yield from self._reconcile()
-        log.info("ticket_scan", **vars(self.report))
+        log.debug("ticket_scan", **vars(self.report))
 
     def _accept(
         self, page_no: int, count: int, rows: list[dict[str, Any]], per_page: int
