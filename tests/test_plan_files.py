@@ -176,3 +176,22 @@ def test_write_failure_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.undo()
     assert out.read_text(encoding="utf-8") == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]
+
+
+def test_demo_workdir_never_writes_through_a_link(tmp_path: Path) -> None:
+    """demo --workdir writes its config and playbooks the same way: a config.yaml that is a
+    link (to the user's real config) is refused, not overwritten."""
+    from types import SimpleNamespace
+
+    from halo_automate.demo import write_workdir
+    from halo_automate.errors import ConfigError
+
+    real = tmp_path / "real-config.yaml"
+    real.write_text("mine\n", encoding="utf-8")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    (workdir / "config.yaml").symlink_to(real)
+    sandbox = SimpleNamespace(base_url="http://127.0.0.1:9", client_id="c", client_secret="s")
+    with pytest.raises(ConfigError, match="symbolic link"):
+        write_workdir(workdir, sandbox)  # type: ignore[arg-type]
+    assert real.read_text(encoding="utf-8") == "mine\n"

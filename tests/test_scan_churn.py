@@ -102,3 +102,78 @@ def test_cli_scan_through_client_iter_tickets(sandbox_factory: SandboxFactory) -
     with client_for(sb, concurrency=1) as client:
         ids = [t["id"] for t in client.iter_tickets(QUERY)]
     assert inserted and inserted[0] in ids
+
+
+# ---------------------------------------------------------------- the scan's own checks
+
+BASE = "https://acme.halopsa.example"
+
+
+def scan_client(**over: Any) -> Any:
+    from pydantic import SecretStr
+
+    from halo_automate.config import HaloSettings, RateLimit
+    from halo_automate.halo.client import HaloClient, RetryPolicy
+
+    settings = HaloSettings(
+        base_url=BASE,
+        client_id="c",
+        client_secret=SecretStr("s"),
+        rate_limit=RateLimit(requests=10_000, per_seconds=1),
+        concurrency=1,
+        **over,
+    )
+    return HaloClient(settings, retry=RetryPolicy(attempts=1), sleep=lambda s: None)
+
+
+def envelope(ids: list[int], count: int) -> Any:
+    import httpx
+
+    return httpx.Response(200, json={"record_count": count, "tickets": [{"id": i} for i in ids]})
+
+
+@pytest.mark.parametrize(
+    ("pages", "listing", "message"),
+    [
+        ([([3, 2, 1], 6)], None, "not in ascending id order"),
+        ([([1, 2, 3], 6), ([4, 5], 6)], None, "read 5 records but Halo reported record_count 6"),
+        ([([1, 2, 3], 6), ([1, 2, 3], 6)], None, "repeats 3 records already read"),
+        ([([1, 2, 3], 6), ([], 6)], None, "came back empty"),
+        ([([1, 2, 3], 6), ([4, 5, 6], 6)], {"tickets": "x"}, "id-only listing"),
+        ([([1, 2, 3], 6), ([4, 5, 6], 6)], {"tickets": [{"id": "7"}]}, "id-only listing"),
+    ],
+)
+def test_scan_refuses_what_it_cannot_trust(
+    pages: list[tuple[list[int], int]], listing: Any, message: str
+) -> None:
+    """Halo ignoring order=id or paging, a short or empty page, a broken id-only listing:
+    each is a HaloResponseError naming GET /api/Tickets, never a silently short scan."""
+    import httpx
+    import respx
+
+    from halo_automate.errors import HaloResponseError
+
+    answers = iter(pages)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("ticketidonly") == "true":
+            return httpx.Response(200, json=listing)
+        ids, count = next(answers)
+        return envelope(ids, count)
+
+    with respx.mock(base_url=BASE) as mock:
+        mock.post("/auth/token").mock(return_value=httpx.Response(200, json={"access_token": "t"}))
+        mock.get("/api/Tickets").mock(side_effect=handler)
+        with scan_client(page_size=3) as client, pytest.raises(HaloResponseError) as caught:
+            list(client.iter_tickets())
+    assert str(caught.value).startswith("GET /api/Tickets:") and message in str(caught.value)
+
+
+def test_a_playbook_cannot_set_the_scan_order() -> None:
+    """order/orderdesc/ticketidonly belong to the scan: a query setting them is refused."""
+    from halo_automate.errors import HaloRejectedError
+
+    with scan_client() as client:
+        for name in ("order", "orderdesc", "ticketidonly"):
+            with pytest.raises(HaloRejectedError, match="paging"):
+                list(client.iter_tickets({name: "true"}))

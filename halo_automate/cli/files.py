@@ -20,7 +20,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from halo_automate.errors import PlanError
+from halo_automate.errors import HaloAutomateError, PlanError
 
 MAX_PLAN_BYTES = 32 * 1024 * 1024
 """A plan file larger than this (32 MB, ~80,000 changes) is refused (docs/playbooks.md)."""
@@ -53,11 +53,13 @@ def read_plan_file(path: str | Path, limit: int = MAX_PLAN_BYTES) -> str:
         raise PlanError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
 
 
-def write_file_atomically(path: str | Path, text: str) -> None:
+def write_file_atomically(
+    path: str | Path, text: str, error: type[HaloAutomateError] = PlanError
+) -> None:
     """Write ``text`` to ``path`` via a temp file in the same folder and a rename.
 
-    A symbolic link or a non-regular file at ``path`` is refused (PlanError); an existing
-    regular file keeps its permissions, a new one is private (0600).
+    A symbolic link or a non-regular file at ``path`` is refused (``error``, a PlanError for
+    a plan file); an existing regular file keeps its permissions, a new one is private (0600).
     """
     target = Path(path)
     mode = 0o600
@@ -66,18 +68,18 @@ def write_file_atomically(path: str | Path, text: str) -> None:
     except FileNotFoundError:
         pass
     except OSError as e:
-        raise PlanError(f"{target}: cannot write ({e.strerror or e})") from None
+        raise error(f"{target}: cannot write ({e.strerror or e})") from None
     else:
         if stat.S_ISLNK(info.st_mode):
-            raise PlanError(f"{target}: is a symbolic link; refusing to write through it")
+            raise error(f"{target}: is a symbolic link; refusing to write through it")
         if not stat.S_ISREG(info.st_mode):
-            raise PlanError(f"{target}: not a regular file; refusing to replace it")
+            raise error(f"{target}: not a regular file; refusing to replace it")
         mode = stat.S_IMODE(info.st_mode)
     folder = target.parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except OSError as e:
-        raise PlanError(f"{target}: cannot write ({e.strerror or e})") from None
+        raise error(f"{target}: cannot write ({e.strerror or e})") from None
     try:
         try:
             data = text.encode("utf-8")
@@ -92,7 +94,7 @@ def write_file_atomically(path: str | Path, text: str) -> None:
     except OSError as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise PlanError(f"{target}: cannot write ({e.strerror or e})") from None
+        raise error(f"{target}: cannot write ({e.strerror or e})") from None
     _sync_folder(folder)
 
 
