@@ -132,14 +132,16 @@ def test_apply_huge_number_text(cli: Invoke, tmp_path: Path) -> None:
     one_error(cli("apply", str(path), "--yes"), "not a plan")
 
 
-def test_plan_out_refuses_a_symlink(cli: Invoke, tmp_path: Path) -> None:
+def test_plan_out_refuses_a_symlink(cli: Invoke, tmp_path: Path, sandbox: SandboxServer) -> None:
     """plan --out through a symlink overwrote config.yaml; now it is refused, nothing written."""
     config = tmp_path / "config.yaml"
     before = config.read_bytes()
     link = tmp_path / "plan.json"
     link.symlink_to(config)
+    sandbox.reset_counters()
     one_error(cli("plan", "category-cleanup", "--out", str(link)), "symbolic link")
     assert config.read_bytes() == before and link.is_symlink()
+    assert sandbox.counters["requests"] == 0  # refused before the scan
 
 
 def test_plan_out_refuses_a_fifo_or_device(cli: Invoke, tmp_path: Path) -> None:

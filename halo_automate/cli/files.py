@@ -53,6 +53,24 @@ def read_plan_file(path: str | Path, limit: int = MAX_PLAN_BYTES) -> str:
         raise PlanError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
 
 
+def check_write_target(path: str | Path, error: type[HaloAutomateError] = PlanError) -> int:
+    """Refuse ``path`` as a write target when it is a symbolic link or not a regular file;
+    return the permissions the written file gets (the old file's, else 0600). ``plan --out``
+    calls it before planning too, so a bad target fails before the scan, not after."""
+    target = Path(path)
+    try:
+        info = target.lstat()
+    except FileNotFoundError:
+        return 0o600
+    except OSError as e:
+        raise error(f"{target}: cannot write ({e.strerror or e})") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise error(f"{target}: is a symbolic link; refusing to write through it")
+    if not stat.S_ISREG(info.st_mode):
+        raise error(f"{target}: not a regular file; refusing to replace it")
+    return stat.S_IMODE(info.st_mode)
+
+
 def write_file_atomically(
     path: str | Path, text: str, error: type[HaloAutomateError] = PlanError
 ) -> None:
@@ -62,19 +80,7 @@ def write_file_atomically(
     a plan file); an existing regular file keeps its permissions, a new one is private (0600).
     """
     target = Path(path)
-    mode = 0o600
-    try:
-        info = target.lstat()
-    except FileNotFoundError:
-        pass
-    except OSError as e:
-        raise error(f"{target}: cannot write ({e.strerror or e})") from None
-    else:
-        if stat.S_ISLNK(info.st_mode):
-            raise error(f"{target}: is a symbolic link; refusing to write through it")
-        if not stat.S_ISREG(info.st_mode):
-            raise error(f"{target}: not a regular file; refusing to replace it")
-        mode = stat.S_IMODE(info.st_mode)
+    mode = check_write_target(target, error)
     folder = target.parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
