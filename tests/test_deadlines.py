@@ -41,6 +41,9 @@ class Trickle:
     def __init__(self, clock: FakeClock | None, seconds_per_byte: float = 2.0) -> None:
         self.clock = clock
         self.seconds_per_byte = seconds_per_byte
+        # lockstep with the client: each byte waits until the client read the clock again
+        self.reads = 0
+        self.read_cond = threading.Condition()
         self.api_requests = 0
         self.bytes_sent = 0
         self.stop = threading.Event()
@@ -78,15 +81,18 @@ class Trickle:
                 for i in range(len(body)):
                     if trickle.stop.is_set():
                         return
+                    mark = trickle.reads
+                    if trickle.clock is not None:  # fake time passes as the byte is sent
+                        trickle.clock.advance(trickle.seconds_per_byte)
                     try:
                         self.wfile.write(body[i : i + 1])
                         self.wfile.flush()
                     except OSError:
                         return  # the client gave up and closed the connection
                     trickle.bytes_sent += 1
-                    if trickle.clock is not None:  # fake time passes; a real 5 ms keeps
-                        trickle.clock.advance(trickle.seconds_per_byte)  # bytes apart
-                        trickle.stop.wait(0.005)
+                    if trickle.clock is not None:  # the next byte once the client looked
+                        with trickle.read_cond:
+                            trickle.read_cond.wait_for(lambda m=mark: trickle.reads > m, 2.0)
                     else:
                         trickle.stop.wait(trickle.seconds_per_byte)
 
@@ -120,6 +126,19 @@ def trickle_factory() -> Iterator[Callable[..., Trickle]]:
         t.close()
 
 
+def paced(server: Trickle, clock: FakeClock, readings: list[float]) -> Callable[[], float]:
+    """The client's clock: records each reading, and each reading lets one more byte go."""
+
+    def read() -> float:
+        readings.append(clock())
+        with server.read_cond:
+            server.reads += 1
+            server.read_cond.notify_all()
+        return readings[-1]
+
+    return read
+
+
 def settings(base_url: str, **over: Any) -> HaloSettings:
     values: dict[str, Any] = {
         "base_url": base_url,
@@ -139,14 +158,9 @@ def test_trickled_read_ends_at_the_request_deadline(
     clock = FakeClock()
     server = trickle_factory(clock)
     readings: list[float] = []
-
-    def client_clock() -> float:  # what the client saw (the server goes on a little after)
-        readings.append(clock())
-        return readings[-1]
-
     client = HaloClient(
         settings(server.base_url, request_deadline_seconds=10),
-        clock=client_clock,
+        clock=paced(server, clock, readings),
         sleep=clock.sleep,
         retry=RetryPolicy(attempts=5, base_seconds=0.5),
     )
@@ -154,7 +168,7 @@ def test_trickled_read_ends_at_the_request_deadline(
         client.get("Status")
     message = str(caught.value)
     assert "request_deadline_seconds" in message and "still arriving" in message, message
-    assert max(readings) <= 10 + 3 * 2  # the deadline, plus a few bytes in flight
+    assert max(readings) <= 10 + 2 * 2  # the deadline, the byte past it, one in flight
     assert server.api_requests == 1  # the deadline covers the retries too: none was made
 
 
@@ -164,7 +178,9 @@ def test_trickled_write_is_an_unknown_outcome(trickle_factory: Callable[..., Tri
     clock = FakeClock()
     server = trickle_factory(clock)
     client = HaloClient(
-        settings(server.base_url, request_deadline_seconds=10), clock=clock, sleep=clock.sleep
+        settings(server.base_url, request_deadline_seconds=10),
+        clock=paced(server, clock, []),
+        sleep=clock.sleep,
     )
     with client:
         [result] = client.write_tickets([{"id": 1, "summary": "x"}])
