@@ -77,6 +77,9 @@ class HaloSettings(_Model):
     concurrency: int = Field(4, ge=1, le=16)
     batch_size: int = Field(50, ge=1, le=100)
     timeout_seconds: float = Field(30, gt=0, allow_inf_nan=False)
+    request_deadline_seconds: float = Field(300, gt=0, allow_inf_nan=False)
+    max_rate_limit_wait_seconds: float = Field(600, ge=0, allow_inf_nan=False)
+    run_deadline_seconds: float = Field(14400, gt=0, allow_inf_nan=False)
 
     @field_validator("base_url", "auth_url")
     @classmethod

@@ -23,6 +23,7 @@ from rich.rule import Rule
 
 from halo_automate import logs
 from halo_automate.cli.console import make_console
+from halo_automate.cli.files import write_file_atomically
 from halo_automate.cli.preview import render_plan
 from halo_automate.cli.report import history_table
 from halo_automate.config import HaloSettings, RateLimit, Settings
@@ -51,9 +52,11 @@ def write_workdir(folder: Path, sandbox: SandboxServer) -> Settings:
     playbooks = folder / "playbooks"
     playbooks.mkdir(parents=True, exist_ok=True)
     source = example_playbooks_dir()
-    for name in DEMO_PLAYBOOKS:
-        shutil.copy(source / name, playbooks / name)
-    (folder / "config.yaml").write_text(
+    for name in DEMO_PLAYBOOKS:  # atomic, never through a link (--workdir is the user's)
+        text = (source / name).read_text(encoding="utf-8")
+        write_file_atomically(playbooks / name, text, ConfigError)
+    write_file_atomically(
+        folder / "config.yaml",
         "halo:\n"
         f"  base_url: {sandbox.base_url}\n"
         f"  client_id: {sandbox.client_id}\n"
@@ -61,7 +64,7 @@ def write_workdir(folder: Path, sandbox: SandboxServer) -> Settings:
         "  rate_limit: {requests: 300, per_seconds: 300}\n"
         "playbooks_dir: playbooks\n"
         "journal: halo-automate.db\n",
-        encoding="utf-8",
+        ConfigError,
     )
     return Settings(
         halo=HaloSettings(

@@ -250,13 +250,16 @@ def test_400_fails_only_the_bad_tickets(
 def floor(
     plan_scanned: int, lookups: int, changes: int, updates: int, acts: int, batch: int
 ) -> int:
-    """1 token + lookups + list pages + 1 InstanceInfo (issue 14) + stale-check pages +
-    update batches + action batches."""
+    """1 token + lookups + list pages (+ the scan's id-only listing when it took more than
+    one page, issue 13) + 1 InstanceInfo (issue 14) + stale-check pages + update batches +
+    action batches."""
+    pages = max(1, math.ceil(plan_scanned / 100))
     return (
         1
         + lookups
         + 1
-        + math.ceil(plan_scanned / 100)
+        + pages
+        + (1 if pages > 1 else 0)
         + math.ceil(changes / 100)
         + math.ceil(updates / batch)
         + math.ceil(acts / batch)

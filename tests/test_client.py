@@ -88,6 +88,8 @@ def paged_tickets(total: int, cap: int = 100) -> Any:
 
     def handler(request: httpx.Request) -> httpx.Response:
         q = request.url.params
+        if q.get("ticketidonly") == "true":  # the scan's id-only listing: unpaged
+            return page(tickets(1, total), total)
         size = min(int(q.get("page_size", "100")), cap)
         page_no = int(q.get("page_no", "1"))
         start = (page_no - 1) * size + 1
@@ -468,18 +470,24 @@ def test_stats_change_only_under_their_lock(mock: respx.MockRouter, fake_time: F
 
 
 def test_reads_10000_tickets_in_100_pages(mock: respx.MockRouter, fake_time: FakeClock) -> None:
-    """10,000 tickets take 100 page requests plus one token, with paging params as Halo wants."""
+    """10,000 tickets take 100 page requests, one id-only listing (the scan's reconciliation,
+    issue 13) and one token, with paging params as Halo wants, in id order."""
     token = token_route(mock)
     route = mock.get("/api/Tickets").mock(side_effect=paged_tickets(10_000))
     client = make_client(fake_time)
     ids = [t["id"] for t in client.iter_tickets({"open_only": "true"})]
     assert ids == list(range(1, 10_001))
-    assert route.call_count == 100 and token.call_count == 1
-    assert client.stats.requests == 101
+    assert route.call_count == 101 and token.call_count == 1
+    assert client.stats.requests == 102
     params = route.calls[0].request.url.params
     assert params["pageinate"] == "true" and params["page_size"] == "100"
     assert params["open_only"] == "true"
-    assert sorted(int(c.request.url.params["page_no"]) for c in route.calls) == list(range(1, 101))
+    assert params["order"] == "id" and params["orderdesc"] == "false"
+    paged = [c for c in route.calls if "page_no" in c.request.url.params]
+    assert sorted(int(c.request.url.params["page_no"]) for c in paged) == list(range(1, 101))
+    listing = route.calls.last.request.url.params
+    assert listing["ticketidonly"] == "true" and listing["open_only"] == "true"
+    assert "pageinate" not in listing
 
 
 def test_page_cap_detected(mock: respx.MockRouter, fake_time: FakeClock) -> None:
@@ -488,7 +496,7 @@ def test_page_cap_detected(mock: respx.MockRouter, fake_time: FakeClock) -> None
     route = mock.get("/api/Tickets").mock(side_effect=paged_tickets(717, cap=50))
     ids = [t["id"] for t in make_client(fake_time, page_size=100).iter_tickets()]
     assert ids == list(range(1, 718))
-    assert route.call_count == 15
+    assert route.call_count == 15 + 1  # 15 pages and the id-only listing
 
 
 def test_single_page_and_empty(mock: respx.MockRouter, fake_time: FakeClock) -> None:
@@ -549,14 +557,31 @@ def test_last_page_short_is_an_error(mock: respx.MockRouter, fake_time: FakeCloc
         list(make_client(fake_time).iter_tickets())
 
 
-def test_record_count_change_is_an_error(mock: respx.MockRouter, fake_time: FakeClock) -> None:
-    """A list that changes size while it is read raises rather than skipping tickets."""
+def test_record_count_change_is_reconciled(mock: respx.MockRouter, fake_time: FakeClock) -> None:
+    """A list that changes size while it is read no longer aborts the scan (issue 13): ticket
+    40 closed after page 1, so ticket 101 shifted onto page 1 and page 2 starts at 102; the
+    id-only listing names 101 and the scan reads it by id. Ticket 40 (read on page 1) is
+    still yielded: it matched when read, and the engine re-reads before writing."""
     token_route(mock)
-    mock.get("/api/Tickets").mock(
-        side_effect=[page(tickets(1, 100), 150), page(tickets(101, 49), 149)]
-    )
-    with pytest.raises(HaloResponseError, match="record_count changed"):
-        list(make_client(fake_time).iter_tickets())
+    now = [t for t in tickets(1, 150) if t["id"] != 40]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        q = request.url.params
+        if q.get("ticketidonly") == "true":
+            return page([{"id": t["id"]} for t in now], len(now))
+        if "ticketids" in q:
+            wanted = {int(i) for i in q["ticketids"].split(",")}
+            rows = [t for t in now if t["id"] in wanted]
+            return page(rows, len(rows))
+        if q["page_no"] == "1":
+            return page(tickets(1, 100), 150)
+        return page(now[100:], 149, 2)
+
+    route = mock.get("/api/Tickets").mock(side_effect=handler)
+    ids = [t["id"] for t in make_client(fake_time, concurrency=1).iter_tickets()]
+    assert sorted(ids) == list(range(1, 151)) and len(ids) == len(set(ids))
+    assert ids[-1] == 101  # fetched by id after the pages
+    assert route.call_count == 4  # 2 pages, the listing, one by-id read
 
 
 @pytest.mark.parametrize(

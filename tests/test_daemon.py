@@ -84,7 +84,9 @@ class FakeRunner:
     outcome with 3 requests) and raises only a bug. It has no journal: the daemon reads none."""
 
     def __init__(self) -> None:
-        self.client = SimpleNamespace(stats=SimpleNamespace(snapshot=self._snapshot))
+        self.client = SimpleNamespace(
+            stats=SimpleNamespace(snapshot=self._snapshot), begin_run=self._snapshot
+        )
         self.requests = 0
         self.script: dict[str, list[Any]] = {}
         self.calls: list[tuple[str, str, Any]] = []

@@ -18,7 +18,9 @@ from importlib import resources
 from typing import Any
 
 # Parameters the client owns: a playbook may not set them.
-PAGING_PARAMS = frozenset({"pageinate", "page_size", "page_no", "count"})
+PAGING_PARAMS = frozenset(
+    {"pageinate", "page_size", "page_no", "count", "order", "orderdesc", "ticketidonly"}
+)
 
 ALWAYS_IN_LIST_ROWS = frozenset(
     {

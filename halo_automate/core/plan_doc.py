@@ -1,8 +1,9 @@
 """A plan's JSON document: the versioned form saved plans, ``--json`` and the journal hold.
 
 ``{"format": "halo-automate/plan", "version": 1, ...}``; :func:`plan_to_json` and
-:func:`plan_from_json` round-trip exactly. Reading is strict: a document that is not a plan,
-of another version, or holding an action kind no registered action posts
+:func:`plan_from_json` round-trip exactly. Reading is strict: JSON without NaN/Infinity,
+nested at most :data:`MAX_PLAN_DEPTH` deep; a document that is not a plan, of another version,
+or holding an action kind no registered action posts
 (:data:`~halo_automate.core.actions.registry.POSTED_KINDS`) is a PlanError.
 """
 
@@ -78,10 +79,7 @@ def plan_to_json(plan: Plan) -> str:
 
 def plan_from_json(text: str) -> Plan:
     """Read a plan document; PlanError when it is not one, or of an unknown version."""
-    try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, TypeError) as e:
-        raise PlanError(f"not a plan: bad JSON ({e})") from e
+    doc = _strict_json(text)
     if not isinstance(doc, dict) or doc.get("format") != PLAN_FORMAT:
         raise PlanError(f"not a plan: 'format' is not {PLAN_FORMAT!r}")
     version = doc.get("version")
@@ -91,6 +89,34 @@ def plan_from_json(text: str) -> Plan:
         return _plan_from_dict(doc)
     except (KeyError, TypeError, ValueError) as e:
         raise PlanError(f"not a valid plan document: {e}") from e
+
+
+MAX_PLAN_DEPTH = 64
+"""Deepest nesting of arrays and objects a plan document may have (field values included)."""
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _strict_json(text: str) -> Any:
+    """Parse strictly: no NaN/Infinity, numbers Python can read, nesting at most
+    :data:`MAX_PLAN_DEPTH`; every problem is one PlanError line."""
+    try:
+        doc = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise PlanError(f"not a plan: JSON nested deeper than {MAX_PLAN_DEPTH}") from None
+    except (ValueError, TypeError) as e:
+        raise PlanError(f"not a plan: bad JSON ({str(e)[:200]})") from None
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value
+        if isinstance(value, dict | list):
+            if depth > MAX_PLAN_DEPTH:
+                raise PlanError(f"not a plan: JSON nested deeper than {MAX_PLAN_DEPTH}")
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return doc
 
 
 def _take(doc: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:

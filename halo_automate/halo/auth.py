@@ -20,11 +20,15 @@ Halo echoes back.
 
 from __future__ import annotations
 
+import base64
+import json
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from urllib.parse import quote, quote_plus
 
 import httpx
 import structlog
@@ -164,11 +168,18 @@ def authorized(
 
 
 class Scrubber:
-    """Replaces the client secret and the tokens Halo issued us with ``***`` (a body that
-    echoes the request must not carry them into an error, a log line or the journal)."""
+    """Replaces the client secret, in every encoding it can be echoed in, and the tokens Halo
+    issued us with ``***`` (a body that echoes the request must not carry them into an error,
+    a log line or the journal).
 
-    def __init__(self, secret: SecretStr) -> None:
-        self._secret = secret
+    The encodings: raw; URL-encoded as a form does (``+`` for space) and as a URL does
+    (``%20``), with upper- or lower-case hex; JSON-escaped (``ensure_ascii`` on or off, ``/``
+    escaped or not); base64 of the secret and of a Basic header's ``client_id:secret`` (raw or
+    form-encoded, RFC 6749 §2.3.1).
+    """
+
+    def __init__(self, secret: SecretStr, client_id: str = "") -> None:
+        self._secret = _secret_pattern(secret.get_secret_value(), client_id)
         self._issued: tuple[str, ...] = ()  # the recent tokens, only to scrub them
 
     def remember(self, token: str) -> None:
@@ -176,7 +187,9 @@ class Scrubber:
         self._issued = (*self._issued[-7:], token)
 
     def __call__(self, text: str) -> str:
-        for value in (self._secret.get_secret_value(), *self._issued):
+        if self._secret is not None:
+            text = self._secret.sub("***", text)
+        for value in self._issued:
             if value:
                 text = text.replace(value, "***")
         return text
@@ -189,6 +202,36 @@ def _ask(sender: Sender, credentials: Credentials, scrubber: Scrubber) -> httpx.
         scrubber.remember(form["client_assertion"])
     request = sender.build("POST", credentials.token_url, data=form, params=credentials.params())
     return sender.send(request, TOKEN_ENDPOINT, write=False)
+
+
+def _secret_pattern(secret: str, client_id: str) -> re.Pattern[str] | None:
+    """One regex matching every encoding of ``secret`` (longest first), or None when empty."""
+    if not secret:
+        return None
+    plain = {secret, _b64(secret)}
+    plain |= {_b64(f"{client_id}:{secret}"), _b64(f"{quote_plus(client_id)}:{quote_plus(secret)}")}
+    for ascii_only in (False, True):
+        escaped = json.dumps(secret, ensure_ascii=ascii_only)[1:-1]
+        plain |= {escaped, escaped.replace("/", "\\/")}
+    fragments = {re.escape(v): len(v) for v in plain}
+    for url in (quote_plus(secret), quote(secret, safe="")):
+        fragments[_any_case_hex(url)] = len(url)
+    return re.compile("|".join(sorted(fragments, key=lambda f: fragments[f], reverse=True)))
+
+
+def _any_case_hex(url: str) -> str:
+    """A regex for URL-encoded text whose ``%XX`` escapes may use either case of hex digit."""
+    parts = re.split(r"(%[0-9A-F]{2})", url)
+    return "".join(
+        "%" + "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in part[1:])
+        if part.startswith("%")
+        else re.escape(part)
+        for part in parts
+    )
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
 def fetch_token(sender: Sender, credentials: Credentials, scrubber: Scrubber) -> tuple[str, float]:

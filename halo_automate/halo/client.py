@@ -9,7 +9,8 @@ pieces, each in its own module:
   of FACTS.md §6.3 live there);
 * ``halo.transport``: one request on the wire under the shared budget (``halo.ratelimit``),
   its body read with a cap, every httpx failure translated to :mod:`halo_automate.errors`;
-* ``halo.paging``: paged list reads that never come back short, and bounded fan-out.
+* ``halo.paging``: paged list reads that never come back short, and bounded fan-out;
+* ``halo.scan``: the ticket scan that completes while tickets change, missing none.
 
 Here the final answer becomes a value or an error (404, 400 with Halo's message, a 401/403
 after a fresh token). A write that may have landed is a :class:`WriteResult` with
@@ -60,7 +61,14 @@ from halo_automate.halo.paging import MAX_PAGE_SIZE, PagedRead, bounded_map, lis
 from halo_automate.halo.permissions import explain_refusal, permission_for, permission_message
 from halo_automate.halo.ratelimit import RequestBudget
 from halo_automate.halo.retry import RetryPolicy
-from halo_automate.halo.transport import MAX_RESPONSE_BYTES, ClientStats, Sender, halo_message
+from halo_automate.halo.scan import TicketScan
+from halo_automate.halo.transport import (
+    MAX_RESPONSE_BYTES,
+    ClientStats,
+    Limits,
+    Sender,
+    halo_message,
+)
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,7 @@ class HaloClient:
             headers={"Accept": "application/json", "User-Agent": "halo-automate"},
             follow_redirects=False,
         )
-        scrubber = Scrubber(settings.client_secret)
+        scrubber = Scrubber(settings.client_secret, settings.client_id)
         self._sender = Sender(
             self._http,
             self.budget,
@@ -131,7 +139,14 @@ class HaloClient:
             sleep=sleep,
             rng=rng,
             max_response_bytes=max_response_bytes,
+            limits=Limits(
+                request_deadline=settings.request_deadline_seconds,
+                max_rate_limit_wait=settings.max_rate_limit_wait_seconds,
+                run_deadline=settings.run_deadline_seconds,
+            ),
         )
+        self._clock = clock
+        self.begin_run()
         credentials = Credentials(
             token_url=settings.token_url,
             client_id=settings.client_id,
@@ -153,6 +168,13 @@ class HaloClient:
 
     def __repr__(self) -> str:
         return f"HaloClient({self.settings.base_url!r}, client_id={self.settings.client_id!r})"
+
+    def begin_run(self) -> dict[str, Any]:
+        """A run starts now: arm its deadline (``halo.run_deadline_seconds``; no request
+        starts after it) and return the stats snapshot the run's figures count from. A client
+        is armed when built (one CLI command, one run); the daemon calls this per run."""
+        self._sender.run_deadline = self._clock() + self.settings.run_deadline_seconds
+        return self.stats.snapshot()
 
     def close(self) -> None:
         self._http.close()
@@ -218,11 +240,12 @@ class HaloClient:
     def iter_tickets(
         self, query: Mapping[str, str] | None = None, *, check: bool = True
     ) -> Iterator[dict[str, Any]]:
-        """Stream every ticket matching ``query``, page by page, never missing one silently."""
+        """Stream every ticket matching ``query``, page by page in id order, never missing one
+        that matched throughout, however the list changes meanwhile (``halo.scan``)."""
         query = dict(query or {})
         if check:
             check_ticket_query(query)
-        yield from PagedRead(self, "Tickets", "tickets", query).run()
+        yield from TicketScan(self, query).run()
 
     def tickets_by_ids(self, ids: Sequence[int]) -> Iterator[dict[str, Any]]:
         """Read tickets by id, 100 ids per ``ticketids`` query (stale checks, read-back),

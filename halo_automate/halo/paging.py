@@ -78,7 +78,7 @@ class PagedRead:
         self.seen: set[int] = set()
         self.record_count = 0
 
-    def _page(self, page_no: int) -> tuple[int, list[dict[str, Any]]]:
+    def read_page(self, page_no: int) -> tuple[int, list[dict[str, Any]]]:
         params = {
             **self.query,
             "pageinate": "true",
@@ -120,7 +120,7 @@ class PagedRead:
         self.seen.update(int_ids)
 
     def run(self) -> Iterator[dict[str, Any]]:
-        self.record_count, first = self._page(1)
+        self.record_count, first = self.read_page(1)
         self._accept(1, self.record_count, first)
         yield from first
         if len(first) >= self.record_count:
@@ -135,7 +135,7 @@ class PagedRead:
 
     def _rest(self, pages: range) -> Iterator[dict[str, Any]]:
         width = self.client.settings.concurrency
-        for page_no, result in zip(pages, bounded_map(self._page, pages, width), strict=True):
+        for page_no, result in zip(pages, bounded_map(self.read_page, pages, width), strict=True):
             yield from self._consume(page_no, result)
 
     def _consume(

@@ -7,7 +7,9 @@ a cap (:data:`MAX_RESPONSE_BYTES`, decoded size, so a compression bomb is refuse
 kind, and a URL httpx cannot use is a :class:`ConfigError` naming it. :meth:`Sender.send` repeats
 a request as :func:`~halo_automate.halo.retry.decide` says, sleeping the back-off, pausing the
 shared budget on a 429, counting both in :class:`ClientStats`, and raising the error class the
-decision names with Halo's message (one line, credentials scrubbed).
+decision names with Halo's message (one line, credentials scrubbed). Every wait is bounded
+(:class:`Limits`): a request's total deadline (tries, bodies however slow, back-off), its total
+rate-limit wait, and the run's deadline, after which no request starts.
 
 Bad bodies are errors that name the endpoint, never tracebacks: JSON that cannot be parsed
 (truncated, HTML, nested too deeply) is a :class:`HaloResponseError`, and Halo's error texts
@@ -17,6 +19,7 @@ are cut to one line.
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 import time
@@ -28,7 +31,13 @@ from typing import Any
 import httpx
 import structlog
 
-from halo_automate.errors import ConfigError, HaloResponseError, one_line
+from halo_automate.errors import (
+    ConfigError,
+    HaloRateLimitedError,
+    HaloResponseError,
+    HaloUnavailableError,
+    one_line,
+)
 from halo_automate.halo.ratelimit import RequestBudget
 from halo_automate.halo.retry import (
     Decision,
@@ -117,6 +126,7 @@ class Sender:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        limits: Limits | None = None,
     ) -> None:
         self.http = http
         self.budget = budget
@@ -124,6 +134,8 @@ class Sender:
         self.stats = stats
         self.scrub = scrub
         self.max_response_bytes = max_response_bytes
+        self.limits = limits or Limits()
+        self.run_deadline: float | None = None  # monotonic; no request starts after it
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -136,16 +148,34 @@ class Sender:
             raise _bad_url(url, e) from None
 
     def send(self, request: httpx.Request, endpoint: str, *, write: bool) -> httpx.Response:
-        """Send ``request`` until the retry policy calls its answer final; return it."""
+        """Send ``request`` until the retry policy calls its answer final; return it.
+
+        Bounded in time (:class:`Limits`): the run's deadline is checked before every try,
+        the request's deadline covers every try, its body and its back-off (a retry that
+        cannot start before it is not made), and the rate-limit waits of one request are
+        capped in total (it gives up rather than start a wait that would exceed the cap).
+        """
         tries = Tries()
+        until = self._clock() + self.limits.request_deadline
+        limited = 0.0  # seconds of rate-limit pauses so far (they extend ``until``)
         while True:
+            self.check_run_deadline(endpoint)
             try:
-                answer: httpx.Response | SendFailed = self.send_once(request, endpoint)
+                answer: httpx.Response | SendFailed = self.send_once(request, endpoint, until)
             except SendFailed as e:
                 answer = e
             decision = self._decide(answer, tries, write)
             if isinstance(decision, Retry):
-                self._pause(decision, endpoint, _reason_of(answer))
+                if not decision.rate_limited and self._clock() + (decision.delay or 0.0) > until:
+                    raise HaloUnavailableError(
+                        self.scrub(f"{_reason_text(answer)}; {self._overdue()}"),
+                        endpoint=endpoint,
+                    )
+                pause = self._pause(decision, endpoint, _reason_of(answer))
+                if decision.rate_limited:
+                    limited += pause
+                    until += pause
+                    self._check_rate_limited(limited, endpoint)
                 tries = decision.tries
             elif isinstance(answer, SendFailed):
                 assert isinstance(decision, GiveUp)
@@ -156,6 +186,34 @@ class Sender:
             else:
                 self.budget.succeeded()
                 return answer
+
+    def check_run_deadline(self, endpoint: str) -> None:
+        """Refuse to start a request once the run's deadline has passed."""
+        if self.run_deadline is not None and self._clock() > self.run_deadline:
+            raise HaloUnavailableError(
+                f"the run passed its deadline (halo.run_deadline_seconds: "
+                f"{self.limits.run_deadline:g}); nothing more is sent, the next run tries again",
+                endpoint=endpoint,
+            )
+
+    def _overdue(self) -> str:
+        return (
+            f"no complete answer within halo.request_deadline_seconds "
+            f"({self.limits.request_deadline:g} s); giving up"
+        )
+
+    def _check_rate_limited(self, limited: float, endpoint: str) -> None:
+        """Give up, before waiting, once this request's rate-limit pauses would exceed
+        ``max_rate_limit_wait`` in total (a 10-hour Retry-After, capped at one window per
+        429, used to be retried for an hour)."""
+        if limited > self.limits.max_rate_limit_wait:
+            raise HaloRateLimitedError(
+                f"rate limited: Halo kept answering 429; waiting {limited:g} s on this request "
+                f"would exceed halo.max_rate_limit_wait_seconds "
+                f"({self.limits.max_rate_limit_wait:g} s); giving up, the next run tries again",
+                endpoint=endpoint,
+                status=429,
+            )
 
     def _decide(self, answer: httpx.Response | SendFailed, tries: Tries, write: bool) -> Decision:
         jitter = self._rng.uniform(0.5, 1.0)
@@ -174,17 +232,21 @@ class Sender:
             jitter=jitter,
         )
 
-    def send_once(self, request: httpx.Request, endpoint: str) -> httpx.Response:
-        """Take a budget slot, send one request and read its body (capped); every httpx
-        failure is translated here, to :class:`SendFailed` or a :class:`ConfigError`."""
+    def send_once(
+        self, request: httpx.Request, endpoint: str, until: float = math.inf
+    ) -> httpx.Response:
+        """Take a budget slot, send one request and read its body (capped in size, and in
+        time by ``until``); every httpx failure is translated here, to :class:`SendFailed`
+        or a :class:`ConfigError`."""
         self.budget.acquire()
+        self.check_run_deadline(endpoint)  # the slot may have taken a while
         self.stats.count(endpoint)
         sent = self._clock()
         resp: httpx.Response | None = None
         try:
             resp = self.http.send(request, stream=True)
             try:
-                return self._read_capped(resp)
+                return self._read_capped(resp, until)
             finally:
                 resp.close()
                 self.budget.observed(self._clock() - sent)
@@ -205,8 +267,10 @@ class Sender:
         except httpx.HTTPError as e:  # a dropped connection, a protocol error, ...
             raise SendFailed(Failure.MAYBE_SENT, f"connection failed: {_reason(e)}") from e
 
-    def _read_capped(self, resp: httpx.Response) -> httpx.Response:
-        """Read a streamed response's (decoded) body, refusing more than the cap."""
+    def _read_capped(self, resp: httpx.Response, until: float = math.inf) -> httpx.Response:
+        """Read a streamed response's (decoded) body, refusing more than the cap, and giving
+        up at ``until`` however steadily it trickles in (each chunk resets httpx's read
+        timeout, so only a total deadline ends a body sent a byte at a time)."""
         limit = self.max_response_bytes
         too_large = SendFailed(
             Failure.UNREADABLE,
@@ -220,19 +284,25 @@ class Sender:
             body += chunk
             if len(body) > limit:
                 raise too_large
+            if self._clock() > until:
+                raise SendFailed(
+                    Failure.MAYBE_SENT,
+                    f"the body was still arriving ({len(body)} bytes) at the request deadline",
+                )
         headers = [(k, v) for k, v in resp.headers.multi_items() if k.lower() not in _DROP_HEADERS]
         return httpx.Response(
             resp.status_code, headers=headers, content=bytes(body), request=resp.request
         )
 
-    def _pause(self, decision: Retry, endpoint: str, reason: str) -> None:
-        """Carry out a Retry: pause every caller after a 429, else back off this one."""
+    def _pause(self, decision: Retry, endpoint: str, reason: str) -> float:
+        """Carry out a Retry: pause every caller after a 429, else back off this one; return
+        the pause in seconds."""
         instant = backoff_is_instant()
         if decision.rate_limited:
             self.stats.count_rate_limited()
             pause = self.budget.back_off(0.0 if instant else decision.delay)
             log.warning("rate_limited", endpoint=endpoint, pause_seconds=round(pause, 2))
-            return
+            return pause
         self.stats.count_retry()
         pause = 0.0 if instant or decision.delay is None else decision.delay
         log.info(
@@ -244,6 +314,7 @@ class Sender:
         )
         if pause > 0:
             self._sleep(pause)
+        return pause
 
     def message(self, resp: httpx.Response) -> str:
         """Halo's message from an error body, with any echo of our credentials removed."""
@@ -255,6 +326,19 @@ class Sender:
             return decode_json(resp, endpoint)
         except HaloResponseError as e:
             raise HaloResponseError(self.scrub(e.message), endpoint=endpoint) from None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long one request and one run may take (``halo.*`` settings, in seconds)."""
+
+    request_deadline: float = 300.0
+    max_rate_limit_wait: float = 600.0
+    run_deadline: float = 14400.0
+
+
+def _reason_text(answer: httpx.Response | SendFailed) -> str:
+    return answer.message if isinstance(answer, SendFailed) else f"HTTP {answer.status_code}"
 
 
 def _reason_of(answer: httpx.Response | SendFailed) -> str:

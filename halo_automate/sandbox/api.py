@@ -138,7 +138,7 @@ class HaloApi:
             self._cache[key] = rows
             while len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)
-        if params.get_bool("ticketidonly"):
+        if params.get_bool("ticketidonly"):  # FACTS §9.6: id fields only, never paged
             return Reply(200, {"record_count": len(rows), "tickets": list(map(id_only_row, rows))})
         shown, extra = page(rows, params)
         omit = self.state.behaviour.omit_unset

@@ -15,7 +15,6 @@ commands and by tests.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import random
 import secrets
@@ -23,7 +22,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import Message
@@ -35,6 +34,7 @@ from halo_automate.sandbox.api import HaloApi
 from halo_automate.sandbox.assertion import AssertionCheck
 from halo_automate.sandbox.data import generate
 from halo_automate.sandbox.hold import Hold
+from halo_automate.sandbox.hooks import Handle, SandboxHooks
 from halo_automate.sandbox.listener import Handler, Listener
 from halo_automate.sandbox.permissions import Permissions
 from halo_automate.sandbox.ratelimit import RollingWindow, retry_after_seconds
@@ -48,11 +48,6 @@ _RESOURCES = {
               "InstanceInfo")
 }  # fmt: skip
 _FAULT_KEYS = ("fail_rate", "latency", "rate_limit", "rate_window", "token_ttl")
-
-Handle = Callable[[str, str, Message, bytes], Reply]
-"""Answers one request: ``handle(method, target, headers, body) -> Reply``."""
-RequestHook = Callable[[str, str, Message, bytes, Handle], Reply]
-"""``hook(method, target, headers, body, proceed)``: see :meth:`SandboxServer.add_request_hook`."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +82,7 @@ class SandboxOptions:
                          frozenset(self.cab_types))  # fmt: skip
 
 
-class SandboxServer:
+class SandboxServer(SandboxHooks):
     """A local Halo stand-in; ``with SandboxServer(options) as sb:`` starts and stops it.
 
     ``monotonic`` and ``sleep`` are its clock (rate-limit window, token expiry, the write
@@ -124,6 +119,7 @@ class SandboxServer:
         self._token_listeners: list[Callable[[str], None]] = []
         self._entry: Handle = self._answer
         self._hold: Hold | None = None
+        self._list_hook: Callable[[dict[str, str]], None] | None = None
         self._counters: Counter[str] = Counter()
         self._by_endpoint: Counter[str] = Counter()
         self._httpd: Listener | None = None
@@ -215,48 +211,6 @@ class SandboxServer:
             out["requests_by_endpoint"] = dict(self._by_endpoint)
         return out
 
-    @contextlib.contextmanager
-    def locked_state(self) -> Iterator[SandboxState]:
-        """``with sb.locked_state() as state:`` -- the state under the lock every request
-        takes, for a test that reads several tickets and actions as one consistent snapshot
-        while requests are being served."""
-        with self._lock:
-            yield self.state
-
-    def edit_ticket(self, ticket_id: int, **fields: Any) -> None:
-        """Change a stored ticket's fields behind the API's back, as an agent working in
-        Halo meanwhile would (no action, no counters); lists see the edit at once."""
-        with self._lock:
-            self.state.tickets[ticket_id].update(fields)
-            self.state.version += 1
-
-    def on_token_issued(self, listener: Callable[[str], None]) -> None:
-        """Call ``listener(token)`` with every access token issued from now on (tests that
-        check no token leaks into logs or the journal)."""
-        with self._meta_lock:
-            self._token_listeners.append(listener)
-
-    def hold_writes(self, *, writes_only: bool = True) -> Hold:
-        """From now on every ``/api`` write (every ``/api`` request with ``writes_only``
-        False) waits, before it is applied, until the returned :class:`Hold` releases it.
-        A new hold replaces the previous one (which is opened); ``stop()`` opens it too."""
-        hold = Hold(writes_only=writes_only)
-        previous, self._hold = self._hold, hold
-        if previous is not None:
-            previous.release()
-        return hold
-
-    def add_request_hook(self, hook: RequestHook) -> None:
-        """Let ``hook(method, target, headers, body, proceed)`` answer every request from now
-        on (in the connection's thread): it may record it, hold it, replace its reply, or pass
-        it on with ``proceed(method, target, headers, body)``. The hook added last sees a
-        request first. For tests: a write held until an event, every POST body recorded."""
-        with self._meta_lock:
-            inner = self._entry
-            self._entry = lambda method, target, headers, body: hook(
-                method, target, headers, body, inner
-            )
-
     def reset_counters(self) -> None:
         with self._meta_lock:
             self._counters.clear()
@@ -327,6 +281,8 @@ class SandboxServer:
         if self._inject_failure():
             return empty(500)
         with self._lock:
+            if self._list_hook is not None and method == "GET" and lower[1:] == ["tickets"]:
+                self._list_hook({k.lower(): v[-1] for k, v in parse_qs(url.query).items()})
             reply = self.permissions.refusal(method, lower, body, self.state) or (
                 self.api.handle(method, parts[1:], url.query, body))  # fmt: skip
             reply.payload = reply.encode()

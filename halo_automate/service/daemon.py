@@ -67,8 +67,8 @@ from halo_automate.engine.runner import Runner
 from halo_automate.errors import ConfigError, ExitCode, PlaybookError
 from halo_automate.logs import bound
 from halo_automate.service.folder import Loaded, folder_snapshot, load_folder
-from halo_automate.service.health import HealthServer, serve_health
-from halo_automate.service.metrics import FinishedRun, Metrics
+from halo_automate.service.health import HealthServer, overdue, serve_health
+from halo_automate.service.metrics import FinishedRun, Metrics, log_ending
 from halo_automate.service.signals import install_handlers
 from halo_automate.service.triggers import (
     job_options,
@@ -230,7 +230,7 @@ class Daemon:
                     self._cond.notify_all()
 
     def _run(self, playbook: Playbook) -> FinishedRun:
-        started, before = time.monotonic(), self.runner.client.stats.snapshot()
+        started, before = time.monotonic(), self.runner.client.begin_run()
         try:
             outcome = self.runner.run(playbook, trigger="schedule", confirm=None)
         except Exception as e:  # a bug: the runner returns every other ending; the service goes on
@@ -251,7 +251,7 @@ class Daemon:
             run = FinishedRun(crash, self.clock(), crashed=True)
         else:
             run = FinishedRun(outcome, self.clock())
-            _log_ending(run)
+            log_ending(run)
         self.metrics.record(run)
         return run
 
@@ -424,27 +424,13 @@ class Daemon:
                 "running_since": since.isoformat() if since else None,
                 "last_run": run.to_json() if run else None,
             }
-        return alive, {
-            "status": "ok" if alive else "stopping",
+        stuck = overdue(running, self.clock(), self.settings.halo.run_deadline_seconds)
+        return alive and not stuck, {
+            "status": ("stuck" if stuck else "ok") if alive else "stopping",
+            "stuck_runs": stuck,
             "scheduler_alive": alive,
             "started_at": self.started_at.isoformat(),
             "uptime_seconds": round((self.clock() - self.started_at).total_seconds(), 1),
             "problems": self.problems,
             "playbooks": playbooks,
         }
-
-
-def _log_ending(run: FinishedRun) -> None:
-    """Log a run that ended with an error: ``run_failed``, ``run_refused`` or ``run_locked``."""
-    outcome = run.outcome
-    if outcome.status not in (RunStatus.FAILED, RunStatus.REFUSED):
-        return
-    context = {
-        "run_id": outcome.run_id or None,
-        "error": str(outcome.error) if outcome.error is not None else outcome.message,
-        "error_type": type(outcome.error).__name__ if outcome.error is not None else None,
-    }
-    if outcome.status == RunStatus.REFUSED:
-        log.warning(f"run_{run.status}", **context)
-    else:
-        log.error("run_failed", **context, note="the next scheduled run tries again")

@@ -5,7 +5,8 @@ loopback unless ``daemon.health_allow_remote`` says otherwise, and it only answe
 HEAD (any other method is 405). It knows nothing of the daemon: it is handed two functions,
 one returning (alive, the /healthz document) and one the Prometheus text, and calls them per
 request from its own threads (the daemon's state behind them is locked). ``/healthz`` answers
-503 once the service is stopping, so a supervisor or load balancer sees it go.
+503 once the service is stopping, so a supervisor or load balancer sees it go, and while a run
+is stuck past ``halo.run_deadline_seconds`` (:func:`overdue`; status ``stuck``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -41,6 +43,14 @@ def parse_health_address(text: str, *, allow_remote: bool = False) -> tuple[str,
             "authentication; use 127.0.0.1, or set daemon.health_allow_remote: true"
         )
     return host, int(port_text)
+
+
+def overdue(running: Mapping[str, datetime], now: datetime, deadline_seconds: float) -> list[str]:
+    """The playbooks whose run started more than ``deadline_seconds`` (the run deadline) ago:
+    a run the deadline should have ended is stuck, and ``/healthz`` says so with a 503."""
+    return sorted(
+        name for name, since in running.items() if (now - since).total_seconds() > deadline_seconds
+    )
 
 
 def serve_health(

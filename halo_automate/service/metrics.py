@@ -20,10 +20,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import structlog
+
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.errors import ExitCode
 
 LOCKED = "locked"
+log = structlog.get_logger("halo_automate.service.metrics")
+
 RUN_RESULTS = (*(str(s) for s in RunStatus if s is not RunStatus.RUNNING), LOCKED)
 """Every ``status`` label a run can end with in the daemon (final statuses plus ``locked``)."""
 
@@ -198,3 +202,19 @@ class _Exposition:
 def label_value(value: str) -> str:
     """Escape a Prometheus label value (backslash, double quote, newline)."""
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def log_ending(run: FinishedRun) -> None:
+    """Log a run that ended with an error: ``run_failed``, ``run_refused`` or ``run_locked``."""
+    outcome = run.outcome
+    if outcome.status not in (RunStatus.FAILED, RunStatus.REFUSED):
+        return
+    context = {
+        "run_id": outcome.run_id or None,
+        "error": str(outcome.error) if outcome.error is not None else outcome.message,
+        "error_type": type(outcome.error).__name__ if outcome.error is not None else None,
+    }
+    if outcome.status == RunStatus.REFUSED:
+        log.warning(f"run_{run.status}", **context)
+    else:
+        log.error("run_failed", **context, note="the next scheduled run tries again")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from halo_automate.cli.context import Context, with_context
+from halo_automate.cli.files import check_write_target, write_file_atomically
 from halo_automate.core.plan import plan_to_json
 from halo_automate.errors import ExitCode
 
@@ -19,11 +18,13 @@ from halo_automate.errors import ExitCode
 def plan(ctx: Context, playbook: str, as_json: bool, out: str | None) -> ExitCode:
     """Fetch, match and show what PLAYBOOK would change. Writes nothing."""
     pb = ctx.playbook(playbook)
+    if out:
+        check_write_target(out)  # a link or a device fails now, not after the scan
     runner = ctx.runner(progress=False)
     the_plan = runner.plan(pb)
     text = plan_to_json(the_plan)
     if out:
-        Path(out).write_text(text + "\n", encoding="utf-8")
+        write_file_atomically(out, text + "\n")
     if as_json:
         click.echo(text)
     else:
