@@ -143,25 +143,19 @@ class ApplyRun:
         ids = [t.change.ticket_id for t in todos]
         current = {t["id"]: t for t in self.client.tickets_by_ids(ids)}
         live: list[Todo] = []
-        rows: list[NewChange] = []
-        reasons: list[str] = []
+        rows: list[tuple[NewChange, str]] = []
         for todo in todos:
             change, names = todo.change, todo.checked_fields()
             reason = stale_reason(change, current.get(change.ticket_id), names)
             if reason is None:
                 live.append(todo)
                 continue
-            skipped = _field_rows(change, names, 0)
-            rows += skipped
-            reasons += [reason] * len(skipped)
+            rows += [(row, reason) for row in _field_rows(change, names, 0)]
             self.tally.skipped += 1
             self.tally.skips.append((change.ticket_id, reason))
             log.info("ticket_skipped", ticket_id=change.ticket_id, reason=reason)
-        if rows:
-            row_ids = self.journal.add_changes(self.plan.run_id, rows)
-            self.journal.mark_many(
-                [ChangeMark(i, "skipped", r) for i, r in zip(row_ids, reasons, strict=True)]
-            )
+        if rows:  # journaled already skipped, in one transaction: never pending, never sent
+            self.journal.add_skipped(self.plan.run_id, rows)
         return live
 
     def write(self, todos: Sequence[Todo]) -> None:

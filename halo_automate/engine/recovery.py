@@ -36,7 +36,7 @@ from halo_automate.core.plan import FieldChange, Plan, TicketChange, plan_from_j
 from halo_automate.engine.apply import Applier
 from halo_automate.engine.batches import ApplyRun, Meter, Write
 from halo_automate.engine.writes import Todo, action_body, field_state, find_marked, ticket_body
-from halo_automate.errors import HaloAutomateError
+from halo_automate.errors import HaloAutomateError, JournalError, PlanError
 from halo_automate.halo.client import HaloClient
 from halo_automate.store.journal import ChangeKind, ChangeMark, ChangeRow, Counts, Journal, RunRow
 
@@ -45,10 +45,41 @@ log = structlog.get_logger("halo_automate.engine.recovery")
 LANDED = "landed before the interruption"
 
 
+def recover_isolated(applier: Applier, run: RunRow) -> RunOutcome:
+    """:func:`recover_run`, but a run that cannot be recovered fails alone: any error (a
+    corrupt plan, a value the journal cannot store, a bug) is logged with its traceback,
+    journaled as the run's failure and returned as its outcome, so the next run is recovered
+    and later runs of the playbook go on. Its pending rows stay pending (their outcome is
+    unknown): each recovery reports the run again until ``halo-automate abandon`` gives it up."""
+    try:
+        return recover_run(applier, run)
+    except Exception as e:
+        reason = str(e) if isinstance(e, HaloAutomateError) else f"{type(e).__name__}: {e}"
+        message = f"recovery failed: {reason}; to give it up: halo-automate abandon {run.run_id}"
+        log.error("recovery_failed", run_id=run.run_id, reason=reason, exc_info=True)
+        try:
+            applier.journal.finish_run(run.run_id, RunStatus.FAILED, message=message)
+        except JournalError as journal_error:
+            log.warning("recovery_failure_not_journaled", error=str(journal_error))
+        error = e if isinstance(e, HaloAutomateError) else PlanError(message)
+        return RunOutcome(run.run_id, run.playbook, run.mode, RunStatus.FAILED,
+                          trigger=run.trigger, message=message, error=error)  # fmt: skip
+
+
 def recover_run(applier: Applier, run: RunRow) -> RunOutcome:
-    """Reconcile one interrupted run and finish it; returns its outcome (journaled once)."""
+    """Reconcile one interrupted run and finish it; returns its outcome (journaled once).
+
+    Fail closed: a run that never journaled a decision to write (no ``decided_at``, no pending
+    row: a preview, a refusal, or an apply that died before its first batch) is closed
+    ``interrupted`` without a single request; its plan is never sent."""
     client, journal = applier.client, applier.journal
     meter = Meter.start(client)
+    if run.decided_at is None and not journal.pending(run.run_id):
+        closed = "interrupted before it decided to write; nothing was written"
+        journal.finish_run(run.run_id, RunStatus.INTERRUPTED, message=closed)
+        log.warning("run_closed_undecided", run_id=run.run_id)
+        return RunOutcome(run.run_id, run.playbook, run.mode, RunStatus.INTERRUPTED,
+                          trigger=run.trigger, message=closed)  # fmt: skip
     if not run.plan_json:
         pending = [r.id for r in journal.pending(run.run_id)]
         journal.mark(pending, "failed", message="no plan recorded; cannot reconcile")

@@ -10,6 +10,11 @@ failure leaves the journal at its old version, and two processes never migrate a
   ``changes.action_id``, converted from v1's string protocol in ``changes.field``
   (``action:<kind>`` becomes kind ``action``, field ``<kind>``; ``action-delete:<id>`` becomes
   kind ``action-delete``, action_id ``<id>``, field ``""``).
+* v3: fail closed (issue 13). ``runs.decided_at``: when the run journaled its decision to
+  write, set by the same transaction that records its first pending batch (recovery only
+  finishes runs that decided); runs of older journals that already wrote (a change row that
+  is not ``skipped``) count as decided. ``locks.token``: a fresh token per acquisition, so a
+  holder that lost its lock (even to a recovery of its own run id) can tell before a send.
 """
 
 from __future__ import annotations
@@ -58,6 +63,13 @@ _V2 = (
     "WHERE substr(field, 1, 14) = 'action-delete:'",
 )
 
+_V3 = (
+    "ALTER TABLE runs ADD COLUMN decided_at TEXT",
+    "UPDATE runs SET decided_at = started_at WHERE EXISTS (SELECT 1 FROM changes c "
+    "WHERE c.run_id = runs.run_id AND c.state != 'skipped')",
+    "ALTER TABLE locks ADD COLUMN token TEXT NOT NULL DEFAULT ''",
+)
+
 
 def _migrate_v1(conn: sqlite3.Connection) -> None:
     """Version 1: runs, changes, locks. (executescript would COMMIT, so one by one.)"""
@@ -71,7 +83,13 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_migrate_v1, _migrate_v2)
+def _migrate_v3(conn: sqlite3.Connection) -> None:
+    """Version 3: the decision to write and the lock token (see the module docstring)."""
+    for statement in _V3:
+        conn.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_migrate_v1, _migrate_v2, _migrate_v3)
 """Migration ``i`` takes the schema from version ``i`` to ``i + 1``; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
