@@ -280,3 +280,34 @@ def test_a_huge_ticket_id_in_a_plan_fails_its_run_once(
     assert r.runner.recover() == []
     after = r.runner.run(playbook("close-spam"), trigger="schedule", confirm=None)
     assert after.status == RunStatus.SUCCEEDED
+
+
+def test_v2_journal_migrates_decisions_and_lock_tokens(tmp_path: Path) -> None:
+    """Migrating a v2 journal: a run that already wrote (a change row not skipped) counts as
+    decided, a run with only skipped rows or none does not; locks get an empty token."""
+    from halo_automate.store.migrations import MIGRATIONS
+
+    path = tmp_path / "j.db"
+    with Journal.open(path, migrations=MIGRATIONS[:2]) as v2:
+        for run_id, state in (("wrote", "done"), ("skips", "skipped"), ("none", None)):
+            v2._conn.execute(
+                "INSERT INTO runs (run_id, playbook, playbook_hash, mode, started_by, trigger, "
+                "started_at, status) VALUES (?, 'pb', 'h', 'apply', 'me', 'cli', ?, 'running')",
+                (run_id, "2026-11-24T05:15:00.000Z"),
+            )
+            if state:
+                v2._conn.execute(
+                    "INSERT INTO changes (run_id, ticket_id, field, before_json, after_json, "
+                    "state, updated_at) VALUES (?, 1, 'status_id', '1', '9', ?, ?)",
+                    (run_id, state, "2026-11-24T05:16:00.000Z"),
+                )
+        v2._conn.execute(
+            "INSERT INTO locks VALUES ('pb', 'wrote', 1, 'far', ?, ?)",
+            ("2026-11-24T05:15:00.000Z", "2026-11-24T05:15:00.000Z"),
+        )
+    with Journal.open(path) as v3:
+        assert v3.schema_version == len(MIGRATIONS) >= 3
+        decided = {r: v3.get_run(r).decided_at for r in ("wrote", "skips", "none")}
+        assert decided["wrote"] is not None and decided["skips"] is decided["none"] is None
+        token = v3._conn.execute("SELECT token FROM locks").fetchone()[0]
+        assert token == ""
