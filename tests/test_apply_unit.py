@@ -414,7 +414,8 @@ def test_halo_error_fails_the_run(journal: Journal) -> None:
 
 
 def test_lost_lock_stops_before_the_next_batch(journal: Journal) -> None:
-    """A run whose playbook lock was lost stops before sending its next batch, failed."""
+    """A run whose playbook lock was lost stops before sending its next batch, failed, and
+    leaves its run to recovery."""
     from halo_automate.errors import LockedError
 
     fake = FakeHalo(fresh([1, 2, 3]))
@@ -429,7 +430,9 @@ def test_lost_lock_stops_before_the_next_batch(journal: Journal) -> None:
     report = run(fake, journal, plan)
     assert report.status == "failed" and isinstance(report.error, LockedError)
     assert sum(1 for k, _ in fake.calls if k == "tickets") == 1
-    assert journal.get_run(plan.run_id).status == "failed"
+    # issue 13: a holder that lost its lock journals nothing further; recovery finishes it
+    assert journal.get_run(plan.run_id).status == "running"
+    assert [r.run_id for r in journal.interrupted_runs()] == [plan.run_id]
 
 
 def removal_plan(*scripts: list[str]) -> tuple[FakeHalo, Plan]:

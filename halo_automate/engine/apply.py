@@ -37,7 +37,7 @@ from halo_automate.core.outcome import RunOutcome
 from halo_automate.core.plan import Plan, check_limits, plan_to_json
 from halo_automate.engine.batches import ApplyRun, Meter, Progress
 from halo_automate.engine.writes import Todo
-from halo_automate.errors import HaloAutomateError, JournalError
+from halo_automate.errors import HaloAutomateError, JournalError, LockLostError
 from halo_automate.halo.client import HaloClient
 from halo_automate.store.journal import Counts, Journal, Lock, RunStart
 
@@ -92,7 +92,8 @@ class Applier:
 
         Raises RefusedError (limits) or LockedError (another run holds the playbook) before
         anything is journaled or written. An error once the run has started (Halo, the
-        journal, a lost lock) ends it ``failed`` with ``outcome.error`` set. ``meter`` was
+        journal) ends it ``failed`` with ``outcome.error`` set; a run whose lock was taken
+        over (LockLostError) journals nothing further, its new holder recovers it. ``meter`` was
         started when the run began (its fetch and lookups are part of it); by default, now.
         """
         check_limits(plan)
@@ -127,6 +128,9 @@ class Applier:
         except HaloAutomateError as e:
             error = e
         outcome = run.outcome(meter, trigger=trigger, error=error)
+        if isinstance(error, LockLostError):  # the new holder recovers this run: hands off
+            log.warning("lock_lost", run_id=plan.run_id, error=str(error))
+            return outcome
         self._finish(outcome)
         return outcome
 

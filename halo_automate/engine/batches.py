@@ -7,7 +7,14 @@ need: :meth:`ApplyRun.check` (the stale check), :meth:`ApplyRun.write` (a plan's
 parts, batch by batch) and :meth:`ApplyRun.resend` (writes rebuilt from pending journal rows).
 
 Every batch is journaled *pending* in one transaction before it is sent, and settled in one
-transaction after. A write whose outcome is unknown (a 500, a timeout) is read back: what
+transaction after. Fencing: right before every request goes on the wire (after any wait for
+the rate limit or a back-off) the lock is re-validated and its heartbeat refreshed
+(:meth:`~halo_automate.store.locks.Lock.heartbeat`, run by the client's pre-send hook
+:func:`~halo_automate.halo.client.before_each_send`); a
+run whose lock was taken over gets :class:`~halo_automate.errors.LockLostError` and sends
+nothing more, its pending rows left to the new holder's recovery.
+
+A write whose outcome is unknown (a 500, a timeout) is read back: what
 landed is settled, what someone else changed is skipped, what provably did not land is re-sent
 at most ``resends`` times. A ticket whose update failed gets none of its actions.
 """
@@ -41,7 +48,7 @@ from halo_automate.errors import (
     LockedError,
     WriteOutcomeUnknown,
 )
-from halo_automate.halo.client import HaloClient, WriteResult
+from halo_automate.halo.client import HaloClient, WriteResult, before_each_send
 from halo_automate.store.journal import ChangeKind, ChangeMark, Journal, Lock, NewChange
 
 log = structlog.get_logger("halo_automate.engine.apply")
@@ -235,7 +242,7 @@ class ApplyRun:
     ) -> Iterator[list[Write]]:
         """Each batch of ``items`` as writes, journaled pending before the caller sends it."""
         for batch in self._queue(items):
-            self.lock.heartbeat()
+            self.lock.heartbeat()  # LockLostError: taken over, journal nothing further
             self._batch += 1
             writes = [build(item) for item in batch]
             ids = iter(
@@ -272,7 +279,8 @@ class ApplyRun:
         outcome."""
         if not writes:
             return []
-        results = post([w.body for w in writes])
+        with before_each_send(self.lock.heartbeat):  # the fence: LockLostError, nothing sent
+            results = post([w.body for w in writes])
         marks: list[ChangeMark] = []
         unknown: list[Write] = []
         for write, result in zip(writes, results, strict=True):
@@ -395,7 +403,8 @@ class ApplyRun:
         for write in writes:
             assert write.action_id is not None
             try:
-                self.client.delete_action(write.ticket_id, write.action_id)
+                with before_each_send(self.lock.heartbeat):
+                    self.client.delete_action(write.ticket_id, write.action_id)
             except HaloNotFoundError:
                 marks += [ChangeMark(i, "skipped", "action already gone") for i in write.row_ids]
             except WriteOutcomeUnknown as e:

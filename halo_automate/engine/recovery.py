@@ -36,7 +36,7 @@ from halo_automate.core.plan import FieldChange, Plan, TicketChange, plan_from_j
 from halo_automate.engine.apply import Applier
 from halo_automate.engine.batches import ApplyRun, Meter, Write
 from halo_automate.engine.writes import Todo, action_body, field_state, find_marked, ticket_body
-from halo_automate.errors import HaloAutomateError, JournalError, PlanError
+from halo_automate.errors import HaloAutomateError, JournalError, LockLostError, PlanError
 from halo_automate.halo.client import HaloClient
 from halo_automate.store.journal import ChangeKind, ChangeMark, ChangeRow, Counts, Journal, RunRow
 
@@ -98,6 +98,11 @@ def recover_run(applier: Applier, run: RunRow) -> RunOutcome:
             interrupted = applier.stopping and resumed.tally.unreached > 0
         except HaloAutomateError as e:
             error, interrupted = e, False
+        if isinstance(error, LockLostError):  # taken over: the new holder finishes it
+            log.warning("lock_lost", run_id=plan.run_id, error=str(error))
+            return RunOutcome(plan.run_id, plan.playbook, plan.mode, RunStatus.FAILED,
+                              trigger=run.trigger, message=str(error), error=error,
+                              locked=True)  # fmt: skip
         totals = journal_totals(journal, plan)
         if error is not None:
             status = RunStatus.FAILED

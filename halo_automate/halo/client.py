@@ -53,7 +53,13 @@ from halo_automate.halo.lookups import LookupCache
 from halo_automate.halo.paging import MAX_PAGE_SIZE, PagedRead, bounded_map, list_rows
 from halo_automate.halo.ratelimit import RequestBudget
 from halo_automate.halo.retry import RetryPolicy
-from halo_automate.halo.transport import MAX_RESPONSE_BYTES, ClientStats, Sender, halo_message
+from halo_automate.halo.transport import (
+    MAX_RESPONSE_BYTES,
+    ClientStats,
+    Sender,
+    before_each_send,
+    halo_message,
+)
 
 
 @dataclass(frozen=True)
@@ -299,6 +305,7 @@ __all__ = [
     "RetryPolicy",
     "WriteOutcomeUnknown",
     "WriteResult",
+    "before_each_send",
     "bounded_map",
     "check_ticket_query",
     "halo_message",

@@ -47,7 +47,7 @@ from typing import Any, get_args
 import structlog
 
 from halo_automate.core.outcome import RunStatus
-from halo_automate.errors import JournalError, LockedError
+from halo_automate.errors import JournalError, LockedError, LockLostError
 from halo_automate.store.decisions import Decisions, RunExists, insert_changes, insert_run
 from halo_automate.store.locks import HELD, Lock, LockRow, iso, stale_reason
 from halo_automate.store.migrations import (
@@ -426,7 +426,7 @@ class Journal(Decisions):
             if cursor.rowcount == 0:
                 row = db.execute("SELECT * FROM locks WHERE playbook = ?", (playbook,)).fetchone()
                 now = "nobody" if row is None else lock_row(row).describe()
-                raise LockedError(
+                raise LockLostError(
                     f"journal {self.path}: run {run_id} lost the lock of playbook "
                     f"{playbook!r}; it is now held by {now}"
                 )
