@@ -183,7 +183,7 @@ def test_500s_are_reconciled_without_duplicates(
     """With Halo answering 500 (unapplied) to many requests, the run completes: unknown
     outcomes are read back, nothing is posted twice, and every ticket is either in its planned
     state or reported as failed with Halo's answer; recovery and a re-run then converge."""
-    r = rig(sandbox_factory(), tmp_path / "j.db")
+    r = rig(sandbox_factory(seed=2), tmp_path / "j.db")  # seed 2: its 500s hit action posts
     plan = r.runner.plan(playbook(name))
     before = tickets(r.sb)
     r.sb.set_faults(fail_rate=rate)
@@ -251,14 +251,15 @@ def test_400_fails_only_the_bad_tickets(
 def floor(
     plan_scanned: int, lookups: int, changes: int, updates: int, acts: int, batch: int
 ) -> int:
-    """1 token + lookups + list pages + stale-check pages + update batches + action batches."""
+    """1 token + lookups + list pages + stale-check pages + update batches + action batches
+    (each preceded by one ``ticketids`` read: another run's note? issue 13)."""
     return (
         1
         + lookups
         + math.ceil(plan_scanned / 100)
         + math.ceil(changes / 100)
         + math.ceil(updates / batch)
-        + math.ceil(acts / batch)
+        + 2 * math.ceil(acts / batch)
     )
 
 

@@ -231,13 +231,13 @@ def test_action_body_adds_ticket_marker_and_flags() -> None:
         "ticket_id": 4,
         "outcome_id": 9,
         "sendemail": True,
-        "note": "[halo-automate run 20261124T060000-abcdef #2]",
+        "note": "[halo-automate playbook pb] [halo-automate run 20261124T060000-abcdef #2]",
         "dont_do_rules": True,
     }
     plain = action_body(make_plan(halo_rules=True), 4, ActionSpec("note", {"note": "hi"}))
     assert plain == {
         "ticket_id": 4,
-        "note": "hi\n\n[halo-automate run 20261124T060000-abcdef]",
+        "note": "hi\n\n[halo-automate playbook pb] [halo-automate run 20261124T060000-abcdef]",
         "sendemail": False,
     }
 
@@ -284,8 +284,8 @@ def test_unknown_outcome_not_applied_is_resent_once(journal: Journal) -> None:
     plan = make_plan(change(1))
     report = run(fake, journal, plan)
     assert report.status == "succeeded"
-    assert [k for k, _ in fake.calls] == [
-        "read", "tickets", "read", "tickets", "actions", "list", "actions",
+    assert [k for k, _ in fake.calls] == [  # "read" before "actions": the duplicate check
+        "read", "tickets", "read", "tickets", "read", "actions", "list", "actions",
     ]  # fmt: skip
     assert len(fake.actions[1]) == 1 and fake.tickets[1]["priority_id"] == 2
 

@@ -30,6 +30,7 @@ import structlog
 
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import Plan, RemoveAction, TicketChange
+from halo_automate.engine.duplicates import Planned, posted_elsewhere
 from halo_automate.engine.writes import (
     Todo,
     Verdict,
@@ -140,6 +141,7 @@ class ApplyRun:
         self._skipped: set[int] = set()
         self._started: set[int] = set()
         self._sent = self._total = 0
+        self._seen: dict[int, object] = {}  # lastactiondate per ticket, at the stale check
 
     # ------------------------------------------------------------------ public
 
@@ -156,6 +158,7 @@ class ApplyRun:
             reason = stale_reason(change, current.get(change.ticket_id), names)
             if reason is None:
                 live.append(todo)
+                self._seen[change.ticket_id] = current[change.ticket_id].get("lastactiondate")
                 continue
             rows += [(row, reason) for row in _field_rows(change, names, 0)]
             self.tally.skipped += 1
@@ -173,7 +176,7 @@ class ApplyRun:
         # Every ticket's first action, then every second one...: a ticket whose note failed
         # is not closed (same number of batches as ticket order).
         actions = sorted(((t.change, i) for t in todos for i in t.actions), key=lambda a: a[1])
-        self._phase(actions, self.client.write_actions)
+        self._phase(actions, self.client.write_actions, dedupe=True)
         self._removals([(t.change, r) for t in todos for r in t.removals])
         for todo in todos:
             tid = todo.change.ticket_id
@@ -229,13 +232,24 @@ class ApplyRun:
     def _blocked(self, ticket_id: int) -> bool:
         return ticket_id in self._failed or ticket_id in self._skipped
 
-    def _phase(self, items: list[tuple[TicketChange, int]], post: Post) -> None:
+    def _phase(
+        self, items: list[tuple[TicketChange, int]], post: Post, *, dedupe: bool = False
+    ) -> None:
         def build(item: tuple[TicketChange, int]) -> Write:
             change, index = item
             return self._action_write(change, index) if index >= 0 else self._ticket_write(change)
 
         for writes in self._journaled_batches(items, build):
-            self._send(writes, post)
+            self._send(self._not_posted_elsewhere(writes) if dedupe else writes, post)
+
+    def _not_posted_elsewhere(self, writes: list[Write]) -> list[Write]:
+        """Settle ``done`` what another run of the playbook posted already (another journal's
+        included); the rest, to send (:mod:`halo_automate.engine.duplicates`)."""
+        items = [Planned(w.ticket_id, str(w.body.get("note", "")), w.rows[1:]) for w in writes]
+        found = posted_elsewhere(self.client, self.plan.playbook, items, self._seen)
+        marks = [m for i, (action, why) in found.items() for m in _done(writes[i], action, why)]
+        self.journal.mark_many(marks)
+        return [w for i, w in enumerate(writes) if i not in found]
 
     def _journaled_batches(
         self, items: list[Any], build: Callable[[Any], Write]
@@ -418,11 +432,13 @@ class ApplyRun:
         return unknown
 
 
-def _done(write: Write, record: Mapping[str, Any] | None) -> list[ChangeMark]:
+def _done(
+    write: Write, record: Mapping[str, Any] | None, why: str | None = None
+) -> list[ChangeMark]:
     """Done marks; an action's id goes on its ``action`` row (the write's first)."""
-    marks = [ChangeMark(i, "done") for i in write.row_ids]
+    marks = [ChangeMark(i, "done", why) for i in write.row_ids]
     if write.kind == "action" and record is not None and isinstance(record.get("id"), int):
-        marks[0] = ChangeMark(write.row_ids[0], "done", None, [int(record["id"])])
+        marks[0] = ChangeMark(write.row_ids[0], "done", why, [int(record["id"])])
     return marks
 
 

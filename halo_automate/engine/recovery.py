@@ -35,7 +35,14 @@ from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import FieldChange, Plan, TicketChange, plan_from_json
 from halo_automate.engine.apply import Applier
 from halo_automate.engine.batches import ApplyRun, Meter, Write
-from halo_automate.engine.writes import Todo, action_body, field_state, find_marked, ticket_body
+from halo_automate.engine.writes import (
+    Todo,
+    action_body,
+    field_state,
+    find_marked,
+    marker_of,
+    ticket_body,
+)
 from halo_automate.errors import HaloAutomateError, JournalError, LockLostError, PlanError
 from halo_automate.halo.client import HaloClient
 from halo_automate.store.journal import ChangeKind, ChangeMark, ChangeRow, Counts, Journal, RunRow
@@ -260,18 +267,23 @@ def _blocked(rows: list[ChangeRow]) -> bool:
 def _rest_of(plan: Plan, change: TicketChange, rows: list[ChangeRow]) -> Todo:
     fields = {r.field for r in rows if r.kind is ChangeKind.FIELD}
     update = bool(change.ticket_update) and not fields & set(change.ticket_update)
-    posted = [r.after for r in rows if r.kind is ChangeKind.ACTION]
+    # by run marker, which both note formats share (a run journaled before the playbook tag)
+    posted = {_marker(r.after) for r in rows if r.kind is ChangeKind.ACTION}
     removed = {r.action_id for r in rows if r.kind is ChangeKind.ACTION_DELETE}
     actions = tuple(
         i
         for i, spec in enumerate(change.actions)
-        if action_body(plan, change.ticket_id, spec, i) not in posted
+        if _marker(action_body(plan, change.ticket_id, spec, i)) not in posted
     )
     removals = tuple(r for r in change.remove_actions if r.action_id not in removed)
     return Todo(change, update, actions, removals)
 
 
 # ---------------------------------------------------------------------- counts
+
+
+def _marker(body: object) -> str | None:
+    return marker_of(str(body.get("note") or "")) if isinstance(body, dict) else None
 
 
 def journal_totals(journal: Journal, plan: Plan) -> RunOutcome:
