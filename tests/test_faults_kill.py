@@ -96,9 +96,13 @@ def kill_loop(
 def undecided(journal: Path, run_id: str) -> bool:
     """The run was closed by recovery before it journaled a decision to write."""
     with sqlite3.connect(journal) as db:
-        row = db.execute("SELECT decided_at, status FROM runs WHERE run_id = ?", (run_id,))
-        decided, status = row.fetchone()
-    return decided is None and status == "interrupted"
+        row = db.execute(
+            "SELECT status, EXISTS (SELECT 1 FROM run_decisions d WHERE d.run_id = runs.run_id) "
+            "FROM runs WHERE run_id = ?",
+            (run_id,),
+        )
+        status, decided = row.fetchone()
+    return not decided and status == "interrupted"
 
 
 def kill_child(

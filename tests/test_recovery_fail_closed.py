@@ -106,28 +106,28 @@ def test_running_run_without_a_decision_is_closed_without_a_write(
     assert "nothing was written" in (outcome.message or "")
     assert writes(r) == 0 and tickets(r.sb) == before
     run = r.journal.get_run(plan.run_id)
-    assert run.status == "interrupted" and run.decided_at is None
+    assert run.status == "interrupted" and r.journal.decided_at(plan.run_id) is None
     assert r.runner.recover() == []
 
 
 def test_the_decision_to_write_is_journaled_with_the_first_pending_batch(
     tmp_path: Path,
 ) -> None:
-    """``decided_at`` is set by the transaction that journals the first pending rows, and
+    """The decision is journaled by the transaction that journals the first pending rows, and
     skipped rows (the stale check) are no decision."""
     j = Journal.open(tmp_path / "j.db")
     j.start_run(RunStart("r1", "pb", "h", "apply", "cli", plan_json="{}"))
-    assert j.get_run("r1").decided_at is None
+    assert j.decided_at("r1") is None
     j.add_skipped("r1", [(NewChange(1, "status_id", 1, 9), "changed since the plan")])
-    assert j.get_run("r1").decided_at is None
+    assert j.decided_at("r1") is None
     assert [(c.state, c.message) for c in j.changes("r1")] == [
         ("skipped", "changed since the plan")
     ]
     j.add_changes("r1", [NewChange(2, "status_id", 1, 9)])
-    decided = j.get_run("r1").decided_at
+    decided = j.decided_at("r1")
     assert decided is not None
     j.add_changes("r1", [NewChange(3, "status_id", 1, 9)])
-    assert j.get_run("r1").decided_at == decided
+    assert j.decided_at("r1") == decided
 
 
 def test_a_preview_is_journaled_in_one_transaction(
@@ -307,7 +307,7 @@ def test_v2_journal_migrates_decisions_and_lock_tokens(tmp_path: Path) -> None:
         )
     with Journal.open(path) as v3:
         assert v3.schema_version == len(MIGRATIONS) >= 3
-        decided = {r: v3.get_run(r).decided_at for r in ("wrote", "skips", "none")}
+        decided = {r: v3.decided_at(r) for r in ("wrote", "skips", "none")}
         assert decided["wrote"] is not None and decided["skips"] is decided["none"] is None
         token = v3._conn.execute("SELECT token FROM locks").fetchone()[0]
         assert token == ""

@@ -76,12 +76,12 @@ def recover_isolated(applier: Applier, run: RunRow) -> RunOutcome:
 def recover_run(applier: Applier, run: RunRow) -> RunOutcome:
     """Reconcile one interrupted run and finish it; returns its outcome (journaled once).
 
-    Fail closed: a run that never journaled a decision to write (no ``decided_at``, no pending
+    Fail closed: a run that never journaled a decision to write (no decision row, no pending
     row: a preview, a refusal, or an apply that died before its first batch) is closed
     ``interrupted`` without a single request; its plan is never sent."""
     client, journal = applier.client, applier.journal
     meter = Meter.start(client)
-    if run.decided_at is None and not journal.pending(run.run_id):
+    if journal.decided_at(run.run_id) is None and not journal.pending(run.run_id):
         closed = "interrupted before it decided to write; nothing was written"
         journal.finish_run(run.run_id, RunStatus.INTERRUPTED, message=closed)
         log.warning("run_closed_undecided", run_id=run.run_id)

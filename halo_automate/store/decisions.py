@@ -3,8 +3,9 @@
 Fail closed (issue 13): recovery must only ever finish writes that a run journaled as about
 to be sent, never infer a decision from a ``running`` row. So:
 
-* a run's decision to write is ``runs.decided_at``, set by the transaction that journals its
-  first pending batch (:meth:`Journal.add_changes <halo_automate.store.journal.Journal>`);
+* a run's decision to write is its ``run_decisions`` row (:meth:`Decisions.decided_at`),
+  inserted by the transaction that journals its first pending batch (the journal's
+  ``add_changes``);
 * a run that writes nothing (a preview, a refusal, a failure before writing) is recorded
   finished in one transaction (:meth:`Decisions.record_run`): no ``running`` row ever exists
   for it, so no crash can leave one for recovery to mistake for an interrupted apply;
@@ -110,6 +111,14 @@ class Decisions:
                 raise JournalError(
                     f"journal {self.path}: run {run.run_id!r} already exists"
                 ) from None
+
+    def decided_at(self, run_id: str) -> datetime | None:
+        """When the run journaled its decision to write (its first pending batch), if ever."""
+        with self._tx(f"reading the decision of run {run_id}", write=False) as db:
+            row = db.execute(
+                "SELECT decided_at FROM run_decisions WHERE run_id = ?", (run_id,)
+            ).fetchone()
+        return None if row is None else datetime.fromisoformat(row[0])
 
     def add_skipped(self, run_id: str, rows: Sequence[tuple[NewChange, str]]) -> list[int]:
         """Record changes the run decided not to send, already ``skipped`` with their reason,

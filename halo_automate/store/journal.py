@@ -316,15 +316,12 @@ class Journal(Decisions):
     def add_changes(self, run_id: str, rows: Sequence[NewChange]) -> list[int]:
         """Record a batch as ``pending`` in one transaction (before sending it); the ids.
 
-        The same transaction journals the run's decision to write (``decided_at``, set once):
+        The same transaction journals the run's decision to write (``run_decisions``, once):
         recovery finishes only runs that decided (see :mod:`halo_automate.store.decisions`)."""
         stamp = iso(self._now())
         with self._tx(f"recording {len(rows)} pending changes of run {run_id}", write=True) as db:
             self._require_run(db, run_id)
-            db.execute(
-                "UPDATE runs SET decided_at = COALESCE(decided_at, ?) WHERE run_id = ?",
-                (stamp, run_id),
-            )
+            db.execute("INSERT OR IGNORE INTO run_decisions VALUES (?, ?)", (run_id, stamp))
             return insert_changes(db, run_id, [(row, "pending", None) for row in rows], stamp)
 
     def mark(

@@ -10,10 +10,11 @@ failure leaves the journal at its old version, and two processes never migrate a
   ``changes.action_id``, converted from v1's string protocol in ``changes.field``
   (``action:<kind>`` becomes kind ``action``, field ``<kind>``; ``action-delete:<id>`` becomes
   kind ``action-delete``, action_id ``<id>``, field ``""``).
-* v3: fail closed (issue 13). ``runs.decided_at``: when the run journaled its decision to
-  write, set by the same transaction that records its first pending batch (recovery only
-  finishes runs that decided); runs of older journals that already wrote (a change row that
-  is not ``skipped``) count as decided. ``locks.token``: a fresh token per acquisition, so a
+* v3: fail closed (issue 13). ``run_decisions``: one row per run that journaled its decision
+  to write, inserted by the same transaction that records its first pending batch (recovery
+  only finishes runs that decided; a small table, so the big ``runs`` row is not rewritten);
+  runs of older journals that already wrote (a change row that is not ``skipped``) count as
+  decided. ``locks.token``: a fresh token per acquisition, so a
   holder that lost its lock (even to a recovery of its own run id) can tell before a send.
 """
 
@@ -64,9 +65,10 @@ _V2 = (
 )
 
 _V3 = (
-    "ALTER TABLE runs ADD COLUMN decided_at TEXT",
-    "UPDATE runs SET decided_at = started_at WHERE EXISTS (SELECT 1 FROM changes c "
-    "WHERE c.run_id = runs.run_id AND c.state != 'skipped')",
+    """CREATE TABLE run_decisions (
+        run_id TEXT PRIMARY KEY REFERENCES runs (run_id), decided_at TEXT NOT NULL)""",
+    "INSERT INTO run_decisions SELECT run_id, started_at FROM runs WHERE EXISTS (SELECT 1 "
+    "FROM changes c WHERE c.run_id = runs.run_id AND c.state != 'skipped')",
     "ALTER TABLE locks ADD COLUMN token TEXT NOT NULL DEFAULT ''",
 )
 

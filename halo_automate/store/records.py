@@ -91,8 +91,6 @@ class RunRow:
     counts: Counts
     message: str | None
     plan_json: str | None
-    decided_at: datetime | None = None
-    """When the run journaled its decision to write (with its first pending batch)."""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ def dump(value: JSONValue) -> str:
 
 def run_row(row: sqlite3.Row) -> RunRow:
     finished = row["finished_at"]
-    decided = row["decided_at"] if "decided_at" in row.keys() else None  # noqa: SIM118
     return RunRow(
         run_id=row["run_id"],
         playbook=row["playbook"],
@@ -39,7 +38,6 @@ def run_row(row: sqlite3.Row) -> RunRow:
         counts=Counts(**{name: int(row[name]) for name in COUNT_COLUMNS}),
         message=row["message"],
         plan_json=row["plan_json"],
-        decided_at=None if decided is None else parse(decided),
     )
 
 
