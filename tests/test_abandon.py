@@ -82,3 +82,14 @@ def test_abandon_refuses_a_finished_run_and_a_live_one(setup: tuple[Path, Journa
         result = invoke(config, "abandon", "live", "--reason", "x", "--yes")
     assert result.exit_code == 4 and "still going" in result.output
     assert journal.get_run("live").status == "running"
+
+
+def test_abandon_a_running_run_whose_plan_is_corrupt_and_nothing_pending(
+    setup: tuple[Path, Journal],
+) -> None:
+    """The preview does not read the (corrupt) plan: the run is given up all the same."""
+    config, journal = setup
+    journal.start_run(RunStart("stuck", "close-spam", "h", "apply", "cli", plan_json="{oops"))
+    result = invoke(config, "abandon", "stuck", "--reason", "plan file was truncated", "--yes")
+    assert result.exit_code == 0, result.output
+    assert journal.get_run("stuck").status == "failed"
