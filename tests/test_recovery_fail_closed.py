@@ -8,6 +8,7 @@ applied writes: a run nobody decided to write must cost zero writes.
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
@@ -311,3 +312,32 @@ def test_v2_journal_migrates_decisions_and_lock_tokens(tmp_path: Path) -> None:
         assert decided["wrote"] is not None and decided["skips"] is decided["none"] is None
         token = v3._conn.execute("SELECT token FROM locks").fetchone()[0]
         assert token == ""
+
+
+def test_a_nan_in_a_decided_runs_plan_fails_that_run_and_not_the_next(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """A NaN in the plan of a run that had started writing: its recovery fails (the value
+    cannot be journaled) with the reason, once; the playbook's next run goes on."""
+    r = rig(sandbox_factory(), tmp_path / "j.db")
+    plan = r.runner.plan(playbook("close-spam"))
+    first, second = plan.changes[:2]
+    name = next(iter(second.fields))
+    poisoned = dataclasses.replace(
+        second,
+        fields={**second.fields, name: dataclasses.replace(second.fields[name], after=math.nan)},
+    )
+    plan = dataclasses.replace(plan, changes=(first, poisoned))
+    r.journal.start_run(
+        RunStart(plan.run_id, plan.playbook, "h", "apply", "cli", plan_json=plan_to_json(plan))
+    )
+    r.journal.add_changes(
+        plan.run_id,
+        [NewChange(first.ticket_id, n, f.before, f.after, 1) for n, f in first.fields.items()],
+    )
+    [outcome] = r.runner.recover()
+    assert outcome.status == RunStatus.FAILED and "ValueError" in (outcome.message or "")
+    assert r.journal.get_run(plan.run_id).status == "failed"
+    assert r.runner.recover() == []
+    after = r.runner.run(playbook("close-spam"), trigger="schedule", confirm=None)
+    assert after.status == RunStatus.SUCCEEDED
