@@ -10,6 +10,7 @@
     ├── RefusedError                  a limit or the user refused; nothing written (exit 4)
     ├── JournalError                  the journal cannot be read or written     (exit 3)
     │   └── LockedError               another run of the playbook holds the lock (exit 4)
+    │       └── LockLostError         this run's lock was taken over: stop before any send
     └── HaloError                     Halo answered badly or not at all         (exit 3)
         ├── HaloAuthError             token refused, or 401/403 after a fresh token
         │   └── HaloPermissionError   403: the application or its agent lacks a permission
@@ -127,6 +128,13 @@ class JournalError(HaloAutomateError):
 
 class LockedError(JournalError):
     exit_code = ExitCode.REFUSED
+
+
+class LockLostError(LockedError):
+    """This run's playbook lock was taken over (a stale heartbeat): it must not send again.
+
+    Raised by the fence before every send; the run journals nothing further and leaves its
+    pending rows to the new holder's recovery."""
 
 
 class HaloError(HaloAutomateError):

@@ -235,13 +235,13 @@ def test_action_body_adds_ticket_marker_and_flags() -> None:
         "ticket_id": 4,
         "outcome_id": 9,
         "sendemail": True,
-        "note": "[halo-automate run 20261124T060000-abcdef #2]",
+        "note": "[halo-automate playbook pb] [halo-automate run 20261124T060000-abcdef #2]",
         "dont_do_rules": True,
     }
     plain = action_body(make_plan(halo_rules=True), 4, ActionSpec("note", {"note": "hi"}))
     assert plain == {
         "ticket_id": 4,
-        "note": "hi\n\n[halo-automate run 20261124T060000-abcdef]",
+        "note": "hi\n\n[halo-automate playbook pb] [halo-automate run 20261124T060000-abcdef]",
         "sendemail": False,
     }
 
@@ -288,8 +288,8 @@ def test_unknown_outcome_not_applied_is_resent_once(journal: Journal) -> None:
     plan = make_plan(change(1))
     report = run(fake, journal, plan)
     assert report.status == "succeeded"
-    assert [k for k, _ in fake.calls] == [
-        "read", "tickets", "read", "tickets", "actions", "list", "actions",
+    assert [k for k, _ in fake.calls] == [  # "read" before "actions": the duplicate check
+        "read", "tickets", "read", "tickets", "read", "actions", "list", "actions",
     ]  # fmt: skip
     assert len(fake.actions[1]) == 1 and fake.tickets[1]["priority_id"] == 2
 
@@ -418,7 +418,8 @@ def test_halo_error_fails_the_run(journal: Journal) -> None:
 
 
 def test_lost_lock_stops_before_the_next_batch(journal: Journal) -> None:
-    """A run whose playbook lock was lost stops before sending its next batch, failed."""
+    """A run whose playbook lock was lost stops before sending its next batch, failed, and
+    leaves its run to recovery."""
     from halo_automate.errors import LockedError
 
     fake = FakeHalo(fresh([1, 2, 3]))
@@ -433,7 +434,9 @@ def test_lost_lock_stops_before_the_next_batch(journal: Journal) -> None:
     report = run(fake, journal, plan)
     assert report.status == "failed" and isinstance(report.error, LockedError)
     assert sum(1 for k, _ in fake.calls if k == "tickets") == 1
-    assert journal.get_run(plan.run_id).status == "failed"
+    # issue 13: a holder that lost its lock journals nothing further; recovery finishes it
+    assert journal.get_run(plan.run_id).status == "running"
+    assert [r.run_id for r in journal.interrupted_runs()] == [plan.run_id]
 
 
 def removal_plan(*scripts: list[str]) -> tuple[FakeHalo, Plan]:

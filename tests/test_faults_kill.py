@@ -12,9 +12,12 @@ CI runs 5 kills; ``HALO_AUTOMATE_FULL_FAULTS=1`` (or ``-m slow``) runs the 20-ki
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
+import sqlite3
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -37,7 +40,7 @@ from fault_tools import (
     state_diff,
 )
 
-from halo_automate.core.plan import plan_to_json
+from halo_automate.core.plan import new_run_id, plan_to_json
 from halo_automate.sandbox.server import SandboxServer
 
 BATCH = 8
@@ -72,6 +75,13 @@ def kill_loop(
             if plan.run_id not in run_ids(journal):  # killed before the run was journaled
                 figures["kills_before_the_run_started"] += 1
                 outcomes.append(runner.apply_saved(plan, confirm=None))
+            elif undecided(journal, plan.run_id):  # killed before its first pending batch:
+                # closed by recovery without a write (fail closed); the next run plans afresh,
+                # which on the untouched sandbox is this plan under a new run id
+                figures["kills_before_the_decision_to_write"] += 1
+                outcomes = [o for o in outcomes if o.run_id != plan.run_id]
+                rerun = dataclasses.replace(plan, run_id=new_run_id(datetime.now(UTC)))
+                outcomes.append(runner.apply_saved(rerun, confirm=None))
         assert all(o.status == "succeeded" for o in outcomes), [o.summary() for o in outcomes]
         figures["runs_completed"] += 1
         assert state_diff(main, twin) == [], f"round {round_no}"
@@ -81,6 +91,18 @@ def kill_loop(
         figures["changes_planned"] += len(plan.changes)
     watch.add_journal(journal)
     return figures
+
+
+def undecided(journal: Path, run_id: str) -> bool:
+    """The run was closed by recovery before it journaled a decision to write."""
+    with sqlite3.connect(journal) as db:
+        row = db.execute(
+            "SELECT status, EXISTS (SELECT 1 FROM run_decisions d WHERE d.run_id = runs.run_id) "
+            "FROM runs WHERE run_id = ?",
+            (run_id,),
+        )
+        status, decided = row.fetchone()
+    return not decided and status == "interrupted"
 
 
 def kill_child(

@@ -128,7 +128,7 @@ def test_v1_change_rows_get_their_typed_kind(db_path: Path) -> None:
                 (field, before, after, ids, "2026-11-24T05:15:00.000Z"),
             )
     with Journal.open(db_path) as v2:
-        assert v2.schema_version == SCHEMA_VERSION == 3  # v3: runs.instance (issue 14)
+        assert v2.schema_version == SCHEMA_VERSION == 4  # v3 runs.instance, v4 decisions
         rows = v2.changes("r1")
     assert [(r.kind, r.field, r.action_id, r.action_ids) for r in rows] == [
         (ChangeKind.FIELD, "status_id", None, ()),

@@ -232,15 +232,21 @@ def test_recovery_where_the_ticket_vanished(
 def test_recovery_of_a_run_killed_before_any_write(
     sandbox_factory: SandboxFactory, tmp_path: Path
 ) -> None:
-    """A run that died during its stale check (no journal rows yet) is applied whole by
-    recovery, with a fresh stale check."""
+    """A run that died during its stale check (no journal rows yet) never journaled its
+    decision to write (issue 13: fail closed): recovery closes it interrupted without a single
+    request, and the next run plans afresh and writes the planned state."""
     r = rig(sandbox_factory(), tmp_path / "j.db")
     before = tickets(r.sb)
     plan = crashed_run(r, "close-spam", "tickets_by_ids", 1, landed=False)
     assert r.journal.changes(plan.run_id) == []
+    r.sb.reset_counters()
     [outcome] = r.runner.recover()
-    assert outcome.status == "succeeded"
-    assert_planned_end(r, plan, before)
+    assert outcome.status == "interrupted" and r.sb.counters["requests"] == 0
+    assert tickets(r.sb) == before
+    again = r.runner.run(playbook("close-spam"), trigger="cli", confirm=None)
+    assert again.status == "succeeded" and again.changed == len(plan.changes)
+    assert differences(tickets(r.sb), planned_state(before, plan)) == []
+    assert duplicate_markers(r.sb) == []
 
 
 def test_recovery_that_meets_a_halo_outage_is_failed_and_retried_later(

@@ -10,7 +10,7 @@ from apply_support import playbook, rig
 
 from halo_automate.errors import HaloUnavailableError, LockedError
 from halo_automate.sandbox import SandboxServer
-from halo_automate.store.journal import Journal
+from halo_automate.store.journal import Journal, RunStart
 
 
 def test_locked_playbook_is_journaled_as_refused(sandbox: SandboxServer, tmp_path: Path) -> None:
@@ -63,6 +63,13 @@ def test_every_ending_is_journaled_once_with_the_whole_runs_requests(
         original(run_id, *args, **kwargs)
 
     r.journal.finish_run = counting  # type: ignore[method-assign]
+    recorded = r.journal.record_run  # a run that wrote nothing is recorded finished at once
+
+    def recording(run: RunStart, *args: Any, **kwargs: Any) -> None:
+        finished.append(run.run_id)
+        recorded(run, *args, **kwargs)
+
+    r.journal.record_run = recording  # type: ignore[method-assign]
     declined = r.runner.run(playbook("close-spam"), trigger="cli", confirm=lambda p: False)
     applied = r.runner.run(playbook("close-spam"), trigger="cli", confirm=None)
     sandbox.set_faults(fail_rate=1.0)

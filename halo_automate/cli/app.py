@@ -25,6 +25,7 @@ COMMANDS: Mapping[str, str] = {
     "apply": "halo_automate.cli.commands.apply:apply",
     "undo": "halo_automate.cli.commands.undo:undo",
     "recover": "halo_automate.cli.commands.recover:recover",
+    "abandon": "halo_automate.cli.commands.abandon:abandon",
     "history": "halo_automate.cli.commands.history:history",
     "show": "halo_automate.cli.commands.show:show",
     "doctor": "halo_automate.cli.commands.doctor:doctor",

@@ -39,7 +39,7 @@ from halo_automate.core.plan import Plan, check_limits, plan_to_json
 from halo_automate.engine.batches import ApplyRun, Progress
 from halo_automate.engine.tally import Meter
 from halo_automate.engine.writes import Todo
-from halo_automate.errors import HaloAutomateError, HaloError, JournalError
+from halo_automate.errors import HaloAutomateError, HaloError, JournalError, LockLostError
 from halo_automate.halo.client import HaloClient
 from halo_automate.store.journal import Counts, Journal, Lock, RunStart
 
@@ -94,7 +94,8 @@ class Applier:
 
         Raises RefusedError (limits) or LockedError (another run holds the playbook) before
         anything is journaled or written. An error once the run has started (Halo, the
-        journal, a lost lock) ends it ``failed`` with ``outcome.error`` set. ``meter`` was
+        journal) ends it ``failed`` with ``outcome.error`` set; a run whose lock was taken
+        over (LockLostError) journals nothing further, its new holder recovers it. ``meter`` was
         started when the run began (its fetch and lookups are part of it); by default, now.
         Once the run is journaled, the Halo instance's facts are read (FACTS §9.8) and kept
         with it when it finishes.
@@ -132,6 +133,9 @@ class Applier:
         except HaloAutomateError as e:
             error = e
         outcome = run.outcome(meter, trigger=trigger, error=error)
+        if isinstance(error, LockLostError):  # the new holder recovers this run: hands off
+            log.warning("lock_lost", run_id=plan.run_id, error=str(error))
+            return outcome
         self._finish(outcome, instance)
         return outcome
 

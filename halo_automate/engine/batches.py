@@ -7,7 +7,14 @@ need: :meth:`ApplyRun.check` (the stale check), :meth:`ApplyRun.write` (a plan's
 parts, batch by batch) and :meth:`ApplyRun.resend` (writes rebuilt from pending journal rows).
 
 Every batch is journaled *pending* in one transaction before it is sent, and settled in one
-transaction after. A write whose outcome is unknown (a 500, a timeout) is read back: what
+transaction after. Fencing: right before every request goes on the wire (after any wait for
+the rate limit or a back-off) the lock is re-validated and its heartbeat refreshed
+(:meth:`~halo_automate.store.locks.Lock.heartbeat`, run by the client's pre-send hook
+:func:`~halo_automate.halo.client.before_each_send`); a
+run whose lock was taken over gets :class:`~halo_automate.errors.LockLostError` and sends
+nothing more, its pending rows left to the new holder's recovery.
+
+A write whose outcome is unknown (a 500, a timeout) is read back: what
 landed is settled, what someone else changed is skipped, what provably did not land is re-sent
 at most ``resends`` times. A batch of several that Halo refused with a 400 may have been
 partly applied (FACTS §3.1, §9.5): it is read back first (notes found by their run marker),
@@ -26,6 +33,7 @@ import structlog
 
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import Plan, RemoveAction, TicketChange
+from halo_automate.engine.duplicates import Planned, posted_elsewhere
 from halo_automate.engine.tally import Meter, Tally
 from halo_automate.engine.writes import (
     Todo,
@@ -45,7 +53,7 @@ from halo_automate.errors import (
     LockedError,
     WriteOutcomeUnknown,
 )
-from halo_automate.halo.client import HaloClient, WriteResult
+from halo_automate.halo.client import HaloClient, WriteResult, before_each_send
 from halo_automate.store.journal import ChangeKind, ChangeMark, Journal, Lock, NewChange
 
 log = structlog.get_logger("halo_automate.engine.apply")
@@ -96,6 +104,7 @@ class ApplyRun:
         self._skipped: set[int] = set()
         self._started: set[int] = set()
         self._sent = self._total = 0
+        self._seen: dict[int, object] = {}  # lastactiondate per ticket, at the stale check
 
     # ------------------------------------------------------------------ public
 
@@ -106,25 +115,20 @@ class ApplyRun:
         ids = [t.change.ticket_id for t in todos]
         current = {t["id"]: t for t in self.client.tickets_by_ids(ids)}
         live: list[Todo] = []
-        rows: list[NewChange] = []
-        reasons: list[str] = []
+        rows: list[tuple[NewChange, str]] = []
         for todo in todos:
             change, names = todo.change, todo.checked_fields()
             reason = stale_reason(change, current.get(change.ticket_id), names)
             if reason is None:
                 live.append(todo)
+                self._seen[change.ticket_id] = current[change.ticket_id].get("lastactiondate")
                 continue
-            skipped = _field_rows(change, names, 0)
-            rows += skipped
-            reasons += [reason] * len(skipped)
+            rows += [(row, reason) for row in _field_rows(change, names, 0)]
             self.tally.skipped += 1
             self.tally.skips.append((change.ticket_id, reason))
             log.info("ticket_skipped", ticket_id=change.ticket_id, reason=reason)
-        if rows:
-            row_ids = self.journal.add_changes(self.plan.run_id, rows)
-            self.journal.mark_many(
-                [ChangeMark(i, "skipped", r) for i, r in zip(row_ids, reasons, strict=True)]
-            )
+        if rows:  # journaled already skipped, in one transaction: never pending, never sent
+            self.journal.add_skipped(self.plan.run_id, rows)
         return live
 
     def write(self, todos: Sequence[Todo]) -> None:
@@ -135,7 +139,7 @@ class ApplyRun:
         # Every ticket's first action, then every second one...: a ticket whose note failed
         # is not closed (same number of batches as ticket order).
         actions = sorted(((t.change, i) for t in todos for i in t.actions), key=lambda a: a[1])
-        self._phase(actions, self.client.write_actions)
+        self._phase(actions, self.client.write_actions, dedupe=True)
         self._removals([(t.change, r) for t in todos for r in t.removals])
         for todo in todos:
             tid = todo.change.ticket_id
@@ -191,20 +195,31 @@ class ApplyRun:
     def _blocked(self, ticket_id: int) -> bool:
         return ticket_id in self._failed or ticket_id in self._skipped
 
-    def _phase(self, items: list[tuple[TicketChange, int]], post: Post) -> None:
+    def _phase(
+        self, items: list[tuple[TicketChange, int]], post: Post, *, dedupe: bool = False
+    ) -> None:
         def build(item: tuple[TicketChange, int]) -> Write:
             change, index = item
             return self._action_write(change, index) if index >= 0 else self._ticket_write(change)
 
         for writes in self._journaled_batches(items, build):
-            self._send(writes, post)
+            self._send(self._not_posted_elsewhere(writes) if dedupe else writes, post)
+
+    def _not_posted_elsewhere(self, writes: list[Write]) -> list[Write]:
+        """Settle ``done`` what another run of the playbook posted already (another journal's
+        included); the rest, to send (:mod:`halo_automate.engine.duplicates`)."""
+        items = [Planned(w.ticket_id, str(w.body.get("note", "")), w.rows[1:]) for w in writes]
+        found = posted_elsewhere(self.client, self.plan.playbook, items, self._seen)
+        marks = [m for i, (action, why) in found.items() for m in _done(writes[i], action, why)]
+        self.journal.mark_many(marks)
+        return [w for i, w in enumerate(writes) if i not in found]
 
     def _journaled_batches(
         self, items: list[Any], build: Callable[[Any], Write]
     ) -> Iterator[list[Write]]:
         """Each batch of ``items`` as writes, journaled pending before the caller sends it."""
         for batch in self._queue(items):
-            self.lock.heartbeat()
+            self.lock.heartbeat()  # LockLostError: taken over, journal nothing further
             self._batch += 1
             writes = [build(item) for item in batch]
             ids = iter(
@@ -244,7 +259,8 @@ class ApplyRun:
         outcome and those of a refused batch of several (both to be read back)."""
         if not writes:
             return [], []
-        results = post([w.body for w in writes])
+        with before_each_send(self.lock.heartbeat):  # the fence: LockLostError, nothing sent
+            results = post([w.body for w in writes])
         marks: list[ChangeMark] = []
         unknown: list[Write] = []
         refused: list[Write] = []
@@ -392,7 +408,8 @@ class ApplyRun:
         for write in writes:
             assert write.action_id is not None
             try:
-                self.client.delete_action(write.ticket_id, write.action_id)
+                with before_each_send(self.lock.heartbeat):
+                    self.client.delete_action(write.ticket_id, write.action_id)
             except HaloNotFoundError:
                 marks += [ChangeMark(i, "skipped", "action already gone") for i in write.row_ids]
             except WriteOutcomeUnknown as e:
@@ -406,11 +423,13 @@ class ApplyRun:
         return unknown
 
 
-def _done(write: Write, record: Mapping[str, Any] | None) -> list[ChangeMark]:
+def _done(
+    write: Write, record: Mapping[str, Any] | None, why: str | None = None
+) -> list[ChangeMark]:
     """Done marks; an action's id goes on its ``action`` row (the write's first)."""
-    marks = [ChangeMark(i, "done") for i in write.row_ids]
+    marks = [ChangeMark(i, "done", why) for i in write.row_ids]
     if write.kind == "action" and record is not None and isinstance(record.get("id"), int):
-        marks[0] = ChangeMark(write.row_ids[0], "done", None, [int(record["id"])])
+        marks[0] = ChangeMark(write.row_ids[0], "done", why, [int(record["id"])])
     return marks
 
 

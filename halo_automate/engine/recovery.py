@@ -36,8 +36,15 @@ from halo_automate.core.plan import FieldChange, Plan, TicketChange, plan_from_j
 from halo_automate.engine.apply import Applier
 from halo_automate.engine.batches import ApplyRun, Write
 from halo_automate.engine.tally import Meter
-from halo_automate.engine.writes import Todo, action_body, field_state, find_marked, ticket_body
-from halo_automate.errors import HaloAutomateError
+from halo_automate.engine.writes import (
+    Todo,
+    action_body,
+    field_state,
+    find_marked,
+    marker_of,
+    ticket_body,
+)
+from halo_automate.errors import HaloAutomateError, JournalError, LockLostError, PlanError
 from halo_automate.halo.client import HaloClient
 from halo_automate.store.journal import ChangeKind, ChangeMark, ChangeRow, Counts, Journal, RunRow
 
@@ -46,10 +53,41 @@ log = structlog.get_logger("halo_automate.engine.recovery")
 LANDED = "landed before the interruption"
 
 
+def recover_isolated(applier: Applier, run: RunRow) -> RunOutcome:
+    """:func:`recover_run`, but a run that cannot be recovered fails alone: any error (a
+    corrupt plan, a value the journal cannot store, a bug) is logged with its traceback,
+    journaled as the run's failure and returned as its outcome, so the next run is recovered
+    and later runs of the playbook go on. Its pending rows stay pending (their outcome is
+    unknown): each recovery reports the run again until ``halo-automate abandon`` gives it up."""
+    try:
+        return recover_run(applier, run)
+    except Exception as e:
+        reason = str(e) if isinstance(e, HaloAutomateError) else f"{type(e).__name__}: {e}"
+        message = f"recovery failed: {reason}; to give it up: halo-automate abandon {run.run_id}"
+        log.error("recovery_failed", run_id=run.run_id, reason=reason, exc_info=True)
+        try:
+            applier.journal.finish_run(run.run_id, RunStatus.FAILED, message=message)
+        except JournalError as journal_error:
+            log.warning("recovery_failure_not_journaled", error=str(journal_error))
+        error = e if isinstance(e, HaloAutomateError) else PlanError(message)
+        return RunOutcome(run.run_id, run.playbook, run.mode, RunStatus.FAILED,
+                          trigger=run.trigger, message=message, error=error)  # fmt: skip
+
+
 def recover_run(applier: Applier, run: RunRow) -> RunOutcome:
-    """Reconcile one interrupted run and finish it; returns its outcome (journaled once)."""
+    """Reconcile one interrupted run and finish it; returns its outcome (journaled once).
+
+    Fail closed: a run that never journaled a decision to write (no decision row, no pending
+    row: a preview, a refusal, or an apply that died before its first batch) is closed
+    ``interrupted`` without a single request; its plan is never sent."""
     client, journal = applier.client, applier.journal
     meter = Meter.start(client)
+    if journal.decided_at(run.run_id) is None and not journal.pending(run.run_id):
+        closed = "interrupted before it decided to write; nothing was written"
+        journal.finish_run(run.run_id, RunStatus.INTERRUPTED, message=closed)
+        log.warning("run_closed_undecided", run_id=run.run_id)
+        return RunOutcome(run.run_id, run.playbook, run.mode, RunStatus.INTERRUPTED,
+                          trigger=run.trigger, message=closed)  # fmt: skip
     if not run.plan_json:
         pending = [r.id for r in journal.pending(run.run_id)]
         journal.mark(pending, "failed", message="no plan recorded; cannot reconcile")
@@ -68,6 +106,11 @@ def recover_run(applier: Applier, run: RunRow) -> RunOutcome:
             interrupted = applier.stopping and resumed.tally.unreached > 0
         except HaloAutomateError as e:
             error, interrupted = e, False
+        if isinstance(error, LockLostError):  # taken over: the new holder finishes it
+            log.warning("lock_lost", run_id=plan.run_id, error=str(error))
+            return RunOutcome(plan.run_id, plan.playbook, plan.mode, RunStatus.FAILED,
+                              trigger=run.trigger, message=str(error), error=error,
+                              locked=True)  # fmt: skip
         totals = journal_totals(journal, plan)
         if error is not None:
             status = RunStatus.FAILED
@@ -225,18 +268,23 @@ def _blocked(rows: list[ChangeRow]) -> bool:
 def _rest_of(plan: Plan, change: TicketChange, rows: list[ChangeRow]) -> Todo:
     fields = {r.field for r in rows if r.kind is ChangeKind.FIELD}
     update = bool(change.ticket_update) and not fields & set(change.ticket_update)
-    posted = [r.after for r in rows if r.kind is ChangeKind.ACTION]
+    # by run marker, which both note formats share (a run journaled before the playbook tag)
+    posted = {_marker(r.after) for r in rows if r.kind is ChangeKind.ACTION}
     removed = {r.action_id for r in rows if r.kind is ChangeKind.ACTION_DELETE}
     actions = tuple(
         i
         for i, spec in enumerate(change.actions)
-        if action_body(plan, change.ticket_id, spec, i) not in posted
+        if _marker(action_body(plan, change.ticket_id, spec, i)) not in posted
     )
     removals = tuple(r for r in change.remove_actions if r.action_id not in removed)
     return Todo(change, update, actions, removals)
 
 
 # ---------------------------------------------------------------------- counts
+
+
+def _marker(body: object) -> str | None:
+    return marker_of(str(body.get("note") or "")) if isinstance(body, dict) else None
 
 
 def journal_totals(journal: Journal, plan: Plan) -> RunOutcome:

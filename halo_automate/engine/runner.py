@@ -33,7 +33,7 @@ from halo_automate.core.plan import (
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.selection import build_query
 from halo_automate.engine.apply import Applier
-from halo_automate.engine.recovery import recover_run
+from halo_automate.engine.recovery import recover_isolated
 from halo_automate.engine.tally import Meter
 from halo_automate.errors import (
     HaloAutomateError,
@@ -209,20 +209,19 @@ class Runner:
         return outcome
 
     def _journal(self, run: _Run, outcome: RunOutcome) -> RunOutcome:
-        """Journal a run that never reached the applier: started and finished at once."""
-        try:
-            self.journal.start_run(
+        """Journal a run that never reached the applier: recorded finished, in one go."""
+        try:  # one transaction: a crash leaves no "running" row for recovery to finish
+            self.journal.record_run(
                 RunStart(
                     run_id=outcome.run_id, playbook=outcome.playbook, playbook_hash=run.hash,
                     mode=outcome.mode, trigger=outcome.trigger, started_by=self.started_by,
                     undo_of=run.plan.undo_of if run.plan else None,
                     plan_json=plan_to_json(run.plan) if run.plan else None,
                     counts=Counts.of(outcome),
-                )
+                ),
+                outcome.status,
+                outcome.message,
             )  # fmt: skip
-            self.journal.finish_run(
-                outcome.run_id, outcome.status, counts=Counts.of(outcome), message=outcome.message
-            )
         except JournalError as e:
             if outcome.error is not None:  # the first error says what went wrong
                 log.warning("run_not_journaled", error=str(e))
@@ -233,12 +232,16 @@ class Runner:
     # ------------------------------------------------------------------ recovery
 
     def recover(self, playbook: str | None = None) -> list[RunOutcome]:
-        """Reconcile runs interrupted mid-apply (pending rows) by reading the tickets back."""
+        """Reconcile runs interrupted mid-apply (pending rows) by reading the tickets back.
+
+        Each run is recovered on its own: one that cannot be (a corrupt plan, a value the
+        journal cannot store, a bug) is reported and journaled failed with the reason, and the
+        others proceed (:func:`~halo_automate.engine.recovery.recover_isolated`)."""
         outcomes = []
         for run in self.journal.interrupted_runs(playbook):
             applier = Applier(self.client, self.journal, progress=self.progress)
             with bound(run_id=run.run_id, playbook=run.playbook), self._tracking(applier):
-                outcomes.append(recover_run(applier, run))
+                outcomes.append(recover_isolated(applier, run))
         return outcomes
 
 

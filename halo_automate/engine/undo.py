@@ -26,7 +26,7 @@ from halo_automate.core.plan import (
 )
 from halo_automate.core.schema import CATEGORY_FIELDS
 from halo_automate.core.values import restore_value
-from halo_automate.engine.writes import MARKER_PREFIX
+from halo_automate.engine.writes import without_marker
 from halo_automate.errors import PlanError
 from halo_automate.store.journal import ChangeKind, ChangeRow, Journal
 
@@ -107,10 +107,8 @@ def _undo_change(
 def _without_marker(body: dict[str, Any]) -> dict[str, Any]:
     """The action body as the playbook planned it: no ticket id, no run marker."""
     out = {k: v for k, v in body.items() if k not in ("ticket_id", "dont_do_rules")}
-    note = str(out.get("note") or "")
-    cut = note.rfind(MARKER_PREFIX)
-    if cut >= 0:
-        out["note"] = note[:cut].rstrip()
+    if "note" in out:
+        out["note"] = without_marker(str(out.get("note") or ""))
     return out
 
 

@@ -1,25 +1,86 @@
 """What a run writes and how to tell, reading a ticket back, whether it landed.
 
 The bodies of ``POST /api/Tickets`` and ``POST /api/Actions`` elements, the run marker that
-identifies each action a run posts (so a note is found, never posted twice), which parts of a
-planned ticket are still to write (:class:`Todo`), and the verdicts on a value read back: at
-the plan's "after" (landed), at its "before" (not landed) or at a third value (someone else
-changed it). Values are compared with :func:`halo_automate.core.values.same`, the planner's
-own equality. Pure: no I/O.
+identifies each action a run posts (so a note is found, never posted twice) and the playbook
+tag before it (so another run of the playbook, from any journal, finds the note too), which
+parts of a planned ticket are still to write (:class:`Todo`), and the verdicts on a value
+read back: at the plan's "after" (landed), at its "before" (not landed) or at a third value
+(someone else changed it). Values are compared with
+:func:`halo_automate.core.values.same`, the planner's own equality. Pure: no I/O.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from halo_automate.core.actions.registry import carries_fields
+from halo_automate.core.dates import parse_halo_date
 from halo_automate.core.plan import ActionSpec, FieldChange, Plan, RemoveAction, TicketChange
 from halo_automate.core.values import field_value, same
 
 Verdict = Literal["landed", "absent", "changed"]
 MARKER_PREFIX = "[halo-automate run "
+PLAYBOOK_PREFIX = "[halo-automate playbook "
+
+
+def playbook_tag(playbook: str) -> str:
+    """The text naming the playbook that posted an action, just before its run marker:
+    ``[halo-automate playbook close-spam] [halo-automate run <run_id>]``. Notes posted
+    before the tag existed carry only the run marker, which is still recognised."""
+    return f"{PLAYBOOK_PREFIX}{playbook}]"
+
+
+def without_marker(note: str) -> str:
+    """A note as the playbook planned it: its run marker (and the playbook tag before it,
+    when the note has one) cut off."""
+    cut = note.rfind(MARKER_PREFIX)
+    if cut < 0:
+        return note
+    tag = note.rfind(PLAYBOOK_PREFIX, 0, cut)
+    if tag >= 0 and note[tag:cut].rstrip().endswith("]") and "\n" not in note[tag:cut]:
+        cut = tag
+    return note[:cut].rstrip()
+
+
+def marker_parts(note: str) -> tuple[str, int] | None:
+    """(run id, action index) of the run marker a note ends with (either format)."""
+    marker = marker_of(note)
+    if marker is None:
+        return None
+    run_id, _, number = marker[len(MARKER_PREFIX) : -1].partition(" #")
+    return run_id, int(number) - 1 if number.isdigit() else 0
+
+
+def posted_by_playbook(
+    actions: Iterable[Mapping[str, Any]], playbook: str, note: str, since: object = None
+) -> Mapping[str, Any] | None:
+    """An action of ``playbook`` at the same position as ``note`` (its ``#n``), posted by
+    another run (any journal's) later than ``since`` (Halo's own date of the ticket's last
+    action when this run checked it; None: any time), if any. Dates Halo gives that cannot
+    be read count as later: a second note is the harm to avoid."""
+    mine = marker_parts(note)
+    if mine is None:
+        return None
+    tag, after = playbook_tag(playbook), _when(since)
+    for action in actions:
+        text = str(action.get("note") or "") + str(action.get("note_html") or "")
+        found = marker_parts(text) if tag in text else None
+        if found is None or found[0] == mine[0] or found[1] != mine[1]:
+            continue
+        posted = _when(action.get("datetime"))
+        if after is None or posted is None or posted > after:
+            return action
+    return None
+
+
+def _when(value: object) -> datetime | None:
+    try:
+        return parse_halo_date(value)
+    except ValueError:
+        return None
 
 
 def run_marker(run_id: str, index: int = 0) -> str:
@@ -108,7 +169,7 @@ def action_body(plan: Plan, ticket_id: int, action: ActionSpec, index: int = 0) 
     """The POST /api/Actions element: the planned body, ticket id, rules flag and run marker."""
     body: dict[str, Any] = {"ticket_id": ticket_id, **action.body}
     note = str(body.get("note") or "")
-    marker = run_marker(plan.run_id, index)
+    marker = f"{playbook_tag(plan.playbook)} {run_marker(plan.run_id, index)}"
     body["note"] = f"{note}\n\n{marker}" if note else marker
     body.setdefault("sendemail", False)
     if not plan.halo_rules:

@@ -67,6 +67,7 @@ from halo_automate.halo.transport import (
     ClientStats,
     Limits,
     Sender,
+    before_each_send,
     halo_message,
 )
 
@@ -383,6 +384,7 @@ __all__ = [
     "RetryPolicy",
     "WriteOutcomeUnknown",
     "WriteResult",
+    "before_each_send",
     "bounded_map",
     "check_ticket_query",
     "halo_message",

@@ -23,8 +23,9 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,22 @@ _DROP_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encod
 _LONGEST_RETRY_AFTER = 60.0  # or the budget's window, when that is longer
 
 Scrub = Callable[[str], str]
+
+
+_BEFORE_SEND: ContextVar[Callable[[], None] | None] = ContextVar("before_send", default=None)
+
+
+@contextmanager
+def before_each_send(hook: Callable[[], None]) -> Iterator[None]:
+    """Run ``hook`` right before each request of this thread goes on the wire, after any wait
+    for the rate limit or a back-off (every attempt, re-sends included); whatever it raises
+    propagates and the request is not sent. The engine's lock fence (issue 13): a writer
+    whose lock was taken over while it waited must not send."""
+    token = _BEFORE_SEND.set(hook)
+    try:
+        yield
+    finally:
+        _BEFORE_SEND.reset(token)
 
 
 @dataclass
@@ -240,6 +257,9 @@ class Sender:
         or a :class:`ConfigError`."""
         self.budget.acquire()
         self.check_run_deadline(endpoint)  # the slot may have taken a while
+        hook = _BEFORE_SEND.get()
+        if hook is not None:  # after every wait (rate limit, back-off): right before the wire
+            hook()
         self.stats.count(endpoint)
         sent = self._clock()
         resp: httpx.Response | None = None

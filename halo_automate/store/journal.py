@@ -35,6 +35,7 @@ migrations live in :mod:`halo_automate.store.migrations`, the stored values in
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -47,8 +48,9 @@ from typing import Any, get_args
 import structlog
 
 from halo_automate.core.outcome import RunStatus
-from halo_automate.errors import JournalError, LockedError
+from halo_automate.errors import JournalError, LockedError, LockLostError
 from halo_automate.store.connection import Connect, configure, connect
+from halo_automate.store.decisions import Decisions, RunExists, insert_changes, insert_run
 from halo_automate.store.locks import HELD, Lock, LockRow, iso, stale_reason
 from halo_automate.store.migrations import (
     MIGRATIONS,
@@ -103,7 +105,7 @@ def _translate(path: Path, doing: str, *, write: bool = False) -> Iterator[None]
     """The one place where sqlite3 and OS errors become a one-line JournalError."""
     try:
         yield
-    except (sqlite3.Error, OSError) as e:
+    except (sqlite3.Error, OSError, OverflowError) as e:  # Overflow: an int SQLite cannot hold
         reason = str(e).rstrip(".") or type(e).__name__
         tail = "; stopping before the next write" if write else ""
         raise JournalError(f"journal {path}: {reason} while {doing}{tail}") from e
@@ -121,7 +123,7 @@ def _check(value: str, allowed: frozenset[str], what: str) -> None:
 # --------------------------------------------------------------------------- journal
 
 
-class Journal:
+class Journal(Decisions):
     """The journal database; create with :meth:`open`. Safe to share between threads."""
 
     def __init__(
@@ -225,20 +227,13 @@ class Journal:
 
     def start_run(self, run: RunStart) -> None:
         """Record a new run with status ``running``."""
-        columns = (
-            "run_id, playbook, playbook_hash, mode, undo_of, started_by, trigger, "
-            "started_at, status, plan_json, " + ", ".join(COUNT_COLUMNS)
-        )
-        values = (
-            run.run_id, run.playbook, run.playbook_hash, run.mode, run.undo_of,
-            run.started_by, run.trigger, iso(self._now()), "running", run.plan_json,
-            *(getattr(run.counts, name) for name in COUNT_COLUMNS),
-        )  # fmt: skip
-        marks = ", ".join("?" * len(values))
         with self._tx(f"starting run {run.run_id}", write=True) as db:
-            if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run.run_id,)).fetchone():
-                raise JournalError(f"journal {self.path}: run {run.run_id!r} already exists")
-            db.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", values)  # noqa: S608
+            try:
+                insert_run(db, run, iso(self._now()))
+            except RunExists:
+                raise JournalError(
+                    f"journal {self.path}: run {run.run_id!r} already exists"
+                ) from None
 
     def finish_run(
         self,
@@ -319,22 +314,15 @@ class Journal:
     # ------------------------------------------------------------------ changes
 
     def add_changes(self, run_id: str, rows: Sequence[NewChange]) -> list[int]:
-        """Record a batch as ``pending`` in one transaction (before sending it); the ids."""
+        """Record a batch as ``pending`` in one transaction (before sending it); the ids.
+
+        The same transaction journals the run's decision to write (``run_decisions``, once):
+        recovery finishes only runs that decided (see :mod:`halo_automate.store.decisions`)."""
         stamp = iso(self._now())
-        ids: list[int] = []
         with self._tx(f"recording {len(rows)} pending changes of run {run_id}", write=True) as db:
             self._require_run(db, run_id)
-            for row in rows:
-                cursor = db.execute(
-                    "INSERT INTO changes (run_id, ticket_id, kind, field, action_id, before_json, "
-                    "after_json, state, batch, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-                    (run_id, row.ticket_id, str(row.kind), row.field, row.action_id,
-                     dump(row.before), dump(row.after), row.batch, stamp),
-                )  # fmt: skip
-                assert cursor.lastrowid is not None
-                ids.append(cursor.lastrowid)
-        return ids
+            db.execute("INSERT OR IGNORE INTO run_decisions VALUES (?, ?)", (run_id, stamp))
+            return insert_changes(db, run_id, [(row, "pending", None) for row in rows], stamp)
 
     def mark(
         self,
@@ -398,9 +386,11 @@ class Journal:
                 reason = self._stale_reason(held, now)
                 if reason is None:
                     raise LockedError(self._locked_message(held))
+            token = secrets.token_hex(8)
             db.execute(
-                "INSERT OR REPLACE INTO locks VALUES (?, ?, ?, ?, ?, ?)",
-                (playbook, run_id, os.getpid(), this_host(), iso(now), iso(now)),
+                "INSERT OR REPLACE INTO locks (playbook, run_id, owner_pid, owner_host, "
+                "acquired_at, heartbeat_at, token) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (playbook, run_id, os.getpid(), this_host(), iso(now), iso(now), token),
             )
         HELD.add(self.lock_key, playbook, run_id)
         if held is not None:
@@ -408,7 +398,7 @@ class Journal:
                 "lock_taken_over", playbook=playbook, run_id=run_id,
                 previous_run_id=held.run_id, previous_holder=held.describe(), reason=reason,
             )  # fmt: skip
-        return Lock(self, playbook, run_id, took_over_from=held, takeover_reason=reason)
+        return Lock(self, playbook, run_id, held, reason, token=token)
 
     def _locked_message(self, held: LockRow) -> str:
         minutes = self.stale_after.total_seconds() / 60
@@ -421,26 +411,29 @@ class Journal:
     def _stale_reason(self, held: LockRow, now: datetime) -> str | None:
         return stale_reason(held, now, self.lock_key, self.stale_after)
 
-    def heartbeat(self, playbook: str, run_id: str) -> None:
-        """Refresh the lock's heartbeat; LockedError if ``run_id`` no longer holds it."""
+    def heartbeat(self, playbook: str, run_id: str, token: str | None = None) -> None:
+        """Refresh the lock's heartbeat; LockedError if ``run_id`` (with ``token``, the
+        acquisition's own token, when given) no longer holds it."""
         with self._tx(f"refreshing the lock of {playbook}", write=True) as db:
             cursor = db.execute(
-                "UPDATE locks SET heartbeat_at = ? WHERE playbook = ? AND run_id = ?",
-                (iso(self._now()), playbook, run_id),
+                "UPDATE locks SET heartbeat_at = ? WHERE playbook = ? AND run_id = ? "
+                "AND (? IS NULL OR token = ?)",
+                (iso(self._now()), playbook, run_id, token, token),
             )
             if cursor.rowcount == 0:
                 row = db.execute("SELECT * FROM locks WHERE playbook = ?", (playbook,)).fetchone()
                 now = "nobody" if row is None else lock_row(row).describe()
-                raise LockedError(
+                raise LockLostError(
                     f"journal {self.path}: run {run_id} lost the lock of playbook "
                     f"{playbook!r}; it is now held by {now}"
                 )
 
-    def release_lock(self, playbook: str, run_id: str) -> bool:
-        """Release ``run_id``'s lock; False if it did not hold it (anymore)."""
+    def release_lock(self, playbook: str, run_id: str, token: str | None = None) -> bool:
+        """Release ``run_id``'s lock (``token``'s, when given); False if not held (anymore)."""
         HELD.discard(self.lock_key, playbook, run_id)
         with self._tx(f"unlocking playbook {playbook}", write=True) as db:
             cursor = db.execute(
-                "DELETE FROM locks WHERE playbook = ? AND run_id = ?", (playbook, run_id)
+                "DELETE FROM locks WHERE playbook = ? AND run_id = ? AND (? IS NULL OR token = ?)",
+                (playbook, run_id, token, token),
             )
             return cursor.rowcount > 0

@@ -48,28 +48,31 @@ class LockRow:
 class LockStore(Protocol):
     """What a :class:`Lock` needs from the journal that granted it."""
 
-    def heartbeat(self, playbook: str, run_id: str) -> None: ...
+    def heartbeat(self, playbook: str, run_id: str, token: str | None = None) -> None: ...
 
-    def release_lock(self, playbook: str, run_id: str) -> bool: ...
+    def release_lock(self, playbook: str, run_id: str, token: str | None = None) -> bool: ...
 
 
 @dataclass(frozen=True)
 class Lock:
     """A held playbook lock; a context manager that releases it on exit.
 
-    ``took_over_from`` is the stale holder this lock replaced (logged as ``lock_taken_over``)."""
+    ``took_over_from`` is the stale holder this lock replaced (logged as ``lock_taken_over``).
+    ``token`` is this acquisition's own (a recovery of the same run id gets a new one), so
+    :meth:`heartbeat` fails for a holder whose lock was taken over: a fence before a send."""
 
     store: LockStore = field(repr=False)
     playbook: str
     run_id: str
     took_over_from: LockRow | None = None
     takeover_reason: str | None = None
+    token: str | None = None
 
     def heartbeat(self) -> None:
-        self.store.heartbeat(self.playbook, self.run_id)
+        self.store.heartbeat(self.playbook, self.run_id, self.token)
 
     def release(self) -> bool:
-        return self.store.release_lock(self.playbook, self.run_id)
+        return self.store.release_lock(self.playbook, self.run_id, self.token)
 
     def __enter__(self) -> Lock:
         return self

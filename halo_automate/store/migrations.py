@@ -13,6 +13,12 @@ failure leaves the journal at its old version, and two processes never migrate a
 * v3: ``runs.instance``, the Halo instance's facts read by a run that writes (the JSON of
   ``GET /api/InstanceInfo``'s version fields, or ``{"readable": false}`` where the
   application may not read it; NULL for older runs). FACTS §9.8.
+* v4: fail closed (issue 13). ``run_decisions``: one row per run that journaled its decision
+  to write, inserted by the same transaction that records its first pending batch (recovery
+  only finishes runs that decided; a small table, so the big ``runs`` row is not rewritten);
+  runs of older journals that already wrote (a change row that is not ``skipped``) count as
+  decided. ``locks.token``: a fresh token per acquisition, so a
+  holder that lost its lock (even to a recovery of its own run id) can tell before a send.
 """
 
 from __future__ import annotations
@@ -61,6 +67,14 @@ _V2 = (
     "WHERE substr(field, 1, 14) = 'action-delete:'",
 )
 
+_V4 = (
+    """CREATE TABLE run_decisions (
+        run_id TEXT PRIMARY KEY REFERENCES runs (run_id), decided_at TEXT NOT NULL)""",
+    "INSERT INTO run_decisions SELECT run_id, started_at FROM runs WHERE EXISTS (SELECT 1 "
+    "FROM changes c WHERE c.run_id = runs.run_id AND c.state != 'skipped')",
+    "ALTER TABLE locks ADD COLUMN token TEXT NOT NULL DEFAULT ''",
+)
+
 
 def _migrate_v1(conn: sqlite3.Connection) -> None:
     """Version 1: runs, changes, locks. (executescript would COMMIT, so one by one.)"""
@@ -79,7 +93,13 @@ def _migrate_v3(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE runs ADD COLUMN instance TEXT")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_migrate_v1, _migrate_v2, _migrate_v3)
+def _migrate_v4(conn: sqlite3.Connection) -> None:
+    """Version 4: the decision to write and the lock token (see the module docstring)."""
+    for statement in _V4:
+        conn.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4)
 """Migration ``i`` takes the schema from version ``i`` to ``i + 1``; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
