@@ -19,7 +19,7 @@ from halo_automate.core.playbook import (
 from halo_automate.core.templates import parse_template, render_template
 from halo_automate.errors import PlaybookError
 
-CORPUS = Path(__file__).parent / "playbook_corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "playbook_corpus"
 EXPECT = re.compile(r"^# expect: (\d+:\d+): (.*)$", re.MULTILINE)
 
 MINIMAL = "actions:\n  - set: {priority: High}\n"

@@ -30,7 +30,7 @@ from halo_automate.sandbox.server import SandboxServer
 from halo_automate.service.triggers import SCHEDULE_SPEEDUP_ENV, make_trigger
 from halo_automate.store.journal import Journal, RunRow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SPAM = (ROOT / "playbooks" / "close-spam.yaml").read_text(encoding="utf-8")
 SPAM_TICKETS = 32  # close-spam's matches in the default 600-ticket sandbox
 Factory = Callable[..., SandboxServer]

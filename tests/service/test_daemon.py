@@ -1,5 +1,6 @@
 """The daemon in-process: triggers, loading and reload, runs and their faults, metrics, health,
-stop. The runner is a fake here; tests/test_daemon_e2e.py runs the real service over HTTP."""
+stop. The runner is a fake here; tests/service/test_daemon_process.py runs the real service
+over HTTP."""
 
 from __future__ import annotations
 

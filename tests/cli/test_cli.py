@@ -23,7 +23,7 @@ from halo_automate.errors import ExitCode, HaloUnavailableError, LockedError, Re
 from halo_automate.halo.retry import instant_backoff
 from halo_automate.sandbox.server import SandboxServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_config(tmp_path: Path, sandbox: SandboxServer, **extra: str) -> Path:

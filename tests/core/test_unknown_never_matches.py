@@ -27,7 +27,7 @@ from halo_automate.core.playbook import Playbook, load_playbook, load_playbook_t
 from halo_automate.errors import PlaybookError
 
 NOW = datetime(2026, 11, 24, 5, 15, tzinfo=UTC)
-PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 LOOKUPS = Lookups.from_rows(
     statuses=[{"id": 1, "name": "New"}, {"id": 9, "name": "Closed"}],
     priorities=[{"id": 2, "name": "High"}, {"id": 3, "name": "Medium"}],

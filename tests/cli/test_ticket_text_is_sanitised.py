@@ -164,7 +164,7 @@ def test_odd_agent_ids_and_dates_in_halo_never_grow_a_plan(
     reads "2" (10 of 10 were closed before), and `not: lastactiondate newer_than 90d` does not
     grow when dates are not ISO (102 -> 905 before): those tickets are listed, never written."""
     sb = sandbox_factory()
-    spam = load_playbook(Path(__file__).resolve().parent.parent / "playbooks" / "close-spam.yaml")
+    spam = load_playbook(Path(__file__).resolve().parents[2] / "playbooks" / "close-spam.yaml")
     stale = load_playbook_text(
         "name: stale\nselect: {open_only: true}\n"
         "where: {not: {lastactiondate: {newer_than: 90d}}}\nactions: [{close: {}}]\n",

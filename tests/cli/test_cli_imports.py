@@ -15,7 +15,7 @@ from halo_automate.cli import main
 from halo_automate.cli.app import COMMANDS, load_command
 from halo_automate.errors import ExitCode
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Runs the CLI in a fresh interpreter, then prints its exit code and the modules it loaded.
 RUN_AND_LIST_MODULES = """
@@ -83,8 +83,8 @@ def test_history_loads_no_sandbox_module(tmp_path: Path) -> None:
 
 
 def test_demo_imports_no_command() -> None:
-    """The demo, imported first, takes from the CLI only its drawing modules: no command, no
-    context, so the CLI and the demo never import each other."""
+    """The demo, imported first, takes from the CLI only its drawing and file-writing modules:
+    no command, no context, so the CLI and the demo never import each other."""
     proc = python("import halo_automate.demo, sys, json; print(json.dumps(sorted(sys.modules)))")
     loaded = json.loads(proc.stdout)
     assert "halo_automate.demo" in loaded
@@ -92,6 +92,7 @@ def test_demo_imports_no_command() -> None:
     assert set(cli) <= {
         "halo_automate.cli.app",
         "halo_automate.cli.console",
+        "halo_automate.cli.files",
         "halo_automate.cli.preview",
         "halo_automate.cli.report",
     }, cli

@@ -31,7 +31,7 @@ from halo_automate.config import HaloSettings, RateLimit
 from halo_automate.errors import HaloRateLimitedError, HaloUnavailableError
 from halo_automate.halo.client import HaloClient, RetryPolicy
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Trickle:

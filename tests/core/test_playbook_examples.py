@@ -24,7 +24,7 @@ from halo_automate.sandbox.data import generate
 from halo_automate.sandbox.query import Params, list_row, select_tickets
 from halo_automate.sandbox.state import SandboxState
 
-PLAYBOOKS = Path(__file__).parent.parent / "playbooks"
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 NOW = datetime(2026, 11, 24, 5, 15, tzinfo=UTC)
 Row = dict[str, Any]
 

@@ -37,7 +37,7 @@ from halo_automate.store.journal import RunStart
 quiet_logs()
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
-CHILD = Path(__file__).resolve().parent / "apply_support.py"
+CHILD = Path(__file__).resolve().parents[1] / "apply_support.py"
 BATCH = 5
 
 

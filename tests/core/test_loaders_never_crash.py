@@ -24,7 +24,7 @@ from halo_automate.core.operators import Unknown
 from halo_automate.core.playbook import load_playbook, load_playbook_text
 from halo_automate.errors import ConfigError, PlaybookError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROBLEM = re.compile(r"^fuzz\.yaml:\d+:\d+: [^\n]+$")
 # Inputs per property: the active Hypothesis profile's max_examples (conftest.py: 100 in the
 # everyday run, 2000 with `pytest --hypothesis-profile=thorough`); no deadline, as one example

@@ -16,7 +16,7 @@ from halo_automate.core.playbook import Expect, Limits, PlaybookFile
 from halo_automate.core.selection import NAMED_PARAMS, RECHECKED_PARAMS
 from halo_automate.core.templates import TEMPLATE_VARIABLES
 
-DOC = (Path(__file__).parent.parent / "docs" / "playbooks.md").read_text(encoding="utf-8")
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "playbooks.md").read_text(encoding="utf-8")
 
 
 def _keys(model: type[BaseModel]) -> list[str]:

@@ -23,7 +23,7 @@ from halo_automate.cli.files import MAX_PLAN_BYTES, write_file_atomically
 from halo_automate.errors import PlanError
 from halo_automate.sandbox.server import SandboxServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 Invoke = Callable[..., Result]
 
 
