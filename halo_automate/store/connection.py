@@ -10,6 +10,7 @@ keep the connection to fill the disk under the journal, without reaching into it
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,9 +29,31 @@ def connect(path: Path, timeout: float) -> sqlite3.Connection:
 def configure(conn: sqlite3.Connection, path: Path, busy_timeout: float) -> None:
     """Set the pragmas of a freshly opened journal connection; JournalError without WAL."""
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    mode = _switch_to_wal(conn, busy_timeout)
     if mode != "wal":
         raise JournalError(f"journal {path}: cannot use WAL mode (SQLite chose {mode!r})")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.row_factory = sqlite3.Row
+
+
+def _switch_to_wal(
+    conn: sqlite3.Connection, busy_timeout: float, sleep: Callable[[float], None] = time.sleep
+) -> str:
+    """``PRAGMA journal_mode = WAL``, retried while another connection holds the file.
+
+    Switching a new file to WAL needs an exclusive lock, and SQLite answers "database is
+    locked" at once (its busy handler is not used for this lock) while another process or
+    thread is opening the same new journal. The busy timeout bounds the retries.
+    """
+    waited = 0.0
+    pause = 0.005
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or waited >= busy_timeout:
+                raise
+        sleep(pause)
+        waited += pause
+        pause = min(pause * 2, 0.1)

@@ -195,23 +195,27 @@ def test_folder_that_cannot_be_created_is_a_journal_error(tmp_path: Path) -> Non
         Journal.open(tmp_path / "file" / "j.db")
 
 
-def test_two_threads_opening_a_new_journal_both_succeed(db_path: Path) -> None:
-    """Concurrent first opens migrate once (BEGIN IMMEDIATE) and both see the schema."""
-    results: list[object] = []
+def test_two_threads_opening_a_new_journal_both_succeed(tmp_path: Path) -> None:
+    """Concurrent first opens migrate once (BEGIN IMMEDIATE) and all see the schema; the
+    switch to WAL, which SQLite refuses at once (no busy handler) while another connection
+    opens the same new file, is retried. Thirty fresh files: the race is rare on one."""
+    for n in range(30):
+        db_path = tmp_path / f"journal-{n}.db"
+        results: list[object] = []
 
-    def opener() -> None:
-        try:
-            with Journal.open(db_path) as journal:
-                results.append(journal.schema_version)
-        except Exception as e:  # pragma: no cover - reported by the assertion
-            results.append(e)
+        def opener(path: Path = db_path, out: list[object] = results) -> None:
+            try:
+                with Journal.open(path) as journal:
+                    out.append(journal.schema_version)
+            except Exception as e:  # pragma: no cover - reported by the assertion
+                out.append(e)
 
-    threads = [threading.Thread(target=opener) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert results == [SCHEMA_VERSION] * 4
+        threads = [threading.Thread(target=opener) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results == [SCHEMA_VERSION] * 4, n
 
 
 def test_closed_journal_raises_journal_error(db_path: Path) -> None:
