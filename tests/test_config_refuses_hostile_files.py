@@ -61,13 +61,13 @@ def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
 @pytest.mark.parametrize("name", list(HOSTILE))
 def test_hostile_config_is_a_one_line_config_error(tmp_path: Path, name: str) -> None:
     """Each hostile config is a ConfigError on one line that names the file and the problem,
-    within 2 s."""
+    within 2 s of CPU (this process's, so a loaded machine cannot fail it)."""
     content, expected = HOSTILE[name]
     path = write(tmp_path, name, content)
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(ConfigError) as caught:
         load_settings(path, env={})
-    seconds = time.monotonic() - started
+    seconds = time.process_time() - started
     message = str(caught.value)
     assert message.startswith(str(path)) and "\n" not in message, message
     assert expected in message, message
@@ -77,10 +77,10 @@ def test_hostile_config_is_a_one_line_config_error(tmp_path: Path, name: str) ->
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
 def test_an_endless_config_file_is_read_bounded() -> None:
     """--config /dev/zero (size 0 on stat, endless on read) is refused after 1 MB."""
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(ConfigError, match=r"^/dev/zero: config file is larger than 1 MB$"):
         load_settings("/dev/zero")
-    assert time.monotonic() - started < 2
+    assert time.process_time() - started < 2
 
 
 @pytest.mark.parametrize("name", ["billion-laughs", "deep-flow", "binary", "newline-in-key"])
