@@ -49,7 +49,7 @@ import structlog
 
 from halo_automate.core.outcome import RunStatus
 from halo_automate.errors import JournalError, LockedError, LockLostError
-from halo_automate.store.connection import Connect, configure, connect
+from halo_automate.store.connection import Connect, configure, connect, create, refuse_empty
 from halo_automate.store.decisions import Decisions, RunExists, insert_changes, insert_run
 from halo_automate.store.locks import HELD, Lock, LockRow, iso, stale_reason
 from halo_automate.store.migrations import (
@@ -154,10 +154,12 @@ class Journal(Decisions):
         connect: Connect = connect,
     ) -> Journal:
         """Open (creating folder and file if needed) and migrate to ``len(migrations)``;
-        ``connect`` opens the connection (:func:`connect`)."""
+        ``connect`` opens the connection (:func:`connect`). A 0-byte file is refused."""
         where = Path(path)
         with _translate(where, "opening the journal"):
             where.parent.mkdir(parents=True, exist_ok=True)
+            create(where)
+            refuse_empty(where)
             conn = connect(where, busy_timeout)
             try:
                 configure(conn, where, busy_timeout)
