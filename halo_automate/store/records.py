@@ -85,8 +85,9 @@ class RunRow:
     undo_of: str | None
     started_by: str
     trigger: str
-    started_at: datetime
-    finished_at: datetime | None
+    started_at: datetime | str
+    """A ``str`` is stored text that is not a date (a damaged row), shown as it is."""
+    finished_at: datetime | str | None
     status: RunStatus
     counts: Counts
     message: str | None
@@ -120,7 +121,8 @@ class ChangeRow:
     message: str | None
     action_ids: tuple[int, ...]
     batch: int
-    updated_at: datetime
+    updated_at: datetime | str
+    """A ``str``: stored text that is not a date, as for :attr:`RunRow.started_at`."""
     kind: ChangeKind = ChangeKind.FIELD
     action_id: int | None = None
 
