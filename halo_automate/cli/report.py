@@ -26,7 +26,6 @@ REPORT_VERSION = 1
 
 def _run_dict(run: RunRow) -> dict[str, Any]:
     data = asdict(run)
-    data.pop("plan_json")
     data["started_at"] = _iso(run.started_at)
     data["finished_at"] = None if run.finished_at is None else _iso(run.finished_at)
     data["instance"] = json.loads(run.instance) if run.instance else None
@@ -75,18 +74,21 @@ def history_table(runs: Sequence[RunRow]) -> Table:
     return table
 
 
-def run_json(run: RunRow, rows: Sequence[ChangeRow]) -> str:
+def run_json(run: RunRow, rows: Sequence[ChangeRow], plan_json: str | None = None) -> str:
     data = {
         "format": "halo-automate/run",
         "version": REPORT_VERSION,
         "run": _run_dict(run),
         "changes": [_change_dict(r) for r in rows],
-        "plan": json.loads(run.plan_json) if run.plan_json else None,
+        "plan": json.loads(plan_json) if plan_json else None,
     }
     return json.dumps(data, indent=2, default=str)
 
 
-def show_run(console: Console, run: RunRow, rows: Sequence[ChangeRow]) -> None:
+def show_run(
+    console: Console, run: RunRow, rows: Sequence[ChangeRow], plan_json: str | None = None
+) -> None:
+    """One run and its changes; with none, what its plan (``plan_json``, if given) held."""
     c = run.counts
     console.print(
         f"run {run.run_id}  playbook {run.playbook}  mode {run.mode}  status {run.status}\n"
@@ -118,8 +120,8 @@ def show_run(console: Console, run: RunRow, rows: Sequence[ChangeRow]) -> None:
                 clean_text(note),
             )
         console.print(table)
-    elif run.plan_json:
-        plan = plan_from_json(run.plan_json)
+    elif plan_json:
+        plan = plan_from_json(plan_json)
         console.print(f"{len(plan.changes)} change(s) in the plan (nothing written):")
         for change in plan.changes:
             summary = clean_text(change.summary)

@@ -5,7 +5,8 @@ apply, crash recovery, ``history``/``show`` and undo are built on it. It stores 
 
 Tables (schema version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``):
 
-* ``runs``    one row per run: who, why, when, status, counts and the full plan document.
+* ``runs``    one row per run: who, why, when, status, counts; its plan document apart, in
+  ``run_plans``, compressed (:mod:`halo_automate.store.plans`, :meth:`Journal.plan_json`).
 * ``changes`` one row per written part of a ticket, typed by :class:`ChangeKind` (a field, an
   action posted, an action removed); ``pending`` is written *before* the request is sent,
   then marked ``done`` / ``failed`` / ``skipped``.
@@ -59,6 +60,7 @@ from halo_automate.store.migrations import (
     migrate,
     transaction,
 )
+from halo_automate.store.plans import Plans
 from halo_automate.store.records import (
     ChangeKind,
     ChangeMark,
@@ -123,7 +125,7 @@ def _check(value: str, allowed: frozenset[str], what: str) -> None:
 # --------------------------------------------------------------------------- journal
 
 
-class Journal(Decisions):
+class Journal(Decisions, Plans):
     """The journal database; create with :meth:`open`. Safe to share between threads."""
 
     def __init__(

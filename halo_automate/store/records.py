@@ -78,6 +78,8 @@ class RunStart:
 
 @dataclass(frozen=True)
 class RunRow:
+    """One journaled run; its plan is not part of the row (``Journal.plan_json(run_id)``)."""
+
     run_id: str
     playbook: str
     playbook_hash: str
@@ -91,7 +93,6 @@ class RunRow:
     status: RunStatus
     counts: Counts
     message: str | None
-    plan_json: str | None
     instance: str | None = None
 
 

@@ -49,7 +49,6 @@ def run_row(row: sqlite3.Row) -> RunRow:
         status=RunStatus(row["status"]),
         counts=Counts(**{name: int(row[name]) for name in COUNT_COLUMNS}),
         message=row["message"],
-        plan_json=row["plan_json"],
         instance=row["instance"] if "instance" in row.keys() else None,  # noqa: SIM118 - Row
     )
 
