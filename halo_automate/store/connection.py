@@ -18,13 +18,25 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from halo_automate.errors import JournalError
 
 Connect = Callable[[Path, float], sqlite3.Connection]
 """How the journal opens its connection: ``connect(path, busy_timeout_seconds)``."""
+
+
+@contextmanager
+def translate(path: Path, doing: str, *, write: bool = False) -> Iterator[None]:
+    """The one place where sqlite3 and OS errors become a one-line JournalError."""
+    try:
+        yield
+    except (sqlite3.Error, OSError, OverflowError) as e:  # Overflow: an int SQLite cannot hold
+        reason = str(e).rstrip(".") or type(e).__name__
+        tail = "; stopping before the next write" if write else ""
+        raise JournalError(f"journal {path}: {reason} while {doing}{tail}") from e
 
 
 def connect(path: Path, timeout: float) -> sqlite3.Connection:

@@ -24,7 +24,7 @@ in ``BEGIN IMMEDIATE``, so a read-then-write (taking a lock, migrating) is atomi
 processes.
 
 Errors: every ``sqlite3`` (and file system) error is translated to :class:`JournalError` with
-a one-line message in exactly one place, :func:`_translate`.
+a one-line message in exactly one place, :func:`~halo_automate.store.connection.translate`.
 
 Locks: one run per playbook at a time (:mod:`halo_automate.store.locks` says when a holder
 is stale); taking a lock is one ``BEGIN IMMEDIATE`` transaction here. The schema and its
@@ -51,6 +51,7 @@ import structlog
 from halo_automate.core.outcome import RunStatus
 from halo_automate.errors import JournalError, LockedError, LockLostError
 from halo_automate.store.connection import Connect, configure, connect, create, refuse_empty
+from halo_automate.store.connection import translate as _translate
 from halo_automate.store.decisions import Decisions, RunExists, insert_changes, insert_run
 from halo_automate.store.locks import HELD, Lock, LockRow, iso, stale_reason
 from halo_automate.store.migrations import (
@@ -61,6 +62,7 @@ from halo_automate.store.migrations import (
     transaction,
 )
 from halo_automate.store.plans import Plans
+from halo_automate.store.prune import Pruning
 from halo_automate.store.records import (
     ChangeKind,
     ChangeMark,
@@ -102,17 +104,6 @@ DEFAULT_BUSY_TIMEOUT = 10.0  # seconds to wait for another process's write trans
 # --------------------------------------------------------------------------- helpers
 
 
-@contextmanager
-def _translate(path: Path, doing: str, *, write: bool = False) -> Iterator[None]:
-    """The one place where sqlite3 and OS errors become a one-line JournalError."""
-    try:
-        yield
-    except (sqlite3.Error, OSError, OverflowError) as e:  # Overflow: an int SQLite cannot hold
-        reason = str(e).rstrip(".") or type(e).__name__
-        tail = "; stopping before the next write" if write else ""
-        raise JournalError(f"journal {path}: {reason} while {doing}{tail}") from e
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -125,7 +116,7 @@ def _check(value: str, allowed: frozenset[str], what: str) -> None:
 # --------------------------------------------------------------------------- journal
 
 
-class Journal(Decisions, Plans):
+class Journal(Decisions, Plans, Pruning):
     """The journal database; create with :meth:`open`. Safe to share between threads."""
 
     def __init__(
@@ -207,6 +198,12 @@ class Journal(Decisions, Plans):
             transaction(self._conn, begin) as db,
         ):
             yield db
+
+    @contextmanager
+    def _bare(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """The connection outside any transaction (VACUUM cannot run inside one)."""
+        with self._mutex, _translate(self.path, doing, write=True):
+            yield self._conn
 
     def _now(self) -> datetime:
         return self._clock().astimezone(UTC)
