@@ -24,6 +24,9 @@ from pathlib import Path
 
 from halo_automate.errors import JournalError
 
+MEMORY = ":memory:"
+"""SQLite's name for a database that is no file (refused later: it cannot use WAL)."""
+
 Connect = Callable[[Path, float], sqlite3.Connection]
 """How the journal opens its connection: ``connect(path, busy_timeout_seconds)``."""
 
@@ -82,7 +85,7 @@ def create(path: Path) -> None:
     """Create a new, valid (non-empty) journal file at ``path`` if none is there: made under
     a temporary name and hard-linked into place, so nobody ever sees it at 0 bytes; a file
     that appears meanwhile (another process creating it) is kept."""
-    if path.exists():
+    if str(path) == MEMORY or path.exists():
         return
     aside = path.with_name(f".{path.name}.{secrets.token_hex(4)}.new")
     try:
@@ -100,7 +103,7 @@ def create(path: Path) -> None:
 
 def refuse_empty(path: Path) -> None:
     """JournalError for a 0-byte journal file (see the module docstring)."""
-    if path.stat().st_size == 0:
+    if str(path) != MEMORY and path.stat().st_size == 0:
         raise JournalError(
             f"journal {path}: the file is empty (0 bytes), so it was truncated and its "
             "history and any pending writes are lost; restore it from a backup, or delete "

@@ -60,3 +60,13 @@ def test_concurrent_first_opens_never_see_a_zero_byte_journal(tmp_path: Path) ->
         for t in threads:
             t.join()
         assert results == [SCHEMA_VERSION] * 4, n
+
+
+def test_an_in_memory_name_is_no_file_to_create(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``:memory:`` is still refused for want of WAL, and leaves no file of that name."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(JournalError, match="cannot use WAL mode"):
+        Journal.open(":memory:")
+    assert list(tmp_path.iterdir()) == []
