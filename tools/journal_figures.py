@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -91,20 +90,32 @@ def build(path: Path, runs: int, changes: int) -> int:
     return plan_bytes
 
 
+HWM = (
+    "import atexit, sys\n"
+    "def hwm():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM:'):\n"
+    "            print('VmHWM', line.split()[1], file=sys.stderr)\n"
+    "atexit.register(hwm)\n"
+    "from halo_automate.cli import main\n"
+    "main()\n"
+)
+"""The CLI, reporting its own peak RSS (``VmHWM``: this process's, unlike ``ru_maxrss``,
+which a child forked from this big builder process inherits)."""
+
+
 def measure(config: Path, *args: str) -> dict[str, float]:
     """Wall seconds and peak RSS (MB) of ``halo-automate <args>`` in a fresh process."""
-    code = "import sys; from halo_automate.cli import main; sys.exit(main())"
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     done = subprocess.run(  # noqa: S603 - our own interpreter and arguments
-        [sys.executable, "-c", code, *args, "--limit", "50", "--config", str(config)],
+        [sys.executable, "-c", HWM, *args, "--limit", "50", "--config", str(config)],
         capture_output=True, check=False,
     )  # fmt: skip
     wall = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if done.returncode != 0:
         raise SystemExit(f"{args} failed: {done.stderr.decode()[-500:]}")
-    return {"seconds": round(wall, 3), "peak_rss_mb": round(max(peak, before) / 1024, 1)}
+    kib = int(done.stderr.decode().rsplit("VmHWM", 1)[1].split()[0])
+    return {"seconds": round(wall, 3), "peak_rss_mb": round(kib / 1024, 1)}
 
 
 def main() -> None:
@@ -122,12 +133,18 @@ def main() -> None:
         f"journal: {path}\n",
         encoding="utf-8",
     )
+    with Journal.open(path) as journal:
+        started = time.perf_counter()
+        listed = journal.runs(limit=50)
+        runs_seconds = time.perf_counter() - started
+    assert len(listed) == args.runs
     figures = {
         "runs": args.runs,
         "changes_per_run": args.changes,
         "plan_json_bytes_given": plan_bytes,
         "journal_bytes": path.stat().st_size + sum(
             p.stat().st_size for p in folder.glob("journal.db-*")),
+        "journal_runs_seconds": round(runs_seconds, 3),
         "history": measure(config, "history"),
         "history_json": measure(config, "history", "--json"),
     }  # fmt: skip
