@@ -110,15 +110,22 @@ class Context:
             rate_seconds=halo.rate_limit.per_seconds,
         )
 
+    def warned(self, plan: Plan) -> Plan:
+        """``plan`` with the warnings of what Halo will refuse (closes lacking a ticket type's
+        mandatory fields, where readable), checked now: one read of the closing tickets and
+        one per ticket type (:mod:`halo_automate.engine.closing`). A saved plan's warnings
+        are replaced by today's."""
+        import dataclasses
+
+        from halo_automate.engine.closing import close_warnings
+
+        return dataclasses.replace(plan, warnings=tuple(close_warnings(self.client, plan)))
+
     def confirmer(self, yes: bool, lookups: Lookups | None = None) -> Callable[[Plan], bool]:
         """The runner's ``confirm``: show the preview, then ask (or take ``--yes``)."""
 
         def confirm(plan: Plan) -> bool:
-            self.render(plan, lookups)
-            from halo_automate.engine.closing import close_warnings
-
-            for warning in close_warnings(self.client, plan):
-                self.console.print(f"warning: {warning}", highlight=False, markup=False)
+            self.render(self.warned(plan), lookups)
             return ask(f"Apply these changes to {len(plan.changes)} tickets?", yes=yes)
 
         return confirm

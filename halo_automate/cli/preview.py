@@ -120,6 +120,8 @@ def render_plan(
         console.print(Text(clean_text(f"{plan.playbook}: nothing to change.")))
     for line in not_evaluated_lines(plan, max_rows):
         console.print(Text(line))
+    for warning in plan.warnings:
+        console.print(Text(clean_text(f"warning: {warning}")))
     for line in totals_lines(
         plan,
         batch_size=batch_size,

@@ -91,6 +91,9 @@ class Plan:
     ignored_by_halo: int = 0
     not_evaluated: tuple[NotEvaluated, ...] = ()
     """Tickets whose verdict is unknown (skipped, never written), in scan order."""
+    warnings: tuple[str, ...] = ()
+    """What Halo is expected to refuse (a close lacking a ticket type's mandatory fields),
+    one line each; found where the plan is shown (:mod:`halo_automate.engine.closing`)."""
 
 
 def new_run_id(now: datetime) -> str:

@@ -1,9 +1,12 @@
 """The facts of one Halo instance that a run records: its version and hosting track.
 
 ``GET /api/InstanceInfo`` answers ``app_version``, ``database_version`` and ``hosted_group``
-(stable or beta track; FACTS §9.8). Each run that writes reads it once, right after the run
-is journaled, where the application may (a 403 is tolerated: recorded as not readable; a run
-that writes nothing spends no request on it) and the journal keeps the facts with the run
+(stable or beta track; FACTS §9.8). Each run that talks to Halo reads it once, where the
+application may: a run that writes right after it is journaled, a preview or a run with
+nothing to change once it has planned (a 403 is tolerated: recorded as not readable; any
+other failure of the read leaves the facts unrecorded, never fails the run; a run that never
+reached Halo, or ended on Halo or journal trouble, spends no request on it), and the journal
+keeps the facts with the run
 (``runs.instance``), so that ``show`` can say which Halo a run wrote to, and a change of
 behaviour can be tied to a Halo upgrade. Pure: the record is JSON text, built and described
 here.

@@ -54,6 +54,7 @@ def plan_to_dict(plan: Plan) -> dict[str, JSONValue]:
             {"ticket_id": n.ticket_id, "summary": n.summary, "why": n.why}
             for n in plan.not_evaluated
         ],
+        "warnings": list(plan.warnings),
     }
 
 
@@ -155,7 +156,16 @@ def _plan_from_dict(doc: Mapping[str, Any]) -> Plan:
         undo_of=undo_of,
         ignored_by_halo=_take(doc, "ignored_by_halo", int) if "ignored_by_halo" in doc else 0,
         not_evaluated=_not_evaluated(doc),
+        warnings=_warnings(doc),
     )
+
+
+def _warnings(doc: Mapping[str, Any]) -> tuple[str, ...]:
+    """The plan's warnings; a document older than them (no key) has none."""
+    items = doc.get("warnings", [])
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise TypeError("'warnings' must be a list of text")
+    return tuple(items)
 
 
 def _not_evaluated(doc: Mapping[str, Any]) -> tuple[NotEvaluated, ...]:

@@ -158,8 +158,9 @@ class Applier:
 
 def read_instance(client: HaloClient) -> str | None:
     """The Halo instance's facts for the journal (:mod:`halo_automate.core.instance`), read
-    once per run that writes: a 403 is recorded as not readable; any other failure leaves
-    them unrecorded (the run's own requests will meet the same trouble and say more)."""
+    once per run that talks to Halo (here for a run that writes; by the runner for the
+    others): a 403 is recorded as not readable; any other failure leaves them unrecorded and
+    never fails the run (the run's own requests will meet the same trouble and say more)."""
     try:
         return instance_record(client.instance_info())
     except HaloError as e:

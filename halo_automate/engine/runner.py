@@ -32,11 +32,12 @@ from halo_automate.core.plan import (
 )
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.selection import build_query
-from halo_automate.engine.apply import Applier
+from halo_automate.engine.apply import Applier, read_instance
 from halo_automate.engine.recovery import recover_isolated
 from halo_automate.engine.tally import Meter
 from halo_automate.errors import (
     HaloAutomateError,
+    HaloError,
     JournalError,
     LockedError,
     PlanError,
@@ -186,8 +187,15 @@ class Runner:
         error: HaloAutomateError | None = None,
         journaled: bool = False,
     ) -> RunOutcome:
-        """The outcome of a run that wrote nothing: journaled (unless it already is), logged."""
+        """The outcome of a run that wrote nothing: journaled (unless it already is), logged.
+
+        A run that talked to Halo (it sent requests) and was not ended by Halo or journal
+        trouble reads the instance's facts once, counted in its requests, and journals them
+        with it (FACTS §9.8)."""
         plan = run.plan
+        talked = start.meter.figures()["requests"] > 0
+        quiet = journaled or isinstance(error, HaloError | JournalError)
+        instance = read_instance(self.client) if talked and not quiet else None
         outcome = RunOutcome(
             run_id=start.run_id,
             playbook=run.playbook,
@@ -204,11 +212,11 @@ class Runner:
             locked=isinstance(error, LockedError),
         )
         if not journaled:
-            outcome = self._journal(run, outcome)
+            outcome = self._journal(run, outcome, instance)
         log.info("run_summary", **outcome.summary())
         return outcome
 
-    def _journal(self, run: _Run, outcome: RunOutcome) -> RunOutcome:
+    def _journal(self, run: _Run, outcome: RunOutcome, instance: str | None) -> RunOutcome:
         """Journal a run that never reached the applier: recorded finished, in one go."""
         try:  # one transaction: a crash leaves no "running" row for recovery to finish
             self.journal.record_run(
@@ -221,6 +229,7 @@ class Runner:
                 ),
                 outcome.status,
                 outcome.message,
+                instance=instance,
             )  # fmt: skip
         except JournalError as e:
             if outcome.error is not None:  # the first error says what went wrong

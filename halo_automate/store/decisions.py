@@ -44,9 +44,11 @@ def insert_run(
     *,
     status: str = "running",
     message: str | None = None,
+    instance: str | None = None,
 ) -> None:
-    """Insert a run row (``running``, or already finished at ``now`` with ``status``) and
-    its plan (kept apart, compressed: :mod:`halo_automate.store.plans`)."""
+    """Insert a run row (``running``, or already finished at ``now`` with ``status``; with
+    the instance's facts, v3, when given) and its plan (kept apart, compressed:
+    :mod:`halo_automate.store.plans`)."""
     if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run.run_id,)).fetchone():
         raise RunExists(run.run_id)
     finished = None if status == "running" else now
@@ -59,6 +61,9 @@ def insert_run(
         run.trigger, now, finished, status, message,
         *(getattr(run.counts, name) for name in COUNT_COLUMNS),
     )  # fmt: skip
+    if instance is not None:
+        columns += ", instance"
+        values += (instance,)
     marks = ", ".join("?" * len(values))
     db.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", values)  # noqa: S608 - ours
     store_plan(db, run.run_id, run.plan_json)
@@ -103,13 +108,24 @@ class Decisions:
     def _require_run(self, db: sqlite3.Connection, run_id: str) -> None:
         raise NotImplementedError  # the journal's
 
-    def record_run(self, run: RunStart, status: RunStatus | str, message: str | None) -> None:
-        """Record a run that wrote nothing, already finished, in one transaction."""
+    def record_run(
+        self,
+        run: RunStart,
+        status: RunStatus | str,
+        message: str | None,
+        *,
+        instance: str | None = None,
+    ) -> None:
+        """Record a run that wrote nothing, already finished, in one transaction (with the
+        Halo instance's facts when it read them)."""
         if status == RunStatus.RUNNING:
             raise ValueError("record_run records a finished run; use start_run")
         with self._tx(f"recording run {run.run_id}", write=True) as db:
             try:
-                insert_run(db, run, iso(self._now()), status=str(status), message=message)
+                insert_run(
+                    db, run, iso(self._now()), status=str(status), message=message,
+                    instance=instance,
+                )  # fmt: skip
             except RunExists:
                 raise JournalError(
                     f"journal {self.path}: run {run.run_id!r} already exists"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import write_config
 from click.testing import CliRunner, Result
 from rich.console import Console
 
@@ -24,25 +25,6 @@ from halo_automate.halo.retry import instant_backoff
 from halo_automate.sandbox.server import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def write_config(tmp_path: Path, sandbox: SandboxServer, **extra: str) -> Path:
-    playbooks = tmp_path / "playbooks"
-    playbooks.mkdir(exist_ok=True)
-    for name in ("close-spam.yaml", "category-cleanup.yaml"):
-        shutil.copy(ROOT / "playbooks" / name, playbooks / name)
-    lines = [
-        "halo:",
-        f"  base_url: {sandbox.base_url}",
-        f"  client_id: {sandbox.client_id}",
-        "  client_secret: ${SANDBOX_SECRET}",
-        "playbooks_dir: playbooks",
-        "journal: journal.db",
-    ]
-    lines += [f"{k}: {v}" for k, v in extra.items()]
-    path = tmp_path / "config.yaml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 Invoke = Callable[..., Result]

@@ -10,8 +10,8 @@ import getpass
 from pathlib import Path
 
 import pytest
+from cli_support import write_config
 from click.testing import CliRunner, Result
-from test_cli import write_config
 
 from halo_automate.cli import main
 from halo_automate.sandbox import SandboxServer

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from apply_support import PLAYBOOKS, settings_for
+from cli_support import write_config
 from click.testing import CliRunner
 from conftest import SandboxFactory
-from test_cli import write_config
 
 from halo_automate.cli import main
 from halo_automate.core.playbook import Playbook, load_playbook, load_playbook_text, load_playbooks

@@ -21,7 +21,7 @@ def plan(ctx: Context, playbook: str, as_json: bool, out: str | None) -> ExitCod
     if out:
         check_write_target(out)  # a link or a device fails now, not after the scan
     runner = ctx.runner(progress=False)
-    the_plan = runner.plan(pb)
+    the_plan = ctx.warned(runner.plan(pb))
     text = plan_to_json(the_plan)
     if out:
         write_file_atomically(out, text + "\n")

@@ -20,7 +20,7 @@ def run(ctx: Context, playbook: str, dry_run: bool, yes: bool) -> ExitCode:
     runner = ctx.runner()
     lookups = runner.lookups_for(pb)
     if dry_run:
-        ctx.render(runner.plan(pb), lookups)
+        ctx.render(ctx.warned(runner.plan(pb)), lookups)
         return ExitCode.OK
     outcome = runner.run(pb, trigger="cli", confirm=ctx.confirmer(yes, lookups))
     return finish(ctx.console, outcome)
