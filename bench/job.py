@@ -81,10 +81,10 @@ def run_halo(spec: dict[str, Any]) -> dict[str, Any]:
         cpu, started = time.process_time(), time.perf_counter()
         outcome = Runner(client, journal).run(playbook, trigger="cli", confirm=None)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-        run = journal.get_run(outcome.run_id)
+        plan_json = journal.plan_json(outcome.run_id)
         stats = client.stats.snapshot()
     shutil.rmtree(scratch, ignore_errors=True)
-    plan = plan_from_json(run.plan_json or "")
+    plan = plan_from_json(plan_json or "")
     return {
         "status": outcome.status,
         "wall_seconds": wall,

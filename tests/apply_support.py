@@ -96,7 +96,7 @@ class Rig:
     runner: Runner
 
     def plan_of(self, run_id: str) -> Plan:
-        text = self.journal.get_run(run_id).plan_json
+        text = self.journal.plan_json(run_id)
         assert text is not None
         return plan_from_json(text)
 

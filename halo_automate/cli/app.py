@@ -26,6 +26,7 @@ COMMANDS: Mapping[str, str] = {
     "undo": "halo_automate.cli.commands.undo:undo",
     "recover": "halo_automate.cli.commands.recover:recover",
     "abandon": "halo_automate.cli.commands.abandon:abandon",
+    "prune": "halo_automate.cli.commands.prune:prune",
     "history": "halo_automate.cli.commands.history:history",
     "show": "halo_automate.cli.commands.show:show",
     "doctor": "halo_automate.cli.commands.doctor:doctor",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -25,17 +26,26 @@ REPORT_VERSION = 1
 
 def _run_dict(run: RunRow) -> dict[str, Any]:
     data = asdict(run)
-    data.pop("plan_json")
-    data["started_at"] = run.started_at.isoformat()
-    data["finished_at"] = run.finished_at.isoformat() if run.finished_at else None
+    data["started_at"] = _iso(run.started_at)
+    data["finished_at"] = None if run.finished_at is None else _iso(run.finished_at)
     data["instance"] = json.loads(run.instance) if run.instance else None
     return data
+
+
+def _iso(when: datetime | str) -> str:
+    """A journal date for JSON; stored text that is not a date is given as it is."""
+    return when.isoformat() if isinstance(when, datetime) else clean_text(when)
+
+
+def _when(when: datetime | str) -> str:
+    """A journal date for a person; stored text that is not a date is shown as it is."""
+    return f"{when:%Y-%m-%d %H:%M:%S}" if isinstance(when, datetime) else clean_text(when)
 
 
 def _change_dict(row: ChangeRow) -> dict[str, Any]:
     data = asdict(row)
     data["field"] = row.label  # as before the typed kind: "action:note", "action-delete:7"
-    data["updated_at"] = row.updated_at.isoformat()
+    data["updated_at"] = _iso(row.updated_at)
     data["action_ids"] = list(row.action_ids)
     return data
 
@@ -58,28 +68,31 @@ def history_table(runs: Sequence[RunRow]) -> Table:
         c = r.counts
         changed = str(c.done) if r.mode != "preview" else f"({c.planned} planned)"
         table.add_row(
-            r.run_id, r.playbook, r.mode, r.trigger, f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+            r.run_id, r.playbook, r.mode, r.trigger, _when(r.started_at),
             r.status, changed, str(c.skipped), str(c.failed), str(c.requests),
         )  # fmt: skip
     return table
 
 
-def run_json(run: RunRow, rows: Sequence[ChangeRow]) -> str:
+def run_json(run: RunRow, rows: Sequence[ChangeRow], plan_json: str | None = None) -> str:
     data = {
         "format": "halo-automate/run",
         "version": REPORT_VERSION,
         "run": _run_dict(run),
         "changes": [_change_dict(r) for r in rows],
-        "plan": json.loads(run.plan_json) if run.plan_json else None,
+        "plan": json.loads(plan_json) if plan_json else None,
     }
     return json.dumps(data, indent=2, default=str)
 
 
-def show_run(console: Console, run: RunRow, rows: Sequence[ChangeRow]) -> None:
+def show_run(
+    console: Console, run: RunRow, rows: Sequence[ChangeRow], plan_json: str | None = None
+) -> None:
+    """One run and its changes; with none, what its plan (``plan_json``, if given) held."""
     c = run.counts
     console.print(
         f"run {run.run_id}  playbook {run.playbook}  mode {run.mode}  status {run.status}\n"
-        f"started {run.started_at:%Y-%m-%d %H:%M:%S} by {run.started_by} ({run.trigger})"
+        f"started {_when(run.started_at)} by {run.started_by} ({run.trigger})"
         + (f"  undo of {run.undo_of}" if run.undo_of else "")
         + f"\nscanned {c.scanned}, matched {c.matched}, planned {c.planned}, done {c.done}, "
         f"skipped {c.skipped}, failed {c.failed}, requests {c.requests}",
@@ -107,8 +120,8 @@ def show_run(console: Console, run: RunRow, rows: Sequence[ChangeRow]) -> None:
                 clean_text(note),
             )
         console.print(table)
-    elif run.plan_json:
-        plan = plan_from_json(run.plan_json)
+    elif plan_json:
+        plan = plan_from_json(plan_json)
         console.print(f"{len(plan.changes)} change(s) in the plan (nothing written):")
         for change in plan.changes:
             summary = clean_text(change.summary)

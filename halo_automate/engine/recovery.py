@@ -88,12 +88,13 @@ def recover_run(applier: Applier, run: RunRow) -> RunOutcome:
         log.warning("run_closed_undecided", run_id=run.run_id)
         return RunOutcome(run.run_id, run.playbook, run.mode, RunStatus.INTERRUPTED,
                           trigger=run.trigger, message=closed)  # fmt: skip
-    if not run.plan_json:
+    text = journal.plan_json(run.run_id)
+    if not text:
         pending = [r.id for r in journal.pending(run.run_id)]
         journal.mark(pending, "failed", message="no plan recorded; cannot reconcile")
         journal.finish_run(run.run_id, "failed", message="no plan recorded")
         return RunOutcome(run.run_id, run.playbook, run.mode, RunStatus.FAILED, message="no plan")
-    plan = plan_from_json(run.plan_json)
+    plan = plan_from_json(text)
     pending_rows = journal.pending(plan.run_id)
     log.warning("recovering_run", run_id=plan.run_id, pending=len(pending_rows))
     error: HaloAutomateError | None = None

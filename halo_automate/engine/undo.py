@@ -45,7 +45,8 @@ def build_undo_plan(journal: Journal, run_id: str, *, now: datetime) -> Plan:
     rows = [r for r in every if r.state == "done"]
     if not rows:
         raise PlanError(f"run {run_id} has no applied changes; nothing to undo")
-    original = plan_from_json(run.plan_json) if run.plan_json else None
+    text = journal.plan_json(run_id)
+    original = plan_from_json(text) if text else None
     names = {c.ticket_id: (c.client_name, c.summary) for c in original.changes} if original else {}
     by_ticket: dict[int, list[ChangeRow]] = defaultdict(list)
     for row in rows:

@@ -5,19 +5,41 @@ parameter (``connect=``, default :func:`connect`), so a test can open the file r
 keep the connection to fill the disk under the journal, without reaching into it.
 :func:`configure` then sets the per-connection pragmas the journal relies on: WAL,
 ``synchronous=FULL`` (why: see the journal's docstring), foreign keys and the busy timeout.
+
+A journal file is never 0 bytes by our doing: :func:`create` makes a new one aside and links
+it into place, so a 0-byte file at the journal's path is a truncated journal (its history and
+pending rows are gone), which :func:`refuse_empty` refuses instead of starting afresh.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from halo_automate.errors import JournalError
 
+MEMORY = ":memory:"
+"""SQLite's name for a database that is no file (refused later: it cannot use WAL)."""
+
 Connect = Callable[[Path, float], sqlite3.Connection]
 """How the journal opens its connection: ``connect(path, busy_timeout_seconds)``."""
+
+
+@contextmanager
+def translate(path: Path, doing: str, *, write: bool = False) -> Iterator[None]:
+    """The one place where sqlite3 and OS errors become a one-line JournalError."""
+    try:
+        yield
+    except (sqlite3.Error, OSError, OverflowError) as e:  # Overflow: an int SQLite cannot hold
+        reason = str(e).rstrip(".") or type(e).__name__
+        tail = "; stopping before the next write" if write else ""
+        raise JournalError(f"journal {path}: {reason} while {doing}{tail}") from e
 
 
 def connect(path: Path, timeout: float) -> sqlite3.Connection:
@@ -57,3 +79,33 @@ def _switch_to_wal(
         sleep(pause)
         waited += pause
         pause = min(pause * 2, 0.1)
+
+
+def create(path: Path) -> None:
+    """Create a new, valid (non-empty) journal file at ``path`` if none is there: made under
+    a temporary name and hard-linked into place, so nobody ever sees it at 0 bytes; a file
+    that appears meanwhile (another process creating it) is kept."""
+    if str(path) == MEMORY or path.exists():
+        return
+    aside = path.with_name(f".{path.name}.{secrets.token_hex(4)}.new")
+    try:
+        conn = sqlite3.connect(aside, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")  # writes the header: the file is valid
+        finally:
+            conn.close()
+        with contextlib.suppress(FileExistsError):
+            os.link(aside, path)
+    finally:
+        for leftover in (aside, Path(f"{aside}-wal"), Path(f"{aside}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+def refuse_empty(path: Path) -> None:
+    """JournalError for a 0-byte journal file (see the module docstring)."""
+    if str(path) != MEMORY and path.stat().st_size == 0:
+        raise JournalError(
+            f"journal {path}: the file is empty (0 bytes), so it was truncated and its "
+            "history and any pending writes are lost; restore it from a backup, or delete "
+            "the file to start a new journal"
+        )

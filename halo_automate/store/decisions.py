@@ -29,6 +29,7 @@ from pathlib import Path
 from halo_automate.core.outcome import RunStatus
 from halo_automate.errors import JournalError
 from halo_automate.store.locks import iso
+from halo_automate.store.plans import store_plan
 from halo_automate.store.records import ChangeState, NewChange, RunStart
 from halo_automate.store.rows import COUNT_COLUMNS, dump
 
@@ -46,17 +47,18 @@ def insert_run(
     instance: str | None = None,
 ) -> None:
     """Insert a run row (``running``, or already finished at ``now`` with ``status``; with
-    the instance's facts, v3, when given)."""
+    the instance's facts, v3, when given) and its plan (kept apart, compressed:
+    :mod:`halo_automate.store.plans`)."""
     if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run.run_id,)).fetchone():
         raise RunExists(run.run_id)
     finished = None if status == "running" else now
     columns = (
         "run_id, playbook, playbook_hash, mode, undo_of, started_by, trigger, started_at, "
-        "finished_at, status, message, plan_json, " + ", ".join(COUNT_COLUMNS)
+        "finished_at, status, message, " + ", ".join(COUNT_COLUMNS)
     )
     values = (
         run.run_id, run.playbook, run.playbook_hash, run.mode, run.undo_of, run.started_by,
-        run.trigger, now, finished, status, message, run.plan_json,
+        run.trigger, now, finished, status, message,
         *(getattr(run.counts, name) for name in COUNT_COLUMNS),
     )  # fmt: skip
     if instance is not None:
@@ -64,6 +66,7 @@ def insert_run(
         values += (instance,)
     marks = ", ".join("?" * len(values))
     db.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", values)  # noqa: S608 - ours
+    store_plan(db, run.run_id, run.plan_json)
 
 
 class RunExists(Exception):

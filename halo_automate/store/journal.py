@@ -5,7 +5,8 @@ apply, crash recovery, ``history``/``show`` and undo are built on it. It stores 
 
 Tables (schema version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``):
 
-* ``runs``    one row per run: who, why, when, status, counts and the full plan document.
+* ``runs``    one row per run: who, why, when, status, counts; its plan document apart, in
+  ``run_plans``, compressed (:mod:`halo_automate.store.plans`, :meth:`Journal.plan_json`).
 * ``changes`` one row per written part of a ticket, typed by :class:`ChangeKind` (a field, an
   action posted, an action removed); ``pending`` is written *before* the request is sent,
   then marked ``done`` / ``failed`` / ``skipped``.
@@ -23,7 +24,7 @@ in ``BEGIN IMMEDIATE``, so a read-then-write (taking a lock, migrating) is atomi
 processes.
 
 Errors: every ``sqlite3`` (and file system) error is translated to :class:`JournalError` with
-a one-line message in exactly one place, :func:`_translate`.
+a one-line message in exactly one place, :func:`~halo_automate.store.connection.translate`.
 
 Locks: one run per playbook at a time (:mod:`halo_automate.store.locks` says when a holder
 is stale); taking a lock is one ``BEGIN IMMEDIATE`` transaction here. The schema and its
@@ -49,7 +50,8 @@ import structlog
 
 from halo_automate.core.outcome import RunStatus
 from halo_automate.errors import JournalError, LockedError, LockLostError
-from halo_automate.store.connection import Connect, configure, connect
+from halo_automate.store.connection import Connect, configure, connect, create, refuse_empty
+from halo_automate.store.connection import translate as _translate
 from halo_automate.store.decisions import Decisions, RunExists, insert_changes, insert_run
 from halo_automate.store.locks import HELD, Lock, LockRow, iso, stale_reason
 from halo_automate.store.migrations import (
@@ -59,6 +61,8 @@ from halo_automate.store.migrations import (
     migrate,
     transaction,
 )
+from halo_automate.store.plans import Plans
+from halo_automate.store.prune import Pruning
 from halo_automate.store.records import (
     ChangeKind,
     ChangeMark,
@@ -100,17 +104,6 @@ DEFAULT_BUSY_TIMEOUT = 10.0  # seconds to wait for another process's write trans
 # --------------------------------------------------------------------------- helpers
 
 
-@contextmanager
-def _translate(path: Path, doing: str, *, write: bool = False) -> Iterator[None]:
-    """The one place where sqlite3 and OS errors become a one-line JournalError."""
-    try:
-        yield
-    except (sqlite3.Error, OSError, OverflowError) as e:  # Overflow: an int SQLite cannot hold
-        reason = str(e).rstrip(".") or type(e).__name__
-        tail = "; stopping before the next write" if write else ""
-        raise JournalError(f"journal {path}: {reason} while {doing}{tail}") from e
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -123,7 +116,7 @@ def _check(value: str, allowed: frozenset[str], what: str) -> None:
 # --------------------------------------------------------------------------- journal
 
 
-class Journal(Decisions):
+class Journal(Decisions, Plans, Pruning):
     """The journal database; create with :meth:`open`. Safe to share between threads."""
 
     def __init__(
@@ -154,10 +147,12 @@ class Journal(Decisions):
         connect: Connect = connect,
     ) -> Journal:
         """Open (creating folder and file if needed) and migrate to ``len(migrations)``;
-        ``connect`` opens the connection (:func:`connect`)."""
+        ``connect`` opens the connection (:func:`connect`). A 0-byte file is refused."""
         where = Path(path)
         with _translate(where, "opening the journal"):
             where.parent.mkdir(parents=True, exist_ok=True)
+            create(where)
+            refuse_empty(where)
             conn = connect(where, busy_timeout)
             try:
                 configure(conn, where, busy_timeout)
@@ -203,6 +198,12 @@ class Journal(Decisions):
             transaction(self._conn, begin) as db,
         ):
             yield db
+
+    @contextmanager
+    def _bare(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """The connection outside any transaction (VACUUM cannot run inside one)."""
+        with self._mutex, _translate(self.path, doing, write=True):
+            yield self._conn
 
     def _now(self) -> datetime:
         return self._clock().astimezone(UTC)

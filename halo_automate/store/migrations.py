@@ -19,11 +19,17 @@ failure leaves the journal at its old version, and two processes never migrate a
   runs of older journals that already wrote (a change row that is not ``skipped``) count as
   decided. ``locks.token``: a fresh token per acquisition, so a
   holder that lost its lock (even to a recovery of its own run id) can tell before a send.
+* v5: plans apart and compressed (issue 13). ``run_plans``: one row per run that recorded a
+  plan, the zlib of its UTF-8 JSON (:mod:`halo_automate.store.plans`); existing
+  ``runs.plan_json`` texts move there and the column is left NULL (SQLite before 3.35
+  cannot drop it), so listing runs never reads a plan. The freed pages are reused by new
+  rows; ``prune`` (or any VACUUM) gives them back to the file system.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -99,7 +105,27 @@ def _migrate_v4(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4)
+def _migrate_v5(conn: sqlite3.Connection) -> None:
+    """Version 5: plans compressed in ``run_plans`` (see the module docstring). A frozen
+    copy of the stored form, so this migration never changes with the plans module."""
+    conn.execute(
+        "CREATE TABLE run_plans (run_id TEXT PRIMARY KEY REFERENCES runs (run_id), "
+        "plan BLOB NOT NULL)"
+    )
+    found = conn.execute("SELECT run_id, plan_json FROM runs WHERE plan_json IS NOT NULL")
+    for run_id, text in found:  # one plan in memory at a time
+        blob = zlib.compress(str(text).encode("utf-8", "surrogatepass"), 6)
+        conn.execute("INSERT INTO run_plans (run_id, plan) VALUES (?, ?)", (run_id, blob))
+    conn.execute("UPDATE runs SET plan_json = NULL WHERE plan_json IS NOT NULL")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _migrate_v1,
+    _migrate_v2,
+    _migrate_v3,
+    _migrate_v4,
+    _migrate_v5,
+)
 """Migration ``i`` takes the schema from version ``i`` to ``i + 1``; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -78,6 +78,8 @@ class RunStart:
 
 @dataclass(frozen=True)
 class RunRow:
+    """One journaled run; its plan is not part of the row (``Journal.plan_json(run_id)``)."""
+
     run_id: str
     playbook: str
     playbook_hash: str
@@ -85,12 +87,12 @@ class RunRow:
     undo_of: str | None
     started_by: str
     trigger: str
-    started_at: datetime
-    finished_at: datetime | None
+    started_at: datetime | str
+    """A ``str`` is stored text that is not a date (a damaged row), shown as it is."""
+    finished_at: datetime | str | None
     status: RunStatus
     counts: Counts
     message: str | None
-    plan_json: str | None
     instance: str | None = None
 
 
@@ -120,7 +122,8 @@ class ChangeRow:
     message: str | None
     action_ids: tuple[int, ...]
     batch: int
-    updated_at: datetime
+    updated_at: datetime | str
+    """A ``str``: stored text that is not a date, as for :attr:`RunRow.started_at`."""
     kind: ChangeKind = ChangeKind.FIELD
     action_id: int | None = None
 

@@ -18,6 +18,18 @@ def parse(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def stamp(value: object) -> datetime | str:
+    """A run's or change's date: the datetime, or the stored text itself when it cannot be
+    read as one (a row written by hand or damaged), so listing the journal never crashes
+    on one bad row and the report shows what is there."""
+    if not isinstance(value, str):
+        return str(value)
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return value
+
+
 def dump(value: JSONValue) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
@@ -32,12 +44,11 @@ def run_row(row: sqlite3.Row) -> RunRow:
         undo_of=row["undo_of"],
         started_by=row["started_by"],
         trigger=row["trigger"],
-        started_at=parse(row["started_at"]),
-        finished_at=None if finished is None else parse(finished),
+        started_at=stamp(row["started_at"]),
+        finished_at=None if finished is None else stamp(finished),
         status=RunStatus(row["status"]),
         counts=Counts(**{name: int(row[name]) for name in COUNT_COLUMNS}),
         message=row["message"],
-        plan_json=row["plan_json"],
         instance=row["instance"] if "instance" in row.keys() else None,  # noqa: SIM118 - Row
     )
 
@@ -54,7 +65,7 @@ def change_row(row: sqlite3.Row) -> ChangeRow:
         message=row["message"],
         action_ids=tuple(int(i) for i in json.loads(row["action_ids"])),
         batch=int(row["batch"]),
-        updated_at=parse(row["updated_at"]),
+        updated_at=stamp(row["updated_at"]),
         kind=ChangeKind(row["kind"]),
         action_id=None if row["action_id"] is None else int(row["action_id"]),
     )

@@ -96,9 +96,9 @@ def test_show_never_prints_ticket_escapes_raw(
     with runner_for(sb, tmp_path / "journal.db") as runner:
         runner.run(pb, trigger="cli", confirm=None)
         [run] = runner.journal.runs()
-    run = dataclasses.replace(run, plan_json=plan_to_json(hostile_plan()), message=HOSTILE)
+    run = dataclasses.replace(run, message=HOSTILE)
     console, out = terminal()
-    show_run(console, run, [])
+    show_run(console, run, [], plan_to_json(hostile_plan()))
     assert_clean(out.getvalue())
     assert "#7 Automatic reply" in out.getvalue()
 
@@ -140,8 +140,9 @@ def test_lone_surrogate_in_halo_neither_crashes_a_run_nor_the_sandbox(
         outcome = runner.run(pb, trigger="cli", confirm=None)
         assert outcome.error is None, outcome.message
         [run] = runner.journal.runs()
-    assert run.plan_json is not None and "not_evaluated" in run.plan_json
-    assert_clean(run.plan_json)
+        plan_json = runner.journal.plan_json(run.run_id)
+    assert plan_json is not None and "not_evaluated" in plan_json
+    assert_clean(plan_json)
     assert odd["status_id"] == 1  # never written
     notes = [a["note"] for a in sb.state.actions[good["id"]]]
     assert notes and all("\x1b" not in n for n in notes)

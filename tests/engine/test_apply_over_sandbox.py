@@ -282,7 +282,7 @@ def test_requests_are_at_the_floor(
     runner = Runner(client, Journal.open(tmp_path / "j.db"))
     pb = playbook(name)
     outcome = runner.run(pb, trigger="cli", confirm=None)
-    text = runner.journal.get_run(outcome.run_id).plan_json
+    text = runner.journal.plan_json(outcome.run_id)
     assert text is not None
     p = plan_from_json(text)
     updates = sum(1 for c in p.changes if c.ticket_update)

@@ -128,7 +128,7 @@ def test_v1_change_rows_get_their_typed_kind(db_path: Path) -> None:
                 (field, before, after, ids, "2026-11-24T05:15:00.000Z"),
             )
     with Journal.open(db_path) as v2:
-        assert v2.schema_version == SCHEMA_VERSION == 4  # v3 runs.instance, v4 decisions
+        assert v2.schema_version == SCHEMA_VERSION == 5  # v3 instance, v4 decisions, v5 plans
         rows = v2.changes("r1")
     assert [(r.kind, r.field, r.action_id, r.action_ids) for r in rows] == [
         (ChangeKind.FIELD, "status_id", None, ()),
@@ -239,7 +239,7 @@ def test_run_round_trip(j: Journal, clock: FakeClock) -> None:
     run = j.get_run("r1")
     assert (run.playbook, run.playbook_hash, run.mode, run.trigger) == ("pb", "abc", "undo",
                                                                          "schedule")  # fmt: skip
-    assert (run.undo_of, run.started_by, run.plan_json) == ("r0", "me@box pid 1", '{"x": 1}')
+    assert (run.undo_of, run.started_by, j.plan_json("r1")) == ("r0", "me@box pid 1", '{"x": 1}')
     assert (run.status, run.started_at, run.finished_at, run.message) == ("running", T0, None, None)
     assert run.counts == counts
     clock.advance(minutes=2)

@@ -29,6 +29,9 @@ from fault_tools import (
 from halo_automate.errors import JournalError
 
 BATCH = 6
+WRITES = ("INSERT", "UPDATE", "DELETE")
+"""Statements that a full disk fails: ``max_page_count`` alone lets writes go on into the
+room left in the file's pages, so where a run stopped would move with the page layout."""
 
 
 class JournalDisk:
@@ -40,6 +43,7 @@ class JournalDisk:
         self.sandbox = sandbox
         self.conn: sqlite3.Connection | None = None
         self.requests_at_failure: int | None = None
+        self.full = False
 
     def connect(self, path: Path, timeout: float) -> sqlite3.Connection:
         disk = self
@@ -47,6 +51,8 @@ class JournalDisk:
         class Watched(sqlite3.Connection):
             def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
                 try:
+                    if disk.full and sql.lstrip().upper().startswith(WRITES):
+                        raise sqlite3.OperationalError("database or disk is full")
                     return super().execute(sql, parameters)
                 except sqlite3.Error:
                     if disk.requests_at_failure is None:
@@ -63,6 +69,7 @@ class JournalDisk:
         if failure == "disk-full":
             pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
             self.conn.execute(f"PRAGMA max_page_count = {pages}")
+            self.full = True  # the next write fails, whatever room is left in the file's pages
         else:
             self.conn.execute("PRAGMA query_only = 1")
 

@@ -10,8 +10,6 @@ that has nothing left to recover.
 
 from __future__ import annotations
 
-import dataclasses
-
 import click
 
 from halo_automate.cli.console import ask
@@ -35,7 +33,7 @@ def abandon(ctx: Context, run_id: str, reason: str, yes: bool) -> ExitCode:
         raise PlanError(f"run {run_id} is {run.status} with nothing pending: nothing to abandon")
     if all(r.run_id != run_id for r in journal.interrupted_runs(run.playbook)):
         raise LockedError(f"run {run_id} is still going (its lock is live); stop it first")
-    show_run(ctx.console, dataclasses.replace(run, plan_json=None), pending)  # may be corrupt
+    show_run(ctx.console, run, pending)  # not the plan: it may be corrupt
     ctx.console.print(
         f"{len(pending)} pending change(s) of unknown outcome: giving the run up sends nothing; "
         "those tickets stay as they are in Halo (check them there)",

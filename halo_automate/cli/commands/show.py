@@ -17,8 +17,9 @@ def show(ctx: Context, run_id: str, as_json: bool) -> ExitCode:
     """Show one run and every change it made (or, for a preview, would have made)."""
     run_row = ctx.journal.get_run(run_id)
     rows = ctx.journal.changes(run_id)
+    plan_json = ctx.journal.plan_json(run_id)
     if as_json:
-        click.echo(run_json(run_row, rows))
+        click.echo(run_json(run_row, rows, plan_json))
     else:
-        show_run(ctx.console, run_row, rows)
+        show_run(ctx.console, run_row, rows, plan_json)
     return ExitCode.OK
