@@ -196,9 +196,10 @@ def test_folder_that_cannot_be_created_is_a_journal_error(tmp_path: Path) -> Non
 
 
 def test_two_threads_opening_a_new_journal_both_succeed(tmp_path: Path) -> None:
-    """Concurrent first opens migrate once (BEGIN IMMEDIATE) and all see the schema; the
+    """Concurrent first opens migrate once (BEGIN IMMEDIATE) and all see the schema: the
     switch to WAL, which SQLite refuses at once (no busy handler) while another connection
-    opens the same new file, is retried. Thirty fresh files: the race is rare on one."""
+    opens the same new file, is retried, and no opener sees another's new file at 0 bytes
+    (which is refused as a truncated journal). Thirty fresh files: the race is rare on one."""
     for n in range(30):
         db_path = tmp_path / f"journal-{n}.db"
         results: list[object] = []

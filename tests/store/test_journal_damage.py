@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
@@ -38,28 +37,6 @@ def test_a_missing_journal_is_still_created(tmp_path: Path) -> None:
         assert journal.runs() == []
     assert path.stat().st_size > 0
     assert sorted(p.name for p in path.parent.iterdir()) == ["journal.db"]
-
-
-def test_concurrent_first_opens_never_see_a_zero_byte_journal(tmp_path: Path) -> None:
-    """Four threads opening the same new journal: all succeed (none sees the other's file
-    at 0 bytes and refuses it), thirty times."""
-    for n in range(30):
-        path = tmp_path / f"journal-{n}.db"
-        results: list[object] = []
-
-        def opener(where: Path = path, out: list[object] = results) -> None:
-            try:
-                with Journal.open(where) as journal:
-                    out.append(journal.schema_version)
-            except Exception as e:  # pragma: no cover - reported by the assertion
-                out.append(e)
-
-        threads = [threading.Thread(target=opener) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert results == [SCHEMA_VERSION] * 4, n
 
 
 def test_an_in_memory_name_is_no_file_to_create(
