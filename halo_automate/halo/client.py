@@ -99,6 +99,11 @@ def check_ticket_query(query: Mapping[str, str]) -> None:
             )
 
 
+def endpoint_name(method: str, path: str) -> str:
+    """How messages, stats and logs name a call: ``GET /api/Tickets``, ``GET /api/Tickets/{id}``."""
+    return f"{method} /api/{path.split('/')[0]}" + ("/{id}" if "/" in path else "")
+
+
 class HaloClient:
     """A thread-safe client for one Halo instance. Use one per process."""
 
@@ -198,7 +203,7 @@ class HaloClient:
         write: bool = False,
     ) -> Any:
         """One API call with auth, budget and the retry policy; returns the decoded JSON."""
-        endpoint = f"{method} /api/{path.split('/')[0]}" + ("/{id}" if "/" in path else "")
+        endpoint = endpoint_name(method, path)
         url = f"{self.settings.api_url}/{path}"
         request = self._sender.build(method, url, params=params, json=body)
 

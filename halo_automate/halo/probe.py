@@ -26,7 +26,7 @@ import httpx
 
 from halo_automate.config import HaloSettings
 from halo_automate.errors import HaloError
-from halo_automate.halo.client import HaloClient
+from halo_automate.halo.client import HaloClient, endpoint_name
 from halo_automate.halo.retry import RetryPolicy
 
 PROBE_ID = "doctor-probe"
@@ -127,7 +127,7 @@ class Prober:
         *,
         write: bool = False,
     ) -> Answer:
-        endpoint = f"{method} /api/{path.split('/')[0]}" + ("/{id}" if "/" in path else "")
+        endpoint = endpoint_name(method, path)
         before = len(self.recorder.exchanges)
         try:
             data = self.client.request(method, path, params=params, body=body, write=write)
