@@ -30,6 +30,7 @@ COMMANDS: Mapping[str, str] = {
     "history": "halo_automate.cli.commands.history:history",
     "show": "halo_automate.cli.commands.show:show",
     "doctor": "halo_automate.cli.commands.doctor:doctor",
+    "lookups": "halo_automate.cli.commands.lookups:lookups",
     "daemon": "halo_automate.cli.commands.daemon:daemon",
     "sandbox": "halo_automate.sandbox.command:sandbox_command",
     "demo": "halo_automate.demo:demo_command",

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from halo_automate.core.schema import LookupKind, category_kind, lookup_kind
-from halo_automate.core.suggest import did_you_mean
+from halo_automate.core.suggest import closest_hint
 from halo_automate.errors import LookupAmbiguousError, LookupMissError
 
 
@@ -36,8 +36,15 @@ class LookupTable:
         kind: str,
         items: Iterable[LookupItem],
         ambiguous: Mapping[str, str] | None = None,
+        *,
+        lookup: str = "",
+        scopes: Mapping[int, tuple[str, ...]] | None = None,
     ) -> None:
         self.kind = kind
+        self.lookup = lookup
+        """The lookup kind's name (``agents``), which ``halo-automate lookups`` lists."""
+        self._scopes = dict(scopes or {})
+        """item id -> the scopes it is listed in (a priority's SLAs)."""
         self.items: tuple[LookupItem, ...] = tuple(items)
         self._by_id = {i.id: i for i in self.items}
         self._by_name: dict[str, LookupItem] = {}
@@ -62,10 +69,21 @@ class LookupTable:
             raise LookupAmbiguousError(self.kind, name, where)
         return self._by_name.get(name.casefold())
 
+    def scopes_of(self, item_id: int) -> tuple[str, ...]:
+        """The scopes (a priority's SLAs) the item is listed in; empty for unscoped kinds."""
+        return self._scopes.get(item_id, ())
+
+    def miss(self, value: object) -> LookupMissError:
+        """The error for a name or id this list lacks: the closest names, and the command
+        that lists them all (the one place such a message is built)."""
+        hint = closest_hint(str(value), [i.name for i in self.items])
+        where = f" (see: halo-automate lookups {self.lookup})" if self.lookup else ""
+        return LookupMissError(self.kind, value, hint + where)
+
     def resolve(self, value: str | int) -> LookupItem:
         """Resolve a name (or an int id, or a numeric string id) to the item."""
         if isinstance(value, bool):
-            raise LookupMissError(self.kind, value)
+            raise self.miss(value)
         if isinstance(value, int):
             found = self._by_id.get(value)
         else:
@@ -73,8 +91,7 @@ class LookupTable:
             if found is None and value.strip().isdigit():
                 found = self._by_id.get(int(value))
         if found is None:
-            hint = did_you_mean(str(value), [i.name for i in self.items])
-            raise LookupMissError(self.kind, value, hint)
+            raise self.miss(value)
         return found
 
     def name_of(self, item_id: int | None) -> str | None:
@@ -112,7 +129,11 @@ def kind_table(kind: LookupKind, rows: Iterable[Mapping[str, Any]]) -> LookupTab
         for folded, ids in scopes.items()
         if len(ids) > 1
     }
-    return LookupTable(kind.label, items.values(), ambiguous)
+    by_id: dict[int, tuple[str, ...]] = {}
+    for ids in scopes.values():
+        for i, s in ids.items():
+            by_id[i] = tuple(dict.fromkeys((*by_id.get(i, ()), *s)))
+    return LookupTable(kind.label, items.values(), ambiguous, lookup=kind.kind, scopes=by_id)
 
 
 @dataclass(frozen=True)
@@ -149,7 +170,9 @@ class Lookups:
     def table(self, kind: str) -> LookupTable:
         """The list of ``kind`` (empty when it was not fetched); ValueError for an unknown kind."""
         found = self.tables.get(kind)
-        return found if found is not None else LookupTable(lookup_kind(kind).label, ())
+        if found is not None:
+            return found
+        return LookupTable(lookup_kind(kind).label, (), lookup=lookup_kind(kind).kind)
 
     def category(self, level: int) -> LookupTable:
         """The category list for ``category_<level>`` (empty when Halo has none)."""
