@@ -31,6 +31,7 @@ COMMANDS: Mapping[str, str] = {
     "show": "halo_automate.cli.commands.show:show",
     "doctor": "halo_automate.cli.commands.doctor:doctor",
     "lookups": "halo_automate.cli.commands.lookups:lookups",
+    "explain": "halo_automate.cli.commands.explain:explain",
     "daemon": "halo_automate.cli.commands.daemon:daemon",
     "sandbox": "halo_automate.sandbox.command:sandbox_command",
     "demo": "halo_automate.demo:demo_command",
