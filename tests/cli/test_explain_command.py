@@ -70,3 +70,9 @@ def test_odd_value_is_unknown(invoke: Any, sandbox: SandboxServer) -> None:
     assert data["change"] is None
     assert data["why_not"].startswith("not evaluated: field user_email is 12345")
     assert "unknown" in {c["verdict"] for c in data["conditions"]}
+
+
+def test_missing_ticket_is_a_usage_error(invoke: Any) -> None:
+    result = invoke("explain", "close-spam", "999999")
+    assert result.exit_code == 2
+    assert "no ticket 999999 in Halo" in result.output

@@ -18,7 +18,7 @@ from halo_automate.cli.context import Context, with_context
 from halo_automate.core.explain import Explanation, Line
 from halo_automate.core.explain import explain as explain_ticket
 from halo_automate.core.plan import needed_lookups
-from halo_automate.errors import ExitCode
+from halo_automate.errors import ConfigError, ExitCode, HaloNotFoundError
 
 _STYLE = {"true": "green", "false": "red", "unknown": "yellow", "not checked": "cyan"}
 
@@ -33,7 +33,10 @@ def explain(ctx: Context, playbook: str, ticket_id: int, as_json: bool) -> ExitC
     ticket's value and its verdict (true / false / unknown), then the change the ticket would
     get, or why not. Reads the ticket and the lookups the playbook needs; writes nothing."""
     book = ctx.playbook(playbook)
-    ticket = ctx.client.get_ticket(ticket_id)
+    try:
+        ticket = ctx.client.get_ticket(ticket_id)
+    except HaloNotFoundError as e:
+        raise ConfigError(f"no ticket {ticket_id} in Halo ({e})") from e
     lookups = ctx.client.lookups(sorted(needed_lookups(book) | {"statuses"}))
     found = explain_ticket(book, ticket, lookups, now=datetime.now(UTC))
     if as_json:
