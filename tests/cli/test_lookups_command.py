@@ -91,3 +91,16 @@ def test_unknown_name_lists_closest_and_points_to_lookups() -> None:
 def test_unknown_name_in_an_unfetched_list_still_points_to_lookups() -> None:
     with pytest.raises(LookupMissError, match=r"lookups statuses\)$"):
         Lookups().statuses.resolve("Nope")
+
+
+def test_plan_with_an_unknown_agent_points_to_lookups(invoke: Any, tmp_path: Path) -> None:
+    playbook = tmp_path / "assign.yaml"
+    playbook.write_text(
+        "name: assign\ndescription: assign\nmode: apply\nselect: {open_only: true}\n"
+        "actions:\n  - set: {agent: Alice Morgn}\n",
+        encoding="utf-8",
+    )
+    result = invoke("plan", str(playbook))
+    assert result.exit_code == 2, result.output
+    assert "unknown agent 'Alice Morgn' (did you mean 'Alice Morgan'?)" in result.output
+    assert "(see: halo-automate lookups agents)" in result.output
