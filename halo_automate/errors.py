@@ -49,12 +49,17 @@ class ExitCode(IntEnum):
 
 _MEANINGS = {
     ExitCode.OK: "success",
-    ExitCode.BUG: "an unexpected error (a bug): the traceback is shown",
+    ExitCode.BUG: "an unexpected error (a bug): the traceback is shown; "
+    "for `plan --exit-code`: the plan has changes",
     ExitCode.INVALID: "invalid input: config, playbook, plan file, run id",
     ExitCode.UNREACHABLE: "Halo, its auth or the journal could not be used",
     ExitCode.REFUSED: "refused by a limit, a lock or the user: nothing was written",
     ExitCode.PARTIAL: "written, but some tickets failed or were skipped, or the run interrupted",
 }
+
+
+PLAN_HAS_CHANGES = ExitCode.BUG
+"""``plan --exit-code`` exits 1 when the plan has changes (as ``git diff --exit-code`` does)."""
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127]} | {
