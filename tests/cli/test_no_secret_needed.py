@@ -87,6 +87,18 @@ def test_show_without_secret(journaled: tuple[Path, str]) -> None:
     assert run_id in proc.stdout
 
 
+def test_test_command_without_secret(journaled: tuple[Path, str]) -> None:
+    """`test` with the deployed config (its playbooks_dir) and no secret in the environment."""
+    config, _ = journaled
+    fixtures = config.parent / "playbooks" / "tests"
+    fixtures.mkdir()
+    shipped = ROOT / "playbooks" / "tests" / "close-spam.test.yaml"
+    (fixtures / shipped.name).write_text(shipped.read_text("utf-8"), "utf-8")
+    proc = cli(config, "test")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 passed, 0 failed" in proc.stderr
+
+
 @pytest.mark.parametrize(
     "args",
     [("plan", "close-spam"), ("validate", "--online"), ("doctor",), ("daemon", "--once")],
