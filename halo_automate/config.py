@@ -2,8 +2,12 @@
 
 ``${VAR}`` anywhere in a string value expands from the environment (a missing variable is an
 error naming the key). The client secret is a :class:`pydantic.SecretStr` from the moment it
-is read, so no repr, log line or error ever shows it. The file is found from ``--config``,
-else ``$HALO_AUTOMATE_CONFIG``, else ``./config.yaml``.
+is read, so no repr, log line or error ever shows it. Its variable alone is resolved lazily:
+when it is unset the settings still load (an :class:`UnresolvedSecret` stands in), so the
+commands that never talk to Halo (``validate``, ``history``, ``show``, ``test``) run without
+the secret in their environment; reading it, and so building a Halo client
+(:meth:`HaloSettings.check_secret`), raises the same one-line :class:`ConfigError` as before.
+The file is found from ``--config``, else ``$HALO_AUTOMATE_CONFIG``, else ``./config.yaml``.
 
 The file is read with a bounded safe loader: at most 1 MB of UTF-8, no aliases (no expansion
 bombs), no duplicate keys, nesting, value count and number length capped, so a broken or
@@ -64,6 +68,18 @@ class ClientAssertion(_Model):
         return value
 
 
+class UnresolvedSecret(SecretStr):
+    """The client secret whose ``${VAR}`` is unset: loads, but reading it raises ``problem``
+    (the one-line error naming the key and the variable)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__("")
+        self.problem = problem
+
+    def get_secret_value(self) -> str:
+        raise ConfigError(self.problem)
+
+
 class HaloSettings(_Model):
     base_url: str
     auth_url: str | None = None
@@ -88,6 +104,12 @@ class HaloSettings(_Model):
             return None
         check_url(value)
         return value.rstrip("/")
+
+    def check_secret(self) -> None:
+        """Raise the config error of an unset secret variable (whoever talks to Halo calls
+        this before anything else, so the error comes first, as when loading failed)."""
+        if isinstance(self.client_secret, UnresolvedSecret):
+            raise ConfigError(self.client_secret.problem)
 
     @property
     def api_url(self) -> str:
@@ -188,10 +210,20 @@ def settings_from_mapping(
     """Validate a parsed YAML mapping; every problem is one line naming the key."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
+    variables = dict(os.environ) if env is None else env
+    halo, deferred = data.get("halo"), None
+    if isinstance(halo, dict) and isinstance(halo.get("client_secret"), str):
+        try:  # the secret alone may be unset: see UnresolvedSecret
+            expand_env(halo["client_secret"], variables, "halo.client_secret")
+        except ConfigError as e:
+            deferred = UnresolvedSecret(f"{source}: {e}")
+            data = {**data, "halo": {**halo, "client_secret": ""}}
     try:
-        expanded = expand_env(data, dict(os.environ) if env is None else env)
+        expanded = expand_env(data, variables)
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
+    if deferred is not None:
+        expanded["halo"]["client_secret"] = deferred
     try:
         return Settings.model_validate(expanded)
     except ValidationError as e:

@@ -49,12 +49,19 @@ class ExitCode(IntEnum):
 
 _MEANINGS = {
     ExitCode.OK: "success",
-    ExitCode.BUG: "an unexpected error (a bug): the traceback is shown",
+    ExitCode.BUG: "an unexpected error (a bug): the traceback is shown; "
+    "for `plan --exit-code`: the plan has changes; for `test`: an expectation failed",
     ExitCode.INVALID: "invalid input: config, playbook, plan file, run id",
     ExitCode.UNREACHABLE: "Halo, its auth or the journal could not be used",
     ExitCode.REFUSED: "refused by a limit, a lock or the user: nothing was written",
     ExitCode.PARTIAL: "written, but some tickets failed or were skipped, or the run interrupted",
 }
+
+
+PLAN_HAS_CHANGES = ExitCode.BUG
+"""``plan --exit-code`` exits 1 when the plan has changes (as ``git diff --exit-code`` does)."""
+TEST_FAILED = ExitCode.BUG
+"""``test`` exits 1 when an expectation of a playbook test fixture does not hold."""
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127]} | {
@@ -91,6 +98,10 @@ class PlaybookError(HaloAutomateError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
+
+
+class FixtureError(PlaybookError):
+    """One or more problems in a playbook test fixture (``file:line:column: message``)."""
 
 
 class PlanError(HaloAutomateError):

@@ -29,6 +29,7 @@ COMMANDS: Mapping[str, str] = {
     "prune": "halo_automate.cli.commands.prune:prune",
     "history": "halo_automate.cli.commands.history:history",
     "show": "halo_automate.cli.commands.show:show",
+    "test": "halo_automate.cli.commands.test:test",
     "doctor": "halo_automate.cli.commands.doctor:doctor",
     "lookups": "halo_automate.cli.commands.lookups:lookups",
     "explain": "halo_automate.cli.commands.explain:explain",

@@ -315,14 +315,20 @@ def load_playbook(path: str | FilePath) -> Playbook:
     return playbook.model_copy(update={"source_hash": hashlib.sha256(raw).hexdigest()})
 
 
+FIXTURE_SUFFIXES = (".test.yaml", ".test.yml")
+"""Playbook test fixtures (``NAME.test.yaml``, :mod:`halo_automate.core.fixture_file`) may sit
+beside playbooks; a directory's playbooks never include them."""
+
+
 def playbook_files(paths_or_dir: str | FilePath | Iterable[str | FilePath]) -> list[FilePath]:
-    """Expand a directory (``*.yaml``, ``*.yml``, sorted) or a list of paths."""
+    """Expand a directory (``*.yaml``, ``*.yml``, sorted, not fixtures) or a list of paths."""
     items = [paths_or_dir] if isinstance(paths_or_dir, str | FilePath) else list(paths_or_dir)
     files: list[FilePath] = []
     for item in items:
         p = FilePath(item)
         if p.is_dir():
-            files.extend(sorted([*p.glob("*.yaml"), *p.glob("*.yml")]))
+            found = [*p.glob("*.yaml"), *p.glob("*.yml")]
+            files.extend(sorted(f for f in found if not f.name.endswith(FIXTURE_SUFFIXES)))
         else:
             files.append(p)
     return files

@@ -120,6 +120,7 @@ class HaloClient:
         rng: random.Random | None = None,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
+        settings.check_secret()  # an unset secret variable fails here, before any connection
         self.settings = settings
         self.retry = retry or RetryPolicy()
         self.budget = budget or RequestBudget(
