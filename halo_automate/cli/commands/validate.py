@@ -10,6 +10,7 @@ import click
 from halo_automate.cli.context import config_option
 from halo_automate.cli.exits import handle_errors
 from halo_automate.config import find_config, load_settings
+from halo_automate.core.lint import lint
 from halo_automate.core.playbook import load_playbooks
 from halo_automate.errors import ExitCode
 
@@ -22,11 +23,19 @@ from halo_automate.errors import ExitCode
     help="Also ask Halo (the configured tenant) whether the API application may use every "
     "endpoint the playbooks need; writes nothing.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Treat lint warnings (see docs/playbooks.md, 'Lint') as errors: exit 2.",
+)
 @config_option
 @handle_errors
-def validate(playbooks: tuple[str, ...], online: bool, config_path: str | None) -> None:
-    """Check playbooks (default: the playbooks directory); exit 2 if any is invalid, and
-    with --online 3 if one needs a permission the API application lacks."""
+def validate(
+    playbooks: tuple[str, ...], online: bool, strict: bool, config_path: str | None
+) -> None:
+    """Check playbooks (default: the playbooks directory); exit 2 if any is invalid (or, with
+    --strict, has a lint warning), and with --online 3 if one needs a permission the API
+    application lacks."""
     if playbooks:
         targets: list[str | Path] = list(playbooks)
     else:
@@ -35,8 +44,13 @@ def validate(playbooks: tuple[str, ...], online: bool, config_path: str | None) 
     valid, problems = load_playbooks(targets)
     for problem in problems:
         click.echo(problem)
-    click.echo(f"{len(valid)} valid, {len(problems)} problem(s)", err=True)
-    if problems:
+    warnings = lint(valid)
+    for warning in warnings:
+        click.echo(str(warning))
+    click.echo(
+        f"{len(valid)} valid, {len(problems)} problem(s), {len(warnings)} warning(s)", err=True
+    )
+    if problems or (strict and warnings):
         sys.exit(ExitCode.INVALID)
     if online:
         from halo_automate import logs

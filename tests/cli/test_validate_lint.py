@@ -1,0 +1,47 @@
+"""``validate`` lint warnings (core/lint.py): each rule's corpus pair, through the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from halo_automate.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests" / "playbook_corpus" / "lint"
+
+
+def _validate(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["validate", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_shipped_playbooks_have_no_warning() -> None:
+    """The shipped playbooks pass --strict: no lint warning on them."""
+    code, out, err = _validate("--strict", str(ROOT / "playbooks"))
+    assert code == 0, out
+    assert "0 warning(s)" in err
+
+
+def test_quarantine_without_release_warns() -> None:
+    """A status set that no playbook selects and moves on warns, at the name key."""
+    path = CORPUS / "quarantine_warns"
+    code, out, _ = _validate(str(path))
+    assert code == 0
+    hold = path / "hold.yaml"
+    assert out.strip() == (
+        f"{hold}:2:1: warning [quarantine-without-release]: hold-for-review moves tickets to "
+        "status 'On Review' but no playbook selects status 'On Review' and releases or closes "
+        "them; they stay there until an agent moves them (add a playbook with "
+        "select: {status: ['On Review']} and a close or set: {status: ...})"
+    )
+    code, _, _ = _validate("--strict", str(path))
+    assert code == 2
+
+
+def test_quarantine_with_release_is_quiet() -> None:
+    """The same playbook beside one that closes that status: no warning, --strict passes."""
+    code, out, err = _validate("--strict", str(CORPUS / "quarantine_ok"))
+    assert code == 0, out
+    assert "2 valid, 0 problem(s), 0 warning(s)" in err
