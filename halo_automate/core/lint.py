@@ -10,11 +10,17 @@ Each rule only warns on what the playbooks alone prove; each warning is ``file:l
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from halo_automate.core.playbook import Playbook
+
+HOLDING_STATUS = re.compile(r"(?i)quarantin|spam|junk|suspect|hold|review|parked")
+"""A status whose name says tickets wait there for a decision (a quarantine). Only such a
+status is linted by :func:`quarantine_without_release`: a working status ("Triaged",
+"In Progress") is left by agents doing the work, which no playbook file can show."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,8 @@ def _closes(playbook: Playbook) -> set[str]:
 
 
 def quarantine_without_release(playbooks: Sequence[Playbook]) -> list[LintWarning]:
-    """A playbook that sets (not closes) a status no playbook selects and moves on."""
+    """A playbook that sets a holding status (:data:`HOLDING_STATUS`, not a status some
+    playbook closes to) that no other playbook selects and moves on."""
     warnings: list[LintWarning] = []
     for pb in playbooks:
         for action in pb.actions:
@@ -65,6 +72,8 @@ def quarantine_without_release(playbooks: Sequence[Playbook]) -> list[LintWarnin
                 continue
             status = str(spec["status"])
             held = status.casefold()
+            if not HOLDING_STATUS.search(status):
+                continue
             if held in {c for other in playbooks for c in _closes(other)}:
                 continue  # it is a closed status: nothing holds there
             released = any(
@@ -87,7 +96,75 @@ def quarantine_without_release(playbooks: Sequence[Playbook]) -> list[LintWarnin
     return warnings
 
 
+def _writes(playbook: Playbook) -> dict[str, tuple[str, bool]]:
+    """Field → (value as written, whether it is a close) for ``set`` and ``close`` actions.
+
+    ``recategorize`` is left out: which value it writes depends on the ticket."""
+    out: dict[str, tuple[str, bool]] = {}
+    for action in playbook.actions:
+        spec: Any = action.spec
+        if action.kind == "set" and isinstance(spec, dict):
+            out.update((str(k), (str(v), False)) for k, v in spec.items())
+        elif action.kind == "close":
+            out["status"] = (str(getattr(spec, "status", "Closed")), True)
+    return out
+
+
+def _still_matches(playbook: Playbook, field: str, value: str, closing: bool) -> bool:
+    """Whether ``playbook`` can still select a ticket after ``field`` became ``value``
+    (False only when its ``select`` proves it cannot)."""
+    if field != "status":
+        return True
+    if closing and playbook.select.get("open_only") is True:
+        return False
+    statuses = _selected_statuses(playbook)
+    return not statuses or value.casefold() in statuses
+
+
+def _leaves_selection(playbook: Playbook) -> bool:
+    """Its own status write takes its tickets out of its ``select``: it acts once per ticket."""
+    status = _writes(playbook).get("status")
+    return status is not None and not _still_matches(playbook, "status", *status)
+
+
+def fighting_playbooks(playbooks: Sequence[Playbook]) -> list[LintWarning]:
+    """Two scheduled apply playbooks setting one field to different values, each able to
+    select the tickets the other has just written (and neither moving its tickets out of its
+    own ``select`` by a status write, which would make it act once per ticket)."""
+    scheduled = [
+        p
+        for p in playbooks
+        if p.schedule is not None and p.mode == "apply" and not _leaves_selection(p)
+    ]
+    warnings: list[LintWarning] = []
+    for i, first in enumerate(scheduled):
+        first_writes = _writes(first)
+        for second in scheduled[i + 1 :]:
+            for field, (b, b_closes) in _writes(second).items():
+                if field not in first_writes:
+                    continue
+                a, a_closes = first_writes[field]
+                if a.casefold() == b.casefold():
+                    continue
+                if not (
+                    _still_matches(first, field, b, b_closes)
+                    and _still_matches(second, field, a, a_closes)
+                ):
+                    continue
+                warnings.append(
+                    LintWarning(
+                        second.name_location,
+                        "fighting-playbooks",
+                        f"{second.name} sets {field} to '{b}' and {first.name} "
+                        f"({first.name_location}) sets it to '{a}', on selections that can "
+                        "overlap: on every run each would undo the other on the same tickets "
+                        f"(make their select or where exclude each other, e.g. by {field})",
+                    )
+                )
+    return warnings
+
+
 def lint(playbooks: Iterable[Playbook]) -> list[LintWarning]:
     """Every warning about these playbooks, in rule order then file order."""
     pbs = sorted(playbooks, key=lambda p: p.path)
-    return [*quarantine_without_release(pbs)]
+    return [*fighting_playbooks(pbs), *quarantine_without_release(pbs)]

@@ -45,3 +45,25 @@ def test_quarantine_with_release_is_quiet() -> None:
     code, out, err = _validate("--strict", str(CORPUS / "quarantine_ok"))
     assert code == 0, out
     assert "2 valid, 0 problem(s), 0 warning(s)" in err
+
+
+def test_fighting_playbooks_warn() -> None:
+    """Two schedules setting priority to High and Low on overlapping tickets warn."""
+    path = CORPUS / "fight_warns"
+    code, out, _ = _validate(str(path))
+    assert code == 0
+    high, low = path / "high.yaml", path / "low.yaml"
+    assert out.strip() == (
+        f"{low}:2:1: warning [fighting-playbooks]: lower-all sets priority to 'Low' and "
+        f"raise-woodgrove ({high}:2:1) sets it to 'High', on selections that can overlap: on "
+        "every run each would undo the other on the same tickets (make their select or where "
+        "exclude each other, e.g. by priority)"
+    )
+    assert _validate("--strict", str(path))[0] == 2
+
+
+def test_playbook_leaving_its_selection_does_not_fight() -> None:
+    """A playbook whose status write takes tickets out of its own select acts once: quiet."""
+    code, out, err = _validate("--strict", str(CORPUS / "fight_ok"))
+    assert code == 0, out
+    assert "0 warning(s)" in err
