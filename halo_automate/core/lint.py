@@ -1,9 +1,10 @@
 """Lint of valid playbooks taken together: warnings about what they would do over time.
 
 ``validate`` loads playbooks (:mod:`halo_automate.core.playbook`), then asks :func:`lint` for
-warnings that no single file's schema can see: a playbook that moves tickets to a holding
-status nothing ever moves them out of, and two scheduled playbooks that set one field to
-different values on selections that can overlap (they would undo each other on every run).
+warnings that no single file's schema can see: a scheduled playbook whose tickets still match
+after it wrote them, a playbook that moves tickets to a holding status nothing ever moves them
+out of, and two scheduled playbooks that set one field to different values on selections
+that can overlap (they would undo each other on every run).
 Each rule only warns on what the playbooks alone prove; each warning is ``file:line:col``
 (the playbook's ``name`` key) like a playbook problem. Pure: no I/O.
 """
@@ -15,7 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from halo_automate.core.conditions import fields_of
 from halo_automate.core.playbook import Playbook
+from halo_automate.core.schema import SELECT_READS, SET_KINDS
 
 HOLDING_STATUS = re.compile(r"(?i)quarantin|spam|junk|suspect|hold|review|parked")
 """A status whose name says tickets wait there for a decision (a quarantine). Only such a
@@ -164,7 +167,63 @@ def fighting_playbooks(playbooks: Sequence[Playbook]) -> list[LintWarning]:
     return warnings
 
 
+def _set_fields(playbook: Playbook) -> dict[str, set[str]] | None:
+    """``set`` key → the Halo fields it writes; None when another kind of action (a close, a
+    recategorize whose map is its own condition) is there, or a status is set."""
+    keys: dict[str, set[str]] = {}
+    for action in playbook.actions:
+        if action.kind == "note":
+            continue
+        if action.kind != "set" or not isinstance(action.spec, dict):
+            return None
+        for key, path in action.definition.check(action.spec, (), lambda *_: None):
+            keys.setdefault(str(path[-1]), set()).add(key)
+    return None if "status" in keys else keys
+
+
+def _bare(name: str) -> str:
+    for suffix in ("_ids", "_id", "_name"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def rematching_playbooks(playbooks: Sequence[Playbook]) -> list[LintWarning]:
+    """A scheduled apply playbook that only ``set``s fields its ``select`` and ``where`` do not
+    read: its tickets match again on every run after it wrote them (provably, from the file)."""
+    warnings: list[LintWarning] = []
+    for pb in playbooks:
+        keys = _set_fields(pb) if pb.schedule is not None and pb.mode == "apply" else None
+        if not keys:
+            continue
+        written = set().union(*keys.values())
+        kinds = {SET_KINDS[k].kind for k in keys if k in SET_KINDS}
+        reads = {_bare(f) for f in (*fields_of(pb.where), *pb.select)}
+        if reads & {_bare(f) for f in (*written, *keys)}:
+            continue
+        if any(k in SELECT_READS and SELECT_READS[k].kind in kinds for k in pb.select):
+            continue
+        if any(k.startswith("search") for k in pb.select) and set(keys) - set(SET_KINDS):
+            continue
+        fields = ", ".join(sorted(written))
+        warnings.append(
+            LintWarning(
+                pb.name_location,
+                "rematching-playbook",
+                f"{pb.name} runs on a schedule but its select and where read none of the "
+                f"fields it sets ({fields}): a ticket it changed matches again on every run, so "
+                "it overrides anyone who changes the field back and its matched count only "
+                "grows; add a where that excludes tickets already done (e.g. a 'not' on "
+                f"{sorted(written)[0]})",
+            )
+        )
+    return warnings
+
+
 def lint(playbooks: Iterable[Playbook]) -> list[LintWarning]:
     """Every warning about these playbooks, in rule order then file order."""
     pbs = sorted(playbooks, key=lambda p: p.path)
-    return [*fighting_playbooks(pbs), *quarantine_without_release(pbs)]
+    return [
+        *rematching_playbooks(pbs),
+        *fighting_playbooks(pbs),
+        *quarantine_without_release(pbs),
+    ]

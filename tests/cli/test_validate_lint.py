@@ -67,3 +67,25 @@ def test_playbook_leaving_its_selection_does_not_fight() -> None:
     code, out, err = _validate("--strict", str(CORPUS / "fight_ok"))
     assert code == 0, out
     assert "0 warning(s)" in err
+
+
+def test_rematching_playbook_warns() -> None:
+    """A schedule that sets priority and never reads it warns."""
+    path = CORPUS / "rematch_warns"
+    code, out, _ = _validate(str(path))
+    assert code == 0
+    assert out.strip() == (
+        f"{path / 'escalate.yaml'}:3:1: warning [rematching-playbook]: escalate-vip runs on a "
+        "schedule but its select and where read none of the fields it sets (priority_id): a "
+        "ticket it changed matches again on every run, so it overrides anyone who changes the "
+        "field back and its matched count only grows; add a where that excludes tickets "
+        "already done (e.g. a 'not' on priority_id)"
+    )
+    assert _validate("--strict", str(path))[0] == 2
+
+
+def test_playbook_excluding_done_tickets_is_quiet() -> None:
+    """The same playbook with a where on priority: no warning."""
+    code, out, err = _validate("--strict", str(CORPUS / "rematch_ok"))
+    assert code == 0, out
+    assert "0 warning(s)" in err
