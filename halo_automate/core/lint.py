@@ -4,13 +4,15 @@
 warnings that no single file's schema can see: a scheduled playbook whose tickets still match
 after it wrote them, a playbook that moves tickets to a holding status nothing ever moves them
 out of, and two scheduled playbooks that set one field to different values on selections
-that can overlap (they would undo each other on every run).
+that can overlap (they would undo each other on every run), and a schedule whose scans cost
+more than its share of the instance's request budget (:class:`Budget`).
 Each rule only warns on what the playbooks alone prove; each warning is ``file:line:col``
 (the playbook's ``name`` key) like a playbook problem. Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -219,10 +221,68 @@ def rematching_playbooks(playbooks: Sequence[Playbook]) -> list[LintWarning]:
     return warnings
 
 
-def lint(playbooks: Iterable[Playbook]) -> list[LintWarning]:
+@dataclass(frozen=True)
+class Budget:
+    """The instance's request budget (the config's ``halo.rate_limit``, defaults as there)
+    and what a scan is assumed to cost."""
+
+    requests: int = 300
+    per_seconds: float = 300
+    page_size: int = 100
+    tickets: int = 1000
+    """Assumed tickets one run scans: the playbook files cannot tell."""
+    share: float = 0.5
+    """The part of the budget scheduled playbooks may use together (the rest is left to
+    manual runs and to other integrations sharing the API application's limit)."""
+
+
+def runs_per_day(playbook: Playbook) -> float:
+    """How often the schedule fires on a day it runs (0 without a schedule)."""
+    schedule = playbook.schedule
+    if schedule is None:
+        return 0
+    if schedule.interval_seconds is not None:
+        return 86400 / schedule.interval_seconds
+    fields = dict(schedule.cron)
+    minutes, hours = fields.get("minute", "*"), fields.get("hour", "*")
+    per_hour = 60 if minutes == "*" else len(minutes.split(","))
+    return per_hour * (24 if hours == "*" else len(hours.split(",")))
+
+
+def over_budget(playbooks: Sequence[Playbook], budget: Budget) -> list[LintWarning]:
+    """A schedule whose daily scans cost more than its equal share of the budget."""
+    scheduled = [p for p in playbooks if p.schedule is not None]
+    if not scheduled:
+        return []
+    per_day = budget.requests * 86400 / budget.per_seconds
+    share = per_day * budget.share / len(scheduled)
+    warnings: list[LintWarning] = []
+    for pb in scheduled:
+        per_run = math.ceil(budget.tickets / budget.page_size) + 1  # pages + lookups/token
+        cost = per_run * runs_per_day(pb)
+        if cost <= share:
+            continue
+        assert pb.schedule is not None
+        warnings.append(
+            LintWarning(
+                pb.name_location,
+                "over-budget",
+                f"{pb.name} runs '{pb.schedule.text}' ({runs_per_day(pb):g} runs a day); "
+                f"assuming each run scans {budget.tickets} tickets ({per_run} requests), that "
+                f"is {cost:,.0f} requests a day, more than its share {share:,.0f} "
+                f"({budget.share:.0%} of the rate limit {budget.requests} per "
+                f"{budget.per_seconds:g}s, split over {len(scheduled)} scheduled "
+                "playbook(s)); run it less often or narrow its select",
+            )
+        )
+    return warnings
+
+
+def lint(playbooks: Iterable[Playbook], budget: Budget | None = None) -> list[LintWarning]:
     """Every warning about these playbooks, in rule order then file order."""
     pbs = sorted(playbooks, key=lambda p: p.path)
     return [
+        *over_budget(pbs, budget or Budget()),
         *rematching_playbooks(pbs),
         *fighting_playbooks(pbs),
         *quarantine_without_release(pbs),

@@ -89,3 +89,34 @@ def test_playbook_excluding_done_tickets_is_quiet() -> None:
     code, out, err = _validate("--strict", str(CORPUS / "rematch_ok"))
     assert code == 0, out
     assert "0 warning(s)" in err
+
+
+def test_over_budget_warns(tmp_path: Path) -> None:
+    """A 10-second schedule costs more than the default rate limit's share: warns."""
+    path = CORPUS / "budget_warns"
+    no_config = str(tmp_path / "none.yaml")
+    code, out, _ = _validate("--config", no_config, str(path))
+    assert code == 0
+    assert out.strip() == (
+        f"{path / 'poll.yaml'}:2:1: warning [over-budget]: close-bounces-fast runs 'every 10s' "
+        "(8640 runs a day); assuming each run scans 1000 tickets (11 requests), that is 95,040 "
+        "requests a day, more than its share 43,200 (50% of the rate limit 300 per 300s, split "
+        "over 1 scheduled playbook(s)); run it less often or narrow its select"
+    )
+    assert _validate("--strict", "--config", no_config, str(path))[0] == 2
+
+
+def test_within_budget_is_quiet_unless_the_config_limit_is_lower(tmp_path: Path) -> None:
+    """Every 15 minutes fits the default limit; the config's lower rate limit makes it warn."""
+    path = str(CORPUS / "budget_ok")
+    code, out, err = _validate("--strict", "--config", str(tmp_path / "none.yaml"), path)
+    assert code == 0, out
+    assert "0 warning(s)" in err
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "halo:\n  base_url: https://halo.example\n  client_id: x\n  client_secret: s\n"
+        "  rate_limit: {requests: 60, per_seconds: 3600}\n"
+    )
+    code, out, _ = _validate("--strict", "--config", str(config), path)
+    assert code == 2
+    assert "1,056 requests a day, more than its share 720 (50% of the rate limit 60 per" in out

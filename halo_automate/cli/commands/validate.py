@@ -10,9 +10,9 @@ import click
 from halo_automate.cli.context import config_option
 from halo_automate.cli.exits import handle_errors
 from halo_automate.config import find_config, load_settings
-from halo_automate.core.lint import lint
+from halo_automate.core.lint import Budget, lint
 from halo_automate.core.playbook import load_playbooks
-from halo_automate.errors import ExitCode
+from halo_automate.errors import ExitCode, HaloAutomateError
 
 
 @click.command("validate")
@@ -44,7 +44,7 @@ def validate(
     valid, problems = load_playbooks(targets)
     for problem in problems:
         click.echo(problem)
-    warnings = lint(valid)
+    warnings = lint(valid, _budget(config_path))
     for warning in warnings:
         click.echo(str(warning))
     click.echo(
@@ -67,3 +67,17 @@ def validate(
                    "permission", err=True)  # fmt: skip
         sys.exit(ExitCode.UNREACHABLE if lacking else ExitCode.OK)
     sys.exit(ExitCode.OK)
+
+
+def _budget(config_path: str | None) -> Budget:
+    """The config's rate limit and page size, or the defaults when there is no usable config
+    (validate needs neither Halo nor its secret)."""
+    cfg = find_config(config_path)
+    if not cfg.exists():
+        return Budget()
+    try:
+        halo = load_settings(cfg).halo
+    except HaloAutomateError:
+        return Budget()
+    limit = halo.rate_limit
+    return Budget(requests=limit.requests, per_seconds=limit.per_seconds, page_size=halo.page_size)
