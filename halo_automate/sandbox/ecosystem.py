@@ -24,9 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from halo_automate.core.dates import format_halo_date, parse_halo_date
 from halo_automate.sandbox import reference as ref
-from halo_automate.sandbox.query import Params, page
+from halo_automate.sandbox.query import Params, date_param, page
 from halo_automate.sandbox.replies import Reply, empty, not_valid
 from halo_automate.sandbox.state import Record, SandboxState
 
@@ -121,7 +120,7 @@ def type_fields(state: SandboxState, type_id: int) -> list[Record]:
 def actions_between(state: SandboxState, params: Params) -> list[Record]:
     """Every live ticket's actions whose ``datetime`` lies in [startdate, enddate]; none when
     neither bound is given (Halo wants a ticket or a range)."""
-    start, end = _bound(params, "startdate"), _bound(params, "enddate")
+    start, end = date_param(params, "startdate"), date_param(params, "enddate")
     if start is None and end is None:
         return []
     low, high = start or "1900", end or "9999"
@@ -131,17 +130,6 @@ def actions_between(state: SandboxState, params: Params) -> list[Record]:
             continue
         rows += [a for a in actions if low <= str(a.get("datetime", "")) <= high]
     return sorted(rows, key=lambda a: (str(a.get("datetime", "")), a["ticket_id"], a["id"]))
-
-
-def _bound(params: Params, name: str) -> str | None:
-    raw = params.get(name)
-    if raw is None:
-        return None
-    try:
-        parsed = parse_halo_date(raw)
-    except ValueError:
-        raise not_valid(name, raw) from None
-    return format_halo_date(parsed) if parsed else None
 
 
 __all__ = ["actions_between", "agent_me", "routes", "type_fields"]

@@ -229,7 +229,7 @@ def _dates(rows: list[Record], params: Params, state: SandboxState) -> list[Reco
     Stored dates share one fixed-width format, so string comparison is date comparison.
     """
     column = DATE_COLUMNS.get((params.get("datesearch") or "").lower())
-    start, end = _date_param(params, "startdate"), _date_param(params, "enddate")
+    start, end = date_param(params, "startdate"), date_param(params, "enddate")
     if column is None or (start is None and end is None):
         return rows
     low = start or "1900-01-02"
@@ -237,7 +237,9 @@ def _dates(rows: list[Record], params: Params, state: SandboxState) -> list[Reco
     return [t for t in rows if low <= t[column] <= high]
 
 
-def _date_param(params: Params, name: str) -> str | None:
+def date_param(params: Params, name: str) -> str | None:
+    """A date query parameter in Halo's stored form (None when absent or unset); 400 naming
+    the parameter when it is not a date, as ASP.NET model binding answers."""
     raw = params.get(name)
     if raw is None:
         return None
