@@ -1,15 +1,7 @@
-"""Settings from a YAML file plus the environment.
+"""Reading the config file: find it, bound it, parse it, expand ``${VAR}``, validate it.
 
-``${VAR}`` anywhere in a string value expands from the environment (a missing variable is an
-error naming the key). The client secret is a :class:`pydantic.SecretStr` from the moment it
-is read, so no repr, log line or error ever shows it. Its variable alone is resolved lazily:
-when it is unset the settings still load (an :class:`UnresolvedSecret` stands in), so the
-commands that never talk to Halo (``validate``, ``history``, ``show``, ``test``) run without
-the secret in their environment; reading it, and so building a Halo client
-(:meth:`HaloSettings.check_secret`), raises the same one-line :class:`ConfigError` as before.
 The file is found from ``--config``, else ``$HALO_AUTOMATE_CONFIG``, else ``./config.yaml``.
-
-The file is read with a bounded safe loader: at most 1 MB of UTF-8, no aliases (no expansion
+It is read with a bounded safe loader: at most 1 MB of UTF-8, no aliases (no expansion
 bombs), no duplicate keys, nesting, value count and number length capped, so a broken or
 hostile file is a one-line :class:`ConfigError`, never a hang or a traceback.
 """
@@ -19,13 +11,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal, get_args
-from urllib.parse import urlsplit
+from typing import Any, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError
 
-from halo_automate.core.addresses import is_loopback
+from halo_automate.config.halo import HaloSettings, UnresolvedSecret
+from halo_automate.config.settings import Settings
 from halo_automate.core.suggest import did_you_mean
 from halo_automate.core.yamlsafe import BoundedLoader, YamlProblem
 from halo_automate.errors import ConfigError, one_line
@@ -37,119 +29,6 @@ MAX_CONFIG_BYTES = 1_048_576
 MAX_CONFIG_DEPTH = 50
 MAX_CONFIG_NODES = 10_000
 MAX_NUMBER_CHARS = 64
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RateLimit(_Model):
-    requests: int = Field(300, ge=1)
-    per_seconds: float = Field(300, gt=0, allow_inf_nan=False)
-
-
-class ClientAssertion(_Model):
-    """RFC 7523 ``private_key_jwt``: a signed JWT sent with the token request (Halo v2.216
-    can require one, FACTS.md §9.7). ``audience`` defaults to the token endpoint's URL;
-    ``send_secret`` also sends ``client_secret`` (Halo's "extra security measure" case)."""
-
-    private_key_file: Path
-    alg: Literal["RS256", "PS256", "ES256"] = "RS256"
-    kid: str | None = None
-    audience: str | None = None
-    send_secret: bool = True
-    lifetime_seconds: int = Field(300, ge=10, le=300)
-
-    @field_validator("private_key_file")
-    @classmethod
-    def _check_key_path(cls, value: Path) -> Path:
-        if "\0" in str(value):
-            raise ValueError("a path cannot contain a NUL character")
-        return value
-
-
-class UnresolvedSecret(SecretStr):
-    """The client secret whose ``${VAR}`` is unset: loads, but reading it raises ``problem``
-    (the one-line error naming the key and the variable)."""
-
-    def __init__(self, problem: str) -> None:
-        super().__init__("")
-        self.problem = problem
-
-    def get_secret_value(self) -> str:
-        raise ConfigError(self.problem)
-
-
-class HaloSettings(_Model):
-    base_url: str
-    auth_url: str | None = None
-    tenant: str | None = None
-    client_id: str = Field(min_length=1)
-    client_secret: SecretStr
-    client_assertion: ClientAssertion | None = None
-    scope: str = "all"
-    rate_limit: RateLimit = RateLimit()
-    page_size: int = Field(100, ge=1, le=100)
-    concurrency: int = Field(4, ge=1, le=16)
-    batch_size: int = Field(50, ge=1, le=100)
-    timeout_seconds: float = Field(30, gt=0, allow_inf_nan=False)
-    request_deadline_seconds: float = Field(300, gt=0, allow_inf_nan=False)
-    max_rate_limit_wait_seconds: float = Field(600, ge=0, allow_inf_nan=False)
-    run_deadline_seconds: float = Field(14400, gt=0, allow_inf_nan=False)
-
-    @field_validator("base_url", "auth_url")
-    @classmethod
-    def _check_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        check_url(value)
-        return value.rstrip("/")
-
-    def check_secret(self) -> None:
-        """Raise the config error of an unset secret variable (whoever talks to Halo calls
-        this before anything else, so the error comes first, as when loading failed)."""
-        if isinstance(self.client_secret, UnresolvedSecret):
-            raise ConfigError(self.client_secret.problem)
-
-    @property
-    def api_url(self) -> str:
-        return f"{self.base_url}/api"
-
-    @property
-    def token_url(self) -> str:
-        return f"{self.auth_url or self.base_url + '/auth'}/token"
-
-
-class DaemonSettings(_Model):
-    timezone: str = "UTC"
-    health: str | None = None
-    health_allow_remote: bool = False
-    stop_timeout_seconds: float = Field(30, gt=0, allow_inf_nan=False)
-    misfire_grace_seconds: int = Field(300, ge=1)
-    watch_playbooks: bool = True
-
-
-class Settings(_Model):
-    halo: HaloSettings
-    playbooks_dir: Path = Path("playbooks")
-    journal: Path = Path("halo-automate.db")
-    daemon: DaemonSettings = DaemonSettings()
-
-    @field_validator("playbooks_dir", "journal")
-    @classmethod
-    def _check_path(cls, value: Path) -> Path:
-        if "\0" in str(value):
-            raise ValueError("a path cannot contain a NUL character")
-        return value
-
-
-def check_url(value: str) -> None:
-    """Accept https URLs, and http only on loopback (the sandbox, a local proxy)."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {value!r}")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ValueError(f"http:// is only allowed on loopback; use https:// for {value!r}")
 
 
 def find_config(explicit: str | Path | None) -> Path:
@@ -211,24 +90,26 @@ def settings_from_mapping(
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
     variables = dict(os.environ) if env is None else env
-    halo, deferred = data.get("halo"), None
-    if isinstance(halo, dict) and isinstance(halo.get("client_secret"), str):
-        try:  # the secret alone may be unset: see UnresolvedSecret
-            expand_env(halo["client_secret"], variables, "halo.client_secret")
-        except ConfigError as e:
-            deferred = UnresolvedSecret(f"{source}: {e}")
-            data = {**data, "halo": {**halo, "client_secret": ""}}
+    data, deferred = _defer_unset_secrets(data, variables, source)
     try:
         expanded = expand_env(data, variables)
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
-    if deferred is not None:
-        expanded["halo"]["client_secret"] = deferred
+    for path, secret in deferred.items():
+        block = expanded[path[0]] if len(path) == 1 else expanded[path[0]][path[1]]
+        block["client_secret"] = secret
     try:
         return Settings.model_validate(expanded)
     except ValidationError as e:
-        err = e.errors()[0]
+        # ``halo`` is a copy of one ``instances:`` entry (or the reverse): report the form
+        # the file used
+        echo = "halo" if "instances" in data else "instances"
+        errors = [err for err in e.errors() if err["loc"][:1] != (echo,)] or e.errors()
+        err = errors[0]
         key = _key_path(tuple(err["loc"]))
+        if not key:  # a whole-config rule (the halo:/instances: forms)
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            raise ConfigError(one_line(f"{source}: {msg}")) from None
         if err["type"] == "extra_forbidden":
             hint = did_you_mean(str(err["loc"][-1]), _allowed_keys(Settings, tuple(err["loc"])))
             raise ConfigError(one_line(f"{source}: {key}: unknown key{hint}")) from None
@@ -236,6 +117,32 @@ def settings_from_mapping(
             raise ConfigError(one_line(f"{source}: {key}: required key is missing")) from None
         msg = str(err["msg"]).removeprefix("Value error, ")
         raise ConfigError(one_line(f"{source}: {key}: {msg}")) from None
+
+
+def _defer_unset_secrets(
+    data: dict[str, Any], variables: dict[str, str], source: str
+) -> tuple[dict[str, Any], dict[tuple[str, ...], UnresolvedSecret]]:
+    """Blank each instance block's ``client_secret`` whose variable is unset, returning the
+    :class:`UnresolvedSecret` to put back after expansion (keyed by the block's path)."""
+    deferred: dict[tuple[str, ...], UnresolvedSecret] = {}
+    blocks: list[tuple[tuple[str, ...], Any]] = [(("halo",), data.get("halo"))]
+    instances = data.get("instances")
+    if isinstance(instances, dict):
+        blocks += [(("instances", str(k)), v) for k, v in instances.items()]
+    for path, block in blocks:
+        if not isinstance(block, dict) or not isinstance(block.get("client_secret"), str):
+            continue
+        where = ".".join(path) + ".client_secret"
+        try:  # the secret alone may be unset: see UnresolvedSecret
+            expand_env(block["client_secret"], variables, where)
+        except ConfigError as e:
+            deferred[path] = UnresolvedSecret(f"{source}: {e}")
+            blank = {**block, "client_secret": ""}
+            if len(path) == 1:
+                data = {**data, "halo": blank}
+            else:
+                data = {**data, "instances": {**data["instances"], path[1]: blank}}
+    return data, deferred
 
 
 class _ConfigLoader(BoundedLoader):
@@ -315,8 +222,15 @@ def _relative_to(settings: Settings, base: Path) -> Settings:
         updates["playbooks_dir"] = base / settings.playbooks_dir
     if not settings.journal.is_absolute():
         updates["journal"] = base / settings.journal
-    assertion = settings.halo.client_assertion
-    if assertion is not None and not assertion.private_key_file.is_absolute():
-        key = assertion.model_copy(update={"private_key_file": base / assertion.private_key_file})
-        updates["halo"] = settings.halo.model_copy(update={"client_assertion": key})
+    instances = {name: _key_relative(halo, base) for name, halo in settings.instances.items()}
+    updates["instances"] = instances
+    updates["halo"] = instances[settings.default_instance]
     return settings.model_copy(update=updates)
+
+
+def _key_relative(halo: HaloSettings, base: Path) -> HaloSettings:
+    assertion = halo.client_assertion
+    if assertion is None or assertion.private_key_file.is_absolute():
+        return halo
+    key = assertion.model_copy(update={"private_key_file": base / assertion.private_key_file})
+    return halo.model_copy(update={"client_assertion": key})
