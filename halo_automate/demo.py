@@ -83,7 +83,7 @@ class Demo:
         self.console = console
         self.settings = settings
         self.sandbox = sandbox
-        self.client = HaloClient(settings.halo)
+        self.client = HaloClient(settings.halo, instance_name=settings.instance_name)
         self.journal = Journal.open(settings.journal)
         self.runner = Runner(self.client, self.journal)
 

@@ -63,7 +63,7 @@ class Context:
         if self._client is None:
             from halo_automate.halo.client import HaloClient
 
-            self._client = HaloClient(self.settings.halo)
+            self._client = HaloClient(self.settings.halo, instance_name=self.settings.instance_name)
         return self._client
 
     @property

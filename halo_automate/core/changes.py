@@ -91,6 +91,10 @@ class Plan:
     ignored_by_halo: int = 0
     not_evaluated: tuple[NotEvaluated, ...] = ()
     """Tickets whose verdict is unknown (skipped, never written), in scan order."""
+    instance: str = "default"
+    """The config's name of the Halo the plan was made against."""
+    instance_identity: str = ""
+    """That Halo's identity (API base URL and tenant, ``HaloSettings.identity``)."""
     warnings: tuple[str, ...] = ()
     """What Halo is expected to refuse (a close lacking a ticket type's mandatory fields),
     one line each; found where the plan is shown (:mod:`halo_automate.engine.closing`)."""

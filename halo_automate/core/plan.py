@@ -195,6 +195,8 @@ def make_plan(
     now: datetime,
     run_id: str,
     query: Mapping[str, str],
+    instance: str = "default",
+    instance_identity: str = "",
 ) -> Plan:
     """Plan ``playbook`` over the fetched ``tickets`` (streamed; only changes are kept)."""
     matcher = compile_where(playbook.where, now=now)
@@ -242,6 +244,8 @@ def make_plan(
         changes=tuple(changes),
         ignored_by_halo=ignored,
         not_evaluated=tuple(unknown),
+        instance=instance,
+        instance_identity=instance_identity,
     )
 
 

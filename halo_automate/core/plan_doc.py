@@ -39,6 +39,8 @@ def plan_to_dict(plan: Plan) -> dict[str, JSONValue]:
         "playbook_hash": plan.playbook_hash,
         "created_at": plan.created_at,
         "mode": plan.mode,
+        "instance": plan.instance,
+        "instance_identity": plan.instance_identity,
         "undo_of": plan.undo_of,
         "halo_rules": plan.halo_rules,
         "max_changes": plan.max_changes,
@@ -157,6 +159,10 @@ def _plan_from_dict(doc: Mapping[str, Any]) -> Plan:
         ignored_by_halo=_take(doc, "ignored_by_halo", int) if "ignored_by_halo" in doc else 0,
         not_evaluated=_not_evaluated(doc),
         warnings=_warnings(doc),
+        instance=_take(doc, "instance", str) if "instance" in doc else "default",
+        instance_identity=(
+            _take(doc, "instance_identity", str) if "instance_identity" in doc else ""
+        ),
     )
 
 

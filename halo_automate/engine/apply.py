@@ -122,7 +122,8 @@ class Applier:
                 run_id=plan.run_id, playbook=plan.playbook, playbook_hash=plan.playbook_hash,
                 mode=plan.mode, undo_of=plan.undo_of, started_by=started_by, trigger=trigger,
                 counts=Counts(plan.scanned, plan.matched, len(plan.changes)),
-                plan_json=plan_to_json(plan),
+                plan_json=plan_to_json(plan), instance_name=plan.instance,
+                instance_identity=plan.instance_identity or None,
             )
         )  # fmt: skip
         instance = read_instance(self.client)

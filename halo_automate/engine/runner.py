@@ -102,7 +102,14 @@ class Runner:
         query = build_query(playbook.select, lookups)
         tickets = self.client.iter_tickets(query)
         return make_plan(
-            playbook, tickets, lookups, now=now, run_id=run_id or new_run_id(now), query=query
+            playbook,
+            tickets,
+            lookups,
+            now=now,
+            run_id=run_id or new_run_id(now),
+            query=query,
+            instance=self.client.instance_name,
+            instance_identity=self.client.settings.identity,
         )
 
     # ------------------------------------------------------------------ running
@@ -225,7 +232,8 @@ class Runner:
                     mode=outcome.mode, trigger=outcome.trigger, started_by=self.started_by,
                     undo_of=run.plan.undo_of if run.plan else None,
                     plan_json=plan_to_json(run.plan) if run.plan else None,
-                    counts=Counts.of(outcome),
+                    counts=Counts.of(outcome), instance_name=self.client.instance_name,
+                    instance_identity=self.client.settings.identity,
                 ),
                 outcome.status,
                 outcome.message,

@@ -71,6 +71,8 @@ def build_undo_plan(journal: Journal, run_id: str, *, now: datetime) -> Plan:
         matched=len(changes),
         changes=changes,
         undo_of=run_id,
+        instance=run.instance_name,
+        instance_identity=run.instance_identity or "",
     )
 
 

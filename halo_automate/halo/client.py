@@ -119,9 +119,12 @@ class HaloClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        instance_name: str = "default",
     ) -> None:
         settings.check_secret()  # an unset secret variable fails here, before any connection
         self.settings = settings
+        self.instance_name = instance_name
+        """The config's name for this Halo (``settings.identity`` is what makes it this Halo)."""
         self.retry = retry or RetryPolicy()
         self.budget = budget or RequestBudget(
             settings.rate_limit.requests, settings.rate_limit.per_seconds, clock=clock, sleep=sleep

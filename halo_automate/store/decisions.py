@@ -64,6 +64,9 @@ def insert_run(
     if instance is not None:
         columns += ", instance"
         values += (instance,)
+    if run.instance_name != "default" or run.instance_identity is not None:  # v6
+        columns += ", instance_name, instance_identity"
+        values += (run.instance_name, run.instance_identity)
     marks = ", ".join("?" * len(values))
     db.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", values)  # noqa: S608 - ours
     store_plan(db, run.run_id, run.plan_json)

@@ -24,6 +24,9 @@ failure leaves the journal at its old version, and two processes never migrate a
   ``runs.plan_json`` texts move there and the column is left NULL (SQLite before 3.35
   cannot drop it), so listing runs never reads a plan. The freed pages are reused by new
   rows; ``prune`` (or any VACUUM) gives them back to the file system.
+* v6: instances (issue 12). ``runs.instance_name`` (the config's name of the Halo a run
+  talked to; ``default`` for older runs, which knew one Halo) and ``runs.instance_identity``
+  (its API base URL and tenant; NULL for older runs).
 """
 
 from __future__ import annotations
@@ -119,12 +122,20 @@ def _migrate_v5(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE runs SET plan_json = NULL WHERE plan_json IS NOT NULL")
 
 
+def _migrate_v6(conn: sqlite3.Connection) -> None:
+    """Version 6: which Halo instance a run talked to."""
+    conn.execute("ALTER TABLE runs ADD COLUMN instance_name TEXT NOT NULL DEFAULT 'default'")
+    conn.execute("ALTER TABLE runs ADD COLUMN instance_identity TEXT")
+    conn.execute("CREATE INDEX IF NOT EXISTS runs_instance ON runs (instance_name, playbook)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v1,
     _migrate_v2,
     _migrate_v3,
     _migrate_v4,
     _migrate_v5,
+    _migrate_v6,
 )
 """Migration ``i`` takes the schema from version ``i`` to ``i + 1``; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)

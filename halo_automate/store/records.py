@@ -74,6 +74,8 @@ class RunStart:
     undo_of: str | None = None
     plan_json: str | None = None
     counts: Counts = Counts()
+    instance_name: str = "default"
+    instance_identity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,11 @@ class RunRow:
     counts: Counts
     message: str | None
     instance: str | None = None
+    """The Halo's InstanceInfo facts (v3), JSON text."""
+    instance_name: str = "default"
+    """The config's name of the Halo the run talked to (v6)."""
+    instance_identity: str | None = None
+    """That Halo's API base URL and tenant (v6; None for older runs)."""
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,10 @@ def run_row(row: sqlite3.Row) -> RunRow:
         counts=Counts(**{name: int(row[name]) for name in COUNT_COLUMNS}),
         message=row["message"],
         instance=row["instance"] if "instance" in row.keys() else None,  # noqa: SIM118 - Row
+        instance_name=row["instance_name"] if "instance_name" in row.keys() else "default",  # noqa: SIM118
+        instance_identity=(
+            row["instance_identity"] if "instance_identity" in row.keys() else None  # noqa: SIM118
+        ),
     )
 
 

@@ -80,6 +80,8 @@ plans = st.builds(
     changes=st.lists(changes, max_size=4).map(tuple),
     undo_of=st.none() | names,
     ignored_by_halo=st.integers(min_value=0, max_value=10**6),
+    instance=names,
+    instance_identity=st.text(max_size=40),
 )
 
 
@@ -116,6 +118,7 @@ def test_document_shape() -> None:
     assert doc["format"] == "halo-automate/plan"
     assert doc["version"] == 1
     assert doc["ignored_by_halo"] == 0
+    assert (doc["instance"], doc["instance_identity"]) == ("default", "")
     assert doc["query"] == {"open_only": "true"}
     (change,) = doc["changes"]
     assert change["ticket_id"] == 5

@@ -128,7 +128,9 @@ def test_v1_change_rows_get_their_typed_kind(db_path: Path) -> None:
                 (field, before, after, ids, "2026-11-24T05:15:00.000Z"),
             )
     with Journal.open(db_path) as v2:
-        assert v2.schema_version == SCHEMA_VERSION == 5  # v3 instance, v4 decisions, v5 plans
+        assert (
+            v2.schema_version == SCHEMA_VERSION >= 6
+        )  # v3 instance, v4 decisions, v5 plans, v6 names
         rows = v2.changes("r1")
     assert [(r.kind, r.field, r.action_id, r.action_ids) for r in rows] == [
         (ChangeKind.FIELD, "status_id", None, ()),
