@@ -30,6 +30,7 @@ COMMANDS: Mapping[str, str] = {
     "history": "halo_automate.cli.commands.history:history",
     "show": "halo_automate.cli.commands.show:show",
     "test": "halo_automate.cli.commands.test:test",
+    "record": "halo_automate.cli.commands.record:record",
     "doctor": "halo_automate.cli.commands.doctor:doctor",
     "lookups": "halo_automate.cli.commands.lookups:lookups",
     "explain": "halo_automate.cli.commands.explain:explain",
