@@ -141,6 +141,12 @@ class LockedError(JournalError):
     exit_code = ExitCode.REFUSED
 
 
+class UnknownRunError(JournalError):
+    """A run id the journal does not have: the input is wrong (exit 2), the journal is fine."""
+
+    exit_code = ExitCode.INVALID
+
+
 class LockLostError(LockedError):
     """This run's playbook lock was taken over (a stale heartbeat): it must not send again.
 

@@ -95,7 +95,13 @@ class Context:
         for playbook in found:
             if playbook.name == ref:
                 return playbook
-        raise ConfigError(f"no playbook '{ref}' (not a file, nor a name in {folder})")
+        from halo_automate.core.suggest import closest_hint
+
+        names = {p.name for p in found} | {Path(p.path).stem for p in found}
+        raise ConfigError(
+            f"no playbook '{ref}' (not a file, nor a name in {folder})"
+            f"{closest_hint(ref, sorted(names))}"
+        )
 
     def render(self, plan: Plan, lookups: Lookups | None = None) -> None:
         """The preview of ``plan``, with what applying it costs under these settings."""

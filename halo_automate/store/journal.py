@@ -49,7 +49,7 @@ from typing import Any, get_args
 import structlog
 
 from halo_automate.core.outcome import RunStatus
-from halo_automate.errors import JournalError, LockedError, LockLostError
+from halo_automate.errors import JournalError, LockedError, LockLostError, UnknownRunError
 from halo_automate.store.connection import Connect, configure, connect, create, refuse_empty
 from halo_automate.store.connection import translate as _translate
 from halo_automate.store.decisions import Decisions, RunExists, insert_changes, insert_run
@@ -209,7 +209,9 @@ class Journal(Decisions, Plans, Pruning):
         return self._clock().astimezone(UTC)
 
     def _no_run(self, run_id: str) -> JournalError:
-        return JournalError(f"journal {self.path}: no run {run_id!r}")
+        return UnknownRunError(
+            f"journal {self.path}: no run {run_id!r} (`halo-automate history` lists the runs)"
+        )
 
     def _require_run(self, db: sqlite3.Connection, run_id: str) -> None:
         if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:

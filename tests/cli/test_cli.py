@@ -157,6 +157,8 @@ def test_unknown_playbook_and_bad_plan(
     invoke, _, _ = cli
     missing = invoke("plan", "nope")
     assert missing.exit_code == 2 and "no playbook 'nope'" in missing.output
+    typo = invoke("plan", "close-sapm")  # issue 19.4: a misspelt name gets a suggestion
+    assert typo.exit_code == 2 and "(did you mean 'close-spam'?)" in typo.output
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "something-else"}')
     result = invoke("apply", str(bad), "--yes")
