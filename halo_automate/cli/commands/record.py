@@ -89,6 +89,7 @@ def record(
         f"{halo.rate_limit.per_seconds:g}s",
         highlight=False,
         markup=False,
+        soft_wrap=True,
     )
     client = ctx.client
     lookups = client.lookups(kinds)
@@ -115,6 +116,7 @@ def record(
         f"{client.stats.requests} request(s). Review it, then: halo-automate test {target}",
         highlight=False,
         markup=False,
+        soft_wrap=True,
     )
     if found.full_rows:
         console.print(
@@ -122,6 +124,7 @@ def record(
             "trimmed, they planned differently",
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
     if anonymize:
         console.print(f"anonymised {found.replaced_words} distinct word(s)", highlight=False)
@@ -132,5 +135,6 @@ def record(
             "the live tickets; their expectation follows the anonymised rows",
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
     return ExitCode.OK
