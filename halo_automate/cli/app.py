@@ -40,6 +40,29 @@ COMMANDS: Mapping[str, str] = {
 }
 """Command name -> ``module:attribute`` of its :class:`click.Command`."""
 
+SUMMARIES: Mapping[str, str] = {
+    "validate": "Check playbooks: every problem with file:line, lint warnings",
+    "plan": "Show what a playbook would change now; writes nothing",
+    "run": "Plan, preview, confirm and apply a playbook",
+    "apply": "Apply a saved plan file exactly",
+    "undo": "Put back what a run changed (previewed and confirmed)",
+    "recover": "Reconcile runs interrupted mid-apply",
+    "abandon": "Give up a run recovery cannot finish (who and why journaled)",
+    "prune": "Delete old runs' change rows and plans; keep the run rows",
+    "history": "List recent runs, newest first",
+    "show": "Show one run and every change it made",
+    "test": "Run playbook test fixtures (no Halo, no network)",
+    "record": "Write a test fixture from live tickets (reads only)",
+    "doctor": "Check the tenant: token, version, paging, filters, permissions",
+    "lookups": "List one of Halo's lookup lists with ids",
+    "explain": "Why a playbook would (or would not) change one ticket",
+    "daemon": "Run scheduled playbooks as a service (SIGHUP reloads them)",
+    "sandbox": "Serve a local sandbox Halo to try things against",
+    "demo": "Walk through halo-automate on an embedded sandbox Halo",
+}
+"""Command name -> the one line the top-level ``--help`` lists (never truncated); a command
+missing here is listed with its docstring's first sentence, whole."""
+
 
 def load_command(path: str) -> click.Command:
     """Import the click command at ``module:attribute``."""
@@ -59,6 +82,19 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list, each with its whole summary (click cuts them at ~45 characters,
+        which left "SIGHUP reloads..." on the daemon's line)."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is None or command.hidden:
+                continue
+            rows.append((name, SUMMARIES.get(name) or command.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in self.lazy_commands:

@@ -162,7 +162,8 @@ def _parse_action(item: object, path: Path, src: Source) -> PlaybookAction | Non
         return None
     unknown = [key for key in item if key not in ACTION_KINDS]
     for key in unknown:
-        src.add((*path, key), f"unknown key '{key}'{did_you_mean(key, list(ACTION_KINDS))}")
+        hint = did_you_mean(key, list(ACTION_KINDS)) or f" (actions: {', '.join(ACTION_KINDS)})"
+        src.add((*path, key), f"unknown key '{key}'{hint}")
     given = [key for key, value in item.items() if key in ACTION_KINDS and value is not None]
     parsed: list[PlaybookAction] = []
     for key in given:
