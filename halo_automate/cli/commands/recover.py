@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import click
 
-from halo_automate.cli.context import Context, with_context
+from halo_automate.cli.context import Context, instance_option, with_context
 from halo_automate.cli.exits import finish_all
 from halo_automate.errors import ExitCode
 
 
 @click.command("recover")
 @click.option("--playbook", default=None, help="Only runs of this playbook.")
+@instance_option
 @with_context
 def recover(ctx: Context, playbook: str | None) -> ExitCode:
     """Reconcile runs interrupted mid-apply by reading the tickets back."""
