@@ -25,6 +25,7 @@ from halo_automate.cli.console import ask, make_console, progress_bar
 from halo_automate.cli.exits import handle_errors
 from halo_automate.cli.preview import render_plan
 from halo_automate.errors import ConfigError
+from halo_automate.sanitize import clean_text
 
 if TYPE_CHECKING:
     from halo_automate.core.lookups import Lookups
@@ -135,8 +136,15 @@ class Context:
         raise ConfigError(f"no playbook '{ref}' (not a file, nor a name in {folder})")
 
     def render(self, plan: Plan, lookups: Lookups | None = None) -> None:
-        """The preview of ``plan``, with what applying it costs under these settings."""
+        """The preview of ``plan`` (first the instance it was made for), with what applying it
+        costs under these settings."""
         halo = self.settings.halo
+        identity = plan.instance_identity or "identity not recorded"
+        self.console.print(
+            clean_text(f"{plan.playbook} on instance {plan.instance} ({identity})"),
+            highlight=False,
+            markup=False,
+        )
         render_plan(
             plan,
             self.console,

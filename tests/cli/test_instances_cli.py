@@ -26,7 +26,9 @@ from instance_support import (
 )
 
 from halo_automate.cli import main
+from halo_automate.core.plan import plan_from_json, plan_to_json
 from halo_automate.sandbox.server import SandboxServer
+from halo_automate.store.journal import Journal, RunStart
 
 Invoke = Callable[..., Result]
 
@@ -122,6 +124,8 @@ def test_unknown_instance_is_exit_2_with_did_you_mean_and_no_request(two: Two) -
 def test_read_commands_talk_only_to_the_named_instance(two: Two) -> None:
     """plan, lookups, explain and doctor with --instance uat send every request (token
     included) to the uat sandbox: prod sees none."""
+    shown = two("plan", "close-spam", "--instance", "uat")
+    assert f"close-spam on instance uat ({two.uat.base_url})" in shown.output, shown.output
     plan = two("plan", "close-spam", "--instance", "uat", "--json")
     assert plan.exit_code == 0, plan.output
     doc = json.loads(plan.output)
@@ -196,3 +200,27 @@ def test_validate_warns_about_an_instance_the_config_lacks(two: Two, tmp_path: P
     typo.unlink()
     assert "unknown-instance" not in two("validate").output
     assert untouched(two.prod) and untouched(two.uat)
+
+
+def test_recover_finishes_its_own_instance_and_names_the_others(two: Two) -> None:
+    """An interrupted run of uat is not recovered by a plain `recover` (prod: no request
+    reaches prod), which names it and the option to use; `recover --instance uat` closes it
+    (it never journaled a decision to write: interrupted, nothing sent)."""
+    planned = two("plan", "close-spam", "--instance", "uat", "--out", "uat.plan.json")
+    assert planned.exit_code == 0, planned.output
+    plan = plan_from_json(Path("uat.plan.json").read_text(encoding="utf-8"))
+    journal = Journal.open(two.config.parent / "journal.db")
+    journal.start_run(
+        RunStart(plan.run_id, plan.playbook, "h", "apply", "cli", plan_json=plan_to_json(plan),
+                 instance_name="uat", instance_identity=two.uat.base_url)
+    )  # fmt: skip
+    journal.close()
+    plain = two("recover")
+    assert plain.exit_code == 0, plain.output
+    assert "nothing to recover" in plain.output
+    assert f"run {plan.run_id} of instance uat is interrupted too" in plain.output
+    assert "--instance uat" in plain.output and untouched(two.prod)
+    on_uat = two("recover", "--instance", "uat")
+    assert on_uat.exit_code == 5 and f"run {plan.run_id} [interrupted]" in on_uat.output
+    assert two.uat.counters["writes_applied"] == 0 and untouched(two.prod)
+    assert two("recover", "--instance", "uat").output.strip() == "nothing to recover"
