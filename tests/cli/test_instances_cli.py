@@ -224,3 +224,24 @@ def test_recover_finishes_its_own_instance_and_names_the_others(two: Two) -> Non
     assert on_uat.exit_code == 5 and f"run {plan.run_id} [interrupted]" in on_uat.output
     assert two.uat.counters["writes_applied"] == 0 and untouched(two.prod)
     assert two("recover", "--instance", "uat").output.strip() == "nothing to recover"
+
+
+def test_apply_and_undo_with_instance_write_only_there(two: Two) -> None:
+    """A plan saved on uat applies with `apply --instance uat`, and `undo --instance uat`
+    puts uat's tickets back: prod sees no request throughout."""
+    before = tickets(two.uat)
+    saved = two("plan", "close-spam", "--instance", "uat", "--out", "uat.plan.json")
+    assert saved.exit_code == 0, saved.output
+    applied = two("apply", "uat.plan.json", "--instance", "uat", "--yes")
+    assert applied.exit_code == 0, applied.output
+    changed = {
+        i for i, t in two.uat.state.tickets.items() if t["status_id"] != before[i]["status_id"]
+    }
+    assert changed and untouched(two.prod)
+    run_id = plan_from_json(Path("uat.plan.json").read_text(encoding="utf-8")).run_id
+    undone = two("undo", run_id, "--instance", "uat", "--yes")
+    assert undone.exit_code == 0, undone.output
+    assert all(two.uat.state.tickets[i]["status_id"] == before[i]["status_id"] for i in changed)
+    assert untouched(two.prod)
+    runs = json.loads(two("history", "--json", "--instance", "uat").output)["runs"]
+    assert [r["mode"] for r in runs] == ["undo", "apply"]
