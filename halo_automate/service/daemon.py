@@ -103,8 +103,9 @@ class Daemon:
         clock: Clock = _utcnow,
     ) -> None:
         self.settings = settings
-        served = runner if isinstance(runner, Served) else None
-        self.served = served or Served.single(settings.instance_name, runner)  # type: ignore[arg-type]
+        self.served = (  # one runner: it serves the selected instance alone
+            runner if isinstance(runner, Served) else Served.single(settings.instance_name, runner)
+        )
         self.poll_seconds = poll_seconds
         self.install_signals = install_signals
         self.clock = clock
