@@ -3,6 +3,8 @@ and read the same way by everyone who asks whether it may run on an instance."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from halo_automate.core.instance_scope import (
@@ -11,10 +13,12 @@ from halo_automate.core.instance_scope import (
     not_allowed_message,
     unknown_instances,
 )
-from halo_automate.core.playbook import load_playbook_text
+from halo_automate.core.lint import fighting_playbooks
+from halo_automate.core.playbook import load_playbook_text, load_playbooks
 from halo_automate.errors import ConfigError, PlaybookError
 
 BODY = "actions:\n  - close: {}\n"
+CORPUS = Path(__file__).resolve().parents[1] / "playbook_corpus" / "lint"
 
 
 def load(instances_line: str) -> object:
@@ -67,3 +71,25 @@ def test_unknown_instances_warns_per_name_the_config_lacks() -> None:
         "config (did you mean 'uat'?) (instances: prod, uat)"
     )
     assert unknown_instances(books, ["prod", "uta"]) == []
+
+
+@pytest.mark.parametrize(
+    ("high", "low", "fight"),
+    [
+        (None, None, True),
+        (("prod",), ("uat",), False),
+        (("prod", "uat"), ("uat",), True),
+        (None, ("uat",), True),
+    ],
+)
+def test_playbooks_on_different_instances_do_not_fight(
+    high: tuple[str, ...] | None, low: tuple[str, ...] | None, fight: bool
+) -> None:
+    """The fighting-playbooks lint pair (High vs Low priority) warns only when their
+    `instances:` let them run on one Halo: on disjoint instances they never meet a ticket."""
+    (raise_, lower), _ = load_playbooks(CORPUS / "fight_warns")
+    pair = [
+        raise_.model_copy(update={"instances": high}),
+        lower.model_copy(update={"instances": low}),
+    ]
+    assert bool(fighting_playbooks(pair)) is fight
