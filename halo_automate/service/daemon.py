@@ -69,7 +69,7 @@ from halo_automate.engine.runner import Runner
 from halo_automate.errors import ConfigError, ExitCode, PlaybookError
 from halo_automate.logs import bound
 from halo_automate.service.folder import Loaded, folder_snapshot, load_folder
-from halo_automate.service.health import HealthServer, overdue, serve_health
+from halo_automate.service.health import HealthServer, serve_health
 from halo_automate.service.instances import Job, Served
 from halo_automate.service.metrics import FinishedRun, Metrics, log_ending
 from halo_automate.service.signals import install_handlers
@@ -103,9 +103,7 @@ class Daemon:
         clock: Clock = _utcnow,
     ) -> None:
         self.settings = settings
-        self.served = (  # one runner: it serves the selected instance alone
-            runner if isinstance(runner, Served) else Served.single(settings.instance_name, runner)
-        )
+        self.served = Served.of(runner, settings)
         self.poll_seconds = poll_seconds
         self.install_signals = install_signals
         self.clock = clock
@@ -270,8 +268,7 @@ class Daemon:
         return run
 
     def recover_all(self) -> None:
-        """Reconcile runs interrupted by an earlier crash or stop (every playbook; each
-        served instance its own runs): :meth:`.instances.Served.recover`."""
+        """Reconcile interrupted runs, each instance its own (:meth:`.instances.Served.recover`)."""
         self.served.recover()
 
     # ------------------------------------------------------------------ lifecycle
@@ -431,7 +428,7 @@ class Daemon:
                 "running_since": since.isoformat() if since else None,
                 "last_run": run.to_json() if run else None,
             }
-        stuck = overdue(running, self.clock(), self.settings.halo.run_deadline_seconds)
+        stuck = self.served.overdue(running, self.clock())
         return alive and not stuck, {
             "status": ("stuck" if stuck else "ok") if alive else "stopping",
             "stuck_runs": stuck,

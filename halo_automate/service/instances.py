@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
@@ -28,6 +29,7 @@ from halo_automate.config import Settings
 from halo_automate.core.instance_scope import allowed_on
 from halo_automate.core.playbook import Playbook
 from halo_automate.engine.runner import Runner
+from halo_automate.service.health import overdue
 from halo_automate.store.journal import Journal
 
 log = structlog.get_logger("halo_automate.service.instances")
@@ -51,16 +53,32 @@ class Served:
     """The instances a daemon serves, in order (the default instance first), each with its
     runner; ``default_instance`` is the config's (job keys are made against it)."""
 
-    def __init__(self, runners: Mapping[str, Runner], default_instance: str) -> None:
+    def __init__(
+        self,
+        runners: Mapping[str, Runner],
+        default_instance: str,
+        deadlines: Mapping[str, float] | None = None,
+    ) -> None:
         if not runners:
             raise ValueError("a daemon serves at least one instance")
         self.runners = dict(runners)
         self.default_instance = default_instance
+        self.deadlines = dict(deadlines or {})
+        """Each instance's ``run_deadline_seconds`` (a run past it is stuck)."""
 
     @classmethod
-    def single(cls, name: str, runner: Runner) -> Served:
+    def single(cls, name: str, runner: Runner, deadline_seconds: float) -> Served:
         """One instance served by one runner (a daemon built the way it was before instances)."""
-        return cls({name: runner}, name)
+        return cls({name: runner}, name, {name: deadline_seconds})
+
+    @classmethod
+    def of(cls, runner: Runner | Served, settings: Settings) -> Served:
+        """``runner`` itself when it is a :class:`Served`; a single runner serves the selected
+        instance of ``settings`` alone."""
+        if isinstance(runner, Served):
+            return runner
+        halo = settings.halo
+        return cls.single(settings.instance_name, runner, halo.run_deadline_seconds)
 
     @classmethod
     def open(cls, settings: Settings, names: Sequence[str], journal: Journal) -> Served:
@@ -83,7 +101,8 @@ class Served:
                 runner.client.close()
             raise
         log.info("instances_served", instances=list(runners))
-        return cls(runners, settings.default_instance)
+        deadlines = {one.instance_name: one.halo.run_deadline_seconds for one in selected}
+        return cls(runners, settings.default_instance, deadlines)
 
     @property
     def names(self) -> list[str]:
@@ -103,6 +122,17 @@ class Served:
             for name in self.runners
             if allowed_on(pb, name)
         ]
+
+    def overdue(self, running: Mapping[str, datetime], now: datetime) -> list[str]:
+        """The jobs (by key) whose run started longer ago than their instance's run deadline:
+        stuck (``/healthz`` says so with a 503)."""
+        stuck: list[str] = []
+        for key, since in running.items():
+            _, at, instance = key.rpartition("@")  # a playbook name has no '@'
+            deadline = self.deadlines.get(instance if at else self.default_instance)
+            if deadline is not None:
+                stuck += overdue({key: since}, now, deadline)
+        return sorted(stuck)
 
     def unserved(self, playbooks: Iterable[Playbook]) -> list[str]:
         """The playbooks that no served instance allows (they never run in this daemon)."""

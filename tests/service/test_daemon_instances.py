@@ -6,6 +6,7 @@ runners, then end to end over two sandboxes."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -255,3 +256,15 @@ def test_an_unknown_instance_for_the_service_is_a_config_error(tmp_path: Path) -
     journal = Journal.open(tmp_path / "j.db")
     with pytest.raises(ConfigError, match="no instance 'qa'"):
         Served.open(settings(tmp_path), ("uat", "qa"), journal)
+
+
+def test_a_run_is_stuck_past_its_own_instance_deadline() -> None:
+    """/healthz's stuck runs use each instance's run_deadline_seconds: a uat run past uat's
+    deadline is stuck while a prod run started as long ago is not (prod's is longer)."""
+    runners = {"prod": ScriptedRunner("prod"), "uat": ScriptedRunner("uat")}
+    instances = Served(runners, "prod", {"prod": 3600, "uat": 60})  # type: ignore[arg-type]
+    t0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    running = {"a": t0, "a@uat": t0, "b@uat": t0 + timedelta(seconds=30)}
+    assert instances.overdue(running, t0 + timedelta(seconds=61)) == ["a@uat"]
+    assert instances.overdue(running, t0 + timedelta(seconds=3601)) == ["a", "a@uat", "b@uat"]
+    assert instances.overdue(running, t0 + timedelta(seconds=59)) == []
