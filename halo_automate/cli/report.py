@@ -61,14 +61,15 @@ def history_json(runs: Sequence[RunRow]) -> str:
 def history_table(runs: Sequence[RunRow]) -> Table:
     table = Table(title="halo-automate runs (newest first)")
     table.add_column("run", no_wrap=True, min_width=22)
-    for column in ("playbook", "mode", "trigger", "started", "status", "changed", "skip", "fail",
-                   "req"):  # fmt: skip
+    for column in ("instance", "playbook", "mode", "trigger", "started", "status", "changed",
+                   "skip", "fail", "req"):  # fmt: skip
         table.add_column(column)
     for r in runs:
         c = r.counts
         changed = str(c.done) if r.mode != "preview" else f"({c.planned} planned)"
         table.add_row(
-            r.run_id, r.playbook, r.mode, r.trigger, _when(r.started_at),
+            r.run_id, clean_text(r.instance_name), r.playbook, r.mode, r.trigger,
+            _when(r.started_at),
             r.status, changed, str(c.skipped), str(c.failed), str(c.requests),
         )  # fmt: skip
     return table
@@ -98,6 +99,10 @@ def show_run(
         f"skipped {c.skipped}, failed {c.failed}, requests {c.requests}",
         highlight=False,
         markup=False,
+    )
+    identity = run.instance_identity or "identity not recorded (a run before instances)"
+    console.print(
+        clean_text(f"on instance {run.instance_name}: {identity}"), highlight=False, markup=False
     )
     instance = describe_instance(run.instance)
     if instance:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from halo_automate.core.actions.base import PlaybookAction
 from halo_automate.core.actions.registry import ACTION_KINDS
 from halo_automate.core.conditions import Node, Path, Problem, parse_where
+from halo_automate.core.instance_names import instances_problems
 from halo_automate.core.playbook_yaml import MAX_FILE_BYTES, MAX_PROBLEMS, Source, parse_text
 from halo_automate.core.schedule import Schedule, parse_schedule
 from halo_automate.core.selection import check_select
@@ -71,6 +72,7 @@ class PlaybookFile(_Model):
     limits: Limits = Field(default_factory=Limits)
     expect: Expect | None = None
     halo_rules: bool = False
+    instances: list[str] | None = None
 
 
 class Playbook(BaseModel):
@@ -91,6 +93,8 @@ class Playbook(BaseModel):
     path: str
     source_hash: str
     name_location: str
+    instances: tuple[str, ...] | None = None
+    """The config instances it may run on (None: all; see core/instance_scope.py)."""
 
 
 # ---------------------------------------------------------------- pydantic errors
@@ -239,6 +243,10 @@ def _check_raw(data: dict[str, Any], src: Source) -> tuple[Node | None, Schedule
     name = data.get("name")
     if isinstance(name, str) and not _NAME.match(name):
         src.add(("name",), f"name {name!r}: use letters, digits, '.', '_' or '-' (max 64)")
+    instances = data.get("instances")
+    if isinstance(instances, list) and all(isinstance(i, str) for i in instances):
+        for index, message in instances_problems(instances):
+            src.add(("instances",) if index is None else ("instances", index), message)
     return where, schedule
 
 
@@ -275,6 +283,7 @@ def _validate(data: object, src: Source, source_hash: str) -> Playbook | None:
         limits=spec.limits,
         expect=spec.expect,
         halo_rules=spec.halo_rules,
+        instances=None if spec.instances is None else tuple(spec.instances),
         path=src.path,
         source_hash=source_hash,
         name_location=f"{src.path}:{line}:{col}",

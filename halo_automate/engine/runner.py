@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from halo_automate.core.instance_scope import check_allowed
 from halo_automate.core.lookups import Lookups
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import (
@@ -45,6 +46,7 @@ from halo_automate.errors import (
 )
 from halo_automate.halo.client import HaloClient
 from halo_automate.logs import bound
+from halo_automate.store.history import same_halo
 from halo_automate.store.journal import Counts, Journal, RunStart, who
 
 log = structlog.get_logger("halo_automate.engine.runner")
@@ -73,6 +75,11 @@ class Runner:
         self._appliers: set[Applier] = set()
         self._stopping = False
 
+    @property
+    def instance(self) -> str:
+        """The config's name of the Halo instance this runner talks to (bound on log lines)."""
+        return self.client.instance_name
+
     def request_stop(self) -> None:
         """Let in-flight batches finish, start no new ones (SIGTERM)."""
         self._stopping = True
@@ -96,7 +103,9 @@ class Runner:
         return self.client.lookups(sorted(needed_lookups(playbook)))
 
     def plan(self, playbook: Playbook, *, run_id: str | None = None) -> Plan:
-        """Fetch and plan; writes nothing."""
+        """Fetch and plan; writes nothing. A playbook whose ``instances:`` does not allow this
+        client's instance is a ConfigError before any request."""
+        check_allowed(playbook, self.client.instance_name)
         now = self.now()
         lookups = self.lookups_for(playbook)
         query = build_query(playbook.select, lookups)
@@ -128,7 +137,7 @@ class Runner:
         ``False`` answer ends the run refused (``outcome.error`` a RefusedError).
         """
         start = _Start(new_run_id(self.now()), trigger, Meter.start(self.client))
-        with bound(run_id=start.run_id, playbook=playbook.name):
+        with bound(run_id=start.run_id, playbook=playbook.name, instance=self.instance):
             try:
                 self.recover(playbook.name)
                 plan = self.plan(playbook, run_id=start.run_id)
@@ -149,7 +158,7 @@ class Runner:
         """
         trigger = trigger or ("undo" if plan.mode == "undo" else "apply-file")
         start = _Start(plan.run_id, trigger, Meter.start(self.client))
-        with bound(run_id=plan.run_id, playbook=plan.playbook):
+        with bound(run_id=plan.run_id, playbook=plan.playbook, instance=self.instance):
             try:
                 if self.journal.run(plan.run_id) is not None:
                     again = PlanError(
@@ -256,8 +265,11 @@ class Runner:
         others proceed (:func:`~halo_automate.engine.recovery.recover_isolated`)."""
         outcomes = []
         for run in self.journal.interrupted_runs(playbook):
+            if not same_halo(run, self.client.settings.identity):
+                continue  # another instance's run: its own Halo's runner recovers it
             applier = Applier(self.client, self.journal, progress=self.progress)
-            with bound(run_id=run.run_id, playbook=run.playbook), self._tracking(applier):
+            bind = bound(run_id=run.run_id, playbook=run.playbook, instance=self.instance)
+            with bind, self._tracking(applier):
                 outcomes.append(recover_isolated(applier, run))
         return outcomes
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from halo_automate.cli.context import Context, with_context
+from halo_automate.cli.context import Context, instance_option, with_context
 from halo_automate.cli.exits import finish
 from halo_automate.cli.files import read_plan_file
 from halo_automate.core.plan import plan_from_json
@@ -14,6 +14,7 @@ from halo_automate.errors import ExitCode
 @click.command("apply")
 @click.argument("planfile", type=click.Path(dir_okay=False))
 @click.option("--yes", is_flag=True, help="Apply without asking.")
+@instance_option
 @with_context
 def apply(ctx: Context, planfile: str, yes: bool) -> ExitCode:
     """Execute a saved plan exactly, nothing more (a regular file of at most 32 MB)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from halo_automate.cli.context import Context, with_context
+from halo_automate.cli.context import Context, instance_option, with_context
 from halo_automate.cli.files import check_write_target, write_file_atomically
 from halo_automate.core.anonymize import Pseudonymizer, words_of
 from halo_automate.core.fixture_record import record as record_fixture
@@ -65,6 +65,7 @@ def _ids(_: click.Context, __: click.Parameter, value: str | None) -> list[int] 
     help="Replace names, e-mail local parts and free text (domains are kept).",
 )
 @click.option("--force", is_flag=True, help="Overwrite FILE when it exists.")
+@instance_option
 @with_context
 def record(
     ctx: Context, playbook: str, out: str, ids: list[int] | None, limit: int,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from halo_automate.cli.context import Context, with_context
+from halo_automate.cli.context import Context, instance_option, with_context
 from halo_automate.cli.exits import finish
 from halo_automate.engine.undo import build_undo_plan, category_levels, undo_warnings
 from halo_automate.errors import ExitCode
@@ -14,6 +14,7 @@ from halo_automate.errors import ExitCode
 @click.argument("run_id")
 @click.option("--dry-run", is_flag=True, help="Show what the undo would do and stop.")
 @click.option("--yes", is_flag=True, help="Undo without asking.")
+@instance_option
 @with_context
 def undo(ctx: Context, run_id: str, dry_run: bool, yes: bool) -> ExitCode:
     """Put back what run RUN_ID changed (previewed, confirmed and journaled like a run)."""
