@@ -73,6 +73,30 @@ def load_command(path: str) -> click.Command:
     return command
 
 
+GLOBAL_OPTIONS = ("--config", "--instance")
+"""Options that may come before the subcommand as well as after it (as in git or kubectl):
+``halo-automate --config X validate`` is ``halo-automate validate --config X``."""
+
+
+def _leading_globals(args: list[str]) -> int:
+    """How many leading arguments are global options with their values (0: none, or
+    something else leads: --help, --version, an unknown option, a value missing)."""
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        name = args[i].split("=", 1)[0]
+        if name not in GLOBAL_OPTIONS:
+            return 0
+        i += 1 if "=" in args[i] else 2
+    return i if i < len(args) else 0
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move the global options found before the subcommand to just after it (each command
+    owns its options; this only lets people write them first)."""
+    n = _leading_globals(args)
+    return [args[n], *args[:n], *args[n + 1 :]] if n else args
+
+
 class LazyGroup(click.Group):
     """A click group whose commands are named by dotted path and imported on first use."""
 
@@ -82,6 +106,17 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        n = _leading_globals(args)
+        command = self.get_command(ctx, args[n]) if n else None
+        if command is not None:
+            accepted = {opt for param in command.params for opt in getattr(param, "opts", ())}
+            for arg in args[:n]:
+                name = arg.split("=", 1)[0]
+                if name.startswith("--") and name not in accepted:
+                    raise click.UsageError(f"'{args[n]}' takes no {name}", ctx)
+        return super().parse_args(ctx, hoist_global_options(args))
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The command list, each with its whole summary (click cuts them at ~45 characters,
