@@ -17,8 +17,9 @@ from halo_automate.errors import ExitCode
 def history(ctx: Context, as_json: bool, limit: int, playbook: str | None) -> ExitCode:
     """List recent runs, newest first."""
     runs = ctx.journal.runs(limit=limit, playbook=playbook)
+    undone = ctx.journal.undone_by([r.run_id for r in runs])
     if as_json:
-        click.echo(history_json(runs))
+        click.echo(history_json(runs, undone))
     else:
-        ctx.console.print(history_table(runs))
+        ctx.console.print(history_table(runs, undone))
     return ExitCode.OK
