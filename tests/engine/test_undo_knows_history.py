@@ -258,3 +258,30 @@ def test_partly_undone_run_undoes_only_the_rest(
     assert undone == [first.plan.run_id, second.plan.run_id]
     kinds = {row.kind for row in r.journal.changes(second.plan.run_id)}
     assert kinds == {ChangeKind.FIELD, ChangeKind.ACTION}
+
+
+@pytest.mark.parametrize("batch_size", [5, 50])
+def test_default_undo_costs_about_what_the_apply_cost(
+    sandbox_factory: SandboxFactory, tmp_path: Path, batch_size: int
+) -> None:
+    """Undo at the cost of the apply: the default undo of close-spam sends no DELETE and at
+    most a few more requests than the apply did (its checks), counted by the sandbox; with
+    --delete-notes it pays one DELETE per note (before issue 12, the only way). The figures
+    for 1,079 tickets are in tools/undo_cost.py's output (docs/undo.md)."""
+    costs: dict[bool, tuple[int, int, int, int]] = {}
+    for delete_notes in (False, True):
+        r = rig(sandbox_factory(), tmp_path / f"{delete_notes}.db", batch_size=batch_size)
+        r.sb.reset_counters()
+        run = r.runner.run(playbook("close-spam"), trigger="cli", confirm=None)
+        applied = r.sb.counters["requests"]
+        r.sb.reset_counters()
+        plan, status = undo(r, run.run_id, delete_notes=delete_notes)
+        assert status == "succeeded" and len(plan.plan.changes) == run.changed
+        counters = r.sb.counters
+        deletes = sum(n for k, n in counters["requests_by_endpoint"].items() if "DELETE" in k)
+        costs[delete_notes] = (run.changed, applied, counters["requests"], deletes)
+    (changed, applied, undone, deletes), (_, _, undone_deleting, deleted) = costs[False], costs[True]
+    assert deletes == 0 and deleted == changed
+    checks = 3  # the undo's own read when planned, the outcomes lookup, the read before writing
+    assert undone <= applied + checks, costs
+    assert undone_deleting > undone + changed // 2, costs
