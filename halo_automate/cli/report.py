@@ -86,7 +86,9 @@ def history_table(runs: Sequence[RunRow], undone: Undone | None = None) -> Table
 
 
 def run_json(
-    run: RunRow, rows: Sequence[ChangeRow], plan_json: str | None = None,
+    run: RunRow,
+    rows: Sequence[ChangeRow],
+    plan_json: str | None = None,
     undone_by: Sequence[str] = (),
 ) -> str:
     data = {
@@ -100,7 +102,10 @@ def run_json(
 
 
 def show_run(
-    console: Console, run: RunRow, rows: Sequence[ChangeRow], plan_json: str | None = None,
+    console: Console,
+    run: RunRow,
+    rows: Sequence[ChangeRow],
+    plan_json: str | None = None,
     undone_by: Sequence[str] = (),
 ) -> None:
     """One run and its changes; with none, what its plan (``plan_json``, if given) held;

@@ -74,12 +74,13 @@ def undo_lines(undo: UndoPlan, rate: Rate, max_rows: int = 50) -> list[str]:
     if s["already_undone"]:
         by = sorted(set(s["already_undone"].values()))
         lines.append(
-            f"Already undone by run {', '.join(by)}: {len(s['already_undone'])} ticket(s), "
-            "left out"
+            f"Already undone by run {', '.join(by)}: {len(s['already_undone'])} ticket(s), left out"
         )
     if s["skipped"]:
         lines.append(f"Skipped (left as they are): {len(s['skipped'])} ticket(s)")
-        lines += [f"  #{k['ticket_id']}: {clean_text(k['reason'])}" for k in s["skipped"][:max_rows]]
+        lines += [
+            f"  #{k['ticket_id']}: {clean_text(k['reason'])}" for k in s["skipped"][:max_rows]
+        ]
         if len(s["skipped"]) > max_rows:
             lines.append(f"  … and {len(s['skipped']) - max_rows} more (see undo --json)")
     notes = s["notes"]
@@ -92,8 +93,7 @@ def undo_lines(undo: UndoPlan, rate: Rate, max_rows: int = 50) -> list[str]:
         lines.append(
             f"Notes: keeps the run's {notes['kept']} private note(s) as the audit trail; adds "
             f"{notes['added']} private 'Reverted by run {s['run_id']}' note(s) in batches"
-            + (f"; deletes {notes['deleted']} note(s) the user could see" if notes["deleted"]
-               else "")  # fmt: skip
+            + (f"; deletes {notes['deleted']} note(s) the user could see" * bool(notes["deleted"]))
         )
     if s["forced"]:
         lines.append(f"Forced (changed in Halo since, put back anyway): {s['forced']}")

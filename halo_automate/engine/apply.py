@@ -143,8 +143,11 @@ class Applier:
         error: HaloAutomateError | None = None
         guard = self.guard or (UndoGuard(plan.undo_of) if plan.undo_of else None)
         try:  # one writer per instance: the check and the writes under its writer lock
-            with instance_writer(self.journal, instance_key(self.client, plan), lock,
-                                 stopping=lambda: self.stopping, poll=self.poll) as held:  # fmt: skip
+            key = instance_key(self.client, plan)
+            stopping = lambda: self.stopping  # noqa: E731
+            with instance_writer(
+                self.journal, key, lock, stopping=stopping, poll=self.poll
+            ) as held:
                 todos = [Todo.whole(c) for c in plan.changes]
                 if held is None:  # stopped while another run was writing: nothing written
                     run.tally.unreached = len(todos)

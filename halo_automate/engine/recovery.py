@@ -101,8 +101,13 @@ def recover_run(applier: Applier, run: RunRow) -> RunOutcome:
     error: HaloAutomateError | None = None
     with journal.acquire_lock(plan.playbook, plan.run_id) as lock:
         try:  # writes only under the instance's writer lock (engine/writer.py)
-            with instance_writer(journal, instance_key(client, plan), lock,
-                                 stopping=lambda: applier.stopping, poll=applier.poll) as held:
+            with instance_writer(
+                journal,
+                instance_key(client, plan),
+                lock,
+                stopping=lambda: applier.stopping,
+                poll=applier.poll,
+            ) as held:
                 if held is not None:
                     reconcile_pending(applier.begin(plan, held), pending_rows)
                     todos, first_batch = remaining(journal, plan)

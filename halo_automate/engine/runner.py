@@ -139,7 +139,11 @@ class Runner:
             return self._apply(plan, start, confirm)
 
     def apply_saved(
-        self, plan: Plan, *, confirm: Confirm | None, trigger: str | None = None,
+        self,
+        plan: Plan,
+        *,
+        confirm: Confirm | None,
+        trigger: str | None = None,
         guard: Guard | None = None,
     ) -> RunOutcome:
         """Execute a saved (or undo) plan exactly: its run id, its changes, nothing more.

@@ -115,8 +115,9 @@ def instance_writer(
     stopping: Callable[[], bool],
     poll: float = POLL_SECONDS,
 ) -> Iterator[Lock | None]:
-    """Hold ``instance``'s writer lock (:func:`instance_key`) for the body (see the module docstring):
-    yields ``lock`` extended to heartbeat both locks, or None when stopped while waiting."""
+    """Hold ``instance``'s writer lock (:func:`instance_key`) for the body (see the module
+    docstring): yields ``lock`` extended to heartbeat both locks, or None when stopped while
+    waiting."""
     writer = wait_for_writer(journal, instance, lock, stopping, poll)
     if writer is None:
         yield None

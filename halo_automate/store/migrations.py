@@ -30,9 +30,10 @@ failure leaves the journal at its old version, and two processes never migrate a
 * v7: one writer per instance and undo that knows the history (issue 12).
   ``instance_locks``: one row per Halo instance (its identity) whose writer lock a run holds
   (:mod:`halo_automate.store.writers`), with the token of the playbook lock it writes
-  under (a run that lost that lock holds no writer lock either); ``changes.halo_at``: Halo's own time of a write, from
-  its answer (a ticket's ``last_update``, an action's ``datetime``; NULL when Halo gave none
-  or for older rows), so undo can tell whether a ticket was touched after the run wrote it.
+  under (a run that lost that lock holds no writer lock either); ``changes.halo_at``: Halo's
+  own time of a write, from its answer (a ticket's ``last_update``, an action's
+  ``datetime``; NULL when Halo gave none or for older rows), so undo can tell whether a
+  ticket was touched after the run wrote it.
 """
 
 from __future__ import annotations

@@ -12,10 +12,10 @@ One ``instance_locks`` row per instance (keyed by ``HaloSettings.identity``, sch
 holder is stale by the same rule as a playbook lock's (:func:`~halo_automate.store.locks.
 stale_reason`): its process is gone (same host) or its heartbeat is older than the journal's
 ``stale_after`` (other hosts); and a holder whose run lost its playbook lock (taken over by a
-recovery: it sends nothing more) is gone too. A stale holder is taken over and logged. The engine waits for
-a live holder (:mod:`halo_automate.engine.writer`); this module only takes, refreshes and
-releases the row, each in one ``BEGIN IMMEDIATE`` transaction. A mixin of
-:class:`~halo_automate.store.journal.Journal`.
+recovery: it sends nothing more) is gone too. A stale holder is taken over and logged. The
+engine waits for a live holder (:mod:`halo_automate.engine.writer`); this module only
+takes, refreshes and releases the row, each in one ``BEGIN IMMEDIATE`` transaction. A mixin
+of :class:`~halo_automate.store.journal.Journal`.
 """
 
 from __future__ import annotations

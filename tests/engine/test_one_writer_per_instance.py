@@ -127,7 +127,7 @@ def test_a_writer_in_another_process_is_waited_for(
     plan_file = tmp_path / "close.plan.json"
     plan_file.write_text(plan_to_json(close_plan), encoding="utf-8")
     hold = sb.hold_writes()
-    child = subprocess.Popen(  # noqa: S603 - our own helper script
+    child = subprocess.Popen(
         [sys.executable, str(SUPPORT), sb.base_url, sb.client_id, sb.client_secret, str(path),
          str(plan_file), "5"],
     )  # fmt: skip

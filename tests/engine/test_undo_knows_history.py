@@ -173,9 +173,7 @@ def test_a_ticket_reopened_and_closed_by_an_agent_is_skipped(
     assert differences(tickets(sb), expected) == []
     assert sb.state.actions[victim] == victim_actions  # not one write to the victim
     rows = r.journal.changes(plan.plan.run_id)
-    assert [(x.ticket_id, x.state) for x in rows if x.ticket_id == victim] == [
-        (victim, "skipped")
-    ]
+    assert [(x.ticket_id, x.state) for x in rows if x.ticket_id == victim] == [(victim, "skipped")]
     # The rest was undone: a second undo is only the victim, and --force puts it back.
     again = prepared(r, run.run_id)  # without force, the one ticket left is skipped again
     assert again.plan.changes == () and [s.ticket_id for s in again.skips] == [victim]
@@ -280,7 +278,10 @@ def test_default_undo_costs_about_what_the_apply_cost(
         counters = r.sb.counters
         deletes = sum(n for k, n in counters["requests_by_endpoint"].items() if "DELETE" in k)
         costs[delete_notes] = (run.changed, applied, counters["requests"], deletes)
-    (changed, applied, undone, deletes), (_, _, undone_deleting, deleted) = costs[False], costs[True]
+    (changed, applied, undone, deletes), (_, _, undone_deleting, deleted) = (
+        costs[False],
+        costs[True],
+    )
     assert deletes == 0 and deleted == changed
     checks = 3  # the undo's own read when planned, the outcomes lookup, the read before writing
     assert undone <= applied + checks, costs
