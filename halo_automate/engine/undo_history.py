@@ -184,8 +184,9 @@ def assess(
     for tid in history.rows if ticket_ids is None else ticket_ids:
         rows = history.rows.get(tid)
         if rows is None:
-            undo_id = history.undone.get(tid, "?")
-            skips.append(UndoSkip(tid, f"already undone by run {undo_id}", rows_of.get(tid, ())))
+            undo_id = history.undone.get(tid)
+            why = f"already undone by run {undo_id}" if undo_id else "not in the journal any more"
+            skips.append(UndoSkip(tid, why, rows_of.get(tid, ())))
             continue
         later = history.later.get(tid, ())
         reason = later_run_reason(rows, later)

@@ -23,6 +23,7 @@ from apply_support import (
 
 from halo_automate.core.outcome import RunOutcome
 from halo_automate.core.plan import Plan, plan_to_json
+from halo_automate.engine.apply import Applier
 from halo_automate.engine.runner import Runner
 from halo_automate.engine.undo import prepare_undo
 from halo_automate.engine.writer import on_wait
@@ -157,3 +158,31 @@ def test_a_writer_in_another_process_is_waited_for(
         hold.release()
         if child.poll() is None:
             child.kill()
+
+
+def test_a_stop_while_waiting_for_the_writer_writes_nothing(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """A run asked to stop (SIGTERM) while another run holds the instance's writer lock stops
+    waiting and ends interrupted without a single write."""
+    sb = sandbox_factory()
+    path = tmp_path / "j.db"
+    holder = Journal.open(path).try_writer(sb.base_url, "other-run", "quarantine-spam")
+    assert not isinstance(holder, WriterRow)
+    r = runner(sb, path, "a")
+    plan = r.plan(playbook("close-spam"))
+    writes = sb.counters["writes_applied"]
+    applier = Applier(r.client, r.journal, batch_size=5)
+    seen: list[str] = []
+
+    def stop_when_waiting(run_id: str, row: WriterRow) -> None:
+        seen.append(row.holder.run_id)
+        applier.request_stop()
+
+    with on_wait(stop_when_waiting):
+        outcome = applier.apply(plan, trigger="cli", started_by="t")
+    assert seen == ["other-run"]
+    assert outcome.status == "interrupted" and outcome.changed == 0
+    assert sb.counters["writes_applied"] == writes
+    assert r.journal.changes(plan.run_id) == []
+    holder.release()
