@@ -286,3 +286,19 @@ def test_default_undo_costs_about_what_the_apply_cost(
     checks = 3  # the undo's own read when planned, the outcomes lookup, the read before writing
     assert undone <= applied + checks, costs
     assert undone_deleting > undone + changed // 2, costs
+
+
+def test_two_undos_prepared_at_once_write_once(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """Two people preview an undo of the same run at the same time and both confirm: the
+    second one's check before writing finds every ticket undone already and writes nothing."""
+    r = rig(sandbox_factory(), tmp_path / "j.db")
+    run = r.runner.run(playbook("close-spam"), trigger="cli", confirm=None)
+    first, second = prepared(r, run.run_id), prepared(r, run.run_id)
+    assert r.runner.apply_saved(first.plan, confirm=None, guard=first.guard()).changed > 0
+    writes = r.sb.counters["writes_applied"]
+    outcome = r.runner.apply_saved(second.plan, confirm=None, guard=second.guard())
+    assert outcome.changed == 0 and outcome.skipped == len(second.plan.changes)
+    assert {why for _, why in outcome.skips} == {f"already undone by run {first.plan.run_id}"}
+    assert r.sb.counters["writes_applied"] == writes
