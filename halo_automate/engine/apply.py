@@ -50,8 +50,9 @@ from halo_automate.store.journal import Counts, Journal, Lock, RunStart
 log = structlog.get_logger("halo_automate.engine.apply")
 
 RESENDS = 2
-Guard = Callable[[ApplyRun, Sequence[Todo]], list[Todo]]
 """How many times a write that provably did not land (after an unknown outcome) is re-sent."""
+Guard = Callable[[ApplyRun, Sequence[Todo]], list[Todo]]
+"""Asked right before the stale check, under the writer lock: the todos to check and write."""
 
 
 class Applier:
@@ -144,9 +145,8 @@ class Applier:
         guard = self.guard or (UndoGuard(plan.undo_of) if plan.undo_of else None)
         try:  # one writer per instance: the check and the writes under its writer lock
             key = instance_key(self.client, plan)
-            stopping = lambda: self.stopping  # noqa: E731
             with instance_writer(
-                self.journal, key, lock, stopping=stopping, poll=self.poll
+                self.journal, key, lock, stopping=lambda: self.stopping, poll=self.poll
             ) as held:
                 todos = [Todo.whole(c) for c in plan.changes]
                 if held is None:  # stopped while another run was writing: nothing written

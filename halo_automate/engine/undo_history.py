@@ -185,8 +185,8 @@ def assess(
         rows = history.rows.get(tid)
         if rows is None:
             undo_id = history.undone.get(tid)
-            why = f"already undone by run {undo_id}" if undo_id else "not in the journal any more"
-            skips.append(UndoSkip(tid, why, rows_of.get(tid, ())))
+            gone = f"already undone by run {undo_id}" if undo_id else "not in the journal any more"
+            skips.append(UndoSkip(tid, gone, rows_of.get(tid, ())))
             continue
         later = history.later.get(tid, ())
         reason = later_run_reason(rows, later)
