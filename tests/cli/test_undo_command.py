@@ -124,6 +124,12 @@ def test_force_puts_back_a_ticket_changed_in_halo_since(
     assert partial.exit_code == 5, partial.output
     assert f"#{victim}: changed since by someone else" in partial.output
     assert sandbox.state.tickets[victim]["status_id"] == 9
+    writes = sandbox.counters["writes_applied"]
+    unforced = invoke("undo", run_id, "--yes")  # only the victim is left: skipped again
+    assert unforced.exit_code == 5 and "nothing to put back: 1 ticket(s) skipped" in (
+        unforced.output
+    )
+    assert sandbox.counters["writes_applied"] == writes
     forced = invoke("undo", run_id, "--force", str(victim), "--yes")
     assert forced.exit_code == 0, forced.output
     assert sandbox.state.tickets[victim]["status_id"] != 9

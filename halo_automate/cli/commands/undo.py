@@ -64,9 +64,13 @@ def undo(
         lookups = ctx.client.lookups([f"category_{n}" for n in levels])
         for warning in undo_warnings(prepared.plan, lookups):
             click.echo(f"warning: {warning}", err=True)
-    if dry_run or not prepared.plan.changes:  # nothing to put back: nothing to journal
+    if dry_run:
         render_undo(prepared, ctx.console, rate)
         return ExitCode.OK
+    if not prepared.plan.changes:  # every ticket left was skipped: nothing written, say so
+        render_undo(prepared, ctx.console, rate)
+        click.echo(f"nothing to put back: {len(prepared.skips)} ticket(s) skipped", err=True)
+        return ExitCode.PARTIAL if prepared.skips else ExitCode.OK
 
     def confirm(_: object) -> bool:
         render_undo(prepared, ctx.console, rate)
