@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from halo_automate.store.records import ChangeKind
 
+_CHUNK = 500
 _COVERED = (
     "SELECT c.ticket_id, c.run_id FROM changes c JOIN runs u ON u.run_id = c.run_id "
     "WHERE u.undo_of = ? AND (c.state = 'done' OR (c.kind = 'action-delete' AND "
@@ -76,18 +77,18 @@ class UndoHistory:
     def undone_by(self, run_ids: Sequence[str]) -> dict[str, list[str]]:
         """For each of ``run_ids`` that an undo wrote to (at least one row ``done``), those
         undos' run ids, oldest first."""
-        if not run_ids:
-            return {}
-        marks = ", ".join("?" * len(run_ids))
-        sql = (
-            "SELECT u.undo_of, u.run_id FROM runs u WHERE u.undo_of IN ("  # noqa: S608 - ours
-            f"{marks}) AND EXISTS (SELECT 1 FROM changes c WHERE c.run_id = u.run_id AND "
-            "c.state = 'done') ORDER BY u.started_at, u.rowid"
-        )
         out: dict[str, list[str]] = {}
         with self._tx("reading which runs were undone", write=False) as db:
-            for undo_of, undo_id in db.execute(sql, list(run_ids)):
-                out.setdefault(str(undo_of), []).append(str(undo_id))
+            for start in range(0, len(run_ids), _CHUNK):  # SQLite's limit on parameters
+                chunk = list(run_ids[start : start + _CHUNK])
+                marks = ", ".join("?" * len(chunk))
+                sql = (
+                    "SELECT u.undo_of, u.run_id FROM runs u WHERE u.undo_of IN ("  # noqa: S608
+                    f"{marks}) AND EXISTS (SELECT 1 FROM changes c WHERE c.run_id = u.run_id "
+                    "AND c.state = 'done') ORDER BY u.started_at, u.rowid"
+                )
+                for undo_of, undo_id in db.execute(sql, chunk):
+                    out.setdefault(str(undo_of), []).append(str(undo_id))
         return out
 
     def later_changes(self, run_id: str) -> list[LaterChange]:

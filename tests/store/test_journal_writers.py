@@ -115,6 +115,8 @@ def test_undone_tickets_and_later_changes(tmp_path: Path) -> None:
     journal.mark([undo_rows[1]], "skipped", "action already gone")
     assert journal.undone_tickets("r") == {1: "u", 3: "u"}
     assert journal.undone_by(["r", "later"]) == {"r": ["u"]}
+    many = [f"x{n}" for n in range(1500)] + ["r"]  # more than SQLite's parameters per query
+    assert journal.undone_by(many) == {"r": ["u"]}
     later = journal.later_changes("r")
     assert [(c.ticket_id, c.field, c.run_id) for c in later] == [
         (2, "status_id", "later"),
