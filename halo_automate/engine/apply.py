@@ -2,7 +2,9 @@
 
 Order of work for one run::
 
-    limits ─▶ lock ─▶ read back planned tickets (ticketids pages) ─▶ skip stale ones
+    limits ─▶ lock ─▶ the instance's writer lock (engine/writer.py: one writer per Halo)
+          ─▶ [undo: its history checks, engine/undo_history.py]
+          ─▶ read back planned tickets (ticketids pages) ─▶ skip stale ones
           ─▶ ticket updates in batches (journal pending → POST → done/failed)
           ─▶ actions in batches (journal pending → POST → done/failed, action ids kept)
           ─▶ action removals (undo only; DELETE /api/Actions/{id}?ticket_id=)
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -38,6 +40,8 @@ from halo_automate.core.outcome import RunOutcome
 from halo_automate.core.plan import Plan, check_limits, plan_to_json
 from halo_automate.engine.batches import ApplyRun, Progress
 from halo_automate.engine.tally import Meter
+from halo_automate.engine.undo_history import UndoGuard
+from halo_automate.engine.writer import POLL_SECONDS, instance_key, instance_writer
 from halo_automate.engine.writes import Todo
 from halo_automate.errors import HaloAutomateError, HaloError, JournalError, LockLostError
 from halo_automate.halo.client import HaloClient
@@ -47,6 +51,8 @@ log = structlog.get_logger("halo_automate.engine.apply")
 
 RESENDS = 2
 """How many times a write that provably did not land (after an unknown outcome) is re-sent."""
+Guard = Callable[[ApplyRun, Sequence[Todo]], list[Todo]]
+"""Asked right before the stale check, under the writer lock: the todos to check and write."""
 
 
 class Applier:
@@ -61,6 +67,8 @@ class Applier:
         progress: Progress | None = None,
         clock: Callable[[], float] = time.monotonic,
         resends: int = RESENDS,
+        guard: Guard | None = None,
+        poll: float = POLL_SECONDS,
     ) -> None:
         self.client = client
         self.journal = journal
@@ -68,6 +76,11 @@ class Applier:
         self.progress = progress
         self.clock = clock
         self.resends = resends
+        self.guard = guard
+        """Asked right before the stale check, under the writer lock (an undo's history
+        checks: :class:`~halo_automate.engine.undo_history.UndoGuard`, the default for an
+        undo plan): the todos to check and write."""
+        self.poll = poll
         self._stop_requested = False
 
     def request_stop(self) -> None:
@@ -129,8 +142,18 @@ class Applier:
         instance = read_instance(self.client)
         run = self.begin(plan, lock)
         error: HaloAutomateError | None = None
-        try:
-            run.write(run.check([Todo.whole(c) for c in plan.changes]))
+        guard = self.guard or (UndoGuard(plan.undo_of) if plan.undo_of else None)
+        try:  # one writer per instance: the check and the writes under its writer lock
+            key = instance_key(self.client, plan)
+            with instance_writer(
+                self.journal, key, lock, stopping=lambda: self.stopping, poll=self.poll
+            ) as held:
+                todos = [Todo.whole(c) for c in plan.changes]
+                if held is None:  # stopped while another run was writing: nothing written
+                    run.tally.unreached = len(todos)
+                else:
+                    run = self.begin(plan, held)
+                    run.write(run.check(guard(run, todos) if guard else todos))
         except HaloAutomateError as e:
             error = e
         outcome = run.outcome(meter, trigger=trigger, error=error)

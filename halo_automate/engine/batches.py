@@ -45,6 +45,7 @@ from halo_automate.engine.writes import (
     stale_reason,
     ticket_body,
     ticket_verdict,
+    written_at,
 )
 from halo_automate.errors import (
     HaloAutomateError,
@@ -427,9 +428,10 @@ def _done(
     write: Write, record: Mapping[str, Any] | None, why: str | None = None
 ) -> list[ChangeMark]:
     """Done marks; an action's id goes on its ``action`` row (the write's first)."""
-    marks = [ChangeMark(i, "done", why) for i in write.row_ids]
+    at = written_at(record)  # Halo's own time of the write (undo compares it, v7)
+    marks = [ChangeMark(i, "done", why, halo_at=at) for i in write.row_ids]
     if write.kind == "action" and record is not None and isinstance(record.get("id"), int):
-        marks[0] = ChangeMark(write.row_ids[0], "done", why, [int(record["id"])])
+        marks[0] = ChangeMark(write.row_ids[0], "done", why, [int(record["id"])], halo_at=at)
     return marks
 
 

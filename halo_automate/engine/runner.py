@@ -33,7 +33,7 @@ from halo_automate.core.plan import (
 )
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.selection import build_query
-from halo_automate.engine.apply import Applier, read_instance
+from halo_automate.engine.apply import Applier, Guard, read_instance
 from halo_automate.engine.recovery import recover_isolated
 from halo_automate.engine.tally import Meter
 from halo_automate.errors import (
@@ -148,13 +148,18 @@ class Runner:
             return self._apply(plan, start, confirm)
 
     def apply_saved(
-        self, plan: Plan, *, confirm: Confirm | None, trigger: str | None = None
+        self,
+        plan: Plan,
+        *,
+        confirm: Confirm | None,
+        trigger: str | None = None,
+        guard: Guard | None = None,
     ) -> RunOutcome:
         """Execute a saved (or undo) plan exactly: its run id, its changes, nothing more.
 
         Interrupted runs of the same playbook are recovered first. ``trigger`` defaults to
         "undo" for an undo plan and "apply-file" otherwise. A plan already applied is refused
-        (and not journaled again: its run is).
+        (and not journaled again: its run is). ``guard``: the applier's (an undo's checks).
         """
         trigger = trigger or ("undo" if plan.mode == "undo" else "apply-file")
         start = _Start(plan.run_id, trigger, Meter.start(self.client))
@@ -169,9 +174,11 @@ class Runner:
                 self.recover(plan.playbook)
             except HaloAutomateError as e:
                 return self._end(start, _Run.of_plan(plan), _ended_by(e), error=e)
-            return self._apply(plan, start, confirm)
+            return self._apply(plan, start, confirm, guard)
 
-    def _apply(self, plan: Plan, start: _Start, confirm: Confirm | None) -> RunOutcome:
+    def _apply(
+        self, plan: Plan, start: _Start, confirm: Confirm | None, guard: Guard | None = None
+    ) -> RunOutcome:
         run = _Run.of_plan(plan)
         try:
             check_limits(plan)
@@ -181,7 +188,7 @@ class Runner:
             return self._end(start, run, RunStatus.REFUSED, error=e)
         if not plan.changes:
             return self._end(start, run, RunStatus.SUCCEEDED)
-        applier = Applier(self.client, self.journal, progress=self.progress)
+        applier = Applier(self.client, self.journal, progress=self.progress, guard=guard)
         try:
             with self._tracking(applier):
                 outcome = applier.apply(

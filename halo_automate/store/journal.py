@@ -10,7 +10,8 @@ Tables (schema version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``):
 * ``changes`` one row per written part of a ticket, typed by :class:`ChangeKind` (a field, an
   action posted, an action removed); ``pending`` is written *before* the request is sent,
   then marked ``done`` / ``failed`` / ``skipped``.
-* ``locks``   one row per playbook that a run currently holds.
+* ``locks``   one row per playbook that a run currently holds; ``instance_locks`` one per
+  Halo instance a run is writing to (:mod:`halo_automate.store.writers`).
 
 Durability: WAL with ``synchronous=FULL``. With ``NORMAL``, WAL only syncs at checkpoints, so
 a committed transaction survives an application crash but can be lost with a power failure or
@@ -76,6 +77,8 @@ from halo_automate.store.records import (
     who,
 )
 from halo_automate.store.rows import COUNT_COLUMNS, change_row, dump, lock_row, run_row
+from halo_automate.store.undos import UndoHistory
+from halo_automate.store.writers import InstanceLocks
 
 __all__ = [
     "MIGRATIONS",
@@ -116,7 +119,7 @@ def _check(value: str, allowed: frozenset[str], what: str) -> None:
 # --------------------------------------------------------------------------- journal
 
 
-class Journal(Decisions, Plans, Pruning):
+class Journal(Decisions, Plans, Pruning, UndoHistory, InstanceLocks):
     """The journal database; create with :meth:`open`. Safe to share between threads."""
 
     def __init__(
@@ -347,9 +350,9 @@ class Journal(Decisions, Plans, Pruning):
             for mark in marks:
                 ids = None if mark.action_ids is None else dump([int(i) for i in mark.action_ids])
                 cursor = db.execute(
-                    "UPDATE changes SET state = ?, message = ?, "
-                    "action_ids = COALESCE(?, action_ids), updated_at = ? WHERE id = ?",
-                    (mark.state, mark.message, ids, stamp, mark.change_id),
+                    "UPDATE changes SET state = ?, message = ?, action_ids = COALESCE(?, "
+                    "action_ids), halo_at = COALESCE(?, halo_at), updated_at = ? WHERE id = ?",
+                    (mark.state, mark.message, ids, mark.halo_at, stamp, mark.change_id),
                 )
                 if cursor.rowcount == 0:
                     missing.append(mark.change_id)

@@ -20,8 +20,9 @@ def history(ctx: Context, as_json: bool, limit: int, playbook: str | None) -> Ex
     from halo_automate.store.history import recent_runs
 
     runs = recent_runs(ctx.journal, limit=limit, playbook=playbook, instance=ctx.instance)
+    undone = ctx.journal.undone_by([r.run_id for r in runs])
     if as_json:
-        click.echo(history_json(runs))
+        click.echo(history_json(runs, undone))
     else:
-        ctx.console.print(history_table(runs))
+        ctx.console.print(history_table(runs, undone))
     return ExitCode.OK
