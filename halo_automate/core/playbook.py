@@ -91,6 +91,8 @@ class Playbook(BaseModel):
     path: str
     source_hash: str
     name_location: str
+    source: str = ""
+    """The playbook's text (sha256 of its UTF-8 is ``source_hash``); plans carry it."""
 
 
 # ---------------------------------------------------------------- pydantic errors
@@ -290,7 +292,7 @@ def load_playbook_text(text: str, path: str = "<playbook>") -> Playbook:
     playbook = _validate(data, src, hashlib.sha256(raw).hexdigest())
     if playbook is None:
         raise PlaybookError(src.formatted())
-    return playbook
+    return playbook.model_copy(update={"source": text})
 
 
 def load_playbook(path: str | FilePath) -> Playbook:
@@ -311,8 +313,11 @@ def load_playbook(path: str | FilePath) -> Playbook:
     except UnicodeDecodeError as e:
         raise PlaybookError([f"{where}:1:1: not UTF-8 text ({e.reason})"]) from e
     playbook = load_playbook_text(text, where)
-    # The hash is of the file's bytes, whatever the encoding details.
-    return playbook.model_copy(update={"source_hash": hashlib.sha256(raw).hexdigest()})
+    # The hash is of the file's bytes, and the source is those bytes as text (a BOM kept).
+    source = raw.decode("utf-8")
+    return playbook.model_copy(
+        update={"source_hash": hashlib.sha256(raw).hexdigest(), "source": source}
+    )
 
 
 FIXTURE_SUFFIXES = (".test.yaml", ".test.yml")
