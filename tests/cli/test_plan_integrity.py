@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import ROOT, write_config
 from click.testing import CliRunner, Result
+from conftest import SandboxFactory
 
 from halo_automate.cli import main
 from halo_automate.sandbox.server import SandboxServer
 from halo_automate.store.journal import Journal
-from tests.cli_support import ROOT, write_config
-from tests.conftest import SandboxFactory
 
 Doc = dict[str, Any]
 NOT_NOW = "not what the playbook would do now"
