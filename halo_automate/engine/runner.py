@@ -160,7 +160,7 @@ class Runner:
         start = _Start(plan.run_id, trigger, Meter.start(self.client))
         with bound(run_id=plan.run_id, playbook=plan.playbook):
             try:  # consumed only by a run that wrote; made for this Halo (engine/saved.py)
-                claim(self.journal, plan)
+                claim(self.journal, plan, trigger)
                 check_instance(plan, self.client)
                 self.recover(plan.playbook)
                 playbook = playbook_of(plan, playbook)

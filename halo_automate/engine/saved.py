@@ -24,10 +24,17 @@ from halo_automate.halo.client import HaloClient
 from halo_automate.store.journal import Journal
 
 
-def claim(journal: Journal, plan: Plan) -> str | None:
+def claim(journal: Journal, plan: Plan, trigger: str) -> str | None:
     """Free the plan's run id for this attempt; returns the id an earlier attempt that wrote
-    nothing was set aside under (None: there was none). PlanAppliedError when the plan was applied
-    (a run that wrote) or a run of it is still running or interrupted."""
+    nothing was set aside under (None: there was none). PlanAppliedError when the plan was
+    applied (a run that wrote), a run of it is still running or interrupted, or the run id
+    belongs to another kind of run (a document whose run id was edited to another run's)."""
+    held = journal.run(plan.run_id)
+    if held is not None and (held.playbook, held.trigger) != (plan.playbook, trigger):
+        raise PlanAppliedError(
+            f"plan {plan.run_id}: that run id is already used by another run in the journal "
+            f"(see: show {plan.run_id}); re-plan it"
+        )
     found, aside = journal.set_aside_unwritten(plan.run_id)
     if found == "wrote":
         raise PlanAppliedError(f"plan {plan.run_id} was already applied (see: show {plan.run_id})")

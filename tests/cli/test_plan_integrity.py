@@ -397,3 +397,37 @@ def test_report_writes_per_case(capsys: pytest.CaptureFixture[str]) -> None:
     with capsys.disabled():
         for case, count in sorted(WRITES.items()):
             print(f"writes that reached Halo, {case}: {count}")
+
+
+def test_a_run_id_edited_to_another_runs_is_refused(halo: Halo) -> None:
+    """A document whose run id is edited to another run's (a declined `run`) neither
+    renames that run nor applies: refused, and history still shows the other run as it was."""
+    declined = halo("run", "close-spam")  # no terminal, no --yes: refused, journaled
+    assert declined.exit_code == 4, declined.output
+    (other,) = json.loads(halo("history", "--json").output)["runs"]
+    doc = halo.plan("close-spam")
+    doc["run_id"] = other["run_id"]
+    before, writes = halo.state(), halo.writes()
+    result = halo("apply", halo.save(doc), "--yes")
+    assert result.exit_code == 2 and "already used by another run" in result.output
+    assert halo.writes() == writes and halo.state() == before
+    (still,) = json.loads(halo("history", "--json").output)["runs"]
+    assert still == other
+
+
+def test_an_apply_refused_by_its_limits_leaves_the_plan_usable(halo: Halo) -> None:
+    """Refused by max_changes (the playbook's): the second apply is refused by the limit
+    again, not as "already applied"; both attempts are in history, refused."""
+    playbook = halo.folder / "playbooks" / "close-spam.yaml"
+    text = playbook.read_text(encoding="utf-8")
+    playbook.write_text(text.replace("max_changes: 500", "max_changes: 5"), encoding="utf-8")
+    doc = halo.plan("close-spam")
+    assert len(doc["changes"]) > 5
+    path = halo.save(doc, "spam.plan.json")
+    for _ in range(2):
+        result = halo("apply", path, "--yes")
+        assert result.exit_code == 4 and "limits.max_changes (5)" in result.output, result.output
+    assert halo.writes() == 0
+    listed = json.loads(halo("history", "--json").output)["runs"]
+    statuses = {r["run_id"]: r["status"] for r in listed}
+    assert statuses == {doc["run_id"]: "refused", f"{doc['run_id']}~1": "refused"}
