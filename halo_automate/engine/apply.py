@@ -2,7 +2,8 @@
 
 Order of work for one run::
 
-    limits ─▶ lock ─▶ read back planned tickets (ticketids pages) ─▶ skip stale ones
+    limits ─▶ lock ─▶ read back planned tickets (ticketids pages) ─▶ skip stale ones (and,
+          with a re-derivation, those its playbook would not change exactly so now)
           ─▶ ticket updates in batches (journal pending → POST → done/failed)
           ─▶ actions in batches (journal pending → POST → done/failed, action ids kept)
           ─▶ action removals (undo only; DELETE /api/Actions/{id}?ticket_id=)

@@ -185,11 +185,11 @@ class Runner:
             return self._end(start, run, RunStatus.SUCCEEDED)
         applier = Applier(self.client, self.journal, progress=self.progress)
         try:  # after the prompt: each change re-derived from the playbook as tickets are now
-            again = None if playbook is None else rederiver(self.client, playbook, plan, self.now())
+            redo = None if playbook is None else rederiver(self.client, playbook, plan, self.now())
             with self._tracking(applier):
                 outcome = applier.apply(
                     plan, trigger=start.trigger, started_by=self.started_by, meter=start.meter,
-                    rederive=again,
+                    rederive=redo,
                 )  # fmt: skip
         except HaloAutomateError as e:  # a lock, or the journal failed: nothing written
             return self._end(start, run, _ended_by(e), error=e)

@@ -15,6 +15,7 @@ import hashlib
 import json
 import shutil
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,15 @@ def halo(sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 WRITES: dict[str, int] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _writes_per_case() -> Iterator[None]:
+    """After the module: the writes that reached Halo per tamper case (shown with ``-s``;
+    the figures of the closing note)."""
+    yield
+    for case, count in sorted(WRITES.items()):
+        print(f"writes that reached Halo, {case}: {count}")
 
 
 def only(doc: Doc, index: int = 0) -> Doc:
@@ -389,14 +399,6 @@ def test_an_apply_that_failed_before_writing_leaves_the_plan_usable(halo: Halo) 
     listed = json.loads(halo("history", "--json").output)["runs"]
     statuses = {r["run_id"]: r["status"] for r in listed}
     assert statuses == {doc["run_id"]: "succeeded", f"{doc['run_id']}~1": "failed"}
-
-
-def test_report_writes_per_case(capsys: pytest.CaptureFixture[str]) -> None:
-    """Print the writes that reached Halo per tamper case (run with -s for the closing note;
-    empty when run alone or on another worker)."""
-    with capsys.disabled():
-        for case, count in sorted(WRITES.items()):
-            print(f"writes that reached Halo, {case}: {count}")
 
 
 def test_a_run_id_edited_to_another_runs_is_refused(halo: Halo) -> None:
