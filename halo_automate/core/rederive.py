@@ -57,7 +57,7 @@ def difference(planned: TicketChange, derived: TicketChange) -> str | None:
     """How ``planned`` differs from the ``derived`` change (None: exactly the same)."""
     if planned.ticket_id != derived.ticket_id:
         return f"ticket {derived.ticket_id}, not {planned.ticket_id}"
-    if list(planned.fields) != list(derived.fields):
+    if set(planned.fields) != set(derived.fields):  # key order is no change (jq -S)
         return (
             f"it would change {', '.join(derived.fields) or 'no field'}, the plan says "
             f"{', '.join(planned.fields) or 'no field'}"

@@ -433,3 +433,17 @@ def test_an_apply_refused_by_its_limits_leaves_the_plan_usable(halo: Halo) -> No
     listed = json.loads(halo("history", "--json").output)["runs"]
     statuses = {r["run_id"]: r["status"] for r in listed}
     assert statuses == {doc["run_id"]: "refused", f"{doc['run_id']}~1": "refused"}
+
+
+def test_a_document_with_sorted_keys_still_applies(halo: Halo) -> None:
+    """Key order is not a change: the plan re-serialised with sorted keys (``jq -S``)
+    applies every entry."""
+    doc = halo.plan("bulk-edit-woodgrove")
+    path = halo.folder / "sorted.json"
+    path.write_text(json.dumps(doc, sort_keys=True), encoding="utf-8")
+    result = halo("apply", str(path), "--yes")
+    assert result.exit_code == 0, result.output
+    tickets, _ = halo.state()
+    for change in doc["changes"]:
+        for name, pair in change["fields"].items():
+            assert tickets[change["ticket_id"]][name] == pair["after"]
