@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import dataclasses
 import io
 import json
 import logging
@@ -177,6 +178,9 @@ def plan_on(sb: SandboxServer, playbook: Playbook, journal_path: Path) -> Plan:
 def apply_on_twin(twin: SandboxServer, plan: Plan, journal_path: Path, **over: Any) -> int:
     """Apply ``plan`` on the fault-free twin; returns the requests it took (token included)."""
     with runner_for(twin, journal_path, **over) as runner:
+        # The twin is another Halo with the same data: the plan is stamped for it, since a
+        # plan applies only to the Halo it was made for (issue 12).
+        plan = dataclasses.replace(plan, instance_identity=runner.client.settings.identity)
         outcome = runner.apply_saved(plan, confirm=None)
         assert outcome.status == "succeeded", outcome.summary()
         return runner.client.stats.requests

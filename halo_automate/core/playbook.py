@@ -95,6 +95,8 @@ class Playbook(BaseModel):
     name_location: str
     instances: tuple[str, ...] | None = None
     """The config instances it may run on (None: all; see core/instance_scope.py)."""
+    source: str = ""
+    """The playbook's text (sha256 of its UTF-8 is ``source_hash``); plans carry it."""
 
 
 # ---------------------------------------------------------------- pydantic errors
@@ -300,7 +302,7 @@ def load_playbook_text(text: str, path: str = "<playbook>") -> Playbook:
     playbook = _validate(data, src, hashlib.sha256(raw).hexdigest())
     if playbook is None:
         raise PlaybookError(src.formatted())
-    return playbook
+    return playbook.model_copy(update={"source": text})
 
 
 def load_playbook(path: str | FilePath) -> Playbook:
@@ -321,8 +323,11 @@ def load_playbook(path: str | FilePath) -> Playbook:
     except UnicodeDecodeError as e:
         raise PlaybookError([f"{where}:1:1: not UTF-8 text ({e.reason})"]) from e
     playbook = load_playbook_text(text, where)
-    # The hash is of the file's bytes, whatever the encoding details.
-    return playbook.model_copy(update={"source_hash": hashlib.sha256(raw).hexdigest()})
+    # The hash is of the file's bytes, and the source is those bytes as text (a BOM kept).
+    source = raw.decode("utf-8")
+    return playbook.model_copy(
+        update={"source_hash": hashlib.sha256(raw).hexdigest(), "source": source}
+    )
 
 
 FIXTURE_SUFFIXES = (".test.yaml", ".test.yml")

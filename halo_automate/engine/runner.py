@@ -35,13 +35,15 @@ from halo_automate.core.playbook import Playbook
 from halo_automate.core.selection import build_query
 from halo_automate.engine.apply import Applier, Guard, read_instance
 from halo_automate.engine.recovery import recover_isolated
+from halo_automate.engine.saved import check_instance, claim, playbook_of, rederiver
 from halo_automate.engine.tally import Meter
 from halo_automate.errors import (
     HaloAutomateError,
     HaloError,
+    InstanceMismatchError,
     JournalError,
     LockedError,
-    PlanError,
+    PlanAppliedError,
     RefusedError,
 )
 from halo_automate.halo.client import HaloClient
@@ -145,7 +147,7 @@ class Runner:
                 return self._end(start, _Run.of_playbook(playbook), _ended_by(e), error=e)
             if preview_only or playbook.mode == "preview":
                 return self._end(start, _Run.of_plan(plan, "preview"), RunStatus.PREVIEWED)
-            return self._apply(plan, start, confirm)
+            return self._apply(plan, start, confirm, playbook)
 
     def apply_saved(
         self,
@@ -154,30 +156,39 @@ class Runner:
         confirm: Confirm | None,
         trigger: str | None = None,
         guard: Guard | None = None,
+        playbook: Playbook | None = None,
     ) -> RunOutcome:
-        """Execute a saved (or undo) plan exactly: its run id, its changes, nothing more.
+        """Execute a saved (or undo) plan: its run id, its changes, nothing more.
 
         Interrupted runs of the same playbook are recovered first. ``trigger`` defaults to
         "undo" for an undo plan and "apply-file" otherwise. A plan already applied is refused
-        (and not journaled again: its run is). ``guard``: the applier's (an undo's checks).
+        (and not journaled again: its run is); one made for another Halo is refused before
+        any request. An apply plan's changes are re-derived from ``playbook`` (default: the
+        one the plan carries) against the tickets as read now (:mod:`halo_automate.engine.saved`).
+        ``guard``: the applier's (an undo's checks).
         """
         trigger = trigger or ("undo" if plan.mode == "undo" else "apply-file")
         start = _Start(plan.run_id, trigger, Meter.start(self.client))
         with bound(run_id=plan.run_id, playbook=plan.playbook, instance=self.instance):
-            try:
-                if self.journal.run(plan.run_id) is not None:
-                    again = PlanError(
-                        f"plan {plan.run_id} was already applied (see: show {plan.run_id})"
-                    )
-                    run = _Run.of_plan(plan)
-                    return self._end(start, run, RunStatus.FAILED, error=again, journaled=True)
+            try:  # consumed only by a run that wrote; made for this Halo (engine/saved.py)
+                claim(self.journal, plan, trigger)
+                check_instance(plan, self.client)
                 self.recover(plan.playbook)
+                playbook = playbook_of(plan, playbook)
+            except PlanAppliedError as again:  # its run is journaled: not again
+                run = _Run.of_plan(plan)
+                return self._end(start, run, RunStatus.FAILED, error=again, journaled=True)
             except HaloAutomateError as e:
                 return self._end(start, _Run.of_plan(plan), _ended_by(e), error=e)
-            return self._apply(plan, start, confirm, guard)
+            return self._apply(plan, start, confirm, playbook, guard)
 
     def _apply(
-        self, plan: Plan, start: _Start, confirm: Confirm | None, guard: Guard | None = None
+        self,
+        plan: Plan,
+        start: _Start,
+        confirm: Confirm | None,
+        playbook: Playbook | None,
+        guard: Guard | None = None,
     ) -> RunOutcome:
         run = _Run.of_plan(plan)
         try:
@@ -189,11 +200,13 @@ class Runner:
         if not plan.changes:
             return self._end(start, run, RunStatus.SUCCEEDED)
         applier = Applier(self.client, self.journal, progress=self.progress, guard=guard)
-        try:
+        try:  # after the prompt: each change re-derived from the playbook as tickets are now
+            redo = None if playbook is None else rederiver(self.client, playbook, plan, self.now())
             with self._tracking(applier):
                 outcome = applier.apply(
-                    plan, trigger=start.trigger, started_by=self.started_by, meter=start.meter
-                )
+                    plan, trigger=start.trigger, started_by=self.started_by, meter=start.meter,
+                    rederive=redo,
+                )  # fmt: skip
         except HaloAutomateError as e:  # a lock, or the journal failed: nothing written
             return self._end(start, run, _ended_by(e), error=e)
         log.info("run_summary", **outcome.summary())  # journaled by the applier
@@ -283,7 +296,7 @@ class Runner:
 
 def _ended_by(error: HaloAutomateError) -> RunStatus:
     """A run ended by ``error`` before writing: refused (a limit, a lock) or failed."""
-    refused = isinstance(error, RefusedError | LockedError)
+    refused = isinstance(error, RefusedError | LockedError | InstanceMismatchError)
     return RunStatus.REFUSED if refused else RunStatus.FAILED
 
 

@@ -51,6 +51,7 @@ import structlog
 
 from halo_automate.core.outcome import RunStatus
 from halo_automate.errors import JournalError, LockedError, LockLostError, UnknownRunError
+from halo_automate.store.attempts import Attempts
 from halo_automate.store.connection import Connect, configure, connect, create, refuse_empty
 from halo_automate.store.connection import translate as _translate
 from halo_automate.store.decisions import Decisions, RunExists, insert_changes, insert_run
@@ -119,7 +120,7 @@ def _check(value: str, allowed: frozenset[str], what: str) -> None:
 # --------------------------------------------------------------------------- journal
 
 
-class Journal(Decisions, Plans, Pruning, UndoHistory, InstanceLocks):
+class Journal(Decisions, Plans, Pruning, UndoHistory, InstanceLocks, Attempts):
     """The journal database; create with :meth:`open`. Safe to share between threads."""
 
     def __init__(

@@ -73,7 +73,7 @@ def test_plan_json_and_writes_nothing(cli: tuple[Invoke, Path, SandboxServer]) -
     result = invoke("plan", "close-spam", "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
-    assert doc["format"] == "halo-automate/plan" and doc["version"] == 1
+    assert doc["format"] == "halo-automate/plan" and doc["version"] == 2
     assert doc["changes"] and {"ticket_id", "fields", "actions"} <= set(doc["changes"][0])
     assert sandbox.counters["writes_applied"] == 0
 
