@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from halo_automate.cli.console import ask, make_console, progress_bar
+from halo_automate.cli.console import ask, make_console, progress_bar, wait_countdown
 from halo_automate.cli.exits import handle_errors
 from halo_automate.cli.preview import render_plan
 from halo_automate.errors import ConfigError
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from halo_automate.core.playbook import Playbook
     from halo_automate.engine.runner import Runner
     from halo_automate.halo.client import HaloClient
+    from halo_automate.store.budget import JournalWindow
     from halo_automate.store.journal import Journal
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -57,13 +58,23 @@ class Context:
         self.console = make_console()
         self._client: HaloClient | None = None
         self._journal: Journal | None = None
+        self._window: JournalWindow | None = None
 
     @property
     def client(self) -> HaloClient:
         if self._client is None:
             from halo_automate.halo.client import HaloClient
+            from halo_automate.halo.ratelimit import RequestBudget
+            from halo_automate.store.budget import JournalWindow
 
-            self._client = HaloClient(self.settings.halo, instance_name=self.settings.instance_name)
+            # One budget per instance across every process: its window lives in the journal.
+            self._window = JournalWindow.open(self.journal.path)
+            budget = RequestBudget.for_instance(
+                self.settings.halo, window=self._window, on_wait=wait_countdown(self.console)
+            )
+            self._client = HaloClient(
+                self.settings.halo, budget=budget, instance_name=self.settings.instance_name
+            )
         return self._client
 
     @property
@@ -133,6 +144,8 @@ class Context:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+        if self._window is not None:
+            self._window.close()
         if self._journal is not None:
             self._journal.close()
 

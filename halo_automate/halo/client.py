@@ -126,9 +126,7 @@ class HaloClient:
         self.instance_name = instance_name
         """The config's name for this Halo (``settings.identity`` is what makes it this Halo)."""
         self.retry = retry or RetryPolicy()
-        self.budget = budget or RequestBudget(
-            settings.rate_limit.requests, settings.rate_limit.per_seconds, clock=clock, sleep=sleep
-        )
+        self.budget = budget or RequestBudget.for_instance(settings, clock=clock, sleep=sleep)
         self.stats = stats or ClientStats()
         self._http = httpx.Client(
             transport=transport,

@@ -27,6 +27,9 @@ failure leaves the journal at its old version, and two processes never migrate a
 * v6: instances (issue 12). ``runs.instance_name`` (the config's name of the Halo a run
   talked to; ``default`` for older runs, which knew one Halo) and ``runs.instance_identity``
   (its API base URL and tenant; NULL for older runs).
+* v7: one request budget per instance (issue 12). ``budget_slots`` (one row per request sent
+  in the rolling window, by instance key, wall-clock seconds) and ``budget_pauses`` (until
+  when a 429 pauses the instance's every process); :mod:`halo_automate.store.budget`.
 """
 
 from __future__ import annotations
@@ -129,6 +132,15 @@ def _migrate_v6(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS runs_instance ON runs (instance_name, playbook)")
 
 
+def _migrate_v7(conn: sqlite3.Connection) -> None:
+    """Version 7: the request budget's window, shared by every process (store/budget.py)."""
+    conn.execute("CREATE TABLE budget_slots (key TEXT NOT NULL, sent_at REAL NOT NULL)")
+    conn.execute("CREATE INDEX budget_slots_key ON budget_slots (key, sent_at)")
+    conn.execute(
+        "CREATE TABLE budget_pauses (key TEXT PRIMARY KEY, paused_until REAL NOT NULL)"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v1,
     _migrate_v2,
@@ -136,6 +148,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v4,
     _migrate_v5,
     _migrate_v6,
+    _migrate_v7,
 )
 """Migration ``i`` takes the schema from version ``i`` to ``i + 1``; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)
