@@ -67,21 +67,23 @@ class SharedWindow(Protocol):
     """The slots of request budgets, kept where every process on the machine sees them.
 
     Times are seconds on the budget's clock (wall-clock seconds for a real window). ``key``
-    names the budget (an instance's identity); ``hold`` is how long the caller holds a slot
-    (a window plus its latency margin). Every method is one short transaction.
+    names the budget (an instance's identity). A slot is held ``per_seconds`` plus the largest
+    latency ``margin`` any process reported within two windows (each call reports the
+    caller's), so one process's slow requests hold the slots of all. Every method is one
+    short transaction.
     """
 
-    def take(self, key: str, now: float, hold: float, limit: int) -> float:
-        """Take a slot at ``now`` when no pause runs and fewer than ``limit`` slots are younger
-        than ``hold``, and return 0; else take nothing and return the seconds to wait."""
+    def take(self, key: str, now: float, per_seconds: float, margin: float, limit: int) -> float:
+        """Take a slot at ``now`` when no pause runs and fewer than ``limit`` slots are held,
+        and return 0; else take nothing and return the seconds to wait."""
         ...
 
     def pause(self, key: str, until: float) -> None:
         """Pause every user of ``key`` until ``until`` (a 429); a longer pause is kept."""
         ...
 
-    def state(self, key: str, now: float, hold: float) -> tuple[int, float]:
-        """Slots younger than ``hold``, and until when a pause runs (0: none), at ``now``."""
+    def state(self, key: str, now: float, per_seconds: float, margin: float) -> tuple[int, float]:
+        """Slots held at ``now``, and until when a pause runs (0: none)."""
         ...
 
 
@@ -188,7 +190,8 @@ class RequestBudget:
         local = self._paused_until - now
         if local > 0:
             return local
-        return max(0.0, self.window.take(self.key, now, self.hold, self.requests))
+        wait = self.window.take(self.key, now, self.per_seconds, self._margin, self.requests)
+        return max(0.0, wait)
 
     def observed(self, seconds: float) -> None:
         """Record one request's latency; slots are held that much longer than a window."""
@@ -255,7 +258,7 @@ class RequestBudget:
             if self.window is None:
                 self._wait_needed(now)
                 return WindowState(len(self._sent), max(0.0, self._paused_until - now))
-            used, paused_until = self.window.state(self.key, now, self.hold)
+            used, paused_until = self.window.state(self.key, now, self.per_seconds, self._margin)
             pause = max(self._paused_until, paused_until) - now
             return WindowState(used, max(0.0, pause))
 

@@ -256,12 +256,12 @@ class Sender:
         time by ``until``); every httpx failure is translated here, to :class:`SendFailed`
         or a :class:`ConfigError`."""
         self.budget.acquire()
+        sent = self._clock()  # the latency the budget learns runs from the slot to the answer
         self.check_run_deadline(endpoint)  # the slot may have taken a while
         hook = _BEFORE_SEND.get()
         if hook is not None:  # after every wait (rate limit, back-off): right before the wire
             hook()
         self.stats.count(endpoint)
-        sent = self._clock()
         resp: httpx.Response | None = None
         try:
             resp = self.http.send(request, stream=True)

@@ -4,16 +4,18 @@ sees it (issue 12: one budget per Halo instance, not per process).
 :class:`JournalWindow` implements ``halo.ratelimit.SharedWindow`` (a protocol: halo/ and store/
 never import each other; the CLI's context and the demo wire them together). Its tables
 (migration v7): ``budget_slots`` holds one row per request sent in the rolling window, keyed by
-the instance's identity, in wall-clock seconds; ``budget_pauses`` holds until when a 429
-pauses every process of that instance.
+the instance's identity, in wall-clock seconds; ``budget_windows`` holds, per instance, until
+when a 429 pauses every process, and the slowest recent request of any process (the latency
+margin: Halo counts a request when it arrives, so a slot is held a window plus that margin,
+and one process's slow request must hold the slots of all).
 
 Each call is one short ``BEGIN IMMEDIATE`` transaction (count, take or pause, prune), so two
 processes never both take the last slot. The window has its own connection to the journal
 file, with ``synchronous=NORMAL``: a slot is worth nothing after a crash (losing one only
 lets one request more through in the next window, and Halo's back-off covers that), so it
 costs no fsync, unlike the journal's own rows. Old slots are pruned as new ones are taken:
-any slot older than twice the caller's hold (no process holds one longer than a window plus
-a tenth), and any slot from the future (the wall clock was set back).
+any slot older than twice the hold, and any slot from the future (the wall clock was set
+back).
 """
 
 from __future__ import annotations
@@ -64,12 +66,13 @@ class JournalWindow:
     def __repr__(self) -> str:
         return f"JournalWindow({str(self.path)!r})"
 
-    def take(self, key: str, now: float, hold: float, limit: int) -> float:
-        """Take a slot at ``now`` (return 0) unless paused or ``limit`` slots are younger
-        than ``hold`` (return the seconds to wait; nothing taken)."""
+    def take(self, key: str, now: float, per_seconds: float, margin: float, limit: int) -> float:
+        """Take a slot at ``now`` (return 0) unless paused or ``limit`` slots are held (return
+        the seconds to wait; nothing taken). A slot is held ``per_seconds`` plus the largest
+        latency ``margin`` any process reported lately; ``margin`` is this caller's."""
         with self._mutex, translate(self.path, "taking a request slot"):
             with transaction(self._conn, "BEGIN IMMEDIATE") as db:
-                paused = _paused_until(db, key)
+                paused, hold = _window(db, key, now, per_seconds, margin)
                 if paused > now:
                     return paused - now
                 db.execute(
@@ -93,17 +96,24 @@ class JournalWindow:
         with self._mutex, translate(self.path, "pausing the request budget"):
             with transaction(self._conn, "BEGIN IMMEDIATE") as db:
                 db.execute(
-                    "INSERT INTO budget_pauses (key, paused_until) VALUES (?, ?) "
+                    "INSERT INTO budget_windows (key, paused_until) VALUES (?, ?) "
                     "ON CONFLICT (key) DO UPDATE SET "
                     "paused_until = max(paused_until, excluded.paused_until)",
                     (key, until),
                 )
 
-    def state(self, key: str, now: float, hold: float) -> tuple[int, float]:
-        """Slots of ``key`` younger than ``hold`` at ``now``, and until when it is paused."""
+    def state(self, key: str, now: float, per_seconds: float, margin: float) -> tuple[int, float]:
+        """Slots of ``key`` held at ``now``, and until when it is paused (0: never)."""
         with self._mutex, translate(self.path, "reading the request budget"):
             with transaction(self._conn, "BEGIN") as db:
-                return _used(db, key, now, hold), _paused_until(db, key)
+                row = db.execute(
+                    "SELECT paused_until, margin, margin_at FROM budget_windows WHERE key = ?",
+                    (key,),
+                ).fetchone()
+                paused, shared = (0.0, 0.0) if row is None else (float(row[0]), float(row[1]))
+                if row is not None and float(row[2]) <= now - 2 * per_seconds:
+                    shared = 0.0
+                return _used(db, key, now, per_seconds + max(margin, shared)), paused
 
     def close(self) -> None:
         with self._mutex:
@@ -129,6 +139,22 @@ def _used(db: sqlite3.Connection, key: str, now: float, hold: float) -> int:
     return int(row[0])
 
 
-def _paused_until(db: sqlite3.Connection, key: str) -> float:
-    row = db.execute("SELECT paused_until FROM budget_pauses WHERE key = ?", (key,)).fetchone()
-    return float(row[0]) if row else 0.0
+def _window(
+    db: sqlite3.Connection, key: str, now: float, per_seconds: float, margin: float
+) -> tuple[float, float]:
+    """The pause of ``key`` and how long its slots are held, recording ``margin``: the shared
+    margin is the largest any process reported within two windows (a larger one, or an
+    older one, is replaced), so a slow request of one process holds slots for all."""
+    row = db.execute(
+        "SELECT paused_until, margin, margin_at FROM budget_windows WHERE key = ?", (key,)
+    ).fetchone()
+    paused, shared, at = (0.0, 0.0, 0.0) if row is None else (float(v) for v in row)
+    if margin >= shared or at <= now - 2 * per_seconds:
+        shared, at = margin, now
+        db.execute(
+            "INSERT INTO budget_windows (key, margin, margin_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET margin = excluded.margin, "
+            "margin_at = excluded.margin_at",
+            (key, shared, at),
+        )
+    return paused, per_seconds + shared

@@ -28,8 +28,9 @@ failure leaves the journal at its old version, and two processes never migrate a
   talked to; ``default`` for older runs, which knew one Halo) and ``runs.instance_identity``
   (its API base URL and tenant; NULL for older runs).
 * v7: one request budget per instance (issue 12). ``budget_slots`` (one row per request sent
-  in the rolling window, by instance key, wall-clock seconds) and ``budget_pauses`` (until
-  when a 429 pauses the instance's every process); :mod:`halo_automate.store.budget`.
+  in the rolling window, by instance key, wall-clock seconds) and ``budget_windows`` (per
+  instance: until when a 429 pauses every process, and the slowest recent request of any
+  process, by which slots are held longer than a window); :mod:`halo_automate.store.budget`.
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ def _migrate_v7(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE budget_slots (key TEXT NOT NULL, sent_at REAL NOT NULL)")
     conn.execute("CREATE INDEX budget_slots_key ON budget_slots (key, sent_at)")
     conn.execute(
-        "CREATE TABLE budget_pauses (key TEXT PRIMARY KEY, paused_until REAL NOT NULL)"
+        "CREATE TABLE budget_windows (key TEXT PRIMARY KEY, paused_until REAL NOT NULL DEFAULT 0,"
+        " margin REAL NOT NULL DEFAULT 0, margin_at REAL NOT NULL DEFAULT 0)"
     )
 
 

@@ -88,8 +88,8 @@ def test_token_request_waits_for_the_shared_budget(
 def test_two_processes_at_once_see_no_429(tmp_path: Path, sandbox_factory: SandboxFactory) -> None:
     """Two clients scanning at the same time against a sandbox whose limit is the configured
     budget: zero 429s, because their sum never exceeds the limit."""
-    sb = sandbox_factory(rate_limit=20, rate_window=1.0)
-    settings = settings_for(sb, 20, 1.0, page_size=20)
+    sb = sandbox_factory(rate_limit=40, rate_window=2.0)
+    settings = settings_for(sb, 40, 2.0, page_size=20)
     errors: list[BaseException] = []
     with window_at(tmp_path) as window:
         clients = [client_with(settings, window) for _ in range(2)]
@@ -107,7 +107,7 @@ def test_two_processes_at_once_see_no_429(tmp_path: Path, sandbox_factory: Sandb
             thread.join(60)
     assert not errors
     sent = sum(c.stats.snapshot()["requests"] for c in clients)
-    assert sent >= 2 * 30  # 30 pages each: three windows' worth together
+    assert sent >= 2 * 30  # 30 pages each: more than a window's worth together
     assert sb.counters["rate_limited"] == 0
     assert sum(c.stats.snapshot()["rate_limited"] for c in clients) == 0
 
