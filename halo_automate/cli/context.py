@@ -111,14 +111,16 @@ class Context:
     def render(self, plan: Plan, lookups: Lookups | None = None) -> None:
         """The preview of ``plan``, with what applying it costs under these settings."""
         halo = self.settings.halo
+        budget = self.client.budget  # shared by every process: estimated at it as it is now
         render_plan(
             plan,
             self.console,
             lookups=lookups,
             batch_size=halo.batch_size,
             page_size=halo.page_size,
-            rate_requests=halo.rate_limit.requests,
-            rate_seconds=halo.rate_limit.per_seconds,
+            rate_requests=budget.requests,
+            rate_seconds=budget.per_seconds,
+            budget_now=budget.now(),
         )
 
     def warned(self, plan: Plan) -> Plan:

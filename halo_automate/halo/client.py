@@ -62,6 +62,7 @@ from halo_automate.halo.permissions import explain_refusal, permission_for, perm
 from halo_automate.halo.ratelimit import RequestBudget
 from halo_automate.halo.retry import RetryPolicy
 from halo_automate.halo.scan import TicketScan
+from halo_automate.halo.stopping import stop_when
 from halo_automate.halo.transport import (
     MAX_RESPONSE_BYTES,
     ClientStats,
@@ -395,4 +396,5 @@ __all__ = [
     "bounded_map",
     "check_ticket_query",
     "halo_message",
+    "stop_when",
 ]

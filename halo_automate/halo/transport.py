@@ -40,6 +40,7 @@ from halo_automate.errors import (
     one_line,
 )
 from halo_automate.halo.ratelimit import RequestBudget
+from halo_automate.halo.stopping import stop_check
 from halo_automate.halo.retry import (
     Decision,
     Failure,
@@ -255,7 +256,10 @@ class Sender:
         """Take a budget slot, send one request and read its body (capped in size, and in
         time by ``until``); every httpx failure is translated here, to :class:`SendFailed`
         or a :class:`ConfigError`."""
-        self.budget.acquire()
+        stop = stop_check()  # a stop request reaches a run that is only reading
+        self.budget.acquire(stop)
+        if stop is not None:
+            stop()
         sent = self._clock()  # the latency the budget learns runs from the slot to the answer
         self.check_run_deadline(endpoint)  # the slot may have taken a while
         hook = _BEFORE_SEND.get()
