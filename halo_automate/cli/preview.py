@@ -189,7 +189,7 @@ def totals_lines(
 
 
 def _estimate_line(requests: int, limit: int, per_seconds: float, now: WindowState) -> str:
-    """"Apply needs 269 request(s): about 4m 8s at the current budget (...)"."""
+    """ "Apply needs 269 request(s): about 4m 8s at the current budget (...)"."""
     seconds = estimate_seconds(requests, limit, per_seconds, now.used, now.paused_until)
     busy = f", {now.used} in use now" if now.used else ""
     paused = f", paused {_duration(now.paused_until)} after a 429" if now.paused_until else ""

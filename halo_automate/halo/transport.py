@@ -40,7 +40,6 @@ from halo_automate.errors import (
     one_line,
 )
 from halo_automate.halo.ratelimit import RequestBudget
-from halo_automate.halo.stopping import stop_check
 from halo_automate.halo.retry import (
     Decision,
     Failure,
@@ -52,6 +51,7 @@ from halo_automate.halo.retry import (
     decide,
     retry_after_seconds,
 )
+from halo_automate.halo.stopping import stop_check
 
 log = structlog.get_logger("halo_automate.halo")
 

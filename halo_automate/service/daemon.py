@@ -30,9 +30,10 @@ Decisions, and why:
   changed schedule is rescheduled from the reload; any other change is used from the next
   run. The config file itself is read once: restart to change it.
 * **Stop.** SIGTERM or SIGINT: no new runs; the runner is asked to stop after the in-flight
-  batch, which is journaled; a run still reading or planning stops before its next request
-  and is journaled interrupted (``halo.stopping``); exit 0 once nothing is in flight. If a run is still in flight
-  after ``daemon.stop_timeout_seconds``, :meth:`Daemon.serve` returns ``ExitCode.PARTIAL``
+  batch, which is journaled; a run still reading or planning stops before its next
+  request and is journaled interrupted (``halo.stopping``); exit 0 once nothing is in
+  flight. If a run is still in flight after ``daemon.stop_timeout_seconds``,
+  :meth:`Daemon.serve` returns ``ExitCode.PARTIAL``
   (5, "some writes may not have completed") and the CLI exits at once without waiting for
   it. The journal stays consistent either way: a write is journaled *pending* before it is
   sent, so an abandoned batch leaves pending rows, which the next start

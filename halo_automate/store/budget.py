@@ -70,50 +70,59 @@ class JournalWindow:
         """Take a slot at ``now`` (return 0) unless paused or ``limit`` slots are held (return
         the seconds to wait; nothing taken). A slot is held ``per_seconds`` plus the largest
         latency ``margin`` any process reported lately; ``margin`` is this caller's."""
-        with self._mutex, translate(self.path, "taking a request slot"):
-            with transaction(self._conn, "BEGIN IMMEDIATE") as db:
-                paused, hold = _window(db, key, now, per_seconds, margin)
-                if paused > now:
-                    return paused - now
-                db.execute(
-                    "DELETE FROM budget_slots WHERE key = ? AND (sent_at <= ? OR sent_at > ?)",
-                    (key, now - 2 * hold, now + hold),
-                )
-                used = _used(db, key, now, hold)
-                if used < limit:
-                    db.execute("INSERT INTO budget_slots (key, sent_at) VALUES (?, ?)", (key, now))
-                    return 0.0
-                # the slot that frees the window for one more: the (used - limit + 1)-th oldest
-                row = db.execute(
-                    "SELECT sent_at FROM budget_slots WHERE key = ? AND sent_at > ? "
-                    "ORDER BY sent_at LIMIT 1 OFFSET ?",
-                    (key, now - hold, used - limit),
-                ).fetchone()
-                return max(float(row[0]) + hold - now, 0.0) if row else 0.0
+        with (
+            self._mutex,
+            translate(self.path, "taking a request slot"),
+            transaction(self._conn, "BEGIN IMMEDIATE") as db,
+        ):
+            paused, hold = _window(db, key, now, per_seconds, margin)
+            if paused > now:
+                return paused - now
+            db.execute(
+                "DELETE FROM budget_slots WHERE key = ? AND (sent_at <= ? OR sent_at > ?)",
+                (key, now - 2 * hold, now + hold),
+            )
+            used = _used(db, key, now, hold)
+            if used < limit:
+                db.execute("INSERT INTO budget_slots (key, sent_at) VALUES (?, ?)", (key, now))
+                return 0.0
+            # the slot that frees the window for one more: the (used - limit + 1)-th oldest
+            row = db.execute(
+                "SELECT sent_at FROM budget_slots WHERE key = ? AND sent_at > ? "
+                "ORDER BY sent_at LIMIT 1 OFFSET ?",
+                (key, now - hold, used - limit),
+            ).fetchone()
+            return max(float(row[0]) + hold - now, 0.0) if row else 0.0
 
     def pause(self, key: str, until: float) -> None:
         """Pause every process using ``key`` until ``until`` (a longer pause is kept)."""
-        with self._mutex, translate(self.path, "pausing the request budget"):
-            with transaction(self._conn, "BEGIN IMMEDIATE") as db:
-                db.execute(
-                    "INSERT INTO budget_windows (key, paused_until) VALUES (?, ?) "
-                    "ON CONFLICT (key) DO UPDATE SET "
-                    "paused_until = max(paused_until, excluded.paused_until)",
-                    (key, until),
-                )
+        with (
+            self._mutex,
+            translate(self.path, "pausing the request budget"),
+            transaction(self._conn, "BEGIN IMMEDIATE") as db,
+        ):
+            db.execute(
+                "INSERT INTO budget_windows (key, paused_until) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET "
+                "paused_until = max(paused_until, excluded.paused_until)",
+                (key, until),
+            )
 
     def state(self, key: str, now: float, per_seconds: float, margin: float) -> tuple[int, float]:
         """Slots of ``key`` held at ``now``, and until when it is paused (0: never)."""
-        with self._mutex, translate(self.path, "reading the request budget"):
-            with transaction(self._conn, "BEGIN") as db:
-                row = db.execute(
-                    "SELECT paused_until, margin, margin_at FROM budget_windows WHERE key = ?",
-                    (key,),
-                ).fetchone()
-                paused, shared = (0.0, 0.0) if row is None else (float(row[0]), float(row[1]))
-                if row is not None and float(row[2]) <= now - 2 * per_seconds:
-                    shared = 0.0
-                return _used(db, key, now, per_seconds + max(margin, shared)), paused
+        with (
+            self._mutex,
+            translate(self.path, "reading the request budget"),
+            transaction(self._conn, "BEGIN") as db,
+        ):
+            row = db.execute(
+                "SELECT paused_until, margin, margin_at FROM budget_windows WHERE key = ?",
+                (key,),
+            ).fetchone()
+            paused, shared = (0.0, 0.0) if row is None else (float(row[0]), float(row[1]))
+            if row is not None and float(row[2]) <= now - 2 * per_seconds:
+                shared = 0.0
+            return _used(db, key, now, per_seconds + max(margin, shared)), paused
 
     def close(self) -> None:
         with self._mutex:

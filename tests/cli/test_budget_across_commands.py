@@ -28,9 +28,13 @@ def test_two_commands_at_once_see_no_429(tmp_path: Path) -> None:
         procs = [
             subprocess.Popen(
                 [*command, "--config", str(config)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True, env=env, cwd=tmp_path,
-            )  # fmt: skip
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+                cwd=tmp_path,
+            )
             for _ in range(2)
         ]
         results = [p.communicate(timeout=120) for p in procs]

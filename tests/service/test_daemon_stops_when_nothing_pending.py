@@ -39,7 +39,7 @@ from halo_automate.store.journal import Journal
 
 ROOT = Path(__file__).resolve().parents[2]
 SPAM = re.sub(
-    r'(?m)^schedule:.*$',
+    r"(?m)^schedule:.*$",
     'schedule: "every 1h"',
     (ROOT / "playbooks" / "close-spam.yaml").read_text(encoding="utf-8"),
 )
