@@ -59,6 +59,8 @@ class Context:
         self._client: HaloClient | None = None
         self._journal: Journal | None = None
         self._window: JournalWindow | None = None
+        self.countdown = True
+        """Show long waits for the request budget as a countdown on a terminal (not the daemon)."""
 
     @property
     def client(self) -> HaloClient:
@@ -70,7 +72,9 @@ class Context:
             # One budget per instance across every process: its window lives in the journal.
             self._window = JournalWindow.open(self.journal.path)
             budget = RequestBudget.for_instance(
-                self.settings.halo, window=self._window, on_wait=wait_countdown(self.console)
+                self.settings.halo,
+                window=self._window,
+                on_wait=wait_countdown(self.console) if self.countdown else None,
             )
             self._client = HaloClient(
                 self.settings.halo, budget=budget, instance_name=self.settings.instance_name

@@ -1,16 +1,21 @@
 """A plan's preview estimates its apply's time at the request budget as it is now: the slots
-other processes hold in the shared window are counted, and the share of Halo's limit applies."""
+other processes hold in the shared window are counted, and the share of Halo's limit applies.
+Long waits for the budget count down on a terminal."""
 
 from __future__ import annotations
 
+import io
+import re
 import time
 from pathlib import Path
 
 import pytest
 from cli_support import write_config
 from click.testing import CliRunner
+from rich.console import Console
 
 from halo_automate.cli import main
+from halo_automate.cli.console import wait_countdown
 from halo_automate.cli.preview import totals_lines
 from halo_automate.core.changes import ActionSpec, Plan, TicketChange
 from halo_automate.halo.ratelimit import WindowState
@@ -66,3 +71,15 @@ def _plan(tickets: int) -> Plan:
         halo_rules=False, max_changes=1000, expect_min=None, expect_max=None, query={},
         scanned=tickets, matched=tickets, changes=changes,
     )  # fmt: skip
+
+
+def test_long_waits_count_down_on_a_terminal_only() -> None:
+    """On a terminal a long wait is a countdown line; off a terminal nothing is shown."""
+    assert wait_countdown(Console(file=io.StringIO(), force_terminal=False)) is None
+    out = io.StringIO()
+    terminal = Console(file=out, force_terminal=True, width=120)
+    on_wait = wait_countdown(terminal)
+    assert on_wait is not None
+    for left in (4.2, 3.2, 2.2, 1.2, 0.2, 0):
+        on_wait(left)
+    assert re.search(r"waiting [1-5] s for the Halo request budget", out.getvalue())

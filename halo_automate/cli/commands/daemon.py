@@ -24,6 +24,7 @@ def daemon(once: bool, config_path: str | None) -> None:
     highest exit code of the runs, and at least 2 if a playbook file is invalid.
     """
     ctx = Context(config_path)
+    ctx.countdown = False  # a service logs its waits; no status line among its log lines
     service: Daemon | None = None
     try:
         service = Daemon(ctx.settings, ctx.runner(progress=False))
