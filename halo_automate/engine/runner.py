@@ -45,8 +45,9 @@ from halo_automate.errors import (
     LockedError,
     PlanAppliedError,
     RefusedError,
+    StoppedError,
 )
-from halo_automate.halo.client import HaloClient
+from halo_automate.halo.client import HaloClient, stop_when
 from halo_automate.logs import bound
 from halo_automate.store.history import same_halo
 from halo_automate.store.journal import Counts, Journal, RunStart, who
@@ -142,7 +143,8 @@ class Runner:
         with bound(run_id=start.run_id, playbook=playbook.name, instance=self.instance):
             try:
                 self.recover(playbook.name)
-                plan = self.plan(playbook, run_id=start.run_id)
+                with stop_when(lambda: self._stopping):  # a stop ends a run that only reads
+                    plan = self.plan(playbook, run_id=start.run_id)
             except HaloAutomateError as e:
                 return self._end(start, _Run.of_playbook(playbook), _ended_by(e), error=e)
             if preview_only or playbook.mode == "preview":
@@ -230,7 +232,7 @@ class Runner:
         with it (FACTS §9.8)."""
         plan = run.plan
         talked = start.meter.figures()["requests"] > 0
-        quiet = journaled or isinstance(error, HaloError | JournalError)
+        quiet = journaled or isinstance(error, HaloError | JournalError | StoppedError)
         instance = read_instance(self.client) if talked and not quiet else None
         outcome = RunOutcome(
             run_id=start.run_id,
@@ -296,6 +298,8 @@ class Runner:
 
 def _ended_by(error: HaloAutomateError) -> RunStatus:
     """A run ended by ``error`` before writing: refused (a limit, a lock) or failed."""
+    if isinstance(error, StoppedError):
+        return RunStatus.INTERRUPTED
     refused = isinstance(error, RefusedError | LockedError | InstanceMismatchError)
     return RunStatus.REFUSED if refused else RunStatus.FAILED
 

@@ -34,6 +34,10 @@ failure leaves the journal at its old version, and two processes never migrate a
   own time of a write, from its answer (a ticket's ``last_update``, an action's
   ``datetime``; NULL when Halo gave none or for older rows), so undo can tell whether a
   ticket was touched after the run wrote it.
+* v8: one request budget per instance (issue 12). ``budget_slots`` (one row per request sent
+  in the rolling window, by instance key, wall-clock seconds) and ``budget_windows`` (per
+  instance: until when a 429 pauses every process, and the slowest recent request of any
+  process, by which slots are held longer than a window); :mod:`halo_automate.store.budget`.
 """
 
 from __future__ import annotations
@@ -147,6 +151,16 @@ def _migrate_v7(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE changes ADD COLUMN halo_at TEXT")
 
 
+def _migrate_v8(conn: sqlite3.Connection) -> None:
+    """Version 8: the request budget's window, shared by every process (store/budget.py)."""
+    conn.execute("CREATE TABLE budget_slots (key TEXT NOT NULL, sent_at REAL NOT NULL)")
+    conn.execute("CREATE INDEX budget_slots_key ON budget_slots (key, sent_at)")
+    conn.execute(
+        "CREATE TABLE budget_windows (key TEXT PRIMARY KEY, paused_until REAL NOT NULL DEFAULT 0,"
+        " margin REAL NOT NULL DEFAULT 0, margin_at REAL NOT NULL DEFAULT 0)"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v1,
     _migrate_v2,
@@ -155,6 +169,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v5,
     _migrate_v6,
     _migrate_v7,
+    _migrate_v8,
 )
 """Migration ``i`` takes the schema from version ``i`` to ``i + 1``; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)
