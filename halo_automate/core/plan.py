@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 
+from halo_automate.core import customfields
 from halo_automate.core.actions.base import Compiled, Write
 from halo_automate.core.changes import (
     PLAN_FORMAT,
@@ -42,6 +43,7 @@ from halo_automate.core.changes import (
     new_run_id,
 )
 from halo_automate.core.conditions import Matcher, compile_where
+from halo_automate.core.lifecycle import History, compile_steps
 from halo_automate.core.lookups import Lookups
 from halo_automate.core.operators import Unknown
 from halo_automate.core.plan_doc import plan_from_json, plan_to_dict, plan_to_json
@@ -133,6 +135,7 @@ def _change(
     due = [(p, carried) for p in compiled.postings if (carried := p.carried(ticket)) is not None]
     if not fields and not any(p.alone for p, _ in due):
         return None
+    customfields.fold(ticket, update)  # a custom field write sends the whole array
     render = {"playbook": playbook.name, "run_id": run_id, "ticket": ticket}
     actions: list[ActionSpec] = []
     for posting, carried in due:
@@ -197,10 +200,16 @@ def make_plan(
     query: Mapping[str, str],
     instance: str = "default",
     instance_identity: str = "",
+    history: Mapping[int, History] | None = None,
 ) -> Plan:
-    """Plan ``playbook`` over the fetched ``tickets`` (streamed; only changes are kept)."""
+    """Plan ``playbook`` over the fetched ``tickets`` (streamed; only changes are kept).
+    ``history``: what each ticket has had of a ``lifecycle:`` playbook's steps (none: nothing)."""
     matcher = compile_where(playbook.where, now=now)
     compiled = compile_actions(playbook, lookups)
+    if playbook.lifecycle:  # warn, then close: only each ticket's due step
+        compiled = compile_steps(
+            playbook.lifecycle, lookups, playbook.name, now=now, history=history or {}
+        )
     recheck = compile_recheck(query, lookups)
     scanned = matched = ignored = 0
     seen: set[int] = set()
@@ -260,7 +269,8 @@ def client_counts(plan: Plan) -> dict[str, int]:
 
 def requests_needed(plan: Plan, batch_size: int = 50, page_size: int = 100) -> int:
     """Requests an apply sends: stale-check pages + ticket-update batches + action batches
-    + one DELETE per action an undo removes."""
+    + one DELETE per action an undo removes + one ticket read per change that writes custom
+    fields (list rows lack them: :mod:`halo_automate.core.customfields`)."""
     changes = len(plan.changes)
     updates = sum(1 for c in plan.changes if c.ticket_update)
     actions = sum(len(c.actions) for c in plan.changes)
@@ -270,6 +280,7 @@ def requests_needed(plan: Plan, batch_size: int = 50, page_size: int = 100) -> i
         + math.ceil(updates / batch_size)
         + math.ceil(actions / batch_size)
         + removals
+        + sum(1 for c in plan.changes if any(customfields.is_plan_field(n) for n in c.fields))
     )
 
 

@@ -33,6 +33,7 @@ import structlog
 
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import Plan, RemoveAction, TicketChange
+from halo_automate.engine.custom_reads import read_custom_fields
 from halo_automate.engine.duplicates import Planned, posted_elsewhere
 from halo_automate.engine.tally import Meter, Tally
 from halo_automate.engine.writes import (
@@ -114,6 +115,7 @@ class ApplyRun:
             return []
         ids = [t.change.ticket_id for t in todos]
         current = {t["id"]: t for t in self.client.tickets_by_ids(ids)}
+        read_custom_fields(self.client, current, (t.change for t in todos))
         live: list[Todo] = []
         rows: list[tuple[NewChange, str]] = []
         for todo in todos:
@@ -371,6 +373,7 @@ class ApplyRun:
         if tickets:
             ids = sorted({w.ticket_id for w in tickets})
             current = {t["id"]: t for t in self.client.tickets_by_ids(ids)}
+            read_custom_fields(self.client, current, (w.change for w in tickets))
             for w in tickets:
                 out[id(w)] = ticket_verdict(w.change.fields, w.body, current.get(w.ticket_id))
         listed: dict[int, list[dict[str, Any]]] = {}

@@ -34,6 +34,8 @@ from halo_automate.core.plan import (
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.selection import build_query
 from halo_automate.engine.apply import Applier, read_instance
+from halo_automate.engine.custom_reads import playbook_reads_custom_fields, with_custom_fields
+from halo_automate.engine.lifecycle_facts import lifecycle_history
 from halo_automate.engine.recovery import recover_isolated
 from halo_automate.engine.tally import Meter
 from halo_automate.errors import (
@@ -110,6 +112,11 @@ class Runner:
         lookups = self.lookups_for(playbook)
         query = build_query(playbook.select, lookups)
         tickets = self.client.iter_tickets(query)
+        if playbook_reads_custom_fields(playbook):  # list rows lack them: a read per ticket
+            tickets = with_custom_fields(self.client, tickets)
+        history = None
+        if playbook.lifecycle:  # which steps each ticket had: journal + its actions
+            tickets, history = lifecycle_history(self.client, self.journal, playbook, tickets)
         return make_plan(
             playbook,
             tickets,
@@ -119,6 +126,7 @@ class Runner:
             query=query,
             instance=self.client.instance_name,
             instance_identity=self.client.settings.identity,
+            history=history,
         )
 
     # ------------------------------------------------------------------ running

@@ -10,9 +10,11 @@ the run: the undo plan's "before" values are the run's "after" values.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from halo_automate.core import customfields
 from halo_automate.core.lookups import Lookups
 from halo_automate.core.plan import (
     PLAN_VERSION,
@@ -48,11 +50,12 @@ def build_undo_plan(journal: Journal, run_id: str, *, now: datetime) -> Plan:
     text = journal.plan_json(run_id)
     original = plan_from_json(text) if text else None
     names = {c.ticket_id: (c.client_name, c.summary) for c in original.changes} if original else {}
+    updates = {c.ticket_id: c.ticket_update for c in original.changes} if original else {}
     by_ticket: dict[int, list[ChangeRow]] = defaultdict(list)
     for row in rows:
         by_ticket[row.ticket_id].append(row)
     changes = tuple(
-        _undo_change(tid, ticket_rows, names.get(tid, ("", "")), run_id)
+        _undo_change(tid, ticket_rows, names.get(tid, ("", "")), run_id, updates.get(tid))
         for tid, ticket_rows in sorted(by_ticket.items())
     )
     return Plan(
@@ -77,7 +80,11 @@ def build_undo_plan(journal: Journal, run_id: str, *, now: datetime) -> Plan:
 
 
 def _undo_change(
-    ticket_id: int, rows: list[ChangeRow], names: tuple[str, str], run_id: str
+    ticket_id: int,
+    rows: list[ChangeRow],
+    names: tuple[str, str],
+    run_id: str,
+    written: Mapping[str, Any] | None = None,
 ) -> TicketChange:
     fields: dict[str, FieldChange] = {}
     update: dict[str, Any] = {}
@@ -95,6 +102,7 @@ def _undo_change(
         else:
             fields[row.field] = FieldChange(before=row.after, after=row.before)  # type: ignore[arg-type]
             update[row.field] = restore_value(row.field, row.before)
+    customfields.undo_update(written, update)  # custom fields: the whole array, put back
     return TicketChange(
         ticket_id=ticket_id,
         client_name=names[0],
