@@ -38,7 +38,8 @@ def unset_of(name: str) -> Any:
 def field_value(ticket: Mapping[str, Any], name: str) -> Any:
     """A ticket's value of ``name``; a key Halo left out is the field's unset value (a null
     Halo sent stays None, which :func:`same` already counts as empty). A custom field
-    (``customfields.<label>``) is read from the ticket's array (:mod:`~halo_automate.core.customfields`)."""
+    (``customfields.<label>``) is read from the ticket's array
+    (:mod:`~halo_automate.core.customfields`)."""
     if customfields.is_plan_field(name):
         return customfields.value_of(ticket, name)
     return ticket[name] if name in ticket else unset_of(name)

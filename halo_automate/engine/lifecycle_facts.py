@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from halo_automate.core.dates import format_halo_date, parse_halo_date
-
 from halo_automate.core.lifecycle import History
 from halo_automate.core.playbook import Playbook
 from halo_automate.engine.writes import playbook_tag

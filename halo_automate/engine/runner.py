@@ -13,10 +13,11 @@ while fetching or planning). Only a bug propagates.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
@@ -111,7 +112,7 @@ class Runner:
         now = self.now()
         lookups = self.lookups_for(playbook)
         query = build_query(playbook.select, lookups)
-        tickets = self.client.iter_tickets(query)
+        tickets: Iterable[dict[str, Any]] = self.client.iter_tickets(query)
         if playbook_reads_custom_fields(playbook):  # list rows lack them: a read per ticket
             tickets = with_custom_fields(self.client, tickets)
         history = None

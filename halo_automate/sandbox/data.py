@@ -18,9 +18,8 @@ from functools import lru_cache
 from typing import Any
 
 from halo_automate.core.dates import UNSET_DATE, format_halo_date
-from halo_automate.sandbox import customfields
+from halo_automate.sandbox import customfields, texts
 from halo_automate.sandbox import reference as ref
-from halo_automate.sandbox import texts
 from halo_automate.sandbox.state import Record, SandboxState
 
 SPAN_DAYS = 182

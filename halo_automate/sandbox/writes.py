@@ -30,9 +30,9 @@ from typing import Any
 
 from halo_automate.core.dates import UNSET_DATE, format_halo_date, parse_halo_date
 from halo_automate.core.fields import action_fields, ticket_fields
+from halo_automate.sandbox import customfields
 from halo_automate.sandbox import reference as ref
 from halo_automate.sandbox.data import new_ticket_record
-from halo_automate.sandbox import customfields
 from halo_automate.sandbox.replies import Rejected, dotnet_error, model_error
 from halo_automate.sandbox.state import Record, SandboxState
 

@@ -17,11 +17,11 @@ from apply_support import SandboxFactory, playbook, quiet_logs, rig
 from clock import FakeClock
 
 from halo_automate.core.dates import parse_halo_date
+from halo_automate.engine.runner import Runner
 from halo_automate.engine.undo import build_undo_plan
 from halo_automate.engine.writes import playbook_tag
 from halo_automate.sandbox import SandboxServer
 from halo_automate.sandbox.reference import CLOSED_STATUS
-from halo_automate.engine.runner import Runner
 
 quiet_logs()
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

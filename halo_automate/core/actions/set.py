@@ -90,13 +90,17 @@ class SetAction(ActionKind[Mapping[str, Any]]):
 
 def _check_custom(value: object, path: Path, report: Report) -> list[tuple[str, Path]]:
     if not isinstance(value, Mapping) or not value:
-        report(path, 'set customfields: give a mapping of field to value, e.g. {"Contract Ref": C-1})')
+        report(
+            path, 'set customfields: give a mapping of field to value, e.g. {"Contract Ref": C-1})'
+        )
         return []
     writes: list[tuple[str, Path]] = []
     for key, item in value.items():
         if not isinstance(key, str | int) or isinstance(key, bool) or str(key).strip() == "":
             report(path, f"set customfields: {key!r} is not a custom field label, name or id")
-        elif item is not None and (isinstance(item, bool) or not isinstance(item, str | int | float)):
+        elif item is not None and (
+            isinstance(item, bool) or not isinstance(item, str | int | float)
+        ):
             report((*path, key), f"set customfields: {item!r} is not text or a number")
         writes.append((customfields.plan_field(key), (*path, key)))
     return writes
