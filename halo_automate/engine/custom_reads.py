@@ -6,9 +6,10 @@ a write must send the whole array (:mod:`halo_automate.core.customfields`). So:
 
 * planning a playbook that tests or sets custom fields reads each listed ticket that the
   select re-check keeps (:func:`with_custom_fields`, one request per ticket);
-* apply's stale check and read-back read each ticket whose change writes custom fields
-  (:func:`read_custom_fields`, one request per ticket, counted by
-  :func:`~halo_automate.core.plan.requests_needed`).
+* apply's stale check and read-back, and recovery's read-back, read each ticket whose change
+  writes custom fields (:func:`read_custom_fields`, one request per ticket, counted by
+  :func:`~halo_automate.core.plan.requests_needed`); recovery re-sends a custom field in the
+  planned whole array (:func:`resend_values`).
 
 A ticket that cannot be read keeps its list row: its custom fields are then unknown (the
 planner does not evaluate it; the stale check skips it).
@@ -16,7 +17,7 @@ planner does not evaluate it; the stale check skips it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 from halo_automate.core import customfields
@@ -65,6 +66,20 @@ def read_custom_fields(
         array = _array(client, change.ticket_id)
         if array is not None:
             current[change.ticket_id] = {**ticket, customfields.ARRAY: array}
+
+
+def resend_values(
+    change: TicketChange, ticket: Mapping[str, Any], values: dict[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """A re-send's ticket values (recovery): custom fields ride in the planned whole array;
+    (values, why not) when another custom field moved since the plan (never clobbered)."""
+    if not any(customfields.is_plan_field(n) for n in values):
+        return values, None
+    why = customfields.others_moved(change.ticket_update, ticket)
+    if why is not None:
+        return values, why
+    planned = change.ticket_update.get(customfields.ARRAY)
+    return {**values, customfields.ARRAY: planned}, None
 
 
 def writes_custom_fields(change: TicketChange) -> bool:

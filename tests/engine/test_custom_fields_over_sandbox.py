@@ -126,3 +126,24 @@ def test_an_edit_of_another_custom_field_since_the_plan_skips_the_ticket(
     assert "Site Code" in dict(outcome.skips)[victim]
     assert values(r.sb.state.tickets[victim])["Site Code"] == "S-NEW"
     assert values(r.sb.state.tickets[victim])["Contract Ref"] == ""
+
+
+def test_a_custom_field_write_killed_mid_flight_is_recovered_whole(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """SIGKILL while the update batch is held before Halo applies it: recovery reads the
+    tickets back (with their custom fields) and re-sends the whole array, nothing blanked."""
+    from test_recovery import kill_at
+
+    r = rig(sandbox_factory(), tmp_path / "j.db", batch_size=5)
+    plan = r.runner.plan(playbook("fill-contract-ref"))
+    before = tickets(r.sb)
+    kill_at(r, plan, tmp_path, "Tickets", 1, landed=False)
+    assert r.journal.pending(plan.run_id)
+    outcomes = r.runner.recover()
+    assert [(o.status, o.changed) for o in outcomes] == [("succeeded", len(plan.changes))]
+    for tid, ticket in before.items():
+        want = values(ticket)
+        if tid in {c.ticket_id for c in plan.changes}:
+            want["Contract Ref"] = CONTRACT
+        assert values(r.sb.state.tickets[tid]) == want, tid
