@@ -151,3 +151,32 @@ def test_undo_of_a_close_reopens_and_deletes_but_the_step_stays_sent(
     clock.advance(timedelta(days=1).total_seconds())
     again = runner.plan(pb)
     assert not {c.ticket_id for c in again.changes} & set(closed)
+
+
+def test_a_run_killed_mid_reminders_never_sends_one_twice(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """SIGKILL while a batch of reminders is in flight (it lands, the answer is lost):
+    recovery settles it and sends the rest; the same day and the next, no ticket gets the
+    first reminder again, through the days when a product that forgot its own reminders
+    (whose posting moved the last action date) would send it again."""
+    from test_recovery import kill_at
+
+    clock = FakeClock(wall=START)
+    sb = sandbox_factory(now=START, monotonic=clock.monotonic, token_ttl=10**8)
+    r = rig(sb, tmp_path / "j.db", batch_size=5)
+    runner = Runner(r.client, r.journal, now=clock.now, started_by="tests")
+    pb = playbook("waiting-on-customer")
+    plan = runner.plan(pb)
+    reminded = {c.ticket_id for c in plan.changes}
+    assert len(reminded) > 10
+    kill_at(r, plan, tmp_path, "Actions", 2, landed=True)
+    assert r.journal.pending(plan.run_id)
+    assert [o.status for o in runner.recover()] == ["succeeded"]
+    assert runner.plan(pb).changes == ()
+    for _ in range(4):
+        clock.advance(timedelta(days=1).total_seconds())
+        runner.run(pb, trigger="schedule", confirm=None)
+    for t in reminded:
+        firsts = [a for a in sb.state.actions[t] if step_of(a) == 0]
+        assert len(firsts) == 1, t
