@@ -27,6 +27,11 @@ never skipped, so a ticket is never closed before its reminders were sent (a bac
 gets them on successive runs). Deterministic from the ticket, the lookups, ``now`` and the
 history: planning again on the same facts plans the same step.
 
+A close step may carry ``require: {time_logged: true}``: when it is due on a ticket with no
+time logged (``timetaken``, which Halo's list rows carry, is 0 or absent), the ticket is not
+closed but listed as not evaluated ("close held: ...") on every run until time is logged or
+the customer replies.
+
 Pure: no I/O; ``now`` is passed in.
 """
 
@@ -53,6 +58,15 @@ from halo_automate.core.schedule import parse_duration
 KEY = "lifecycle"
 
 
+class Require(BaseModel):
+    """``require``: what a ticket must have before a close step closes it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    time_logged: bool = False
+    """Time was logged on the ticket (its ``timetaken``, a list-row field, above 0)."""
+
+
 class StepSpec(BaseModel):
     """One ``lifecycle`` entry: ``after`` and exactly one of ``note`` or ``close``."""
 
@@ -61,11 +75,14 @@ class StepSpec(BaseModel):
     after: str
     note: NoteSpec | None = None
     close: CloseSpec | None = None
+    require: Require | None = None
 
     @model_validator(mode="after")
     def _one_action(self) -> StepSpec:
         if (self.note is None) == (self.close is None):
             raise ValueError("a lifecycle step has exactly one of note or close")
+        if self.require is not None and self.close is None:
+            raise ValueError("'require' guards a close step only")
         parse_duration(self.after)
         return self
 
@@ -76,6 +93,7 @@ class LifecycleStep:
 
     after: timedelta
     action: PlaybookAction
+    require: Require | None = None
 
     @property
     def emails(self) -> bool:
@@ -116,7 +134,7 @@ def parse_steps(raw: object, report: Report) -> tuple[LifecycleStep, ...] | None
         kind: ActionKind[Any] = NOTE if spec.note is not None else CLOSE
         action = PlaybookAction(kind, spec.note if spec.note is not None else spec.close)
         kind.check(action.spec, (*path, kind.key), report)
-        steps.append(LifecycleStep(parse_duration(spec.after), action))
+        steps.append(LifecycleStep(parse_duration(spec.after), action, spec.require))
     if len(steps) != len(raw):
         return None
     for i in range(1, len(steps)):
@@ -176,9 +194,22 @@ def _due_only(
     def carried(ticket: Ticket) -> Mapping[str, FieldChange] | None:
         if next_step(steps, ticket, history.get(ticket.get("id", -1)), now) != index:
             return None
+        held = _held(steps[index].require, ticket)
+        if held is not None:  # the ticket is listed as not evaluated, never written
+            raise ValueError(held)
         return inner.carried(ticket)  # None: a close of a ticket already closed
 
     return Posting(inner.kind, True, carried, inner.body)
+
+
+def _held(require: Require | None, ticket: Ticket) -> str | None:
+    """Why a due close waits (its ``require`` does not hold), or None."""
+    if require is None or not require.time_logged:
+        return None
+    taken = ticket.get("timetaken") or 0
+    if isinstance(taken, bool) or not isinstance(taken, int | float):
+        return f"close held: timetaken is {taken!r}, not a number"
+    return None if taken > 0 else "close held: require time_logged, and no time is logged"
 
 
 def emails_in(actions: Sequence[Mapping[str, Any]]) -> int:

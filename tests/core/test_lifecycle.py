@@ -107,3 +107,26 @@ def test_bad_lifecycles_are_refused_at_load(steps: str, message: str) -> None:
 def test_actions_and_lifecycle_together_are_refused() -> None:
     with pytest.raises(PlaybookError, match="either actions or lifecycle"):
         load_playbook_text(BOOK + "actions:\n  - set: {status: Closed}\n")
+
+
+def test_require_time_logged_holds_a_due_close() -> None:
+    book = load_playbook_text(
+        BOOK.replace(
+            'close: {note: "Closed after no reply.", email: true}',
+            'close: {note: "Closed after no reply."}\n    require: {time_logged: true}',
+        )
+    )
+    history = {1: History(since=ago(8), had=2), 2: History(since=ago(8), had=2)}
+    tickets = [ticket(1, id=1), ticket(1, id=2, timetaken=0.5)]
+    plan = make_plan(book, tickets, LOOKUPS, now=NOW, run_id="r", query={}, history=history)
+    assert [c.ticket_id for c in plan.changes] == [2]
+    [held] = plan.not_evaluated
+    assert held.ticket_id == 1
+    assert held.why.endswith("close held: require time_logged, and no time is logged")
+
+
+def test_require_guards_close_steps_only() -> None:
+    with pytest.raises(PlaybookError, match="guards a close step only"):
+        load_playbook_text(
+            "name: w\nlifecycle:\n  - {after: 3d, note: {text: a}, require: {time_logged: true}}\n"
+        )
