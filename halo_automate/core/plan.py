@@ -205,11 +205,11 @@ def make_plan(
     """Plan ``playbook`` over the fetched ``tickets`` (streamed; only changes are kept).
     ``history``: what each ticket has had of a ``lifecycle:`` playbook's steps (none: nothing)."""
     matcher = compile_where(playbook.where, now=now)
-    compiled = compile_actions(playbook, lookups)
-    if playbook.lifecycle:  # warn, then close: only each ticket's due step
-        compiled = compile_steps(
-            playbook.lifecycle, lookups, playbook.name, now=now, history=history or {}
-        )
+    compiled = (  # lifecycle: warn, then close: only each ticket's due step
+        compile_steps(playbook.lifecycle, lookups, playbook.name, now=now, history=history or {})
+        if playbook.lifecycle
+        else compile_actions(playbook, lookups)
+    )
     recheck = compile_recheck(query, lookups)
     scanned = matched = ignored = 0
     seen: set[int] = set()
