@@ -44,7 +44,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from halo_automate.core.actions.base import ActionKind, Compiled, PlaybookAction, Posting
+from halo_automate.core.actions.base import ActionKind, Compiled, PlaybookAction, Posting, Report
 from halo_automate.core.actions.close import KIND as CLOSE
 from halo_automate.core.actions.close import CloseSpec
 from halo_automate.core.actions.note import KIND as NOTE
@@ -108,9 +108,6 @@ class History:
     """Halo's date of the last action the playbook did not post (None: use lastactiondate)."""
     had: int
     """The playbook's actions posted since then."""
-
-
-Report = Any  # Callable[[Path, str], None]: kept loose to accept Source.add
 
 
 def parse_steps(raw: object, report: Report) -> tuple[LifecycleStep, ...] | None:
