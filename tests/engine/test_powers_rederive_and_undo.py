@@ -22,7 +22,7 @@ from clock import FakeClock
 from halo_automate.core.fixture_sample import SAMPLE_LOOKUPS
 from halo_automate.core.lifecycle import History
 from halo_automate.core.lookups import Lookups, kind_table
-from halo_automate.core.plan import make_plan
+from halo_automate.core.plan import make_plan, plan_from_json, plan_to_json
 from halo_automate.core.playbook import load_playbook_text
 from halo_automate.core.rederive import NOT_NOW, Rederiver
 from halo_automate.core.schema import lookup_kind
@@ -211,3 +211,21 @@ def test_undo_puts_each_custom_field_back_keeping_notes_and_a_later_edit(
         assert sum("Contract reference filled" in n for n in notes) == 1  # kept
         text = reverted_text(outcome.run_id, run.run_id)
         assert sum(n.startswith(text) for n in notes) == 1
+
+
+def test_a_saved_custom_field_plan_file_applies_whole_arrays(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """``plan --out`` then ``apply FILE``: the document's custom field arrays come back, the
+    re-derivation agrees, and every other custom field of every ticket is intact."""
+    r = rig(sandbox_factory(), tmp_path / "j.db", batch_size=20)
+    before = {t: values(row) for t, row in r.sb.state.tickets.items()}
+    planned = r.runner.plan(playbook("fill-contract-ref"))
+    saved = plan_from_json(plan_to_json(planned))
+    assert saved == planned
+    outcome = r.runner.apply_saved(saved, confirm=None)
+    assert (outcome.changed, outcome.skipped) == (len(planned.changes), 0), outcome.skips
+    changed = {c.ticket_id for c in planned.changes}
+    for tid, row in r.sb.state.tickets.items():
+        want = {**before[tid], "Contract Ref": "C-1042"} if tid in changed else before[tid]
+        assert values(row) == want, tid
