@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from halo_automate.core import plan_notes
 from halo_automate.core.lookups import Lookups
 from halo_automate.core.plan import (
     ActionSpec,
@@ -188,6 +189,7 @@ def totals_lines(
             f"Apply needs {requests} request(s); Halo's rate limit ({rate_requests} per "
             f"{rate_seconds:g}s) makes that take at least {duration(seconds)}"
         )
+    lines.extend(plan_notes.notes(plan))  # e-mails sent, custom field reads (issue 18)
     lines.extend(_limit_lines(plan))
     return lines
 

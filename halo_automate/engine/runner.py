@@ -13,10 +13,11 @@ while fetching or planning). Only a bug propagates.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
@@ -30,10 +31,13 @@ from halo_automate.core.plan import (
     needed_lookups,
     new_run_id,
     plan_to_json,
+    reads_custom_fields,
 )
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.selection import build_query
 from halo_automate.engine.apply import Applier, Guard, read_instance
+from halo_automate.engine.custom_reads import with_custom_fields
+from halo_automate.engine.lifecycle_facts import lifecycle_history
 from halo_automate.engine.recovery import recover_isolated
 from halo_automate.engine.saved import check_instance, claim, playbook_of, rederiver
 from halo_automate.engine.tally import Meter
@@ -112,7 +116,12 @@ class Runner:
         now = self.now()
         lookups = self.lookups_for(playbook)
         query = build_query(playbook.select, lookups)
-        tickets = self.client.iter_tickets(query)
+        tickets: Iterable[dict[str, Any]] = self.client.iter_tickets(query)
+        if reads_custom_fields(playbook):  # list rows lack them: a read per ticket
+            tickets = with_custom_fields(self.client, tickets)
+        history = None
+        if playbook.lifecycle:  # which steps each ticket had: journal + its actions
+            tickets, history = lifecycle_history(self.client, self.journal, playbook, tickets)
         return make_plan(
             playbook,
             tickets,
@@ -122,6 +131,7 @@ class Runner:
             query=query,
             instance=self.client.instance_name,
             instance_identity=self.client.settings.identity,
+            history=history,
         )
 
     # ------------------------------------------------------------------ running
@@ -203,7 +213,11 @@ class Runner:
             return self._end(start, run, RunStatus.SUCCEEDED)
         applier = Applier(self.client, self.journal, progress=self.progress, guard=guard)
         try:  # after the prompt: each change re-derived from the playbook as tickets are now
-            redo = None if playbook is None else rederiver(self.client, playbook, plan, self.now())
+            redo = (
+                None
+                if playbook is None
+                else rederiver(self.client, self.journal, playbook, plan, self.now())
+            )
             with self._tracking(applier):
                 outcome = applier.apply(
                     plan, trigger=start.trigger, started_by=self.started_by, meter=start.meter,
