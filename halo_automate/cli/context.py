@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 import click
 
 from halo_automate.cli.console import ask, make_console, progress_bar, wait_countdown
+from halo_automate.cli.effect import effect_sentence
 from halo_automate.cli.exits import handle_errors
 from halo_automate.cli.preview import render_plan
 from halo_automate.errors import ConfigError
@@ -196,7 +197,7 @@ class Context:
             self.render(self.warned(plan), lookups)
             return ask(
                 f"On {self.settings.instance_name} ({self.settings.halo.host}): "
-                f"apply these changes to {len(plan.changes)} tickets?",
+                f"{effect_sentence(plan)}. Apply?",
                 yes=yes,
             )
 
