@@ -7,6 +7,7 @@ The lowest module of the CLI: it imports rich and click only, never a command, s
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -17,9 +18,13 @@ from rich.console import Console
 
 def make_console() -> Console:
     """Rich output for people: the terminal's width on a terminal; off a terminal (a pipe, a
-    file, CI) 160 columns, so tables stay readable instead of folding into 80."""
+    file, CI) $COLUMNS when set, else 160 columns, so tables stay readable instead of folding
+    into 80."""
     console = Console()
-    return console if console.is_terminal else Console(width=160)
+    if console.is_terminal:
+        return console
+    columns = os.environ.get("COLUMNS", "")
+    return Console(width=int(columns) if columns.isdigit() and int(columns) >= 40 else 160)
 
 
 def progress_bar(console: Console) -> Callable[[int, int], None] | None:

@@ -8,6 +8,8 @@ listed ("not evaluated: ...") with their count: they are never written.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -51,6 +53,23 @@ def show_value(field: str, value: JSONValue, lookups: Lookups | None = None) -> 
         if name is not None:
             return f"{value} ({name})"
     return text
+
+
+def item_lines(head: str, items: Sequence[str], width: int, sep: str = ", ") -> list[str]:
+    """``head`` and ``items`` joined by ``sep``, wrapped to ``width`` only between items (a
+    client name is never broken); continuation lines indented by two spaces."""
+    lines: list[str] = []
+    line = head
+    for i, item in enumerate(items):
+        piece = item + (sep.rstrip() if i < len(items) - 1 else "")
+        candidate = line + piece if i == 0 else f"{line} {piece}"
+        if i and len(candidate) > width:
+            lines.append(line)
+            line = "  " + piece
+        else:
+            line = candidate
+    lines.append(line)
+    return lines
 
 
 def _clip(text: str, width: int) -> str:
