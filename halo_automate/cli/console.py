@@ -6,14 +6,17 @@ The lowest module of the CLI: it imports rich and click only, never a command, s
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import sys
 import threading
 from collections.abc import Callable
+from typing import TextIO, cast
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 
 def make_console() -> Console:
@@ -25,6 +28,48 @@ def make_console() -> Console:
         return console
     columns = os.environ.get("COLUMNS", "")
     return Console(width=int(columns) if columns.isdigit() and int(columns) >= 40 else 160)
+
+
+class ConsoleLog(io.TextIOBase):
+    """A text stream that writes each complete line through ``console`` (for structlog's
+    console output on a terminal): a line printed while the progress bar or a countdown is
+    live goes above it, instead of being glued onto the bar ("0:00:012026-12-01T20:18:36Z
+    [warning ] rate_limited"). The line's own colours (ANSI) are kept."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+        self._pending = ""
+        self._lock = threading.Lock()
+
+    def isatty(self) -> bool:
+        return self.console.is_terminal
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._pending += text
+            *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            self.console.print(Text.from_ansi(line), soft_wrap=True, highlight=False)
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            line, self._pending = self._pending, ""
+        if line:
+            self.console.print(Text.from_ansi(line), soft_wrap=True, highlight=False)
+
+
+def log_stream(console: Console) -> TextIO | None:
+    """Where the CLI's log lines go: through ``console`` when it and stderr are both the
+    terminal (one screen, so the bar and the lines share it); else None (stderr, JSON off a
+    terminal)."""
+    if console.is_terminal and sys.stderr.isatty():
+        return cast(TextIO, ConsoleLog(console))
+    return None
 
 
 def progress_bar(console: Console) -> Callable[[int, int], None] | None:
