@@ -198,10 +198,14 @@ def fields_of(node: Node | None) -> set[str]:
 # ---------------------------------------------------------------- compiling
 
 
+NO_CONDITIONS = "no conditions (every selected ticket)"
+"""The reason of a match by a playbook without ``where:``."""
+
+
 def compile_where(node: Node | None, *, now: datetime) -> Matcher:
     """Compile a tree once into ``ticket -> reason | None | Unknown`` (see :data:`Verdict`)."""
     if node is None:
-        return lambda ticket: "no conditions (every selected ticket)"
+        return lambda ticket: NO_CONDITIONS
     return _compile(node, now)
 
 
