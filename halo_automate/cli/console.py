@@ -11,6 +11,7 @@ import math
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from typing import TextIO, cast
 
@@ -79,18 +80,25 @@ def progress_bar(console: Console) -> Callable[[int, int], None] | None:
     from rich.progress import Progress
 
     bar = Progress(console=console, transient=True)
-    task = bar.add_task("applying", total=None)
+    task = bar.add_task(_APPLYING, total=None)
     started = [False]
 
     def update(done: int, total: int) -> None:
         if not started[0]:
             bar.start()
             started[0] = True
+            _BARS[console] = lambda words: bar.update(task, description=words, refresh=True)
         bar.update(task, completed=done, total=total)
         if done >= total:
+            _BARS.pop(console, None)
             bar.stop()
 
     return update
+
+
+_APPLYING = "applying"
+_BARS: weakref.WeakKeyDictionary[Console, Callable[[str], None]] = weakref.WeakKeyDictionary()
+"""The live progress bar of a console: how to set its description (the countdown's words)."""
 
 
 def ask(question: str, *, yes: bool) -> bool:
@@ -107,8 +115,9 @@ def wait_countdown(console: Console) -> Callable[[float], None] | None:
     """On a terminal, a countdown of a long wait for the request budget (told the seconds
     left about once a second, then 0); None off a terminal (quiet: the log says enough).
 
-    A transient status line; while another live display runs (the progress bar), one line
-    when the wait starts instead."""
+    A transient status line; while the progress bar runs, the countdown is the bar's own
+    description ("applying · waiting 42 s for ..."), so a bar stuck at 87% says why; while
+    another live display runs, one line when the wait starts."""
     if not console.is_terminal:
         return None
     from rich.errors import LiveError
@@ -122,6 +131,10 @@ def wait_countdown(console: Console) -> Callable[[float], None] | None:
 
     def on_wait(left: float) -> None:
         with lock:
+            describe = _BARS.get(console)
+            if describe is not None:
+                describe(_APPLYING if left <= 0 else f"{_APPLYING} · {text(left)}")
+                return
             status = shown[0]
             if left <= 0:
                 if isinstance(status, Status):

@@ -12,7 +12,7 @@ import structlog
 from rich.console import Console
 
 from halo_automate import logs
-from halo_automate.cli.console import ConsoleLog, log_stream, progress_bar
+from halo_automate.cli.console import ConsoleLog, log_stream, progress_bar, wait_countdown
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -37,3 +37,21 @@ def test_off_a_terminal_logs_stay_on_stderr(monkeypatch: pytest.MonkeyPatch) -> 
     assert log_stream(Console(file=io.StringIO(), width=80)) is None
     monkeypatch.setattr("sys.stderr.isatty", lambda: False, raising=False)
     assert log_stream(Console(file=io.StringIO(), force_terminal=True, width=80)) is None
+
+
+def test_a_wait_for_the_budget_shows_its_countdown_in_the_bar() -> None:
+    """A rate-limit wait while the bar is live: the bar itself counts down (it sat at
+    "87% 0:00:01" for minutes, saying nothing), and says "applying" again after."""
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120, color_system=None)
+    update = progress_bar(console)
+    on_wait = wait_countdown(console)
+    assert update is not None and on_wait is not None
+    update(87, 100)
+    on_wait(42.0)
+    frames = ANSI.sub("", out.getvalue()).replace("\r", "\n").splitlines()
+    [frame] = [x for x in frames if "waiting 42 s" in x][-1:]
+    assert "applying · waiting 42 s for the Halo request budget" in frame and "87%" in frame
+    on_wait(0.0)
+    update(100, 100)
+    assert "waiting 42 s" not in ANSI.sub("", out.getvalue()).splitlines()[-1]
