@@ -149,6 +149,19 @@ def decide(
     return Done()
 
 
+def is_refused(error: BaseException) -> bool:
+    """Whether ``error`` or what it wraps (httpx wraps httpcore, which wraps the OSError) is
+    a refused connection: :attr:`Failure.REFUSED`."""
+    seen: BaseException | None = error
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _again(policy: RetryPolicy, tries: Tries, jitter: float) -> Decision:
     failures = tries.failures + 1
     if failures >= policy.attempts:

@@ -49,6 +49,7 @@ from halo_automate.halo.retry import (
     Tries,
     backoff_is_instant,
     decide,
+    is_refused,
     retry_after_seconds,
 )
 from halo_automate.halo.stopping import stop_check
@@ -381,21 +382,9 @@ def _connect_failed(url: httpx.URL, error: httpx.ConnectError) -> SendFailed:
     port the request went to (never its path or query), and why; a refusal is its own
     failure (retried once, quickly)."""
     where = f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}"
-    if _refused(error):
+    if is_refused(error):
         return SendFailed(Failure.REFUSED, f"cannot connect to {where} (connection refused)")
     return SendFailed(Failure.NEVER_SENT, f"cannot connect to {where} ({_reason(error)})")
-
-
-def _refused(error: BaseException) -> bool:
-    """Whether ``error`` or what it wraps is a refused connection."""
-    seen: BaseException | None = error
-    for _ in range(8):  # httpx wraps httpcore, which wraps the OSError
-        if seen is None:
-            return False
-        if isinstance(seen, ConnectionRefusedError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def _reason(e: BaseException) -> str:
