@@ -2,11 +2,11 @@
 
 First what the run was and did (status in its colour, instance, counts, the closes, notes and
 field changes it wrote, tickets per client), then the per-ticket table limited to
-:data:`PAGE_ROWS` rows ("… N more, --all for everything"). A posted action is one readable line
-(``close: outcome 9, status → 9 (Closed), private, no e-mail: 'Closed as spam …'``), never
-truncated raw JSON. Ids get a name where the run's own plan document gives one: the names its
-playbook wrote (``close: {status: Closed}`` names the status id every close sets); ids the
-plan does not name are shown as the id alone (the journal keeps no lookup lists).
+:data:`PAGE_ROWS` tickets ("… N more ticket(s), --all for everything"). A posted action is
+one readable line (``close (outcome 9, status → 9 (Closed), private, no e-mail): '…'``),
+never truncated raw JSON. Ids get a name where the run's own plan document gives one: the
+names its playbook wrote (``close: {status: Closed}`` names the status id every close
+sets); ids the plan does not name are shown as the id alone (the journal keeps no lookups).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -31,7 +32,7 @@ from halo_automate.sanitize import clean_text
 from halo_automate.store.journal import ChangeRow, RunRow
 
 PAGE_ROWS = 20
-"""Rows of the per-ticket table ``show`` prints without ``--all``."""
+"""Tickets the per-ticket table of ``show`` lists without ``--all``."""
 
 Names = Mapping[tuple[str, int], str]
 """(field, id) → the name the plan gives it."""
@@ -162,26 +163,40 @@ def _summary(console: Console, run: RunRow, rows: Sequence[ChangeRow], plan: Pla
         console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-def _changes_table(rows: Sequence[ChangeRow], names: Names) -> Table:
-    table = Table(title="changes", title_justify="left")
+def _what(r: ChangeRow, names: Names) -> str:
+    if r.label.startswith("action:"):
+        what = action_text(r.field, r.after, names)
+    elif r.label.startswith("action-delete:"):
+        what = action_text("deleted", r.before, names)
+    else:
+        what = f"{r.field}: {_value(r.field, r.before, names)} → {_value(r.field, r.after, names)}"
+    extra = [clean_text(r.message)] if r.message else []
+    if r.action_ids:
+        extra.append(f"action id(s) {', '.join(map(str, r.action_ids))}")
+    return " · ".join([what, *extra])
+
+
+def by_ticket(rows: Sequence[ChangeRow]) -> list[list[ChangeRow]]:
+    """The journal's rows grouped per ticket, in the order the tickets first appear."""
+    groups: dict[int, list[ChangeRow]] = {}
+    for r in rows:
+        groups.setdefault(r.ticket_id, []).append(r)
+    return list(groups.values())
+
+
+def _changes_table(tickets: Sequence[Sequence[ChangeRow]], names: Names) -> Table:
+    table = Table(title="changes, per ticket", title_justify="left", show_lines=True,
+                  box=box.SIMPLE_HEAD)  # fmt: skip
     table.add_column("ticket", justify="right", no_wrap=True)
-    table.add_column("change", no_wrap=True)
     table.add_column("what", overflow="fold")
     table.add_column("state", no_wrap=True)
-    for r in rows:
-        if r.label.startswith("action:"):
-            what = action_text(r.field, r.after, names)
-        elif r.label.startswith("action-delete:"):
-            what = action_text("deleted", r.before, names)
-        else:
-            what = f"{_value(r.field, r.before, names)} → {_value(r.field, r.after, names)}"
-        extra = [clean_text(r.message)] if r.message else []
-        if r.action_ids:
-            extra.append(f"action id(s) {', '.join(map(str, r.action_ids))}")
-        if extra:
-            what += " · " + " · ".join(extra)
-        state = Text(r.state, style=_STATE_STYLES.get(r.state, ""))
-        table.add_row(str(r.ticket_id), clean_text(r.label), what, state)
+    for rows in tickets:
+        states = list(dict.fromkeys(r.state for r in rows))
+        state = Text()
+        for i, one in enumerate(states):
+            state.append(("\n" if i else "") + one, style=_STATE_STYLES.get(one, ""))
+        what = "\n".join(clean_text(_what(r, names)) for r in rows)
+        table.add_row(str(rows[0].ticket_id), what, state)
     return table
 
 
@@ -199,11 +214,13 @@ def show_run(
     plan = plan_from_json(plan_json) if plan_json else None
     names = plan_names(plan)
     _summary(console, run, rows, plan, names, undone_by)
-    limit = len(rows) if all_rows else PAGE_ROWS
+    tickets = by_ticket(rows)
+    limit = len(tickets) if all_rows else PAGE_ROWS
     if rows:
-        console.print(_changes_table(rows[:limit], names))
-        if len(rows) > limit:
-            console.print(f"… {len(rows) - limit} more, --all for everything", highlight=False)
+        console.print(_changes_table(tickets[:limit], names))
+        if len(tickets) > limit:
+            more = len(tickets) - limit
+            console.print(f"… {more} more ticket(s), --all for everything", highlight=False)
     elif plan is not None:
         console.print(f"{len(plan.changes)} change(s) in the plan (nothing written):")
         changes = plan.changes if all_rows else plan.changes[:PAGE_ROWS]
