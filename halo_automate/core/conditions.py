@@ -53,7 +53,10 @@ class Check:
     @property
     def label(self) -> str:
         value = list(self.value) if isinstance(self.value, tuple) else self.value
-        return f"{self.field} {NEGATION_PREFIX if self.negate else ''}{self.op} {value!r}"
+        shown = repr(value)
+        if isinstance(value, str) and "'" not in value and value.isprintable():
+            shown = f"'{value}'"  # as written: repr would double a regex's every backslash
+        return f"{self.field} {NEGATION_PREFIX if self.negate else ''}{self.op} {shown}"
 
 
 @dataclass(frozen=True)
