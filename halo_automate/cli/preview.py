@@ -105,29 +105,37 @@ def change_lines(change: TicketChange, lookups: Lookups | None = None) -> list[s
     return lines
 
 
-def changes_table(plan: Plan, lookups: Lookups | None, max_rows: int) -> Table:
+def changes_table(
+    plan: Plan, lookups: Lookups | None, max_rows: int, width: int | None = None
+) -> Table:
     """The table of a plan's changes (an undo's is titled as the undo of its run). A
     playbook without ``where:`` matches every selected ticket: its rows would all say so, so
-    the "Matched because" column is left out (:func:`render_plan` says it once)."""
+    the "Matched because" column is left out (:func:`render_plan` says it once). Narrower
+    than :data:`NARROW` columns, client and summary share one column."""
     title = f"{plan.playbook}: plan {plan.run_id}"
     if plan.mode == "undo":
         title = f"{plan.playbook}: undo of run {plan.undo_of} (as run {plan.run_id})"
     table = Table(title=clean_text(title), show_lines=True)
     because = not _all_unconditional(plan)
-    columns = ("Ticket", "Client", "Summary", "Changes", "Matched because")
-    for column in columns if because else columns[:-1]:
+    narrow = width is not None and width < NARROW
+    columns = ["Ticket", "Client / summary"] if narrow else ["Ticket", "Client", "Summary"]
+    columns += ["Changes", "Matched because"] if because else ["Changes"]
+    for column in columns:
         table.add_column(column, overflow="fold")
     for change in plan.changes[:max_rows]:
-        cells = [
-            Text(str(change.ticket_id)),
-            Text(clean_text(change.client_name)),
-            Text(_clip(change.summary, _SUMMARY_WIDTH)),
-            Text(clean_text("\n".join(change_lines(change, lookups)))),
-        ]
+        client = clean_text(change.client_name)
+        summary = _clip(change.summary, _SUMMARY_WIDTH)
+        cells = [Text(str(change.ticket_id))]
+        cells += [Text(f"{client}\n{summary}")] if narrow else [Text(client), Text(summary)]
+        cells.append(Text(clean_text("\n".join(change_lines(change, lookups)))))
         if because:
             cells.append(Text(clean_text(change.reason)))
         table.add_row(*cells)
     return table
+
+
+NARROW = 100
+"""Below this many columns the preview puts client and summary in one column."""
 
 
 _EVERY_TICKET = (
@@ -161,7 +169,7 @@ def render_plan(
 ) -> None:
     """Print the plan's changes (at most ``max_rows``) and its totals to ``console``."""
     if plan.changes:
-        console.print(changes_table(plan, lookups, max_rows))
+        console.print(changes_table(plan, lookups, max_rows, console.width))
         if _all_unconditional(plan):
             console.print(Text(_EVERY_TICKET))
         hidden = len(plan.changes) - max_rows

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from halo_automate.cli import main
 from halo_automate.cli.history_view import history_table
+from halo_automate.cli.preview import render_plan
 from halo_automate.cli.show_view import PAGE_ROWS, show_run
 from halo_automate.store.journal import Counts, Journal, RunStart
 
@@ -119,3 +120,20 @@ def test_show_all_through_the_cli(
     paged, whole = invoke("show", run_id), invoke("show", run_id, "--all")
     assert "--all for everything" in paged and "--all for everything" not in whole
     assert whole.count("status_id") > paged.count("status_id")
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_plan_preview_fits_the_width(
+    sandbox_factory: SandboxFactory, tmp_path: Path, width: int
+) -> None:
+    """The plan preview at 80 columns puts client and summary in one column (five columns
+    folded every cell to a few characters); at 120 they have their own."""
+    quiet_logs()
+    r = rig(sandbox_factory(), tmp_path / "j.db")
+    pb = playbook("close-spam")
+    console = Console(record=True, width=width)
+    render_plan(r.runner.plan(pb), console, lookups=r.runner.lookups_for(pb), max_rows=3)
+    text = console.export_text()
+    assert all(len(line) <= width for line in text.splitlines())
+    assert ("Client / summary" in text) == (width == 80)
+    assert "halo-automate plan close-spam --json" in " ".join(text.split())
