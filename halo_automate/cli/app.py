@@ -34,6 +34,8 @@ COMMANDS: Mapping[str, str] = {
     "lookups": "halo_automate.cli.commands.lookups:lookups",
     "explain": "halo_automate.cli.commands.explain:explain",
     "daemon": "halo_automate.cli.commands.daemon:daemon",
+    "web": "halo_automate.cli.commands.web:web",
+    "hash-password": "halo_automate.cli.commands.hash_password:hash_password",
     "sandbox": "halo_automate.sandbox.command:sandbox_command",
     "demo": "halo_automate.demo:demo_command",
 }

@@ -77,6 +77,7 @@ from halo_automate.service.triggers import (
     resolve_timezone,
 )
 from halo_automate.service.wakeup import Wakeup
+from halo_automate.web.server import WebServer, serve_console
 
 log = structlog.get_logger("halo_automate.service.daemon")
 
@@ -120,6 +121,7 @@ class Daemon:
         self._stopping = False
         self._running: dict[str, datetime] = {}
         self._health: HealthServer | None = None
+        self._web: WebServer | None = None  # the console (web:), on this runner and scheduler
         self.scheduler = make_scheduler(self.timezone, settings.daemon.misfire_grace_seconds)
 
     # ------------------------------------------------------------------ playbooks
@@ -301,6 +303,11 @@ class Daemon:
         try:
             self._load_initial()
             self._start_health()
+            if self.settings.web is not None:
+                self._web = serve_console(
+                    self.settings, self.runner.journal, self.runner,
+                    service=self, submit=self.scheduler.add_job,
+                )  # fmt: skip
             self.recover_all()
             self._schedule()
             self.scheduler.start()
@@ -316,6 +323,8 @@ class Daemon:
             return self._shutdown()
         finally:
             self._stop_health()
+            if self._web is not None:
+                self._web.close()
             if restore is not None:
                 restore()
 
