@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from apply_support import PLAYBOOKS, Rig
+from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
 from halo_automate.config import Settings, settings_from_mapping
 from halo_automate.web.app import make_app
-from halo_automate.web.auth import hash_password
 from halo_automate.web.console import Console
 
 PASSWORD = "correct horse battery staple"
@@ -23,8 +23,9 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 @functools.cache
 def password_hash() -> str:
-    """One argon2 hash per test process (hashing is slow on purpose)."""
-    return hash_password(PASSWORD)
+    """One argon2id hash per test process, with cheap parameters (the parameters travel in the
+    hash, so verifying it is cheap too; ``hash-password`` uses argon2-cffi's defaults)."""
+    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
 
 
 def console_settings(tmp_path: Path, rig: Rig | None = None, **web: Any) -> Settings:

@@ -61,7 +61,7 @@ class Guard(BaseHTTPMiddleware):
         if not public and (session is None or session.user is None):
             if request.method in ("GET", "HEAD"):
                 target = path + (f"?{request.url.query}" if request.url.query else "")
-                return _headers(RedirectResponse(f"/login?next={quote(target)}", 303))
+                return _headers(RedirectResponse(f"/login?next={quote(target, safe='')}", 303))
             return _headers(PlainTextResponse("login required\n", 401))
         if request.method not in ("GET", "HEAD"):
             refused = await self._check_form(request, session)
