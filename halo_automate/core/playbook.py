@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from halo_automate.core.actions.base import PlaybookAction
 from halo_automate.core.actions.registry import ACTION_KINDS
+from halo_automate.core.approval import ApprovalPolicy, NotifyRule
 from halo_automate.core.conditions import Node, Path, Problem, parse_where
 from halo_automate.core.playbook_yaml import MAX_FILE_BYTES, MAX_PROBLEMS, Source, parse_text
 from halo_automate.core.schedule import Schedule, parse_schedule
@@ -39,9 +40,11 @@ class _Model(BaseModel):
 
 
 class Limits(_Model):
-    """``limits``: refuse a plan with more changed tickets than ``max_changes``."""
+    """``limits``: refuse a plan with more changed tickets than ``max_changes``; a scheduled
+    playbook refused ``pause_after_refusals`` times in a row is paused (0: never)."""
 
     max_changes: int = Field(100, ge=1)
+    pause_after_refusals: int = Field(3, ge=0)
 
 
 class Expect(_Model):
@@ -71,6 +74,8 @@ class PlaybookFile(_Model):
     limits: Limits = Field(default_factory=Limits)
     expect: Expect | None = None
     halo_rules: bool = False
+    approval: ApprovalPolicy | None = None
+    notify: NotifyRule | None = None
 
 
 class Playbook(BaseModel):
@@ -88,6 +93,8 @@ class Playbook(BaseModel):
     limits: Limits
     expect: Expect | None
     halo_rules: bool
+    approval: ApprovalPolicy | None = None
+    notify: NotifyRule | None = None
     path: str
     source_hash: str
     name_location: str
@@ -274,6 +281,8 @@ def _validate(data: object, src: Source, source_hash: str) -> Playbook | None:
         limits=spec.limits,
         expect=spec.expect,
         halo_rules=spec.halo_rules,
+        approval=spec.approval,
+        notify=spec.notify,
         path=src.path,
         source_hash=source_hash,
         name_location=f"{src.path}:{line}:{col}",

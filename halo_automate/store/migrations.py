@@ -27,6 +27,12 @@ failure leaves the journal at its old version, and two processes never migrate a
 * v6: instances (issue 12). ``runs.instance_name`` (the config's name of the Halo a run
   talked to; ``default`` for older runs, which knew one Halo) and ``runs.instance_identity``
   (its API base URL and tenant; NULL for older runs).
+* v7: approvals and runaway pauses (issue 16). ``approvals``: one row per run whose plan was
+  held for a person's approval (its plan stays in ``run_plans``): who planned, when it
+  expires, its state (``waiting``, ``approved``, ``rejected``, ``expired``), who decided and
+  why, and the run that applied it; at most one ``waiting`` or ``approved`` and unapplied row
+  per playbook and instance (a partial unique index). ``playbook_guards``: per playbook and
+  instance, the scheduled refusals in a row and, once paused, when, why and who resumed it.
 """
 
 from __future__ import annotations
@@ -129,6 +135,29 @@ def _migrate_v6(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS runs_instance ON runs (instance_name, playbook)")
 
 
+_V7 = (
+    """CREATE TABLE approvals (
+        run_id TEXT PRIMARY KEY REFERENCES runs (run_id), playbook TEXT NOT NULL,
+        instance_name TEXT NOT NULL, changes INTEGER NOT NULL, requested_by TEXT NOT NULL,
+        requested_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+        approver_must_differ INTEGER NOT NULL, state TEXT NOT NULL, decided_by TEXT,
+        decided_at TEXT, reason TEXT, applied_run_id TEXT)""",
+    "CREATE UNIQUE INDEX approvals_one_open ON approvals (playbook, instance_name) "
+    "WHERE state = 'waiting' OR (state = 'approved' AND applied_run_id IS NULL)",
+    "CREATE INDEX approvals_state ON approvals (state, expires_at)",
+    """CREATE TABLE playbook_guards (
+        playbook TEXT NOT NULL, instance_name TEXT NOT NULL,
+        refusals INTEGER NOT NULL DEFAULT 0, paused_at TEXT, paused_reason TEXT,
+        resumed_at TEXT, resumed_by TEXT, PRIMARY KEY (playbook, instance_name))""",
+)
+
+
+def _migrate_v7(conn: sqlite3.Connection) -> None:
+    """Version 7: approvals and runaway pauses (see the module docstring)."""
+    for statement in _V7:
+        conn.execute(statement)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v1,
     _migrate_v2,
@@ -136,6 +165,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v4,
     _migrate_v5,
     _migrate_v6,
+    _migrate_v7,
 )
 """Migration ``i`` takes the schema from version ``i`` to ``i + 1``; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)
