@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import structlog
 
 from halo_automate.core.outcome import RunOutcome
+from halo_automate.errors import HaloAutomateError
 
 log = structlog.get_logger("halo_automate.web.jobs")
 
@@ -28,7 +29,7 @@ Submit = Callable[[Callable[[], None]], object]
 class Job:
     run_id: str
     what: str
-    state: str = "queued"  # queued, running, finished, crashed
+    state: str = "queued"  # queued, running, finished, refused, crashed
     message: str = ""
 
 
@@ -54,6 +55,10 @@ class Jobs:
             job.state = "running"
             try:
                 outcome = work()
+            except HaloAutomateError as e:  # refused before any write (e.g. already applied)
+                log.warning("web_job_refused", run_id=run_id, what=what, error=str(e))
+                job.state, job.message = "refused", str(e)
+                return
             except Exception as e:  # a bug: logged, shown on the run page, the console goes on
                 log.exception("web_job_crashed", run_id=run_id, what=what, error=str(e))
                 job.state, job.message = "crashed", f"{type(e).__name__}: {e}"
