@@ -25,7 +25,7 @@ from halo_automate.web.console import Console
 from halo_automate.web.context import console_of, form_of, render, user_of
 from halo_automate.web.views import ChangeLine, change_lines, read_plan
 
-DIFF_LINES = 100
+DIFF_LINES = 20
 """Lines of a plan's diff shown in the queue; the run page has them all."""
 
 
