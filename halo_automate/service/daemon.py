@@ -77,7 +77,7 @@ from halo_automate.service.triggers import (
     resolve_timezone,
 )
 from halo_automate.service.wakeup import Wakeup
-from halo_automate.web.server import WebServer, serve_console
+from halo_automate.web.server import WebServer, scheduler_submit, serve_console
 
 log = structlog.get_logger("halo_automate.service.daemon")
 
@@ -306,7 +306,7 @@ class Daemon:
             if self.settings.web is not None:
                 self._web = serve_console(
                     self.settings, self.runner.journal, self.runner,
-                    service=self, submit=self.scheduler.add_job,
+                    service=self, submit=scheduler_submit(self.scheduler),
                 )  # fmt: skip
             self.recover_all()
             self._schedule()

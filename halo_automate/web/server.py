@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import Any
 
 import structlog
 import uvicorn
@@ -90,6 +91,13 @@ def bind(host: str, port: int) -> socket.socket:
         raise ConfigError(f"web.listen: cannot listen on {host}:{port}: {e.strerror}") from None
     sock.set_inheritable(True)
     return sock
+
+
+def scheduler_submit(scheduler: Any) -> Submit:
+    """How the console hands work to the daemon's APScheduler scheduler: a one-off job on its
+    one worker, after the runs ahead of it, however late (``misfire_grace_time=None``: a long
+    scheduled run in front must not make the scheduler drop it as missed)."""
+    return lambda work: scheduler.add_job(work, misfire_grace_time=None)
 
 
 def serve_console(
