@@ -69,6 +69,7 @@ from halo_automate.logs import bound
 from halo_automate.service.folder import Loaded, folder_snapshot, load_folder
 from halo_automate.service.health import HealthServer, overdue, serve_health
 from halo_automate.service.metrics import FinishedRun, Metrics, log_ending
+from halo_automate.service.oversight import Oversight
 from halo_automate.service.signals import install_handlers
 from halo_automate.service.triggers import (
     job_options,
@@ -121,6 +122,7 @@ class Daemon:
         self._running: dict[str, datetime] = {}
         self._health: HealthServer | None = None
         self.scheduler = make_scheduler(self.timezone, settings.daemon.misfire_grace_seconds)
+        self.oversight = Oversight(settings, runner, lambda: self.playbooks, clock=clock)
 
     # ------------------------------------------------------------------ playbooks
 
@@ -204,7 +206,7 @@ class Daemon:
     def run_job(self, name: str) -> FinishedRun | None:
         """The scheduled job: run one playbook; None when stopping or the playbook is gone."""
         playbook = self._by_name.get(name)
-        if playbook is None:
+        if playbook is None or self.oversight.holds(name):  # paused: only `resume` resumes
             return None
         with self._in_flight(name) as admitted:
             if not admitted:
@@ -252,8 +254,14 @@ class Daemon:
         else:
             run = FinishedRun(outcome, self.clock())
             log_ending(run)
+            self.oversight.after_run(playbook, outcome)
         self.metrics.record(run)
         return run
+
+    def approvals_job(self) -> None:
+        """Expire overdue plans; apply the approved ones, each as a run in flight."""
+        for run in self.oversight.check(self._in_flight):
+            self.metrics.record(run)
 
     def recover_all(self) -> None:
         """Reconcile runs interrupted by an earlier crash or stop (every playbook)."""
@@ -284,7 +292,8 @@ class Daemon:
             self._load_initial()
             self.recover_all()
             codes = [ExitCode.INVALID] if self.problems else []
-            for playbook in self.scheduled():
+            self.approvals_job()
+            for playbook in self.oversight.unpaused(self.scheduled()):
                 if self._stop_requested:
                     log.info("run_not_started", playbook=playbook.name, reason="stopping")
                     continue
@@ -303,6 +312,7 @@ class Daemon:
             self._start_health()
             self.recover_all()
             self._schedule()
+            self.oversight.schedule(self.scheduler, self.approvals_job)
             self.scheduler.start()
             log.info(
                 "daemon_started",
@@ -370,6 +380,7 @@ class Daemon:
                 "or by `halo-automate recover`",
             )
             return ExitCode.PARTIAL
+        self.oversight.close()
         log.info("daemon_stopped")
         return ExitCode.OK
 
@@ -403,7 +414,8 @@ class Daemon:
         return bool(self.scheduler.running) and not self._stopping
 
     def prometheus(self) -> str:
-        return self.metrics.prometheus(up=self.alive, problems=len(self.problems))
+        metrics = self.metrics.prometheus(up=self.alive, problems=len(self.problems))
+        return metrics + self.oversight.prometheus()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """(alive, the /healthz document): scheduler state, each playbook's next and last run."""
@@ -433,4 +445,5 @@ class Daemon:
             "uptime_seconds": round((self.clock() - self.started_at).total_seconds(), 1),
             "problems": self.problems,
             "playbooks": playbooks,
+            **self.oversight.status(),
         }
