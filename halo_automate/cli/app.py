@@ -34,6 +34,10 @@ COMMANDS: Mapping[str, str] = {
     "lookups": "halo_automate.cli.commands.lookups:lookups",
     "explain": "halo_automate.cli.commands.explain:explain",
     "daemon": "halo_automate.cli.commands.daemon:daemon",
+    "approvals": "halo_automate.cli.commands.approvals:approvals",
+    "approve": "halo_automate.cli.commands.approve:approve",
+    "reject": "halo_automate.cli.commands.reject:reject",
+    "resume": "halo_automate.cli.commands.resume:resume",
     "sandbox": "halo_automate.sandbox.command:sandbox_command",
     "demo": "halo_automate.demo:demo_command",
 }

@@ -167,18 +167,18 @@ class Notifier:
             except _Failed as e:
                 self._count(name, "failed")
                 log.warning(
-                    "notification_failed", channel=name, event=notice.event,
+                    "notification_failed", channel=name, about=notice.event,
                     run_id=notice.run_id, playbook=notice.playbook, reason=e.reason,
                 )  # fmt: skip
             except Exception as e:  # never fatal, whatever a channel does
                 self._count(name, "failed")
                 log.error(
-                    "notification_failed", channel=name, event=notice.event,
+                    "notification_failed", channel=name, about=notice.event,
                     run_id=notice.run_id, reason=type(e).__name__, note="unexpected",
                 )  # fmt: skip
             else:
                 self._count(name, "sent")
-                log.info("notification_sent", channel=name, event=notice.event,
+                log.info("notification_sent", channel=name, about=notice.event,
                          run_id=notice.run_id)  # fmt: skip
 
     def _count(self, channel: str, result: str) -> None:
