@@ -69,6 +69,7 @@ from halo_automate.logs import bound
 from halo_automate.service.folder import Loaded, folder_snapshot, load_folder
 from halo_automate.service.health import HealthServer, overdue, serve_health
 from halo_automate.service.metrics import FinishedRun, Metrics, log_ending
+from halo_automate.service.oversight import Oversight
 from halo_automate.service.signals import install_handlers
 from halo_automate.service.triggers import (
     job_options,
@@ -77,7 +78,7 @@ from halo_automate.service.triggers import (
     resolve_timezone,
 )
 from halo_automate.service.wakeup import Wakeup
-from halo_automate.web.server import WebServer, scheduler_submit, serve_console
+from halo_automate.web.server import DaemonConsole
 
 log = structlog.get_logger("halo_automate.service.daemon")
 
@@ -121,8 +122,9 @@ class Daemon:
         self._stopping = False
         self._running: dict[str, datetime] = {}
         self._health: HealthServer | None = None
-        self._web: WebServer | None = None  # the console (web:), on this runner and scheduler
         self.scheduler = make_scheduler(self.timezone, settings.daemon.misfire_grace_seconds)
+        self.oversight = Oversight(settings, runner, lambda: self.playbooks, clock=clock)
+        self.console = DaemonConsole(self)  # the web console, when the config has web:
 
     # ------------------------------------------------------------------ playbooks
 
@@ -206,7 +208,7 @@ class Daemon:
     def run_job(self, name: str) -> FinishedRun | None:
         """The scheduled job: run one playbook; None when stopping or the playbook is gone."""
         playbook = self._by_name.get(name)
-        if playbook is None:
+        if playbook is None or self.oversight.holds(name):  # paused: only `resume` resumes
             return None
         with self._in_flight(name) as admitted:
             if not admitted:
@@ -254,8 +256,14 @@ class Daemon:
         else:
             run = FinishedRun(outcome, self.clock())
             log_ending(run)
+            self.oversight.after_run(playbook, outcome)
         self.metrics.record(run)
         return run
+
+    def approvals_job(self) -> None:
+        """Expire overdue plans; apply the approved ones, each as a run in flight."""
+        for run in self.oversight.check(self._in_flight):
+            self.metrics.record(run)
 
     def recover_all(self) -> None:
         """Reconcile runs interrupted by an earlier crash or stop (every playbook)."""
@@ -286,7 +294,8 @@ class Daemon:
             self._load_initial()
             self.recover_all()
             codes = [ExitCode.INVALID] if self.problems else []
-            for playbook in self.scheduled():
+            self.approvals_job()
+            for playbook in self.oversight.unpaused(self.scheduled()):
                 if self._stop_requested:
                     log.info("run_not_started", playbook=playbook.name, reason="stopping")
                     continue
@@ -303,19 +312,12 @@ class Daemon:
         try:
             self._load_initial()
             self._start_health()
-            if self.settings.web is not None:
-                self._web = serve_console(
-                    self.settings, self.runner.journal, self.runner,
-                    service=self, submit=scheduler_submit(self.scheduler),
-                )  # fmt: skip
+            self.console.start()
             self.recover_all()
             self._schedule()
+            self.oversight.schedule(self.scheduler, self.approvals_job)
             self.scheduler.start()
-            log.info(
-                "daemon_started",
-                playbooks=len(self._scheduled),
-                health=self.health_address,
-            )
+            log.info("daemon_started", playbooks=len(self._scheduled), health=self.health_address)
             with self._wakeup:  # polls the folder; a request wakes it at once
                 while not self._stop_requested:
                     self._wakeup.wait(self.poll_seconds)
@@ -323,8 +325,7 @@ class Daemon:
             return self._shutdown()
         finally:
             self._stop_health()
-            if self._web is not None:
-                self._web.close()
+            self.console.stop()
             if restore is not None:
                 restore()
 
@@ -379,6 +380,7 @@ class Daemon:
                 "or by `halo-automate recover`",
             )
             return ExitCode.PARTIAL
+        self.oversight.close()
         log.info("daemon_stopped")
         return ExitCode.OK
 
@@ -412,7 +414,8 @@ class Daemon:
         return bool(self.scheduler.running) and not self._stopping
 
     def prometheus(self) -> str:
-        return self.metrics.prometheus(up=self.alive, problems=len(self.problems))
+        metrics = self.metrics.prometheus(up=self.alive, problems=len(self.problems))
+        return metrics + self.oversight.prometheus()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """(alive, the /healthz document): scheduler state, each playbook's next and last run."""
@@ -442,4 +445,5 @@ class Daemon:
             "uptime_seconds": round((self.clock() - self.started_at).total_seconds(), 1),
             "problems": self.problems,
             "playbooks": playbooks,
+            **self.oversight.status(),
         }

@@ -68,6 +68,7 @@ class Console:
         service: Service | None = None,
         submit: Submit | None = None,
         halo_problem: str | None = None,
+        approvals_check: Callable[[], object] | None = None,
         clock: Callable[[], float] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -79,6 +80,9 @@ class Console:
         self.runner = runner
         self.service = service
         self.halo_problem = halo_problem
+        self.approvals_check = approvals_check
+        """The daemon's approvals check (it applies approved plans, tracked as its runs and
+        announced); None when the console serves alone and applies them itself."""
         self.now = now
         timing: dict[str, Any] = {} if clock is None else {"clock": clock}
         self.sessions = Sessions(self.web.session_hours * 3600, **timing)

@@ -68,6 +68,17 @@ class Jobs:
         self._submit(run)
         return job
 
+    def submit(self, what: str, work: Callable[[], object]) -> None:
+        """Queue ``work`` that journals its own runs (the daemon's approvals check)."""
+
+        def run() -> None:
+            try:
+                work()
+            except Exception as e:  # a bug: logged; the console goes on
+                log.exception("web_job_crashed", what=what, error=str(e))
+
+        self._submit(run)
+
     def get(self, run_id: str) -> Job | None:
         with self._lock:
             return self._jobs.get(run_id)

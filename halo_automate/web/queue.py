@@ -2,10 +2,11 @@
 
 Built on :mod:`halo_automate.engine.approvals` (the rules are all there: who may approve,
 what an expired plan means, applying a plan at most once). The approver is the logged-in
-user. Approving queues the apply at once when this console has a Halo client (in the daemon,
-on the daemon's one worker; a daemon that also applies approved plans finds it claimed,
-because a plan is claimed once); without one the plan stays approved for the daemon or
-``halo-automate approve RUN_ID --apply``. The browser is sent to the waiting run's page,
+user. Approving then applies the plan at once: in the daemon, by queueing its approvals
+check on its one worker (the apply is then one of the daemon's runs: in flight, counted,
+announced); served alone with a Halo client, by ``Runner.apply_approved`` in a job of the
+console's; without a client the plan stays approved for the daemon or ``halo-automate
+approve RUN_ID --apply``. The browser is sent to the waiting run's page,
 which shows the decision and links the run that applied it.
 """
 
@@ -82,7 +83,11 @@ def approve(request: Request) -> Response:
         approvals.approve(console.journal, run_id, user, console.now())
     except HaloAutomateError as e:
         return _refused(request, "Approval refused", str(e))
-    if console.runner is not None:
+    if console.approvals_check is not None:  # the daemon's: applied as its run, announced
+        console.jobs.submit(
+            f"approvals check after {user} approved {run_id}", console.approvals_check
+        )
+    elif console.runner is not None:
         runner = console.runner
         console.jobs.start(
             run_id,

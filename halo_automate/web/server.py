@@ -13,7 +13,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import structlog
 import uvicorn
@@ -93,6 +94,39 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class ServedDaemon(Service, Protocol):
+    """What :class:`DaemonConsole` uses of the daemon (``service.daemon.Daemon`` has it)."""
+
+    settings: Settings
+    runner: Runner
+    scheduler: Any
+
+    def approvals_job(self) -> None: ...
+
+
+class DaemonConsole:
+    """The console a daemon serves when its config has ``web:`` (else nothing): on the
+    daemon's runner (its client and request budget) and its scheduler's one worker."""
+
+    def __init__(self, daemon: ServedDaemon) -> None:
+        self.daemon = daemon
+        self.server: WebServer | None = None
+
+    def start(self) -> None:
+        daemon = self.daemon
+        if daemon.settings.web is not None and self.server is None:
+            self.server = serve_console(
+                daemon.settings, daemon.runner.journal, daemon.runner,
+                service=daemon, submit=scheduler_submit(daemon.scheduler),
+                approvals_check=daemon.approvals_job,
+            )  # fmt: skip
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+
+
 def scheduler_submit(scheduler: Any) -> Submit:
     """How the console hands work to the daemon's APScheduler scheduler: a one-off job on its
     one worker, after the runs ahead of it, however late (``misfire_grace_time=None``: a long
@@ -108,12 +142,14 @@ def serve_console(
     service: Service | None = None,
     submit: Submit | None = None,
     halo_problem: str | None = None,
+    approvals_check: Callable[[], object] | None = None,
 ) -> WebServer:
     """Start the console of ``settings.web`` in a background thread."""
     if settings.web is None:
         raise ConfigError("web: the config has no web: section")
     console = Console(
-        settings, journal, runner, service=service, submit=submit, halo_problem=halo_problem
-    )
+        settings, journal, runner, service=service, submit=submit, halo_problem=halo_problem,
+        approvals_check=approvals_check,
+    )  # fmt: skip
     sock = bind(settings.web.host, settings.web.port)
     return WebServer(console, sock).start()
