@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from halo_automate.core.changes import Plan
+from halo_automate.core.outcome import RunStatus
 from halo_automate.core.plan_doc import plan_to_dict
 from halo_automate.engine.undo import build_undo_plan, category_levels, undo_warnings
 from halo_automate.errors import HaloAutomateError
@@ -25,19 +26,7 @@ from halo_automate.web import queue
 from halo_automate.web.context import console_of, form_of, render, user_of
 from halo_automate.web.views import Page, change_lines, run_view
 
-RUN_STATUSES = (
-    "succeeded",
-    "partial",
-    "refused",
-    "failed",
-    "interrupted",
-    "previewed",
-    "running",
-    "awaiting_approval",
-    "approved",
-    "rejected",
-    "expired",
-)
+RUN_STATUSES = tuple(status.value for status in RunStatus)
 
 
 def overview(request: Request) -> Response:
