@@ -117,3 +117,16 @@ def test_undo_from_the_console_previews_then_puts_the_tickets_back(
     assert f'undo of <a href="/runs/{outcome.run_id}">' in page
     stale = client.post(f"/runs/{outcome.run_id}/undo", data={**form, "fingerprint": "x"})
     assert stale.status_code == 409
+
+
+def test_a_run_that_wrote_nothing_has_nothing_to_undo(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    r = rig(sandbox, tmp_path / "journal.db")
+    outcome = r.runner.run(playbook("close-spam"), trigger="cli", confirm=None, preview_only=True)
+    client = client_of(console_for(tmp_path, r))
+    login(client)
+    page = client.get(f"/runs/{outcome.run_id}")
+    assert "Undo this run" not in page.text and "planned" in page.text
+    answer = client.get(f"/runs/{outcome.run_id}/undo")
+    assert answer.status_code == 409 and "nothing to undo" in answer.text
