@@ -24,7 +24,6 @@ from rich.console import Console
 from rich.rule import Rule
 
 from halo_automate import logs
-from halo_automate.cli.approval_view import os_user
 from halo_automate.cli.console import make_console
 from halo_automate.cli.files import write_file_atomically
 from halo_automate.cli.preview import render_plan
@@ -41,6 +40,7 @@ from halo_automate.halo.client import HaloClient
 from halo_automate.sandbox.server import SandboxOptions, SandboxServer
 from halo_automate.service.links import console_base, run_link
 from halo_automate.store.journal import Journal
+from halo_automate.store.records import os_user
 
 DEMO_PLAYBOOKS = ("close-spam.yaml", "category-cleanup.yaml", "bulk-edit-woodgrove.yaml")
 DEMO_APPROVAL = "approval: {above: 3, expires: 24h, approver_must_differ: true}\n"

@@ -8,9 +8,7 @@ command uses to notify (sending in line, before the command exits).
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -23,14 +21,9 @@ from halo_automate.engine.approvals import WaitingApproval
 from halo_automate.sanitize import clean_text
 from halo_automate.service.links import console_base, run_link
 from halo_automate.store.guards import GuardRow
+from halo_automate.store.records import os_user
 
-
-def os_user() -> str:
-    """The approver on the CLI: the OS user's name."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry and no $USER (containers)
-        return f"uid{os.getuid()}"
+__all__ = ["approvals_json", "approvals_table", "now", "os_user", "paused_lines", "print_held"]
 
 
 def now() -> datetime:

@@ -81,6 +81,8 @@ def test_a_plan_above_its_threshold_waits_then_approve_apply_applies_it(
     assert f"review:  https://console.example/runs/{run_id}" in result.output
     assert f"approve: halo-automate approve {run_id}" in result.output
     assert sandbox.counters["writes_applied"] == 0
+    shown = invoke("show", run_id)
+    assert shown.exit_code == 0 and "awaiting_approval" in shown.output
 
     got = rx.wait_for(3)
     [hook] = rx.bodies("/hook/")
