@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,13 @@ from halo_automate.web.console import Console
 PASSWORD = "correct horse battery staple"
 USERS = ("alice", "bob")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def free_port() -> int:
+    """A loopback port free now (for a server whose address a config must name first)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @functools.cache

@@ -3,7 +3,6 @@ and an approval given in the console applied on the daemon's own worker."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,19 +12,13 @@ from typing import Any
 import httpx
 import pytest
 from apply_support import differences, planned_state, rig, tickets
-from web_support import PASSWORD, USERS, csrf_of, password_hash
+from web_support import PASSWORD, USERS, csrf_of, free_port, password_hash
 
 from halo_automate.config import settings_from_mapping
 from halo_automate.sandbox import SandboxServer
 from halo_automate.service.daemon import Daemon
 
 SPAM = (Path(__file__).resolve().parents[2] / "playbooks" / "close-spam.yaml").read_text()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def until(check: Callable[[], Any], timeout: float = 20.0) -> Any:

@@ -1,6 +1,7 @@
 """The console in a real headless browser (Debian's chromium + chromedriver, via selenium),
-served by uvicorn on loopback over a sandbox Halo: log in, read a run, approve a waiting plan
-and see the sandbox's tickets change.
+served by uvicorn on loopback over a sandbox Halo: log in, read a run; and the daemon's flow:
+a waiting plan notified to a local receiver, approved in the browser from the notification's
+link, the sandbox's tickets changed.
 
 Skipped, with the reason, where no browser is installed (``.ci/run`` installs one). Nothing
 is downloaded: selenium is pointed at the system's chromium and chromedriver. Each page is
@@ -11,18 +12,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from apply_support import differences, planned_state, playbook, rig, tickets
-from web_support import PASSWORD, console_settings
+from apply_support import PLAYBOOKS, differences, planned_state, playbook, rig, tickets
+from notify_support import receiver
+from web_support import PASSWORD, console_settings, free_port, password_hash
 
-from halo_automate.core.approval import ApprovalPolicy
+from halo_automate.config import settings_from_mapping
 from halo_automate.engine.runner import Runner
 from halo_automate.sandbox import SandboxServer
+from halo_automate.service.daemon import Daemon
 from halo_automate.web.server import WebServer, serve_console
 
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
@@ -42,6 +46,7 @@ pytestmark = pytest.mark.skipif(
     "chromium-driver (apt-get install -y chromium chromium-driver; .ci/run does)",
 )
 WAIT = 20.0  # seconds a page may take to show what a test waits for
+SPAM = (PLAYBOOKS / "close-spam.yaml").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -151,30 +156,64 @@ def test_log_in_read_a_run_filter_it_and_the_other_pages(
     snap(browser, shots, "playbook")
 
 
-def test_approve_a_waiting_plan_and_see_the_tickets_change(
-    browser: Any, served: tuple[WebServer, Any], shots: Path
+def test_the_daemon_flow_notification_then_approval_in_the_browser(
+    browser: Any, sandbox: SandboxServer, tmp_path: Path, shots: Path
 ) -> None:
-    """alice's run of close-spam waits for another person's approval; bob approves it in the
-    queue; the run page follows the apply; the sandbox's tickets are as the plan said."""
-    server, r = served
-    planner = Runner(r.client, r.journal, started_by="alice@desk pid 7")
-    policy = ApprovalPolicy(required=True, approver_must_differ=True)
-    held = planner.run(playbook("close-spam").model_copy(update={"approval": policy}),
-                       trigger="schedule", confirm=None)  # fmt: skip
-    assert held.status == "awaiting_approval"
-    before, plan = tickets(r.sb), r.plan_of(held.run_id)
-    log_in(browser, server.url, "bob")
-    browser.find_element(By.LINK_TEXT, "Approvals").click()
-    until(lambda: browser.find_elements(By.ID, f"approve-{held.run_id}"), "the queue")
-    snap(browser, shots, "approvals")
-    assert tickets(r.sb) == before
-    browser.find_element(By.ID, f"approve-{held.run_id}").click()
-    until(lambda: "applied as run" in browser.page_source, "the applied plan")  # page refreshes
-    assert differences(tickets(r.sb), planned_state(before, plan)) == []
-    snap(browser, shots, "approved")
-    browser.find_element(By.CSS_SELECTOR, "#approval a").click()
-    until(lambda: browser.find_elements(By.ID, "changes"), "the applying run's page")
-    assert "approval" in browser.page_source
-    done = browser.find_elements(By.CSS_SELECTOR, "table.changes .s-done")
-    assert len(done) == 2 * len(plan.changes)  # each ticket's status and its close note
-    snap(browser, shots, "applied-run")
+    """The issue's flow: the daemon's scheduled run of close-spam needs another person's
+    approval, so it waits and a notification reaches a local receiver with the console link;
+    bob opens that link, logs in, approves in the queue; the daemon applies the plan, the
+    sandbox's tickets are as planned, the run page shows it, and the success is announced."""
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    text = SPAM.replace('schedule: "*/15 * * * *"', 'schedule: "every 1h"')
+    text += "approval: {required: true, approver_must_differ: true}\n"
+    text += "notify: {on: [awaiting_approval, succeeded], channels: [audit]}\n"
+    (folder / "close-spam.yaml").write_text(text, encoding="utf-8")
+    port = free_port()
+    with receiver() as rx:
+        settings = settings_from_mapping(
+            {
+                "halo": {"base_url": sandbox.base_url, "client_id": "id", "client_secret": "x"},
+                "playbooks_dir": str(folder),
+                "journal": str(tmp_path / "journal.db"),
+                "daemon": {"watch_playbooks": False},
+                "notify": {"channels": {"audit": {"type": "webhook", "url": f"{rx.base_url}/h"}}},
+                "web": {"listen": f"127.0.0.1:{port}", "users": {"bob": password_hash()}},
+            },
+            env={},
+        )
+        r = rig(sandbox, tmp_path / "journal.db")
+        service = Daemon(settings, Runner(r.client, r.journal), install_signals=False)
+        thread = threading.Thread(target=service.serve, daemon=True)
+        thread.start()
+        try:
+            waiting = rx.wait_for(1, timeout=WAIT)[0]
+            run_id, link = waiting.body["run_id"], waiting.body["link"]
+            assert waiting.body["event"] == "awaiting_approval"
+            assert link == f"http://127.0.0.1:{port}/runs/{run_id}"
+            before, plan = tickets(sandbox), r.plan_of(run_id)
+            browser.delete_all_cookies()
+            browser.get(link)  # the notification's link: log in first, then the run page
+            until(lambda: "/login" in browser.current_url, "the login")
+            browser.switch_to.active_element.send_keys("bob" + Keys.TAB)
+            browser.switch_to.active_element.send_keys(PASSWORD + Keys.ENTER)
+            until(lambda: browser.find_elements(By.ID, "approval"), "the waiting run's page")
+            assert browser.current_url == link
+            browser.find_element(By.LINK_TEXT, "Review it in the approvals queue").click()
+            until(lambda: browser.find_elements(By.ID, f"approve-{run_id}"), "the queue")
+            snap(browser, shots, "approvals")
+            assert tickets(sandbox) == before
+            browser.find_element(By.ID, f"approve-{run_id}").click()
+            until(lambda: "applied as run" in browser.page_source, "the applied plan")
+            assert differences(tickets(sandbox), planned_state(before, plan)) == []
+            snap(browser, shots, "approved")
+            browser.find_element(By.CSS_SELECTOR, "#approval a").click()
+            until(lambda: browser.find_elements(By.ID, "changes"), "the applying run's page")
+            done = browser.find_elements(By.CSS_SELECTOR, "table.changes .s-done")
+            assert len(done) == 2 * len(plan.changes)  # each ticket's status and close note
+            snap(browser, shots, "applied-run")
+            events = [b.body["event"] for b in rx.wait_for(2, timeout=WAIT)]
+            assert events == ["awaiting_approval", "succeeded"]
+        finally:
+            service.request_stop()
+            thread.join(20)
