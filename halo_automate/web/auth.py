@@ -8,8 +8,9 @@
   secret to keep and a logout or a restart ends a session for good. A visitor of the login
   page gets an anonymous session (it carries the CSRF token of the login form); a successful
   login replaces it with a new id (no session fixation). Sessions expire after
-  ``web.session_hours``; at most :data:`MAX_SESSIONS` are kept (the oldest go first), so
-  anonymous visitors cannot fill memory.
+  ``web.session_hours``; at most :data:`MAX_SESSIONS` anonymous and as many logged-in ones
+  are kept (the oldest go first), so anonymous visitors can neither fill memory nor push a
+  logged-in session out.
 * **CSRF**: each session has one random token; every POST must carry it as the form field
   ``csrf_token`` (compared in constant time), else 403.
 * **Login rate limit** (:class:`LoginLimiter`): at most ``web.login_attempts`` failed logins
@@ -67,12 +68,16 @@ class Session:
 
 
 class Sessions:
-    """The sessions of one console (see the module docstring); safe to share between threads."""
+    """The sessions of one console (see the module docstring); safe to share between threads.
+
+    Anonymous sessions (a login form's) and logged-in ones are kept apart, each bounded: a
+    flood of login-page visits evicts only older anonymous sessions, never a logged-in one."""
 
     def __init__(self, lifetime_seconds: float, *, clock: Clock = time.monotonic) -> None:
         self.lifetime = lifetime_seconds
         self._clock = clock
-        self._by_id: OrderedDict[str, Session] = OrderedDict()
+        self._anonymous: OrderedDict[str, Session] = OrderedDict()
+        self._users: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, session_id: str | None) -> Session | None:
@@ -80,28 +85,32 @@ class Sessions:
         if not session_id:
             return None
         with self._lock:
-            found = self._by_id.get(session_id)
-            if found is not None and found.expires <= self._clock():
-                del self._by_id[session_id]
-                return None
-            return found
+            for pool in (self._users, self._anonymous):
+                found = pool.get(session_id)
+                if found is not None:
+                    if found.expires > self._clock():
+                        return found
+                    del pool[session_id]
+            return None
 
     def new(self, user: str | None = None) -> Session:
         """A new session (anonymous unless ``user``), with a fresh id and CSRF token."""
         session = Session(secrets.token_urlsafe(32), self._clock() + self.lifetime, user)
         with self._lock:
-            self._by_id[session.id] = session
-            while len(self._by_id) > MAX_SESSIONS:
-                self._by_id.popitem(last=False)
+            pool = self._anonymous if user is None else self._users
+            pool[session.id] = session
+            while len(pool) > MAX_SESSIONS:
+                pool.popitem(last=False)
         return session
 
     def drop(self, session_id: str) -> None:
         with self._lock:
-            self._by_id.pop(session_id, None)
+            self._anonymous.pop(session_id, None)
+            self._users.pop(session_id, None)
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._by_id)
+            return len(self._anonymous) + len(self._users)
 
 
 class LoginLimiter:

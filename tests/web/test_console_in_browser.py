@@ -47,6 +47,10 @@ pytestmark = pytest.mark.skipif(
 )
 WAIT = 20.0  # seconds a page may take to show what a test waits for
 SPAM = (PLAYBOOKS / "close-spam.yaml").read_text(encoding="utf-8")
+UNLABELLED = """return [...document.querySelectorAll('input, select, textarea')]
+  .filter(e => e.type !== 'hidden' && !e.labels.length && !e.getAttribute('aria-label'))
+  .map(e => e.outerHTML)"""
+"""Every visible form control has a label a screen reader reads."""
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +105,7 @@ def snap(browser: Any, shots: Path, name: str, width: int = 1280) -> None:
         "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 0, f"{name} at {width} px is {overflow} px wider than the window"
+    assert browser.execute_script(UNLABELLED) == [], f"{name}: form controls without a label"
     browser.set_window_size(1280, 900)
 
 

@@ -202,3 +202,16 @@ def test_pages_carry_a_strict_content_security_policy(client: TestClient) -> Non
     assert "script-src" not in policy  # no script is allowed at all
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert answer.headers["cache-control"] == "no-store"
+
+
+def test_a_flood_of_login_page_visits_logs_nobody_out(
+    client: TestClient, console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anonymous sessions are bounded on their own: past the cap the oldest anonymous ones
+    go, and a logged-in session stays."""
+    monkeypatch.setattr("halo_automate.web.auth.MAX_SESSIONS", 5)
+    login(client)
+    for _ in range(20):
+        console.sessions.new()
+    assert len(console.sessions) == 5 + 1
+    assert client.get("/").status_code == 200
