@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from halo_automate.config import Settings
 from halo_automate.core.playbook import Playbook, each_playbook, playbook_files
 from halo_automate.engine.runner import Runner
+from halo_automate.errors import ConfigError
 from halo_automate.store.journal import Journal, RunRow
 from halo_automate.web.auth import LoginLimiter, Sessions
 from halo_automate.web.jobs import Jobs, Submit
@@ -135,8 +136,6 @@ class Console:
 
     def need_runner(self) -> Runner:
         """The runner, or a ConfigError saying why this console cannot talk to Halo."""
-        from halo_automate.errors import ConfigError
-
         if self.runner is None:
             raise ConfigError(
                 "this console has no Halo client"

@@ -10,6 +10,7 @@ can pin them without a browser.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -179,7 +180,7 @@ def run_view(run: RunRow, rows: Sequence[ChangeRow], plan_json: str | None) -> R
                 seen.add(_journal_key(row))
                 line = _with_outcome(line, row)
             elif rows:
-                line = _replace(line, state="not written")
+                line = dataclasses.replace(line, state="not written")
             lines.append(line)
     for key, row in written.items():  # rows the plan does not show (or no plan)
         if key not in seen:
@@ -199,15 +200,11 @@ def run_view(run: RunRow, rows: Sequence[ChangeRow], plan_json: str | None) -> R
     return RunView(run, plan, lines, run_log(run, plan, rows))
 
 
-def _replace(line: ChangeLine, **values: str) -> ChangeLine:
-    return ChangeLine(**{**line.__dict__, **values})
-
-
 def _with_outcome(line: ChangeLine, row: ChangeRow) -> ChangeLine:
     message = clean_text(row.message or "")
     if row.action_ids:
         message = f"{message} action {', '.join(map(str, row.action_ids))}".strip()
-    return _replace(line, state=row.state, message=message)
+    return dataclasses.replace(line, state=row.state, message=message)
 
 
 def run_log(run: RunRow, plan: Plan | None, rows: Sequence[ChangeRow]) -> list[LogLine]:
