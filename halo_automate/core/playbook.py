@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from halo_automate.core.actions.base import PlaybookAction
 from halo_automate.core.actions.registry import ACTION_KINDS
+from halo_automate.core.approval import ApprovalPolicy, NotifyRule
 from halo_automate.core.conditions import Node, Path, Problem, parse_where
 from halo_automate.core.instance_names import instances_problems
 from halo_automate.core.playbook_yaml import MAX_FILE_BYTES, MAX_PROBLEMS, Source, parse_text
@@ -40,9 +41,11 @@ class _Model(BaseModel):
 
 
 class Limits(_Model):
-    """``limits``: refuse a plan with more changed tickets than ``max_changes``."""
+    """``limits``: refuse a plan with more changed tickets than ``max_changes``; a scheduled
+    playbook refused ``pause_after_refusals`` times in a row is paused (0: never)."""
 
     max_changes: int = Field(100, ge=1)
+    pause_after_refusals: int = Field(3, ge=0)
 
 
 class Expect(_Model):
@@ -73,6 +76,8 @@ class PlaybookFile(_Model):
     expect: Expect | None = None
     halo_rules: bool = False
     instances: list[str] | None = None
+    approval: ApprovalPolicy | None = None
+    notify: NotifyRule | None = None
 
 
 class Playbook(BaseModel):
@@ -90,6 +95,8 @@ class Playbook(BaseModel):
     limits: Limits
     expect: Expect | None
     halo_rules: bool
+    approval: ApprovalPolicy | None = None
+    notify: NotifyRule | None = None
     path: str
     source_hash: str
     name_location: str
@@ -286,6 +293,8 @@ def _validate(data: object, src: Source, source_hash: str) -> Playbook | None:
         expect=spec.expect,
         halo_rules=spec.halo_rules,
         instances=None if spec.instances is None else tuple(spec.instances),
+        approval=spec.approval,
+        notify=spec.notify,
         path=src.path,
         source_hash=source_hash,
         name_location=f"{src.path}:{line}:{col}",

@@ -66,8 +66,12 @@ def playbook_of(plan: Plan, playbook: Playbook | None) -> Playbook | None:
     return plan_playbook(plan, own_limits=False)
 
 
-def rederiver(client: HaloClient, playbook: Playbook, plan: Plan, now: datetime) -> Rederiver:
+def rederiver(
+    client: HaloClient, playbook: Playbook, plan: Plan, now: datetime, made_as: str | None = None
+) -> Rederiver:
     """The re-derivation of ``plan``'s changes from ``playbook`` at ``now`` (its lookups are
-    the client's, fetched once per client)."""
+    the client's, fetched once per client). ``made_as``: the run id the plan's texts were
+    rendered with (``{run_id}``) when it is applied under another (an approved plan, applied
+    by a run of its own: :mod:`halo_automate.engine.approvals`); default the plan's."""
     lookups = client.lookups(sorted(needed_lookups(playbook)))
-    return Rederiver(playbook, lookups, now=now, run_id=plan.run_id)
+    return Rederiver(playbook, lookups, now=now, run_id=made_as or plan.run_id)

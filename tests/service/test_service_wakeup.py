@@ -18,15 +18,18 @@ from halo_automate.core.outcome import RunOutcome
 from halo_automate.errors import ExitCode
 from halo_automate.service.daemon import Daemon
 from halo_automate.service.wakeup import Wakeup
+from halo_automate.store.journal import Journal
 
 LONG_POLL = 30.0  # seconds: far longer than any assertion below waits
 
 
 class IdleRunner:
-    """A runner for a service with nothing scheduled: nothing to recover, nothing to run."""
+    """A runner for a service with nothing scheduled: nothing to recover, nothing to run (its
+    journal is empty: the daemon reads pauses and approvals from it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, journal: Journal) -> None:
         self.stop_requested = False
+        self.journal = journal
 
     def recover(self, playbook: str | None = None) -> list[RunOutcome]:
         return []
@@ -45,7 +48,7 @@ def idle_daemon(tmp_path: Path, *, install_signals: bool) -> Daemon:
         journal=tmp_path / "journal.db",
         daemon=DaemonSettings(),
     )
-    runner: Any = IdleRunner()
+    runner: Any = IdleRunner(Journal.open(tmp_path / "journal.db"))
     return Daemon(settings, runner, poll_seconds=LONG_POLL, install_signals=install_signals)
 
 
