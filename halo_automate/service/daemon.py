@@ -329,8 +329,8 @@ class Daemon:
             log.info("daemon_started", playbooks=len(self._scheduled), health=self.health_address)
             with self._wakeup:  # polls the folder; a request wakes it at once
                 while not self._stop_requested:
+                    self.check_reload()  # first: a request made while starting is not lost
                     self._wakeup.wait(self.poll_seconds)
-                    self.check_reload()
             return self._shutdown()
         finally:
             self._stop_health()
