@@ -224,11 +224,8 @@ def apply_approved(
     checks of apply all hold. ApprovalError when it is not approved, expired or applied.
     """
     row = _known(journal, run_id)
-    if instance is not None and row.instance_name != instance:
-        raise ApprovalError(
-            f"run {run_id} was planned on instance {row.instance_name!r}, not {instance!r}; "
-            f"apply it with --instance {row.instance_name}"
-        )
+    if instance is not None:
+        check_instance(row, instance)
     if row.open and _due(row, now):
         expire_due(journal, now)
         row = _known(journal, run_id)
@@ -250,6 +247,15 @@ def apply_approved(
         trigger=APPLY_TRIGGER,
         made_as=run_id,
     )
+
+
+def check_instance(row: ApprovalRow, instance: str) -> None:
+    """Refuse (ApprovalError) to apply ``row``'s plan on another instance than its own."""
+    if row.instance_name != instance:
+        raise ApprovalError(
+            f"run {row.run_id} was planned on instance {row.instance_name!r}, not "
+            f"{instance!r}; apply it with --instance {row.instance_name}"
+        )
 
 
 def _plan_of(journal: Journal, run_id: str) -> Plan:

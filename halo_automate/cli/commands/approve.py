@@ -18,6 +18,7 @@ from halo_automate.cli.context import Context, instance_option, with_context
 from halo_automate.cli.exits import finish
 from halo_automate.core.plan import plan_from_json
 from halo_automate.engine.approvals import approve as approve_plan
+from halo_automate.engine.approvals import check_instance
 from halo_automate.errors import ExitCode, RefusedError
 
 
@@ -30,7 +31,9 @@ from halo_automate.errors import ExitCode, RefusedError
 def approve(ctx: Context, run_id: str, apply_now: bool, yes: bool) -> ExitCode:
     """Approve the plan held as RUN_ID (as the OS user); --apply also applies it now."""
     row = ctx.journal.approval(run_id)
-    if row is not None and ctx.instance is None and row.instance_name in ctx.settings.instances:
+    if row is not None and apply_now and ctx.instance is not None:
+        check_instance(row, ctx.settings.instance_name)  # before asking or approving
+    elif row is not None and row.instance_name in ctx.settings.instances:
         ctx.settings = ctx.settings.select_instance(row.instance_name)  # the plan's Halo
     confirm = ctx.confirmer(yes) if apply_now else None
     if row is None or row.state != "approved" or row.applied_run_id is not None:
