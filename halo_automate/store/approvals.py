@@ -1,4 +1,4 @@
-"""The journal's record of plans held for a person's approval (schema v7, issue 16).
+"""The journal's record of plans held for a person's approval (schema v9, issue 16).
 
 A run whose plan needs approval is journaled ``awaiting_approval`` with its plan (as any run
 that wrote nothing, in ``runs`` and ``run_plans``) and, in the same transaction, one

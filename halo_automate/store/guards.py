@@ -1,4 +1,4 @@
-"""The journal's runaway guard: scheduled refusals in a row, and paused playbooks (v7).
+"""The journal's runaway guard: scheduled refusals in a row, and paused playbooks (v9).
 
 Issue 16: a scheduled playbook that its limits refuse again and again (a runaway rule, a
 ``where`` that suddenly matches thousands) is paused after ``limits.pause_after_refusals``

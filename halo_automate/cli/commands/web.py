@@ -7,19 +7,21 @@ import threading
 
 import click
 
-from halo_automate.cli.context import Context, with_context
+from halo_automate.cli.context import Context, instance_option, with_context
 from halo_automate.errors import ConfigError, ExitCode
 from halo_automate.service.signals import install_handlers
 from halo_automate.web.server import serve_console
 
 
 @click.command("web")
+@instance_option(help_text="The instance it applies and undoes on (default: default_instance).")
 @with_context
 def web(ctx: Context) -> ExitCode:
     """Serve the web console of the config's web: section until SIGTERM/SIGINT.
 
     Without the Halo secret in the environment the console still shows everything, but cannot
-    apply an approved plan or an undo.
+    apply an approved plan or an undo. It writes to one instance (--instance): another
+    instance's plans are refused, naming it.
     """
     if ctx.settings.web is None:
         raise ConfigError("the config has no web: section (see docs/web-console.md)")
