@@ -157,7 +157,7 @@ def test_log_in_read_a_run_filter_it_and_the_other_pages(
     until(lambda: "Runs, newest first" in browser.page_source, "history")
     snap(browser, shots, "history")
     browser.get(f"{server.url}/playbooks/close-spam.yaml")
-    assert "Valid: no problems." in browser.page_source
+    until(lambda: "Valid: no problems." in browser.page_source, "the playbook page")
     snap(browser, shots, "playbook")
 
 
