@@ -2,8 +2,10 @@
 
 Starts the sandbox in-process on loopback, writes a working folder with a config, the
 example playbooks and a journal, then walks through: validate → preview → apply → run again
-(nothing to do) → history → undo → the category cleanup preview. Nothing prompts, so it runs
-unattended (CI) as well as on a terminal. Each step prints the command that does it by hand.
+(nothing to do) → history → undo → the category cleanup preview → a bulk change above its
+approval threshold that waits, is approved and then applied (issue 16). Nothing prompts, so
+it runs unattended (CI) as well as on a terminal. Each step prints the command that does it
+by hand.
 
 Like the sandbox it sits beside the runtime: the CLI names it by dotted path and imports it
 only when ``demo`` runs, and it takes from the CLI only the drawing modules (console,
@@ -27,18 +29,28 @@ from halo_automate.cli.files import write_file_atomically
 from halo_automate.cli.preview import render_plan
 from halo_automate.cli.report import history_table
 from halo_automate.config import HaloSettings, RateLimit, Settings
+from halo_automate.config.notify import NotifySettings
 from halo_automate.core.outcome import RunOutcome
-from halo_automate.core.playbook import load_playbooks
+from halo_automate.core.playbook import Playbook, load_playbooks
+from halo_automate.engine import approvals
 from halo_automate.engine.runner import Runner
 from halo_automate.engine.undo import build_undo_plan
 from halo_automate.errors import ConfigError, ExitCode
 from halo_automate.halo.client import HaloClient
 from halo_automate.halo.ratelimit import RequestBudget
 from halo_automate.sandbox.server import SandboxOptions, SandboxServer
+from halo_automate.service.links import console_base, run_link
 from halo_automate.store.budget import JournalWindow
 from halo_automate.store.journal import Journal
+from halo_automate.store.records import os_user
 
 DEMO_PLAYBOOKS = ("close-spam.yaml", "category-cleanup.yaml", "bulk-edit-woodgrove.yaml")
+DEMO_APPROVAL = "approval: {above: 3, expires: 24h, approver_must_differ: true}\n"
+"""Added to bulk-edit-woodgrove in the demo: a bulk change of more than 3 tickets waits."""
+CONSOLE = "http://127.0.0.1:8780"
+"""The web console's default address (``halo-automate web``), for the links the demo prints."""
+SCHEDULER = "scheduler (demo daemon)"
+"""Who plans the held change in the demo: not the person who approves it."""
 
 
 def example_playbooks_dir() -> Path:
@@ -56,6 +68,7 @@ def write_workdir(folder: Path, sandbox: SandboxServer) -> Settings:
     source = example_playbooks_dir()
     for name in DEMO_PLAYBOOKS:  # atomic, never through a link (--workdir is the user's)
         text = (source / name).read_text(encoding="utf-8")
+        text += DEMO_APPROVAL if name == "bulk-edit-woodgrove.yaml" else ""
         write_file_atomically(playbooks / name, text, ConfigError)
     write_file_atomically(
         folder / "config.yaml",
@@ -65,7 +78,8 @@ def write_workdir(folder: Path, sandbox: SandboxServer) -> Settings:
         "  client_secret: ${HALO_CLIENT_SECRET}\n"
         "  rate_limit: {requests: 300, per_seconds: 300}\n"
         "playbooks_dir: playbooks\n"
-        "journal: halo-automate.db\n",
+        "journal: halo-automate.db\n"
+        f"notify: {{console_url: '{CONSOLE}'}}\n",
         ConfigError,
     )
     return Settings(
@@ -77,6 +91,7 @@ def write_workdir(folder: Path, sandbox: SandboxServer) -> Settings:
         ),
         playbooks_dir=playbooks,
         journal=folder / "halo-automate.db",
+        notify=NotifySettings(console_url=CONSOLE),
     )
 
 
@@ -159,9 +174,43 @@ class Demo:
         self.step("7. Category cleanup preview", "halo-automate run category-cleanup --dry-run")
         plan = self.runner.plan(cleanup)
         render_plan(plan, self.console, lookups=self.runner.lookups_for(cleanup), max_rows=5)
+        approved = self.approval(next(pb for pb in valid if pb.name == "bulk-edit-woodgrove"))
         self.console.print(Rule("done"))
         ok = undone.status == "succeeded" and len(again.changes) == applied.changed
-        return ExitCode.OK if ok and applied.status == "succeeded" else ExitCode.BUG
+        return ExitCode.OK if ok and approved and applied.status == "succeeded" else ExitCode.BUG
+
+    def approval(self, bulk: Playbook) -> bool:
+        """Step 8: a plan above its approval threshold waits; approving applies it."""
+        self.step("8. A bulk change above its threshold waits for approval",
+                  "halo-automate daemon (or: halo-automate run bulk-edit-woodgrove)")  # fmt: skip
+        scheduler = Runner(self.client, self.journal, started_by=SCHEDULER)
+        before = self.sandbox.counters["writes_applied"]
+        waiting = scheduler.run(bulk, trigger="schedule", confirm=None)
+        self.outcome(waiting)
+        held = approvals.waiting(self.journal, self.runner.now())
+        config = self.settings.journal.parent / "config.yaml"
+        link = run_link(console_base(self.settings), waiting.run_id)
+        self.console.print(
+            f"  {len(held)} plan waiting (halo-automate approvals); nothing written: "
+            f"{self.sandbox.counters['writes_applied'] - before} writes\n"
+            f"  review it in the web console: {link}\n"
+            f"  approve it:  halo-automate approve {waiting.run_id} --apply "
+            f"--config {config}\n  or reject:   halo-automate reject {waiting.run_id} "
+            "--reason TEXT",
+            highlight=False, markup=False,
+        )  # fmt: skip
+        approver = os_user()
+        self.step(f"9. {approver} approves it; it is applied exactly",
+                  f"halo-automate approve {waiting.run_id} --apply --yes")  # fmt: skip
+        approvals.approve(self.journal, waiting.run_id, approver, self.runner.now())
+        done = self.runner.apply_approved(waiting.run_id, confirm=None)
+        self.outcome(done)
+        self.console.print(
+            f"  run {waiting.run_id}: {self.journal.get_run(waiting.run_id).message}",
+            highlight=False, markup=False,
+        )  # fmt: skip
+        held_ok = waiting.status == "awaiting_approval" and len(held) == 1
+        return held_ok and done.status == "succeeded" and done.changed == waiting.planned
 
     def close(self) -> None:
         self.client.close()

@@ -9,6 +9,8 @@
     │   └── LookupMissError           a name or id Halo's lookup list lacks
     ├── RefusedError                  a limit or the user refused; nothing written (exit 4)
     ├── StoppedError                  a stop (SIGTERM/SIGINT) ended a run before it wrote (exit 5)
+    ├── ApprovalError                 a plan cannot be approved, rejected or applied (exit 4)
+    │   └── UnknownApprovalError      no plan waits under that run id                (exit 2)
     ├── JournalError                  the journal cannot be read or written     (exit 3)
     │   └── LockedError               another run of the playbook holds the lock (exit 4)
     │       └── LockLostError         this run's lock was taken over: stop before any send
@@ -148,6 +150,20 @@ class StoppedError(HaloAutomateError):
     nothing was written. The run is journaled ``interrupted``."""
 
     exit_code = ExitCode.PARTIAL
+
+
+class ApprovalError(HaloAutomateError):
+    """A decision on a plan held for approval that cannot be made: already decided, expired,
+    approved by the person who planned it (``approver_must_differ``), another plan of the
+    playbook already waiting. Not a RefusedError: the runaway guard counts only limits."""
+
+    exit_code = ExitCode.REFUSED
+
+
+class UnknownApprovalError(ApprovalError):
+    """No plan was ever held for approval under that run id."""
+
+    exit_code = ExitCode.INVALID
 
 
 class JournalError(HaloAutomateError):

@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from halo_automate.config.halo import HaloSettings, _Model
+from halo_automate.config.notify import NotifySettings
+from halo_automate.config.web import WebSettings
 from halo_automate.core.suggest import did_you_mean
 from halo_automate.errors import ConfigError, one_line
 
@@ -44,6 +46,8 @@ class Settings(_Model):
     playbooks_dir: Path = Path("playbooks")
     journal: Path = Path("halo-automate.db")
     daemon: DaemonSettings = DaemonSettings()
+    notify: NotifySettings = NotifySettings()
+    web: WebSettings | None = None
 
     @model_validator(mode="before")
     @classmethod

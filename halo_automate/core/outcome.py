@@ -3,9 +3,11 @@
 A run ends ``succeeded``, ``partial`` (some tickets failed or were skipped), ``refused`` (a
 limit, a lock or the user said no; nothing written), ``failed`` (Halo, the journal or the
 plan failed), ``interrupted`` (stopped between batches) or ``previewed`` (a shadow run that
-only planned). The runner builds one :class:`RunOutcome` for each run, journals it once, and
-returns it; the CLI, the daemon, its metrics and the summary log line all read this value,
-never the journal. Pure: no I/O.
+only planned). A run whose plan needs a person's approval (issue 16) ends ``awaiting_approval``
+(nothing written; its plan waits in the journal), and that run's row later becomes
+``approved`` (applied as another run), ``rejected`` or ``expired``. The runner builds one
+:class:`RunOutcome` for each run, journals it once, and returns it; the CLI, the daemon, its
+metrics and the summary log line all read this value, never the journal. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from halo_automate.errors import ExitCode, HaloAutomateError
 
 
 class RunStatus(StrEnum):
-    """A run's status in the journal; every status but ``running`` is final."""
+    """A run's status in the journal; every status but ``running`` and ``awaiting_approval``
+    is final (a waiting plan is decided by :mod:`halo_automate.engine.approvals`)."""
 
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -27,6 +30,10 @@ class RunStatus(StrEnum):
     REFUSED = "refused"
     PREVIEWED = "previewed"
     INTERRUPTED = "interrupted"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ class RunOutcome:
             return self.error.exit_code
         if self.status in (RunStatus.PARTIAL, RunStatus.INTERRUPTED):
             return ExitCode.PARTIAL
-        if self.status is RunStatus.REFUSED:
+        if self.status in (RunStatus.REFUSED, RunStatus.REJECTED, RunStatus.EXPIRED):
             return ExitCode.REFUSED
         if self.status is RunStatus.FAILED:
             return ExitCode.UNREACHABLE

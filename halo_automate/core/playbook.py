@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from halo_automate.core.actions.base import PlaybookAction
 from halo_automate.core.actions.registry import ACTION_KINDS
+from halo_automate.core.approval import ApprovalPolicy, NotifyRule
 from halo_automate.core.conditions import Node, Path, Problem, parse_where
 from halo_automate.core.instance_names import instances_problems
 from halo_automate.core.lifecycle import LifecycleStep, parse_steps, problems_with_actions
@@ -41,9 +42,11 @@ class _Model(BaseModel):
 
 
 class Limits(_Model):
-    """``limits``: refuse a plan with more changed tickets than ``max_changes``."""
+    """``limits``: refuse a plan with more changed tickets than ``max_changes``; a scheduled
+    playbook refused ``pause_after_refusals`` times in a row is paused (0: never)."""
 
     max_changes: int = Field(100, ge=1)
+    pause_after_refusals: int = Field(3, ge=0)
 
 
 class Expect(_Model):
@@ -76,6 +79,8 @@ class PlaybookFile(_Model):
     expect: Expect | None = None
     halo_rules: bool = False
     instances: list[str] | None = None
+    approval: ApprovalPolicy | None = None
+    notify: NotifyRule | None = None
 
 
 class Playbook(BaseModel):
@@ -93,6 +98,8 @@ class Playbook(BaseModel):
     limits: Limits
     expect: Expect | None
     halo_rules: bool
+    approval: ApprovalPolicy | None = None
+    notify: NotifyRule | None = None
     path: str
     source_hash: str
     name_location: str
@@ -298,6 +305,8 @@ def _validate(data: object, src: Source, source_hash: str) -> Playbook | None:
         halo_rules=spec.halo_rules,
         instances=None if spec.instances is None else tuple(spec.instances),
         lifecycle=steps or (),
+        approval=spec.approval,
+        notify=spec.notify,
         path=src.path,
         source_hash=source_hash,
         name_location=f"{src.path}:{line}:{col}",

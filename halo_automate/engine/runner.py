@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from halo_automate.core.approval import ApprovalPolicy, needs_approval
 from halo_automate.core.instance_scope import check_allowed
 from halo_automate.core.lookups import Lookups
 from halo_automate.core.outcome import RunOutcome, RunStatus
@@ -36,6 +37,7 @@ from halo_automate.core.plan import (
 )
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.selection import build_query
+from halo_automate.engine import approvals
 from halo_automate.engine.apply import Applier, Guard, read_instance
 from halo_automate.engine.custom_reads import with_custom_fields
 from halo_automate.engine.lifecycle_facts import lifecycle_history
@@ -54,6 +56,7 @@ from halo_automate.errors import (
 )
 from halo_automate.halo.client import HaloClient, stop_when
 from halo_automate.logs import bound
+from halo_automate.store.approvals import ApprovalRow
 from halo_automate.store.history import same_halo
 from halo_automate.store.journal import Counts, Journal, RunStart, who
 
@@ -151,15 +154,24 @@ class Runner:
         ``False`` answer ends the run refused (``outcome.error`` a RefusedError).
         """
         start = _Start(new_run_id(self.now()), trigger, Meter.start(self.client))
+        preview = preview_only or playbook.mode == "preview"
         with bound(run_id=start.run_id, playbook=playbook.name, instance=self.instance):
             try:
                 self.recover(playbook.name)
+                held = None if preview else self._open_plan(playbook)
+                if held is not None:  # issue 16: one plan open per playbook and instance
+                    start = dataclasses.replace(start, run_id=held.run_id)
+                    waits = RunStatus.AWAITING_APPROVAL
+                    note = approvals.blocked_message(held)
+                    return self._end(start, _Run.of_playbook(playbook), waits, note=note)
                 with stop_when(lambda: self._stopping):  # a stop ends a run that only reads
                     plan = self.plan(playbook, run_id=start.run_id)
             except HaloAutomateError as e:
                 return self._end(start, _Run.of_playbook(playbook), _ended_by(e), error=e)
-            if preview_only or playbook.mode == "preview":
+            if preview:
                 return self._end(start, _Run.of_plan(plan, "preview"), RunStatus.PREVIEWED)
+            if needs_approval(playbook.approval, len(plan.changes)):
+                return self._hold(plan, start, playbook.approval)
             return self._apply(plan, start, confirm, playbook)
 
     def apply_saved(
@@ -170,6 +182,7 @@ class Runner:
         trigger: str | None = None,
         guard: Guard | None = None,
         playbook: Playbook | None = None,
+        made_as: str | None = None,
     ) -> RunOutcome:
         """Execute a saved (or undo) plan: its run id, its changes, nothing more.
 
@@ -178,7 +191,8 @@ class Runner:
         (and not journaled again: its run is); one made for another Halo is refused before
         any request. An apply plan's changes are re-derived from ``playbook`` (default: the
         one the plan carries) against the tickets as read now (:mod:`halo_automate.engine.saved`).
-        ``guard``: the applier's (an undo's checks).
+        ``guard``: the applier's (an undo's checks). ``made_as``: the run id the plan was
+        made under when it is applied under another (an approved plan): its ``{run_id}`` texts.
         """
         trigger = trigger or ("undo" if plan.mode == "undo" else "apply-file")
         start = _Start(plan.run_id, trigger, Meter.start(self.client))
@@ -193,7 +207,28 @@ class Runner:
                 return self._end(start, run, RunStatus.FAILED, error=again, journaled=True)
             except HaloAutomateError as e:
                 return self._end(start, _Run.of_plan(plan), _ended_by(e), error=e)
-            return self._apply(plan, start, confirm, playbook, guard)
+            return self._apply(plan, start, confirm, playbook, guard, made_as)
+
+    def apply_approved(self, run_id: str, *, confirm: Confirm | None) -> RunOutcome:
+        """Apply the approved plan held as run ``run_id`` exactly, once, through
+        :meth:`apply_saved` (see :func:`halo_automate.engine.approvals.apply_approved`); a
+        plan held on another instance than this runner's is refused before it is claimed."""
+        return approvals.apply_approved(
+            self.journal, run_id, self.apply_saved, confirm=confirm, now=self.now(),
+            instance=self.instance,
+        )  # fmt: skip
+
+    def _open_plan(self, playbook: Playbook) -> ApprovalRow | None:
+        return approvals.open_plan(self.journal, playbook.name, self.instance, self.now())
+
+    def _hold(self, plan: Plan, start: _Start, policy: ApprovalPolicy | None) -> RunOutcome:
+        """Journal a plan that needs approval ``awaiting_approval`` (within its limits)."""
+        run = _Run.of_plan(plan)
+        try:
+            check_limits(plan)
+        except RefusedError as e:
+            return self._end(start, run, RunStatus.REFUSED, error=e)
+        return self._end(start, run, RunStatus.AWAITING_APPROVAL, approval=policy)
 
     def _apply(
         self,
@@ -202,6 +237,7 @@ class Runner:
         confirm: Confirm | None,
         playbook: Playbook | None,
         guard: Guard | None = None,
+        made_as: str | None = None,
     ) -> RunOutcome:
         run = _Run.of_plan(plan)
         try:
@@ -214,10 +250,11 @@ class Runner:
             return self._end(start, run, RunStatus.SUCCEEDED)
         applier = Applier(self.client, self.journal, progress=self.progress, guard=guard)
         try:  # after the prompt: each change re-derived from the playbook as tickets are now
+            now = self.now()
             redo = (
                 None
                 if playbook is None
-                else rederiver(self.client, self.journal, playbook, plan, self.now())
+                else rederiver(self.client, self.journal, playbook, plan, now, made_as)
             )
             with self._tracking(applier):
                 outcome = applier.apply(
@@ -239,14 +276,18 @@ class Runner:
         *,
         error: HaloAutomateError | None = None,
         journaled: bool = False,
+        note: str | None = None,
+        approval: ApprovalPolicy | None = None,
     ) -> RunOutcome:
         """The outcome of a run that wrote nothing: journaled (unless it already is), logged.
 
         A run that talked to Halo (it sent requests) and was not ended by Halo or journal
         trouble reads the instance's facts once, counted in its requests, and journals them
-        with it (FACTS §9.8)."""
+        with it (FACTS §9.8). A run held for ``approval`` is journaled with its approvals
+        row; a run that found its playbook's plan open (``note``) is not journaled."""
         plan = run.plan
         talked = start.meter.figures()["requests"] > 0
+        journaled = journaled or note is not None
         quiet = journaled or isinstance(error, HaloError | JournalError | StoppedError)
         instance = read_instance(self.client) if talked and not quiet else None
         outcome = RunOutcome(
@@ -260,31 +301,33 @@ class Runner:
             planned=len(plan.changes) if plan else 0,
             changed=len(plan.changes) if plan and status == RunStatus.PREVIEWED else 0,
             **start.meter.figures(),
-            message=None if error is None else str(error),
+            message=note if error is None else str(error),
             error=error,
             locked=isinstance(error, LockedError),
         )
         if not journaled:
-            outcome = self._journal(run, outcome, instance)
+            outcome = self._journal(run, outcome, instance, approval)
         log.info("run_summary", **outcome.summary())
         return outcome
 
-    def _journal(self, run: _Run, outcome: RunOutcome, instance: str | None) -> RunOutcome:
+    def _journal(
+        self, run: _Run, outcome: RunOutcome, instance: str | None, approval: ApprovalPolicy | None
+    ) -> RunOutcome:
         """Journal a run that never reached the applier: recorded finished, in one go."""
         try:  # one transaction: a crash leaves no "running" row for recovery to finish
-            self.journal.record_run(
-                RunStart(
-                    run_id=outcome.run_id, playbook=outcome.playbook, playbook_hash=run.hash,
-                    mode=outcome.mode, trigger=outcome.trigger, started_by=self.started_by,
-                    undo_of=run.plan.undo_of if run.plan else None,
-                    plan_json=plan_to_json(run.plan) if run.plan else None,
-                    counts=Counts.of(outcome), instance_name=self.client.instance_name,
-                    instance_identity=self.client.settings.identity,
-                ),
-                outcome.status,
-                outcome.message,
-                instance=instance,
+            record = RunStart(
+                run_id=outcome.run_id, playbook=outcome.playbook, playbook_hash=run.hash,
+                mode=outcome.mode, trigger=outcome.trigger, started_by=self.started_by,
+                undo_of=run.plan.undo_of if run.plan else None,
+                plan_json=plan_to_json(run.plan) if run.plan else None,
+                counts=Counts.of(outcome), instance_name=self.client.instance_name,
+                instance_identity=self.client.settings.identity,
             )  # fmt: skip
+            if approval is not None:
+                return approvals.hold(
+                    self.journal, record, outcome, approval, self.now(), instance=instance
+                )
+            self.journal.record_run(record, outcome.status, outcome.message, instance=instance)
         except JournalError as e:
             if outcome.error is not None:  # the first error says what went wrong
                 log.warning("run_not_journaled", error=str(e))

@@ -68,11 +68,19 @@ def playbook_of(plan: Plan, playbook: Playbook | None) -> Playbook | None:
 
 
 def rederiver(
-    client: HaloClient, journal: Journal, playbook: Playbook, plan: Plan, now: datetime
+    client: HaloClient,
+    journal: Journal,
+    playbook: Playbook,
+    plan: Plan,
+    now: datetime,
+    made_as: str | None = None,
 ) -> Rederiver:
     """The re-derivation of ``plan``'s changes from ``playbook`` at ``now`` (its lookups are
     the client's, fetched once per client; a ``lifecycle:`` playbook's history is read from
-    the journal and the tickets' actions when the stale check re-reads the tickets)."""
+    the journal and the tickets' actions when the stale check re-reads the tickets).
+    ``made_as``: the run id the plan's texts were rendered with (``{run_id}``) when it is
+    applied under another (an approved plan, applied by a run of its own:
+    :mod:`halo_automate.engine.approvals`); default the plan's."""
     lookups = client.lookups(sorted(needed_lookups(playbook)))
     history = history_source(client, journal, playbook) if playbook.lifecycle else None
-    return Rederiver(playbook, lookups, now=now, run_id=plan.run_id, history=history)
+    return Rederiver(playbook, lookups, now=now, run_id=made_as or plan.run_id, history=history)

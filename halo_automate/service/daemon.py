@@ -73,7 +73,8 @@ from halo_automate.logs import bound
 from halo_automate.service.folder import Loaded, folder_snapshot, load_folder
 from halo_automate.service.health import HealthServer, serve_health
 from halo_automate.service.instances import Job, Served
-from halo_automate.service.metrics import FinishedRun, Metrics, log_ending
+from halo_automate.service.metrics import FinishedRun, Metrics, job_health, log_ending
+from halo_automate.service.oversight import Oversight
 from halo_automate.service.shutdown import abandoned_note
 from halo_automate.service.signals import install_handlers
 from halo_automate.service.triggers import (
@@ -83,6 +84,7 @@ from halo_automate.service.triggers import (
     resolve_timezone,
 )
 from halo_automate.service.wakeup import Wakeup
+from halo_automate.web.server import DaemonConsole
 
 log = structlog.get_logger("halo_automate.service.daemon")
 
@@ -127,6 +129,13 @@ class Daemon:
         self._running: dict[str, datetime] = {}
         self._health: HealthServer | None = None
         self.scheduler = make_scheduler(self.timezone, settings.daemon.misfire_grace_seconds)
+        self.oversight = Oversight(settings, self.served, lambda: self.playbooks, clock=clock)
+        self.console = DaemonConsole(self)  # the web console, when the config has web:
+
+    @property
+    def runner(self) -> Runner:
+        """The runner of the default instance (else the first served): the web console's."""
+        return self.served.primary
 
     # ------------------------------------------------------------------ playbooks
 
@@ -218,7 +227,7 @@ class Daemon:
         """The scheduled job ``name`` (its key: see :mod:`.instances`): run its playbook on its
         instance; None when stopping or the playbook is gone."""
         job = next((j for j in self.jobs() if j.key == name), None)
-        if job is None:
+        if job is None or self.oversight.holds(job.playbook.name, job.instance):  # paused
             return None
         with self._in_flight(name) as admitted:
             if not admitted:
@@ -267,8 +276,14 @@ class Daemon:
         else:
             run = FinishedRun(outcome, self.clock(), instance=instance)
             log_ending(run)
+            self.oversight.after_run(playbook, instance, outcome)
         self.metrics.record(run)
         return run
+
+    def approvals_job(self) -> None:
+        """Expire overdue plans; apply the approved ones, each as a run in flight."""
+        for run in self.oversight.check(self._in_flight):
+            self.metrics.record(run)
 
     def recover_all(self) -> None:
         """Reconcile interrupted runs, each instance its own (:meth:`.instances.Served.recover`)."""
@@ -288,7 +303,8 @@ class Daemon:
             self._load_initial()
             self.recover_all()
             codes = [ExitCode.INVALID] if self.problems else []
-            for job in self.jobs():
+            self.approvals_job()
+            for job in self.oversight.unpaused(self.jobs()):
                 if self._stop_requested:
                     log.info("run_not_started", playbook=job.playbook.name, reason="stopping")
                     continue
@@ -305,22 +321,21 @@ class Daemon:
         try:
             self._load_initial()
             self._start_health()
+            self.console.start()
             self.recover_all()
             self._schedule()
+            self.oversight.schedule(self.scheduler, self.approvals_job)
             self.scheduler.start()
-            log.info(
-                "daemon_started",
-                playbooks=len(self._scheduled),
-                health=self.health_address,
-            )
+            log.info("daemon_started", playbooks=len(self._scheduled), health=self.health_address)
             # polls the folder; a request (a signal on any thread too) wakes it at once
             with self._wakeup, self._wakeup.woken_by_signals(self.install_signals):
                 while not self._stop_requested:
+                    self.check_reload()  # first: a request made while starting is not lost
                     self._wakeup.wait(self.poll_seconds)
-                    self.check_reload()
             return self._shutdown()
         finally:
             self._stop_health()
+            self.console.stop()
             if restore is not None:
                 restore()
 
@@ -371,9 +386,10 @@ class Daemon:
             log.error(
                 "stop_timeout",
                 in_flight=self.abandoned,
-                note=abandoned_note(next(iter(self.served.runners.values()))),
+                note=abandoned_note(self.runner),
             )
             return ExitCode.PARTIAL
+        self.oversight.close()
         log.info("daemon_stopped")
         return ExitCode.OK
 
@@ -407,30 +423,17 @@ class Daemon:
         return bool(self.scheduler.running) and not self._stopping
 
     def prometheus(self) -> str:
-        return self.metrics.prometheus(up=self.alive, problems=len(self.problems))
+        metrics = self.metrics.prometheus(up=self.alive, problems=len(self.problems))
+        return metrics + self.oversight.prometheus()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """(alive, the /healthz document): scheduler state, each playbook's next and last run."""
-        alive = self.alive
-        last = self.metrics.last_runs()
-        next_runs = {
-            job.id: getattr(job, "next_run_time", None) for job in self.scheduler.get_jobs()
+        alive, last, running = self.alive, self.metrics.last_runs(), self.in_flight()
+        nexts = {job.id: getattr(job, "next_run_time", None) for job in self.scheduler.get_jobs()}
+        playbooks = {
+            j.key: job_health(j, nexts.get(j.key), running.get(j.key), last.get(j.key))
+            for j in self.jobs()
         }
-        running = self.in_flight()
-        playbooks = {}
-        for job in self.jobs():
-            pb = job.playbook
-            nxt, since, run = next_runs.get(job.key), running.get(job.key), last.get(job.key)
-            playbooks[job.key] = {
-                "playbook": pb.name,
-                "instance": job.instance,
-                "schedule": pb.schedule.text if pb.schedule else None,
-                "mode": pb.mode,
-                "file": pb.path,
-                "next_run": nxt.isoformat() if nxt else None,
-                "running_since": since.isoformat() if since else None,
-                "last_run": run.to_json() if run else None,
-            }
         stuck = self.served.overdue(running, self.clock())
         return alive and not stuck, {
             "status": ("stuck" if stuck else "ok") if alive else "stopping",
@@ -440,4 +443,5 @@ class Daemon:
             "uptime_seconds": round((self.clock() - self.started_at).total_seconds(), 1),
             "problems": self.problems,
             "playbooks": playbooks,
+            **self.oversight.status(),
         }

@@ -122,6 +122,11 @@ class Served:
     def runner(self, instance: str) -> Runner:
         return self.runners[instance]
 
+    @property
+    def primary(self) -> Runner:
+        """The default instance's runner, else the first served (the web console's)."""
+        return self.runners.get(self.default_instance) or next(iter(self.runners.values()))
+
     def key(self, playbook: str, instance: str) -> str:
         return job_key(playbook, instance, self.default_instance)
 

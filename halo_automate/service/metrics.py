@@ -30,7 +30,7 @@ import structlog
 from halo_automate.config import DEFAULT_INSTANCE
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.errors import ExitCode
-from halo_automate.service.instances import job_key
+from halo_automate.service.instances import Job, job_key
 
 LOCKED = "locked"
 log = structlog.get_logger("halo_automate.service.metrics")
@@ -238,3 +238,21 @@ def log_ending(run: FinishedRun) -> None:
         log.warning(f"run_{run.status}", **context)
     else:
         log.error("run_failed", **context, note="the next scheduled run tries again")
+
+
+def job_health(
+    job: Job, next_run: datetime | None, since: datetime | None, last: FinishedRun | None
+) -> dict[str, Any]:
+    """One job's entry in ``/healthz``'s ``playbooks`` (keyed by the job's key): its
+    schedule, when it runs next, since when it is running, and its last run."""
+    pb = job.playbook
+    return {
+        "playbook": pb.name,
+        "instance": job.instance,
+        "schedule": pb.schedule.text if pb.schedule else None,
+        "mode": pb.mode,
+        "file": pb.path,
+        "next_run": next_run.isoformat() if next_run else None,
+        "running_since": since.isoformat() if since else None,
+        "last_run": last.to_json() if last else None,
+    }

@@ -4,10 +4,11 @@ A saved plan's run id is the run that applies it; ``apply`` refuses a plan whose
 journal already holds. But an attempt that wrote nothing (declined at the prompt, no terminal
 and no ``--yes``, refused by a limit or another Halo, failed before its first write) must not
 use the plan up. :meth:`Attempts.set_aside_unwritten` renames such an attempt's run to
-``<run id>~N`` (its rows, skipped changes and plan with it), in one transaction, so it stays
-in ``history`` and ``show`` with its status, and the plan's run id is free for the next
-attempt. A run that wrote (it journaled a decision to write, or a change that is not
-``skipped``) or is still running is left alone, and the caller refuses the plan.
+``<run id>~N`` (its rows, skipped changes, plan and approvals row with it: the tables that
+reference ``runs.run_id``), in one transaction, so it stays in ``history`` and ``show``
+with its status, and the plan's run id is free for the next attempt. A run that wrote (it
+journaled a decision to write, or a change that is not ``skipped``) or is still running is
+left alone, and the caller refuses the plan.
 
 A mixin of :class:`~halo_automate.store.journal.Journal` (it uses the journal's transaction),
 as :mod:`halo_automate.store.decisions` is.
@@ -58,7 +59,7 @@ class Attempts:
                 f"INSERT INTO runs ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608 - ours
                 values,
             )
-            for table in ("changes", "run_plans"):
+            for table in ("changes", "run_plans", "approvals"):  # every table naming the run
                 db.execute(
                     f"UPDATE {table} SET run_id = ? WHERE run_id = ?",  # noqa: S608 - ours
                     (new_id, run_id),

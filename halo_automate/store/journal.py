@@ -51,10 +51,12 @@ import structlog
 
 from halo_automate.core.outcome import RunStatus
 from halo_automate.errors import JournalError, LockedError, LockLostError, UnknownRunError
+from halo_automate.store.approvals import Approvals
 from halo_automate.store.attempts import Attempts
 from halo_automate.store.connection import Connect, configure, connect, create, refuse_empty
 from halo_automate.store.connection import translate as _translate
 from halo_automate.store.decisions import Decisions, RunExists, insert_changes, insert_run
+from halo_automate.store.guards import Guards
 from halo_automate.store.locks import HELD, Lock, LockRow, iso, stale_reason
 from halo_automate.store.migrations import (
     MIGRATIONS,
@@ -120,7 +122,7 @@ def _check(value: str, allowed: frozenset[str], what: str) -> None:
 # --------------------------------------------------------------------------- journal
 
 
-class Journal(Decisions, Plans, Pruning, UndoHistory, InstanceLocks, Attempts):
+class Journal(Decisions, Plans, Pruning, UndoHistory, InstanceLocks, Attempts, Approvals, Guards):
     """The journal database; create with :meth:`open`. Safe to share between threads."""
 
     def __init__(

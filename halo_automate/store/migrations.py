@@ -38,6 +38,12 @@ failure leaves the journal at its old version, and two processes never migrate a
   in the rolling window, by instance key, wall-clock seconds) and ``budget_windows`` (per
   instance: until when a 429 pauses every process, and the slowest recent request of any
   process, by which slots are held longer than a window); :mod:`halo_automate.store.budget`.
+* v9: approvals and runaway pauses (issue 16). ``approvals``: one row per run whose plan was
+  held for a person's approval (its plan stays in ``run_plans``): who planned, when it
+  expires, its state (``waiting``, ``approved``, ``rejected``, ``expired``), who decided and
+  why, and the run that applied it; at most one ``waiting`` or ``approved`` and unapplied row
+  per playbook and instance (a partial unique index). ``playbook_guards``: per playbook and
+  instance, the scheduled refusals in a row and, once paused, when, why and who resumed it.
 """
 
 from __future__ import annotations
@@ -161,6 +167,29 @@ def _migrate_v8(conn: sqlite3.Connection) -> None:
     )
 
 
+_V9 = (
+    """CREATE TABLE approvals (
+        run_id TEXT PRIMARY KEY REFERENCES runs (run_id), playbook TEXT NOT NULL,
+        instance_name TEXT NOT NULL, changes INTEGER NOT NULL, requested_by TEXT NOT NULL,
+        requested_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+        approver_must_differ INTEGER NOT NULL, state TEXT NOT NULL, decided_by TEXT,
+        decided_at TEXT, reason TEXT, applied_run_id TEXT)""",
+    "CREATE UNIQUE INDEX approvals_one_open ON approvals (playbook, instance_name) "
+    "WHERE state = 'waiting' OR (state = 'approved' AND applied_run_id IS NULL)",
+    "CREATE INDEX approvals_state ON approvals (state, expires_at)",
+    """CREATE TABLE playbook_guards (
+        playbook TEXT NOT NULL, instance_name TEXT NOT NULL,
+        refusals INTEGER NOT NULL DEFAULT 0, paused_at TEXT, paused_reason TEXT,
+        resumed_at TEXT, resumed_by TEXT, PRIMARY KEY (playbook, instance_name))""",
+)
+
+
+def _migrate_v9(conn: sqlite3.Connection) -> None:
+    """Version 9: approvals and runaway pauses (see the module docstring)."""
+    for statement in _V9:
+        conn.execute(statement)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v1,
     _migrate_v2,
@@ -170,6 +199,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v6,
     _migrate_v7,
     _migrate_v8,
+    _migrate_v9,
 )
 """Migration ``i`` takes the schema from version ``i`` to ``i + 1``; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -3,7 +3,8 @@
 After months of large runs most of the journal is the change rows and plans of runs nobody
 will undo any more. ``halo-automate prune --older-than 90d`` deletes those, and only those:
 
-* a run is pruned only if it started *and* finished before the cutoff, is not ``running``,
+* a run is pruned only if it started *and* finished before the cutoff, is not ``running``
+  nor a plan held for approval (waiting, or approved and not yet applied: issue 16),
   has no ``pending`` change (a write of unknown outcome: recovery needs it), holds no lock,
   and has no undo that is running or newer than the cutoff (that undo's own audit trail
   points at it); a run whose dates cannot be read as dates is kept;
@@ -30,7 +31,9 @@ _DATE = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T*'"
 
 _PRUNABLE = f"""
     SELECT r.run_id FROM runs r
-    WHERE r.status != 'running'
+    WHERE r.status NOT IN ('running', 'awaiting_approval')
+      AND NOT EXISTS (SELECT 1 FROM approvals a WHERE a.run_id = r.run_id
+          AND a.state = 'approved' AND a.applied_run_id IS NULL)
       AND r.started_at GLOB {_DATE} AND r.started_at < :cutoff
       AND r.finished_at GLOB {_DATE} AND r.finished_at < :cutoff
       AND NOT EXISTS (SELECT 1 FROM changes c WHERE c.run_id = r.run_id AND c.state = 'pending')

@@ -162,10 +162,14 @@ def this_host() -> str:
     return socket.gethostname()
 
 
+def os_user() -> str:
+    """The OS user's name (the approver on the CLI, issue 16)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no $USER (containers)
+        return f"uid{os.getuid()}"
+
+
 def who() -> str:
     """``user@host pid N`` for ``runs.started_by``."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry and no $USER (containers)
-        user = f"uid{os.getuid()}"
-    return f"{user}@{this_host()} pid {os.getpid()}"
+    return f"{os_user()}@{this_host()} pid {os.getpid()}"

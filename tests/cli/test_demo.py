@@ -10,7 +10,9 @@ from halo_automate.cli import main
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
-    """demo validates, previews, applies, re-runs (no-op), shows history and undoes; exit 0."""
+    """demo validates, previews, applies, re-runs (no-op), shows history and undoes; then a
+    bulk change above its approval threshold waits (console URL and approve command printed)
+    and approving applies it; exit 0."""
     workdir = tmp_path / "demo"
     result = CliRunner().invoke(main, ["demo", "--tickets", "600", "--workdir", str(workdir)])
     assert result.exit_code == 0, result.output
@@ -20,3 +22,6 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         assert step in out
     assert "succeeded" in out and "matched 0, changed 0" in out
     assert (workdir / "config.yaml").is_file() and (workdir / "halo-automate.db").is_file()
+    assert "8. A bulk change above its threshold waits" in out and "awaiting_approval" in out
+    assert "http://127.0.0.1:8780/runs/" in out and "halo-automate approve " in out
+    assert "approved by" in out and "applied as run" in out

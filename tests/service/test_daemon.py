@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import tempfile
 import threading
 import time
 import urllib.error
@@ -42,6 +43,7 @@ from halo_automate.service.folder import folder_snapshot, load_folder
 from halo_automate.service.health import parse_health_address
 from halo_automate.service.metrics import RUN_RESULTS, FinishedRun, Metrics, label_value
 from halo_automate.service.triggers import job_options, make_trigger, resolve_timezone
+from halo_automate.store.journal import Journal
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday
 ON = 'halo_instance="default"'  # every series names its instance (issue 12)
@@ -83,9 +85,11 @@ def ended(name: str, error: HaloAutomateError, run_id: str = "", **counts: Any) 
 class FakeRunner:
     """Stands in for Runner: scripted results per playbook name. Like the real one it returns
     an outcome for every ending (a scripted HaloAutomateError becomes a refused or failed
-    outcome with 3 requests) and raises only a bug. It has no journal: the daemon reads none."""
+    outcome with 3 requests) and raises only a bug. Its journal is a real, empty one: the daemon
+    reads pauses and approvals from it (issue 16), never runs."""
 
     def __init__(self) -> None:
+        self.journal = Journal.open(Path(tempfile.mkdtemp(prefix="fake-runner-")) / "j.db")
         self.client = SimpleNamespace(
             stats=SimpleNamespace(snapshot=self._snapshot), begin_run=self._snapshot
         )

@@ -40,10 +40,13 @@ from halo_automate.store.journal import Journal
 
 class ScriptedRunner:
     """Stands in for one instance's Runner: records each run with the log context bound at
-    that moment (the instance every line of the run carries) and succeeds."""
+    that moment (the instance every line of the run carries) and succeeds. Its journal is a
+    real, empty one (shared by the instances): the daemon reads pauses and approvals from it
+    (issue 16), never runs."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, journal: Journal | None = None) -> None:
         self.name = name
+        self.journal = journal
         self.client = SimpleNamespace(stats=SimpleNamespace(snapshot=self._snap),
                                       begin_run=self._snap)  # fmt: skip
         self.calls: list[tuple[str, Any]] = []
@@ -95,7 +98,8 @@ def served(tmp_path: Path) -> tuple[Daemon, ScriptedRunner, ScriptedRunner]:
     for name, instances in (("a", None), ("b", "[uat]"), ("c", "[prod]"), ("d", "[qa]")):
         (folder / f"{name}.yaml").write_text(yaml(name, instances), encoding="utf-8")
     (folder / "m.yaml").write_text("name: m\nactions:\n  - close: {}\n", encoding="utf-8")
-    prod, uat = ScriptedRunner("prod"), ScriptedRunner("uat")
+    journal = Journal.open(tmp_path / "j.db")
+    prod, uat = ScriptedRunner("prod", journal), ScriptedRunner("uat", journal)
     instances = Served({"prod": prod, "uat": uat}, "prod")  # type: ignore[dict-item]
     service = Daemon(settings(tmp_path), instances, install_signals=False)
     return service, prod, uat

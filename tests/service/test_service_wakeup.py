@@ -18,15 +18,18 @@ from halo_automate.core.outcome import RunOutcome
 from halo_automate.errors import ExitCode
 from halo_automate.service.daemon import Daemon
 from halo_automate.service.wakeup import Wakeup
+from halo_automate.store.journal import Journal
 
 LONG_POLL = 30.0  # seconds: far longer than any assertion below waits
 
 
 class IdleRunner:
-    """A runner for a service with nothing scheduled: nothing to recover, nothing to run."""
+    """A runner for a service with nothing scheduled: nothing to recover, nothing to run (its
+    journal is empty: the daemon reads pauses and approvals from it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, journal: Journal) -> None:
         self.stop_requested = False
+        self.journal = journal
 
     def recover(self, playbook: str | None = None) -> list[RunOutcome]:
         return []
@@ -45,7 +48,7 @@ def idle_daemon(tmp_path: Path, *, install_signals: bool) -> Daemon:
         journal=tmp_path / "journal.db",
         daemon=DaemonSettings(),
     )
-    runner: Any = IdleRunner()
+    runner: Any = IdleRunner(Journal.open(tmp_path / "journal.db"))
     return Daemon(settings, runner, poll_seconds=LONG_POLL, install_signals=install_signals)
 
 
@@ -145,3 +148,28 @@ def test_sighup_and_sigterm_act_at_once_whatever_the_poll_interval(tmp_path: Pat
     stopped = time.monotonic()
     assert len(loads) == 2 and loads[1] - sent["hup"] < 5
     assert stopped - sent["term"] < 5
+
+
+def test_a_reload_asked_for_while_starting_is_done_at_once(tmp_path: Path) -> None:
+    """A SIGHUP that lands while serve is still starting (before its wakeup opens: its wake
+    goes nowhere) reloads at once, not after a whole poll (30 s late under load, once)."""
+    service = idle_daemon(tmp_path, install_signals=False)
+    loads: list[float] = []
+    original = service.load
+
+    def load_then_hup() -> Any:
+        loads.append(time.monotonic())
+        if len(loads) == 1:
+            service.request_reload()  # as SIGHUP's handler does, mid-start
+        return original()
+
+    service.load = load_then_hup  # type: ignore[method-assign]
+    result: list[ExitCode] = []
+    thread = threading.Thread(target=lambda: result.append(service.serve()), daemon=True)
+    thread.start()
+    try:
+        until(lambda: len(loads) == 2, timeout=10)
+    finally:
+        service.request_stop()
+        thread.join(10)
+    assert result == [ExitCode.OK] and loads[1] - loads[0] < 5

@@ -42,3 +42,21 @@ def test_a_run_that_wrote_or_still_runs_stays(tmp_path: Path) -> None:
         journal.finish_run(RUN, "failed")
         assert journal.set_aside_unwritten(RUN) == ("wrote", None)
         assert journal.get_run(RUN).status == "failed"
+
+
+def test_a_held_attempt_is_set_aside_with_its_approvals_row(tmp_path: Path) -> None:
+    """The approvals table references the run (schema v9): a run held for approval that is
+    set aside takes its approvals row along (without it the foreign key refuses the move)."""
+    from datetime import UTC, datetime, timedelta
+
+    from halo_automate.store.approvals import ApprovalRequest
+
+    now = datetime(2026, 11, 24, 5, 15, tzinfo=UTC)
+    with Journal.open(tmp_path / "j.db") as journal:
+        request = ApprovalRequest(3, "alice", now, now + timedelta(hours=1), True)
+        assert journal.hold_for_approval(start(), request, "waits") is None
+        assert journal.set_aside_unwritten(RUN) == ("set-aside", f"{RUN}~1")
+        assert journal.approval(RUN) is None and journal.run(RUN) is None
+        moved = journal.approval(f"{RUN}~1")
+        assert moved is not None and moved.requested_by == "alice"
+        assert journal.get_run(f"{RUN}~1").status == "awaiting_approval"

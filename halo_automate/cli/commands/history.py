@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from halo_automate.cli.approval_view import paused_lines
 from halo_automate.cli.context import Context, instance_option, with_context
 from halo_automate.cli.report import history_json, history_table
 from halo_automate.errors import ExitCode
@@ -25,4 +26,6 @@ def history(ctx: Context, as_json: bool, limit: int, playbook: str | None) -> Ex
         click.echo(history_json(runs, undone))
     else:
         ctx.console.print(history_table(runs, undone, ctx.console))
+        for line in paused_lines(ctx.journal.paused_playbooks(ctx.instance)):  # issue 16
+            ctx.console.print(line, highlight=False, markup=False)
     return ExitCode.OK

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from halo_automate.cli.announce import announce_outcome
+from halo_automate.cli.approval_view import print_held
 from halo_automate.cli.context import Context, instance_option, with_context
 from halo_automate.cli.exits import finish
 from halo_automate.errors import ExitCode
@@ -24,4 +26,7 @@ def run(ctx: Context, playbook: str, dry_run: bool, yes: bool) -> ExitCode:
         ctx.render(ctx.warned(runner.plan(pb)), lookups)
         return ExitCode.OK
     outcome = runner.run(pb, trigger="cli", confirm=ctx.confirmer(yes, lookups))
-    return finish(ctx.console, outcome)
+    code = finish(ctx.console, outcome)
+    print_held(ctx.console, ctx, outcome)  # issue 16: a plan that waits for approval
+    announce_outcome(ctx, outcome, pb)
+    return code

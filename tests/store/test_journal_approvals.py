@@ -1,0 +1,71 @@
+"""Schema v9 (issue 16): the approvals and playbook_guards tables, and what they promise."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from halo_automate.store.approvals import ApprovalRequest
+from halo_automate.store.journal import MIGRATIONS, Journal, RunStart
+
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def _start(run_id: str, playbook: str = "p") -> RunStart:
+    return RunStart(run_id=run_id, playbook=playbook, playbook_hash="h", mode="apply",
+                    trigger="schedule", plan_json='{"x": 1}')  # fmt: skip
+
+
+def test_v8_journal_migrates_and_keeps_its_runs(tmp_path: Path) -> None:
+    """A v8 journal opens at v9: its runs are listed as before, nothing waits, nothing is
+    paused, and a plan can then be held."""
+    path = tmp_path / "old.db"
+    with Journal.open(path, migrations=MIGRATIONS[:8]) as old:
+        old.record_run(_start("r0"), "succeeded", None)
+        assert old.schema_version == 8
+    with Journal.open(path) as journal:
+        assert journal.schema_version == len(MIGRATIONS) >= 9
+        assert [r.run_id for r in journal.runs()] == ["r0"]
+        assert journal.approvals() == [] and journal.paused_playbooks() == []
+        request = ApprovalRequest(3, "me", NOW, NOW + timedelta(hours=1), True)
+        assert journal.hold_for_approval(_start("r1"), request, "waits") is None
+        assert journal.get_run("r1").status == "awaiting_approval"
+
+
+def test_one_open_plan_per_playbook_and_instance_is_enforced_by_the_schema(
+    tmp_path: Path,
+) -> None:
+    """Even a writer that skipped the check cannot open a second plan for the same pair."""
+    import sqlite3
+
+    import pytest
+
+    with Journal.open(tmp_path / "j.db") as journal:
+        request = ApprovalRequest(3, "me", NOW, NOW + timedelta(hours=1), False)
+        journal.hold_for_approval(_start("r1"), request, "waits")
+        journal.hold_for_approval(_start("r2", playbook="other"), request, "waits")
+    conn = sqlite3.connect(tmp_path / "j.db")
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("UPDATE approvals SET playbook = 'p' WHERE run_id = 'r2'")
+    conn.close()
+
+
+def test_refusals_in_a_row_pause_and_resume_starts_over(tmp_path: Path) -> None:
+    """Three refusals in a row pause (once); another ending resets the count; resume clears."""
+    with Journal.open(tmp_path / "j.db") as journal:
+
+        def count(refused: bool) -> bool:
+            _, paused = journal.count_refusal(
+                "p", "default", refused=refused, pause_after=3, now=NOW, reason="why"
+            )
+            return paused
+
+        assert [count(True), count(True), count(False)] == [False, False, False]
+        assert [count(True), count(True), count(True), count(True)] == [False, False, True, False]
+        [row] = journal.paused_playbooks()
+        assert (row.playbook, row.refusals, row.paused_reason) == ("p", 4, "why")
+        assert journal.resume_playbook("p", "default", "alice", NOW)
+        assert not journal.resume_playbook("p", "default", "alice", NOW)
+        guard = journal.guard("p", "default")
+        assert guard is not None and not guard.paused and guard.refusals == 0
+        assert guard.resumed_by == "alice"
