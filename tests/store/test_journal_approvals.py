@@ -69,3 +69,14 @@ def test_refusals_in_a_row_pause_and_resume_starts_over(tmp_path: Path) -> None:
         guard = journal.guard("p", "default")
         assert guard is not None and not guard.paused and guard.refusals == 0
         assert guard.resumed_by == "alice"
+
+
+def test_prune_keeps_the_plan_of_a_run_still_waiting(tmp_path: Path) -> None:
+    """A held plan (waiting) keeps its plan through prune; a finished run's plan goes."""
+    now = [NOW]
+    with Journal.open(tmp_path / "j.db", clock=lambda: now[0]) as journal:
+        journal.record_run(_start("done", playbook="other"), "succeeded", None)
+        request = ApprovalRequest(3, "me", NOW, NOW + timedelta(days=400), False)
+        journal.hold_for_approval(_start("waits"), request, "waits")
+        now[0] = NOW + timedelta(days=100)
+        assert journal.prune_preview(timedelta(days=90)).run_ids == ("done",)
