@@ -219,7 +219,9 @@ def apply_approved(
     ``confirm`` (the CLI's preview and prompt; None for the daemon and the web, whose
     approval is the confirmation) is asked before the plan is claimed, so a declined prompt
     leaves it approved. The plan is then claimed under a new run id recorded on its
-    approvals row (a second claim, by anyone, finds it applied) and applied through
+    approvals row, one claim at a time (a second claim, by anyone, finds it applied or being
+    applied; a claim whose run never started within the journal's ``stale_after`` is taken
+    over under the same run id: its process died) and applied through
     ``apply_saved`` with trigger ``approval``: limits, lock, stale check and the integrity
     checks of apply all hold. ApprovalError when it is not approved, expired or applied.
     """
@@ -236,11 +238,18 @@ def apply_approved(
     plan = _plan_of(journal, run_id)
     if row.applied_run_id is None and confirm is not None and not confirm(plan):
         raise RefusedError(f"run {run_id}: not confirmed; nothing was written (still approved)")
-    applied = journal.claim_approved(run_id, row.applied_run_id or new_run_id(now), now)
-    if applied is None:
+    claim = journal.claim_approved(run_id, new_run_id(now), now, journal.stale_after)
+    if claim is None:
         raise ApprovalError(_not_waiting(_known(journal, run_id)))
-    if journal.run(applied) is not None:
+    applied, mine = claim
+    if not mine and journal.run(applied) is not None:
         raise ApprovalError(_not_waiting(_known(journal, run_id)))
+    if not mine:
+        raise ApprovalError(
+            f"run {run_id} is being applied by another process as run {applied}; if that "
+            f"process died, try again after {journal.stale_after} (see: halo-automate show "
+            f"{applied})"
+        )
     return apply_saved(  # made_as: its {run_id} texts name the held run, re-derived so
         dataclasses.replace(plan, run_id=applied),
         confirm=None,

@@ -312,6 +312,7 @@ class Daemon:
                     codes.append(self._run(job.playbook, job.instance).exit_code)
             return max(codes, default=ExitCode.OK)
         finally:
+            self.oversight.close()  # the notifications of this pass are tried before exiting
             if restore is not None:
                 restore()
 

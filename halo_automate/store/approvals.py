@@ -24,7 +24,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -212,27 +212,39 @@ class Approvals:
                 for r in due
             ]
 
-    def claim_approved(self, run_id: str, applied_run_id: str, now: datetime) -> str | None:
-        """Name the run that applies approved plan ``run_id``, once: the name now on record
-        (``applied_run_id``, or the one an earlier claim recorded), or None when the plan
-        is not approved or expired unclaimed at ``now``."""
+    def claim_approved(
+        self, run_id: str, applied_run_id: str, now: datetime, stale_after: timedelta
+    ) -> tuple[str, bool] | None:
+        """Claim approved plan ``run_id`` for the run ``applied_run_id``, in one transaction.
+
+        ``(name, True)``: this caller applies it, as run ``name`` (``applied_run_id``, or the
+        name of an earlier claim whose run never started within ``stale_after``: its process
+        died, the same name is claimed again). ``(name, False)``: another claim holds it, as
+        run ``name`` (applied, or being applied). None: not approved, or expired unclaimed."""
+        stamp_now = iso(now)
         with self._tx(f"claiming approved run {run_id}", write=True) as db:
+            row = db.execute("SELECT * FROM approvals WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None or row["state"] != "approved":
+                return None
+            name = row["applied_run_id"]
+            if name is None:
+                if row["expires_at"] <= stamp_now:
+                    return None
+                name = applied_run_id
+            else:
+                started = db.execute("SELECT 1 FROM runs WHERE run_id = ?", (name,)).fetchone()
+                claimed = row["applied_at"] or ""
+                if started is not None or claimed > iso(now - stale_after):
+                    return str(name), False
             db.execute(
-                "UPDATE approvals SET applied_run_id = ? WHERE run_id = ? AND state = 'approved' "
-                "AND applied_run_id IS NULL AND expires_at > ?",
-                (applied_run_id, run_id, iso(now)),
+                "UPDATE approvals SET applied_run_id = ?, applied_at = ? WHERE run_id = ?",
+                (name, stamp_now, run_id),
             )
-            row = db.execute(
-                "SELECT state, applied_run_id FROM approvals WHERE run_id = ?", (run_id,)
-            ).fetchone()
-            if row is not None and row["applied_run_id"] is not None:
-                db.execute(
-                    "UPDATE runs SET message = ? WHERE run_id = ?",
-                    (_applied_message(db, run_id, row["applied_run_id"]), run_id),
-                )
-        if row is None or row["state"] != "approved":
-            return None
-        return None if row["applied_run_id"] is None else str(row["applied_run_id"])
+            db.execute(
+                "UPDATE runs SET message = ? WHERE run_id = ?",
+                (f"approved by {row['decided_by']}; applied as run {name}", run_id),
+            )
+        return str(name), True
 
 
 def _expire(db: sqlite3.Connection, run_id: str, now: str) -> None:
@@ -243,8 +255,3 @@ def _expire(db: sqlite3.Connection, run_id: str, now: str) -> None:
         "UPDATE runs SET status = 'expired', message = ? WHERE run_id = ?",
         ("the plan expired before it was approved and applied; nothing was written", run_id),
     )
-
-
-def _applied_message(db: sqlite3.Connection, run_id: str, applied: str) -> str:
-    row = db.execute("SELECT decided_by FROM approvals WHERE run_id = ?", (run_id,)).fetchone()
-    return f"approved by {row['decided_by']}; applied as run {applied}"

@@ -41,8 +41,9 @@ failure leaves the journal at its old version, and two processes never migrate a
 * v9: approvals and runaway pauses (issue 16). ``approvals``: one row per run whose plan was
   held for a person's approval (its plan stays in ``run_plans``): who planned, when it
   expires, its state (``waiting``, ``approved``, ``rejected``, ``expired``), who decided and
-  why, and the run that applied it; at most one ``waiting`` or ``approved`` and unapplied row
-  per playbook and instance (a partial unique index). ``playbook_guards``: per playbook and
+  why, and the run that applies it (named when claimed, ``applied_at``); at most one
+  ``waiting`` or ``approved`` and unapplied row per playbook and instance (a partial unique
+  index). ``playbook_guards``: per playbook and
   instance, the scheduled refusals in a row and, once paused, when, why and who resumed it.
 """
 
@@ -173,7 +174,7 @@ _V9 = (
         instance_name TEXT NOT NULL, changes INTEGER NOT NULL, requested_by TEXT NOT NULL,
         requested_at TEXT NOT NULL, expires_at TEXT NOT NULL,
         approver_must_differ INTEGER NOT NULL, state TEXT NOT NULL, decided_by TEXT,
-        decided_at TEXT, reason TEXT, applied_run_id TEXT)""",
+        decided_at TEXT, reason TEXT, applied_run_id TEXT, applied_at TEXT)""",
     "CREATE UNIQUE INDEX approvals_one_open ON approvals (playbook, instance_name) "
     "WHERE state = 'waiting' OR (state = 'approved' AND applied_run_id IS NULL)",
     "CREATE INDEX approvals_state ON approvals (state, expires_at)",

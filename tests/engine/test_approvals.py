@@ -191,3 +191,15 @@ def test_two_planners_at_once_leave_one_plan_waiting(tmp_path: Path) -> None:
     assert held is not None and held.run_id == "r1"
     assert journal.get_run("r2").status == "refused" and journal.get_run("r2").message == "busy r1"
     assert [a.run_id for a in journal.approvals(open_only=True)] == ["r1"]
+
+
+def test_previews_are_never_held_nor_blocked(r: Rig) -> None:
+    """A preview of a playbook that needs approval plans (even while a plan waits), holds
+    nothing and writes nothing."""
+    preview = r.runner.run(gated(), trigger="cli", confirm=None, preview_only=True)
+    assert preview.status == RunStatus.PREVIEWED and preview.planned > 3
+    held = r.runner.run(gated(), trigger="schedule", confirm=None)
+    again = r.runner.run(gated(), trigger="cli", confirm=None, preview_only=True)
+    assert again.status == RunStatus.PREVIEWED and again.run_id != held.run_id
+    assert [a.run_id for a in approvals.waiting(r.journal, r.clock.now())] == [held.run_id]
+    assert r.sb.counters["writes_applied"] == 0

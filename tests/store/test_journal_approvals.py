@@ -69,3 +69,33 @@ def test_refusals_in_a_row_pause_and_resume_starts_over(tmp_path: Path) -> None:
         guard = journal.guard("p", "default")
         assert guard is not None and not guard.paused and guard.refusals == 0
         assert guard.resumed_by == "alice"
+
+
+def test_prune_keeps_the_plan_of_a_run_still_waiting(tmp_path: Path) -> None:
+    """A held plan (waiting) keeps its plan through prune; a finished run's plan goes."""
+    now = [NOW]
+    with Journal.open(tmp_path / "j.db", clock=lambda: now[0]) as journal:
+        journal.record_run(_start("done", playbook="other"), "succeeded", None)
+        request = ApprovalRequest(3, "me", NOW, NOW + timedelta(days=400), False)
+        journal.hold_for_approval(_start("waits"), request, "waits")
+        now[0] = NOW + timedelta(days=100)
+        assert journal.prune_preview(timedelta(days=90)).run_ids == ("done",)
+
+
+def test_an_approved_plan_is_claimed_once_and_a_dead_claim_is_taken_over(tmp_path: Path) -> None:
+    """Two appliers at once: one claim wins, the other is told the name in use; a claim
+    whose run never started within stale_after (its process died) is claimed again, under
+    the same run id; once that run exists nobody can claim it again."""
+    stale = timedelta(minutes=10)
+    with Journal.open(tmp_path / "j.db") as journal:
+        request = ApprovalRequest(3, "me", NOW, NOW + timedelta(hours=2), False)
+        journal.hold_for_approval(_start("r1"), request, "waits")
+        assert journal.claim_approved("r1", "a1", NOW, stale) is None  # not approved yet
+        assert journal.decide_approval("r1", "approved", "alice", None, NOW, "approved")
+        assert journal.claim_approved("r1", "a1", NOW, stale) == ("a1", True)
+        assert journal.claim_approved("r1", "a2", NOW, stale) == ("a1", False)
+        later = NOW + timedelta(minutes=11)
+        assert journal.claim_approved("r1", "a3", later, stale) == ("a1", True)
+        journal.record_run(_start("a1"), "succeeded", None)
+        assert journal.claim_approved("r1", "a4", later + stale * 2, stale) == ("a1", False)
+        assert "applied as run a1" in (journal.get_run("r1").message or "")
