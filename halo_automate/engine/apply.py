@@ -68,6 +68,7 @@ class Applier:
         self.progress = progress
         self.clock = clock
         self.resends = resends
+        self.width = int(getattr(client.settings, "write_concurrency", 1))  # engine.pipeline
         self._stop_requested = False
 
     def request_stop(self) -> None:
@@ -84,7 +85,7 @@ class Applier:
         return ApplyRun(
             self.client, self.journal, plan, lock,
             batch_size=self.batch_size, resends=self.resends, stopping=lambda: self.stopping,
-            progress=self.progress, first_batch=first_batch,
+            progress=self.progress, first_batch=first_batch, width=self.width,
         )  # fmt: skip
 
     def apply(

@@ -21,6 +21,10 @@ partly applied (FACTS §3.1, §9.5): it is read back first (notes found by their
 what landed is settled, and only what provably did not land is re-sent, in halves, until the
 bad element is alone and fails with Halo's message. No element is ever sent twice without a
 read-back in between. A ticket whose update failed gets none of its actions.
+
+The batches of one phase overlap, ``width`` at a time, and the phases run one after the other
+(:mod:`halo_automate.engine.pipeline`): every batch is still journaled pending before it is
+sent and settled after, and a ticket's note still goes before its close.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import structlog
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import Plan, RemoveAction, TicketChange
 from halo_automate.engine.duplicates import Planned, posted_elsewhere
+from halo_automate.engine.pipeline import overlapped
 from halo_automate.engine.tally import Meter, Tally
 from halo_automate.engine.writes import (
     Todo,
@@ -94,8 +99,10 @@ class ApplyRun:
         stopping: Callable[[], bool],
         progress: Progress | None = None,
         first_batch: int = 0,
+        width: int = 1,
     ) -> None:
         self.client, self.journal, self.plan, self.lock = client, journal, plan, lock
+        self._width = width  # batches of one phase in flight at once (engine.pipeline)
         self.tally = Tally()
         self._batch_size, self._resends, self._stopping = batch_size, resends, stopping
         self._progress = progress
@@ -202,8 +209,10 @@ class ApplyRun:
             change, index = item
             return self._action_write(change, index) if index >= 0 else self._ticket_write(change)
 
-        for writes in self._journaled_batches(items, build):
+        def send(writes: list[Write]) -> None:
             self._send(self._not_posted_elsewhere(writes) if dedupe else writes, post)
+
+        overlapped(self._journaled_batches(items, build), send, self._width)
 
     def _not_posted_elsewhere(self, writes: list[Write]) -> list[Write]:
         """Settle ``done`` what another run of the playbook posted already (another journal's
