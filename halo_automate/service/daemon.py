@@ -64,6 +64,7 @@ from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.schedule import Schedule
 from halo_automate.engine.runner import Runner
+from halo_automate.engine.scope import TicketScope
 from halo_automate.errors import ConfigError, ExitCode, PlaybookError
 from halo_automate.logs import bound
 from halo_automate.service.folder import Loaded, folder_snapshot, load_folder
@@ -77,6 +78,7 @@ from halo_automate.service.triggers import (
     resolve_timezone,
 )
 from halo_automate.service.wakeup import Wakeup
+from halo_automate.service.webhook_runs import WebhookRuns, start_webhooks
 
 log = structlog.get_logger("halo_automate.service.daemon")
 
@@ -120,6 +122,7 @@ class Daemon:
         self._stopping = False
         self._running: dict[str, datetime] = {}
         self._health: HealthServer | None = None
+        self.webhooks: WebhookRuns | None = None  # the webhook listener, while serving
         self.scheduler = make_scheduler(self.timezone, settings.daemon.misfire_grace_seconds)
 
     # ------------------------------------------------------------------ playbooks
@@ -201,8 +204,11 @@ class Daemon:
 
     # ------------------------------------------------------------------ runs
 
-    def run_job(self, name: str) -> FinishedRun | None:
-        """The scheduled job: run one playbook; None when stopping or the playbook is gone."""
+    def run_job(
+        self, name: str, *, trigger: str = "schedule", scope: TicketScope | None = None
+    ) -> FinishedRun | None:
+        """The scheduled job (or a webhook run over ``scope``): run one playbook; None when
+        stopping or the playbook is gone."""
         playbook = self._by_name.get(name)
         if playbook is None:
             return None
@@ -211,7 +217,7 @@ class Daemon:
                 log.info("run_not_started", playbook=name, reason="stopping")
                 return None
             with bound(playbook=name):
-                return self._run(playbook)
+                return self._run(playbook, trigger, scope)
 
     @contextmanager
     def _in_flight(self, name: str) -> Iterator[bool]:
@@ -229,10 +235,13 @@ class Daemon:
                     self._running.pop(name, None)
                     self._cond.notify_all()
 
-    def _run(self, playbook: Playbook) -> FinishedRun:
+    def _run(
+        self, playbook: Playbook, trigger: str = "schedule", scope: TicketScope | None = None
+    ) -> FinishedRun:
         started, before = time.monotonic(), self.runner.client.begin_run()
         try:
-            outcome = self.runner.run(playbook, trigger="schedule", confirm=None)
+            scoped: dict[str, Any] = {} if scope is None else {"scope": scope}  # webhook run
+            outcome = self.runner.run(playbook, trigger=trigger, confirm=None, **scoped)
         except Exception as e:  # a bug: the runner returns every other ending; the service goes on
             log.exception(
                 "run_crashed",
@@ -303,11 +312,13 @@ class Daemon:
             self._start_health()
             self.recover_all()
             self._schedule()
+            self.webhooks = start_webhooks(self.settings.webhooks, self, self.scheduler)
             self.scheduler.start()
             log.info(
                 "daemon_started",
                 playbooks=len(self._scheduled),
                 health=self.health_address,
+                webhooks=self.webhooks.address if self.webhooks else None,
             )
             with self._wakeup:  # polls the folder; a request wakes it at once
                 while not self._stop_requested:
@@ -315,6 +326,8 @@ class Daemon:
                     self.check_reload()
             return self._shutdown()
         finally:
+            if self.webhooks is not None:
+                self.webhooks.close()
             self._stop_health()
             if restore is not None:
                 restore()
