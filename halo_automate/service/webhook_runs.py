@@ -85,6 +85,12 @@ class Coalescer:
         if ready:
             self.flush(ready)
 
+    @property
+    def pending(self) -> int:
+        """Ids collected and not yet handed on."""
+        with self._lock:
+            return len(self._pending)
+
     def fire(self) -> None:
         """The window closed: hand on what was collected."""
         with self._lock:
