@@ -83,10 +83,13 @@ class Service:
             return int(state.tickets[ticket_id]["status_id"])
 
 
+HTTP = httpx.Client(timeout=10)  # one client: a new one per request builds an SSL context
+
+
 def post(url: str, body: bytes, *, auth: tuple[str, str] | None = (USER, PASSWORD)) -> int:
     """POST ``body`` as Halo would (JSON, Basic credentials); the status code."""
     headers = {"Content-Type": "application/json"}
-    return httpx.post(url, content=body, headers=headers, auth=auth, timeout=10).status_code
+    return HTTP.post(url, content=body, headers=headers, auth=auth).status_code
 
 
 def build(sb: SandboxServer, tmp_path: Path, listen: str = "127.0.0.1:0", **options: Any) -> Daemon:
@@ -218,7 +221,7 @@ def test_deliveries_without_credentials_on_another_path_or_too_large_are_refused
     assert post(other, body, auth=None) == 404
     assert post(service.url, b"x" * 5000) == 413
     assert post(service.url, b"not json") == 400
-    assert httpx.get(service.url, auth=(USER, PASSWORD), timeout=10).status_code == 405
+    assert HTTP.get(service.url, auth=(USER, PASSWORD)).status_code == 405
     webhooks = service.daemon.webhooks
     assert webhooks is not None and webhooks.coalescer.deliveries == 0
     assert len(service.webhook_runs()) == runs
