@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from bench.arrival import run_arrival
 from halo_automate import logs
 from halo_automate.config import HaloSettings, RateLimit
 from halo_automate.core.playbook import load_playbook
@@ -70,6 +71,7 @@ def run_halo(spec: dict[str, Any]) -> dict[str, Any]:
         rate_limit=RateLimit(requests=spec["limit"], per_seconds=spec["window"]),
         batch_size=spec["batch_size"],
         concurrency=spec["concurrency"],
+        write_concurrency=spec.get("write_concurrency", 4),
     )
     playbook = load_playbook(spec["playbook"])
     scratch = Path(tempfile.mkdtemp(prefix="halo-bench-journal-", dir=spec.get("workdir")))
@@ -191,13 +193,19 @@ def peak_rss_mb() -> float | None:
     return None
 
 
-KINDS = {"halo": run_halo, "baseline": run_baseline, "plan-cpu": run_plan_cpu}
+KINDS = {
+    "halo": run_halo,
+    "baseline": run_baseline,
+    "plan-cpu": run_plan_cpu,
+    "arrival": run_arrival,
+}
 PRELOAD = {
     "halo": ["halo_automate.core.plan", "halo_automate.engine.runner",
              "halo_automate.halo.client", "halo_automate.store.journal"],
     "baseline": ["bench.baseline"],
     "plan-cpu": ["halo_automate.core.plan", "halo_automate.core.selection",
                  "halo_automate.sandbox.data", "halo_automate.sandbox.query"],
+    "arrival": ["halo_automate.service.daemon", "halo_automate.halo.client"],
 }  # fmt: skip
 """What each kind imports inside its function (only its own modules count in its RSS)."""
 
