@@ -3,11 +3,11 @@
 The harness (:func:`bench.suite.measure_arrival`) starts a sandbox process that delivers
 webhooks the way Halo does (``--webhook URL --webhook-auth USER:PASSWORD``) to a port chosen
 beforehand, and a job process (``python -m bench.job arrival -``, :func:`run_arrival`) that
-runs the real daemon (Runner, journal, webhook listener, one worker) with close-spam on ``triggers:
-[webhook]`` and no schedule. The job creates spam tickets through the API (as mail would),
-one every 0.2-1.5 s (seeded), and times each from just before its create request until
-Halo's answer to the POST that closed it (the daemon's client watches its own POSTs). The
-first arrival warms the daemon (token, lookups) and is not counted.
+runs the real daemon (Runner, journal, webhook listener, one worker) with close-spam on
+``triggers: [webhook]`` and no schedule. The job creates spam tickets through the API (as mail
+would), one every 0.2-1.5 s (seeded; ``--quick`` shortens the gaps), and times each from just
+before its create request until Halo's answer to the POST that closed it (the daemon's client
+watches its own POSTs). The first arrival warms the daemon (token, lookups), not counted.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def run_arrival(spec: dict[str, Any]) -> dict[str, Any]:
                 missed += 1
             else:
                 samples.append(closed - created)
-            time.sleep(rng.uniform(0.2, 1.5))
+            time.sleep(rng.uniform(0.2, 1.5) * spec.get("gap_scale", 1.0))
         after = client.stats.snapshot()
     finally:
         daemon.request_stop()

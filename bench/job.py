@@ -32,6 +32,7 @@ class TimingTransport(httpx.BaseTransport):
     def __init__(self) -> None:
         self.inner = httpx.HTTPTransport()
         self.spans: list[tuple[float, float]] = []
+        self.writes: list[tuple[float, float]] = []  # the POSTs (ticket updates, actions)
         self._lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -42,6 +43,8 @@ class TimingTransport(httpx.BaseTransport):
         finally:
             with self._lock:
                 self.spans.append((start, time.perf_counter()))
+                if request.method == "POST" and "/api/" in request.url.path:
+                    self.writes.append(self.spans[-1])
         return response
 
     def close(self) -> None:
@@ -93,6 +96,12 @@ def run_halo(spec: dict[str, Any]) -> dict[str, Any]:
         "cpu_seconds": cpu,
         "in_flight_seconds": timing.in_flight_seconds(),
         "request_seconds": sum(stop - start for start, stop in timing.spans),
+        "write_seconds": (
+            max(stop for _, stop in timing.writes) - min(start for start, _ in timing.writes)
+            if timing.writes
+            else 0.0
+        ),
+        "write_requests": len(timing.writes),
         "requests": stats["requests"],
         "rate_limited": stats["rate_limited"],
         "by_endpoint": stats["by_endpoint"],

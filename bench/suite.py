@@ -146,6 +146,8 @@ def halo_entry(result: dict[str, Any], job: Job) -> dict[str, Any]:
         "wall_seconds": result["wall_seconds"],
         "cpu_seconds": result["cpu_seconds"],
         "in_flight_seconds": result["in_flight_seconds"],
+        "write_seconds": result.get("write_seconds"),
+        "write_requests": result.get("write_requests"),
         "mean_request_seconds": result["request_seconds"] / max(result["requests"], 1),
         "peak_rss_mb": result["peak_rss_mb"],
         "changed": result["changed"],
@@ -254,7 +256,7 @@ def measure_arrival(settings: BenchSettings, workdir: Path, arrivals: int) -> di
                 "window": settings.window, "batch_size": settings.batch_size,
                 "concurrency": settings.concurrency, "port": port, "path": path,
                 "password": password, "coalesce_seconds": 0.5, "arrivals": arrivals,
-                "seed": settings.seed, "workdir": str(workdir),
+                "seed": settings.seed, "workdir": str(workdir), "gap_scale": 10 / settings.scale,
             }  # fmt: skip
             result = job.run(spec)
             result["server"] = sandbox.counters()
