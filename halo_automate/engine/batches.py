@@ -21,10 +21,6 @@ partly applied (FACTS §3.1, §9.5): it is read back first (notes found by their
 what landed is settled, and only what provably did not land is re-sent, in halves, until the
 bad element is alone and fails with Halo's message. No element is ever sent twice without a
 read-back in between. A ticket whose update failed gets none of its actions.
-
-The batches of one phase overlap, ``width`` at a time, and the phases run one after the other
-(:mod:`halo_automate.engine.pipeline`): every batch is still journaled pending before it is
-sent and settled after, and a ticket's note still goes before its close.
 """
 
 from __future__ import annotations
@@ -38,7 +34,7 @@ import structlog
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import Plan, RemoveAction, TicketChange
 from halo_automate.engine.duplicates import Planned, posted_elsewhere
-from halo_automate.engine.pipeline import overlapped
+from halo_automate.engine.pipeline import Gate, overlapped
 from halo_automate.engine.tally import Meter, Tally
 from halo_automate.engine.writes import (
     Todo,
@@ -102,7 +98,7 @@ class ApplyRun:
         width: int = 1,
     ) -> None:
         self.client, self.journal, self.plan, self.lock = client, journal, plan, lock
-        self._width = width  # batches of one phase in flight at once (engine.pipeline)
+        self._width, self._gate = width, Gate()  # engine.pipeline: batches in flight; gate
         self.tally = Tally()
         self._batch_size, self._resends, self._stopping = batch_size, resends, stopping
         self._progress = progress
@@ -139,7 +135,8 @@ class ApplyRun:
         return live
 
     def write(self, todos: Sequence[Todo]) -> None:
-        """Write the todos' parts: updates, then actions, then removals, batch by batch."""
+        """Write the todos' parts: updates, then actions, then removals, batch by batch (the
+        batches of each phase ``width`` at a time: :mod:`halo_automate.engine.pipeline`)."""
         self._sent, self._total = 0, sum(t.parts for t in todos)
         updates = [(t.change, -1) for t in todos if t.update]
         self._phase(updates, self.client.write_tickets)
@@ -209,10 +206,13 @@ class ApplyRun:
             change, index = item
             return self._action_write(change, index) if index >= 0 else self._ticket_write(change)
 
-        def send(writes: list[Write]) -> None:
-            self._send(self._not_posted_elsewhere(writes) if dedupe else writes, post)
+        gate = self._gate = Gate()
 
-        overlapped(self._journaled_batches(items, build), send, self._width)
+        def send(writes: list[Write]) -> None:
+            with before_each_send(gate.check):  # reads too: nothing after the phase failed
+                self._send(self._not_posted_elsewhere(writes) if dedupe else writes, post)
+
+        overlapped(self._journaled_batches(items, build), send, self._width, gate)
 
     def _not_posted_elsewhere(self, writes: list[Write]) -> list[Write]:
         """Settle ``done`` what another run of the playbook posted already (another journal's
@@ -268,7 +268,7 @@ class ApplyRun:
         outcome and those of a refused batch of several (both to be read back)."""
         if not writes:
             return [], []
-        with before_each_send(self.lock.heartbeat):  # the fence: LockLostError, nothing sent
+        with before_each_send(self._gate.then(self.lock.heartbeat)):  # the fence (LockLostError)
             results = post([w.body for w in writes])
         marks: list[ChangeMark] = []
         unknown: list[Write] = []

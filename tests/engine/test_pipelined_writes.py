@@ -22,7 +22,7 @@ from apply_support import (
     tickets,
 )
 
-from halo_automate.engine.pipeline import overlapped
+from halo_automate.engine.pipeline import Gate, overlapped
 from halo_automate.engine.runner import Runner
 from halo_automate.engine.writes import marker_parts
 from halo_automate.sandbox.replies import Reply
@@ -202,3 +202,34 @@ def test_width_one_sends_one_batch_at_a_time_in_order() -> None:
 
     overlapped(batches(), lambda n: log.append(f"send {n}"), 1)
     assert log == ["journal 0", "send 0", "journal 1", "send 1", "journal 2", "send 2"]
+
+
+class WatchedGate(Gate):
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = threading.Event()
+
+    def fail(self, error: BaseException) -> None:
+        super().fail(error)
+        self.closed.set()
+
+
+def test_after_a_batch_failed_no_other_batch_of_the_phase_sends_a_request() -> None:
+    """A batch whose settle fails (the journal is full) closes the phase's gate: a batch in
+    flight that reaches its next request afterwards sends nothing (its rows stay pending for
+    recovery), and the phase ends with the first error."""
+    gate, sent = WatchedGate(), []
+    second_started = threading.Event()
+
+    def send(n: int) -> None:
+        if n == 0:
+            second_started.wait(WAIT)
+            raise RuntimeError("journal full")
+        second_started.set()
+        gate.closed.wait(WAIT)
+        gate.check()  # what the client's pre-send hook does right before the request
+        sent.append(n)
+
+    with pytest.raises(RuntimeError, match="journal full"):
+        overlapped(iter([0, 1]), send, 2, gate)
+    assert sent == []
