@@ -13,7 +13,7 @@ from pydantic import SecretStr, ValidationError
 from halo_automate.config import settings_from_mapping
 from halo_automate.config.webhooks import WebhookSettings
 from halo_automate.core.playbook import load_playbook_text
-from halo_automate.errors import PlaybookError
+from halo_automate.errors import ConfigError, PlaybookError
 from halo_automate.service.webhook_runs import Coalescer, WebhookRuns
 from halo_automate.service.webhooks import WebhookServer, ticket_ids
 
@@ -175,3 +175,15 @@ def test_a_playbook_may_run_on_webhooks_with_or_without_a_schedule() -> None:
     assert load_playbook_text(PLAYBOOK.format(triggers="")).triggers == ()
     with pytest.raises(PlaybookError, match=r"<playbook>:3:\d+: triggers\.0"):
         load_playbook_text(PLAYBOOK.format(triggers="triggers: [cron]"))
+
+
+def test_the_webhook_password_comes_from_the_environment() -> None:
+    """``password: ${HALO_WEBHOOK_PASSWORD}`` expands from the environment; unset, loading
+    fails with one line naming the variable (the daemon would otherwise accept no one)."""
+    data = config(username="halo", password="${HALO_WEBHOOK_PASSWORD}")
+    settings = settings_from_mapping(data, env={"HALO_WEBHOOK_PASSWORD": "from-the-env-123"})
+    assert settings.webhooks is not None
+    assert settings.webhooks.password.get_secret_value() == "from-the-env-123"
+    with pytest.raises(ConfigError, match="HALO_WEBHOOK_PASSWORD") as caught:
+        settings_from_mapping(data, env={})
+    assert "\n" not in str(caught.value)
