@@ -32,7 +32,7 @@ NOTES = [
     "baseline.extrapolated: the write phase of a run capped at baseline_limit changed "
     "tickets, scaled linearly to all changes; the read phase as measured",
 ]
-SCENARIO_KEYS = ("spam-sweep", "category-cleanup", "bulk-edit", "scan")
+SCENARIO_KEYS = ("spam-sweep", "category-cleanup", "bulk-edit", "scan", "arrival", "plan-cpu")
 
 
 def _parsed(parser: Any) -> Any:
@@ -140,8 +140,16 @@ def run(
     type=click.Choice(SCENARIO_KEYS),
     help="Run only these scenarios (repeatable).",
 )
+@click.option(
+    "--arrivals", type=click.IntRange(min=1), help="Spam arrivals timed to their close. [20]"
+)
 @click.option("--batch-size", type=click.IntRange(1, 100), help="Objects per write. [100]")
 @click.option("--concurrency", type=click.IntRange(1, 16), help="Parallel page reads. [4]")
+@click.option(
+    "--write-concurrency",
+    type=click.IntRange(1, 16),
+    help="Write batches of one phase in flight (1 = one at a time, as before issue 15). [4]",
+)
 @click.option("--seed", type=int, help="Sandbox data seed. [1]")
 @click.option(
     "--out",

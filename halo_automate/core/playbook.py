@@ -65,6 +65,7 @@ class PlaybookFile(_Model):
     name: str | None = None
     description: str = ""
     schedule: str | None = None
+    triggers: list[Literal["webhook"]] = Field(default_factory=list)
     mode: Literal["apply", "preview"] = "apply"
     select: dict[str, Any] = Field(default_factory=dict)
     where: dict[str, Any] | None = None
@@ -84,6 +85,7 @@ class Playbook(BaseModel):
     description: str
     schedule: Schedule | None
     mode: Literal["apply", "preview"]
+    triggers: tuple[str, ...] = ()  # "webhook": also run on Halo's webhooks (service.webhooks)
     select: dict[str, Any]
     where: Node | None
     actions: tuple[PlaybookAction, ...]
@@ -279,6 +281,7 @@ def _validate(data: object, src: Source, source_hash: str) -> Playbook | None:
         description=spec.description,
         schedule=schedule,
         mode=spec.mode,
+        triggers=tuple(dict.fromkeys(spec.triggers)),
         select=dict(spec.select),
         where=where,
         actions=tuple(actions),

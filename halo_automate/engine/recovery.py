@@ -34,7 +34,8 @@ import structlog
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import FieldChange, Plan, TicketChange, plan_from_json
 from halo_automate.engine.apply import Applier
-from halo_automate.engine.batches import ApplyRun, Write
+from halo_automate.engine.batches import ApplyRun
+from halo_automate.engine.rows import Write
 from halo_automate.engine.tally import Meter
 from halo_automate.engine.writer import instance_key, instance_writer
 from halo_automate.engine.writes import (

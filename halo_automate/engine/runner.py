@@ -36,6 +36,7 @@ from halo_automate.core.selection import build_query
 from halo_automate.engine.apply import Applier, Guard, read_instance
 from halo_automate.engine.recovery import recover_isolated
 from halo_automate.engine.saved import check_instance, claim, playbook_of, rederiver
+from halo_automate.engine.scope import TicketScope
 from halo_automate.engine.tally import Meter
 from halo_automate.errors import (
     HaloAutomateError,
@@ -105,15 +106,19 @@ class Runner:
     def lookups_for(self, playbook: Playbook) -> Lookups:
         return self.client.lookups(sorted(needed_lookups(playbook)))
 
-    def plan(self, playbook: Playbook, *, run_id: str | None = None) -> Plan:
-        """Fetch and plan; writes nothing. A playbook whose ``instances:`` does not allow this
-        client's instance is a ConfigError before any request."""
+    def plan(
+        self, playbook: Playbook, *, run_id: str | None = None, scope: TicketScope | None = None
+    ) -> Plan:
+        """Fetch and plan (only ``scope``'s tickets when given: a webhook run); writes nothing.
+        A playbook whose ``instances:`` does not allow this client's instance is a ConfigError
+        before any request."""
         check_allowed(playbook, self.client.instance_name)
         now = self.now()
         lookups = self.lookups_for(playbook)
         query = build_query(playbook.select, lookups)
-        tickets = self.client.iter_tickets(query)
-        return make_plan(
+        query = query if scope is None else scope.query(query)
+        tickets = self.client.iter_tickets(query) if scope is None else scope.tickets(query)
+        plan = make_plan(
             playbook,
             tickets,
             lookups,
@@ -123,6 +128,7 @@ class Runner:
             instance=self.client.instance_name,
             instance_identity=self.client.settings.identity,
         )
+        return plan if scope is None else scope.narrow(plan)
 
     # ------------------------------------------------------------------ running
 
@@ -133,18 +139,20 @@ class Runner:
         trigger: str,
         confirm: Confirm | None,
         preview_only: bool = False,
+        scope: TicketScope | None = None,
     ) -> RunOutcome:
         """Plan ``playbook`` and apply it unless it is a preview; journal the run either way.
 
         ``confirm`` is asked before writing (``None`` = no prompt, as on a schedule); a
-        ``False`` answer ends the run refused (``outcome.error`` a RefusedError).
+        ``False`` answer ends the run refused (``outcome.error`` a RefusedError). ``scope``:
+        plan only those tickets (:mod:`halo_automate.engine.scope`, a webhook run).
         """
         start = _Start(new_run_id(self.now()), trigger, Meter.start(self.client))
         with bound(run_id=start.run_id, playbook=playbook.name, instance=self.instance):
             try:
                 self.recover(playbook.name)
                 with stop_when(lambda: self._stopping):  # a stop ends a run that only reads
-                    plan = self.plan(playbook, run_id=start.run_id)
+                    plan = self.plan(playbook, run_id=start.run_id, scope=scope)
             except HaloAutomateError as e:
                 return self._end(start, _Run.of_playbook(playbook), _ended_by(e), error=e)
             if preview_only or playbook.mode == "preview":

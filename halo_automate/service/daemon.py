@@ -83,6 +83,7 @@ from halo_automate.service.triggers import (
     resolve_timezone,
 )
 from halo_automate.service.wakeup import Wakeup
+from halo_automate.service.webhook_runs import WebhookJob, WebhookRuns, run_options, start_webhooks
 
 log = structlog.get_logger("halo_automate.service.daemon")
 
@@ -126,6 +127,7 @@ class Daemon:
         self._stopping = False
         self._running: dict[str, datetime] = {}
         self._health: HealthServer | None = None
+        self.webhooks: WebhookRuns | None = None  # the webhook listener, while serving
         self.scheduler = make_scheduler(self.timezone, settings.daemon.misfire_grace_seconds)
 
     # ------------------------------------------------------------------ playbooks
@@ -214,10 +216,10 @@ class Daemon:
 
     # ------------------------------------------------------------------ runs
 
-    def run_job(self, name: str) -> FinishedRun | None:
-        """The scheduled job ``name`` (its key: see :mod:`.instances`): run its playbook on its
-        instance; None when stopping or the playbook is gone."""
-        job = next((j for j in self.jobs() if j.key == name), None)
+    def run_job(self, name: str, webhook: WebhookJob | None = None) -> FinishedRun | None:
+        """The scheduled job ``name`` (its key: see :mod:`.instances`), or ``webhook``'s run
+        (:mod:`.webhook_runs`): its playbook on its instance; None when stopping or gone."""
+        job = webhook.job if webhook else next((j for j in self.jobs() if j.key == name), None)
         if job is None:
             return None
         with self._in_flight(name) as admitted:
@@ -225,7 +227,7 @@ class Daemon:
                 log.info("run_not_started", playbook=job.playbook.name, reason="stopping")
                 return None
             with bound(playbook=job.playbook.name, instance=job.instance):
-                return self._run(job.playbook, job.instance)
+                return self._run(job.playbook, job.instance, webhook)
 
     @contextmanager
     def _in_flight(self, name: str) -> Iterator[bool]:
@@ -243,11 +245,13 @@ class Daemon:
                     self._running.pop(name, None)
                     self._cond.notify_all()
 
-    def _run(self, playbook: Playbook, instance: str) -> FinishedRun:
+    def _run(
+        self, playbook: Playbook, instance: str, hook: WebhookJob | None = None
+    ) -> FinishedRun:
         runner = self.served.runner(instance)
         started, before = time.monotonic(), runner.client.begin_run()
         try:
-            outcome = runner.run(playbook, trigger="schedule", confirm=None)
+            outcome = runner.run(playbook, confirm=None, **run_options(hook))
         except Exception as e:  # a bug: the runner returns every other ending; the service goes on
             log.exception(
                 "run_crashed",
@@ -307,11 +311,13 @@ class Daemon:
             self._start_health()
             self.recover_all()
             self._schedule()
+            self.webhooks = start_webhooks(self.settings, self, self.scheduler)
             self.scheduler.start()
             log.info(
                 "daemon_started",
                 playbooks=len(self._scheduled),
                 health=self.health_address,
+                webhooks=self.webhooks.address if self.webhooks else None,
             )
             with self._wakeup:  # polls the folder; a request wakes it at once
                 while not self._stop_requested:
@@ -319,6 +325,8 @@ class Daemon:
                     self.check_reload()
             return self._shutdown()
         finally:
+            if self.webhooks is not None:
+                self.webhooks.close()
             self._stop_health()
             if restore is not None:
                 restore()
