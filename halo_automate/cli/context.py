@@ -78,7 +78,7 @@ class Context:
         from halo_automate.engine.runner import Runner
 
         bar = progress_bar(self.console) if progress else None
-        return Runner(self.client, self.journal, progress=bar)
+        return Runner(self.client, self.journal, progress=bar, reads=self.settings.reads)
 
     def playbook(self, ref: str) -> Playbook:
         """A playbook by path, or by name/file stem in playbooks_dir."""

@@ -17,11 +17,19 @@ from collections.abc import Callable, Iterable
 from pathlib import Path as FilePath
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from halo_automate.core.actions.base import PlaybookAction
 from halo_automate.core.actions.registry import ACTION_KINDS
 from halo_automate.core.conditions import Node, Path, Problem, parse_where
+from halo_automate.core.incremental import parse_sweep
 from halo_automate.core.playbook_yaml import MAX_FILE_BYTES, MAX_PROBLEMS, Source, parse_text
 from halo_automate.core.schedule import Schedule, parse_schedule
 from halo_automate.core.selection import check_select
@@ -71,6 +79,14 @@ class PlaybookFile(_Model):
     limits: Limits = Field(default_factory=Limits)
     expect: Expect | None = None
     halo_rules: bool = False
+    full_sweep: str | None = None
+
+    @field_validator("full_sweep")
+    @classmethod
+    def _check_sweep(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_sweep(value)  # a ValueError names the accepted forms
+        return value
 
 
 class Playbook(BaseModel):
@@ -91,6 +107,7 @@ class Playbook(BaseModel):
     path: str
     source_hash: str
     name_location: str
+    full_sweep: str | None = None  # incremental runs: how often to read in full (None: config)
 
 
 # ---------------------------------------------------------------- pydantic errors
@@ -274,6 +291,7 @@ def _validate(data: object, src: Source, source_hash: str) -> Playbook | None:
         limits=spec.limits,
         expect=spec.expect,
         halo_rules=spec.halo_rules,
+        full_sweep=spec.full_sweep,
         path=src.path,
         source_hash=source_hash,
         name_location=f"{src.path}:{line}:{col}",

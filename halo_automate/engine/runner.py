@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from halo_automate.config.reads import ReadsSettings
 from halo_automate.core.lookups import Lookups
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import (
@@ -33,6 +34,7 @@ from halo_automate.core.plan import (
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.selection import build_query
 from halo_automate.engine.apply import Applier, read_instance
+from halo_automate.engine.reads import TicketReads
 from halo_automate.engine.recovery import recover_isolated
 from halo_automate.engine.tally import Meter
 from halo_automate.errors import (
@@ -64,9 +66,11 @@ class Runner:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         progress: Progress | None = None,
         started_by: str | None = None,
+        reads: ReadsSettings | None = None,
     ) -> None:
         self.client = client
         self.journal = journal
+        self.reads = TicketReads(client, journal, reads)  # full or incremental reads
         self.now = now
         self.progress = progress
         self.started_by = started_by or who()
@@ -95,15 +99,17 @@ class Runner:
     def lookups_for(self, playbook: Playbook) -> Lookups:
         return self.client.lookups(sorted(needed_lookups(playbook)))
 
-    def plan(self, playbook: Playbook, *, run_id: str | None = None) -> Plan:
-        """Fetch and plan; writes nothing."""
+    def plan(
+        self, playbook: Playbook, *, run_id: str | None = None, scheduled: bool = False
+    ) -> Plan:
+        """Fetch (a scheduled run: maybe incrementally, :mod:`.reads`) and plan; writes nothing."""
         now = self.now()
         lookups = self.lookups_for(playbook)
         query = build_query(playbook.select, lookups)
-        tickets = self.client.iter_tickets(query)
-        return make_plan(
+        read = self.reads.read(playbook, query, now=now, scheduled=scheduled)
+        plan = make_plan(
             playbook,
-            tickets,
+            read.rows,
             lookups,
             now=now,
             run_id=run_id or new_run_id(now),
@@ -111,6 +117,7 @@ class Runner:
             instance=self.client.instance_name,
             instance_identity=self.client.settings.identity,
         )
+        return self.reads.planned(playbook, read, plan)
 
     # ------------------------------------------------------------------ running
 
@@ -131,12 +138,14 @@ class Runner:
         with bound(run_id=start.run_id, playbook=playbook.name):
             try:
                 self.recover(playbook.name)
-                plan = self.plan(playbook, run_id=start.run_id)
+                plan = self.plan(playbook, run_id=start.run_id, scheduled=trigger == "schedule")
             except HaloAutomateError as e:
                 return self._end(start, _Run.of_playbook(playbook), _ended_by(e), error=e)
             if preview_only or playbook.mode == "preview":
-                return self._end(start, _Run.of_plan(plan, "preview"), RunStatus.PREVIEWED)
-            return self._apply(plan, start, confirm)
+                outcome = self._end(start, _Run.of_plan(plan, "preview"), RunStatus.PREVIEWED)
+            else:
+                outcome = self._apply(plan, start, confirm)
+            return self.reads.settle(outcome)
 
     def apply_saved(
         self, plan: Plan, *, confirm: Confirm | None, trigger: str | None = None

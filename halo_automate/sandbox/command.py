@@ -155,6 +155,9 @@ def config_snippet(sandbox: SandboxServer, rate: tuple[int, float]) -> str:
     help="Ticket type TYPE requires FIELDs on close (repeatable), e.g. 2:details,category_1.",
 )
 @click.option("--cab-type", "cab_types", multiple=True, type=int, help="Close needs CAB approval.")
+@click.option(
+    "--ignore-date-filter", is_flag=True, help="Ignore datesearch/startdate (no date filter)."
+)
 def sandbox_command(
     host: str,
     port: int,
@@ -177,6 +180,7 @@ def sandbox_command(
     partial_commit: bool = False,
     mandatory: tuple[str, ...] = (),
     cab_types: tuple[int, ...] = (),
+    ignore_date_filter: bool = False,
 ) -> None:
     """Serve a local sandbox Halo (seeded tickets, real HTTP) until Ctrl-C or SIGTERM."""
     if not is_loopback(host) and not allow_remote:
@@ -189,6 +193,7 @@ def sandbox_command(
         assertion_audience=assertion_audience, assertion_only=assertion_only,
         omit_unset=not full_rows, partial_commit=partial_commit,
         mandatory=parse_mandatory(mandatory), cab_types=frozenset(cab_types),
+        ignore_date_filter=ignore_date_filter,
     )  # fmt: skip
     try:
         sandbox = SandboxServer(options)

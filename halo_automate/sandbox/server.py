@@ -76,10 +76,11 @@ class SandboxOptions:
     partial_commit: bool = False  # a rejected multi-element POST keeps the elements before
     mandatory: Mapping[int, tuple[str, ...]] | None = None  # ticket type -> required on close
     cab_types: frozenset[int] = frozenset()  # ticket types whose close needs CAB approval
+    ignore_date_filter: bool = False  # ignore datesearch/startdate/enddate (no date filter)
 
     def behaviour(self) -> Behaviour:
         return Behaviour(self.omit_unset, self.partial_commit, dict(self.mandatory or {}),
-                         frozenset(self.cab_types))  # fmt: skip
+                         frozenset(self.cab_types), not self.ignore_date_filter)  # fmt: skip
 
 
 class SandboxServer(SandboxHooks):

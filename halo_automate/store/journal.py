@@ -76,6 +76,7 @@ from halo_automate.store.records import (
     who,
 )
 from halo_automate.store.rows import COUNT_COLUMNS, change_row, dump, lock_row, run_row
+from halo_automate.store.watermarks import Watermarks
 
 __all__ = [
     "MIGRATIONS",
@@ -116,7 +117,7 @@ def _check(value: str, allowed: frozenset[str], what: str) -> None:
 # --------------------------------------------------------------------------- journal
 
 
-class Journal(Decisions, Plans, Pruning):
+class Journal(Decisions, Plans, Pruning, Watermarks):
     """The journal database; create with :meth:`open`. Safe to share between threads."""
 
     def __init__(

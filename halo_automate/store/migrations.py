@@ -27,6 +27,9 @@ failure leaves the journal at its old version, and two processes never migrate a
 * v6: instances (issue 12). ``runs.instance_name`` (the config's name of the Halo a run
   talked to; ``default`` for older runs, which knew one Halo) and ``runs.instance_identity``
   (its API base URL and tenant; NULL for older runs).
+* v7: incremental reads (issue 15). ``read_watermarks``: per playbook and instance name, the
+  start of its last successful read, its last full read, the playbook hash and query it read
+  with, and the size of the whole set (:mod:`halo_automate.store.watermarks`).
 """
 
 from __future__ import annotations
@@ -129,6 +132,17 @@ def _migrate_v6(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS runs_instance ON runs (instance_name, playbook)")
 
 
+def _migrate_v7(conn: sqlite3.Connection) -> None:
+    """Version 7: each playbook's read watermark per instance (incremental runs)."""
+    conn.execute(
+        """CREATE TABLE read_watermarks (
+            playbook TEXT NOT NULL, instance_name TEXT NOT NULL, read_at TEXT NOT NULL,
+            full_at TEXT NOT NULL, playbook_hash TEXT NOT NULL, query TEXT NOT NULL,
+            full_count INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL,
+            PRIMARY KEY (playbook, instance_name))"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v1,
     _migrate_v2,
@@ -136,6 +150,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v4,
     _migrate_v5,
     _migrate_v6,
+    _migrate_v7,
 )
 """Migration ``i`` takes the schema from version ``i`` to ``i + 1``; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)
