@@ -61,11 +61,21 @@ WROTE = frozenset({RunStatus.SUCCEEDED, RunStatus.PARTIAL, RunStatus.INTERRUPTED
 class ReadCache(Protocol):
     """Reads shared between the runs of one moment (implemented by the service)."""
 
-    def get(self, instance: str, query: dict[str, str], since: datetime | None) -> Rows | None:
-        """Rows covering ``query`` updated since ``since`` (None: all), or None."""
+    def get(
+        self, instance: str, query: dict[str, str], since: datetime | None
+    ) -> tuple[Rows, datetime] | None:
+        """Rows covering ``query`` updated since ``since`` (None: all) and when their read
+        began, or None."""
 
-    def put(self, instance: str, query: dict[str, str], since: datetime | None, rows: Rows) -> None:
-        """Offer a read to the other runs of this moment."""
+    def put(
+        self,
+        instance: str,
+        query: dict[str, str],
+        since: datetime | None,
+        rows: Rows,
+        began: datetime,
+    ) -> None:
+        """Offer a read (begun at ``began``) to the other runs of this moment."""
 
     def wrote(self, instance: str, ticket_ids: Iterable[int]) -> None:
         """A run changed these tickets: re-read them before another run plans them."""
@@ -116,16 +126,15 @@ class TicketReads:
         decision = self.decide(playbook, query, mark, now=now, scheduled=scheduled)
         since = decision.since
         cached = self.cache.get(instance, query, since) if self.cache and scheduled else None
-        if cached is not None:
-            read = Read(cached, decision, now, query, scheduled, since is not None, shared=True)
-            log.info("tickets_read", read="shared", reason=decision.reason, tickets=len(cached))
-            return read
-        rows = self._updated(playbook, query, decision) if since is not None else None
-        incremental = rows is not None
-        if rows is None:
-            rows = list(self.client.iter_tickets(query))
+        if cached is not None:  # its watermark is when the shared read began, not now
+            rows, began = cached
+            log.info("tickets_read", read="shared", reason=decision.reason, tickets=len(rows))
+            return Read(rows, decision, began, query, scheduled, since is not None, shared=True)
+        updated = self._updated(playbook, query, decision) if since is not None else None
+        incremental = updated is not None
+        rows = updated if updated is not None else list(self.client.iter_tickets(query))
         if self.cache is not None and scheduled:
-            self.cache.put(instance, query, since if incremental else None, rows)
+            self.cache.put(instance, query, since if incremental else None, rows, now)
         log.info(
             "tickets_read", read="incremental" if incremental else "full",
             reason=decision.reason if incremental or since is None else "fallback",

@@ -66,9 +66,11 @@ from halo_automate.core.schedule import Schedule
 from halo_automate.engine.runner import Runner
 from halo_automate.errors import ConfigError, ExitCode, PlaybookError
 from halo_automate.logs import bound
+from halo_automate.service.budget import RequestRate, announce
 from halo_automate.service.folder import Loaded, folder_snapshot, load_folder
 from halo_automate.service.health import HealthServer, overdue, serve_health
 from halo_automate.service.metrics import FinishedRun, Metrics, log_ending
+from halo_automate.service.shared_reads import SharedReads
 from halo_automate.service.signals import install_handlers
 from halo_automate.service.triggers import (
     job_options,
@@ -121,6 +123,8 @@ class Daemon:
         self._running: dict[str, datetime] = {}
         self._health: HealthServer | None = None
         self.scheduler = make_scheduler(self.timezone, settings.daemon.misfire_grace_seconds)
+        self.shared = SharedReads.for_runner(runner, clock, self.scheduler)  # issue 15
+        self.rate = RequestRate(clock, settings.halo.rate_limit)
 
     # ------------------------------------------------------------------ playbooks
 
@@ -230,6 +234,7 @@ class Daemon:
                     self._cond.notify_all()
 
     def _run(self, playbook: Playbook) -> FinishedRun:
+        self.shared.begin(playbook.name)  # the moment it was due: reads shared within it
         started, before = time.monotonic(), self.runner.client.begin_run()
         try:
             outcome = self.runner.run(playbook, trigger="schedule", confirm=None)
@@ -253,6 +258,7 @@ class Daemon:
             run = FinishedRun(outcome, self.clock())
             log_ending(run)
         self.metrics.record(run)
+        self.rate.record(playbook.name, run.outcome.requests, run.finished_at)
         return run
 
     def recover_all(self) -> None:
@@ -284,6 +290,7 @@ class Daemon:
             self._load_initial()
             self.recover_all()
             codes = [ExitCode.INVALID] if self.problems else []
+            self.shared.hold(self.clock())  # one moment: identical reads are made once
             for playbook in self.scheduled():
                 if self._stop_requested:
                     log.info("run_not_started", playbook=playbook.name, reason="stopping")
@@ -300,6 +307,7 @@ class Daemon:
         restore = self.install_signal_handlers() if self.install_signals else None
         try:
             self._load_initial()
+            self.rate.estimate = announce(self.scheduled(), self.settings, self.runner)
             self._start_health()
             self.recover_all()
             self._schedule()
@@ -403,7 +411,8 @@ class Daemon:
         return bool(self.scheduler.running) and not self._stopping
 
     def prometheus(self) -> str:
-        return self.metrics.prometheus(up=self.alive, problems=len(self.problems))
+        text = self.metrics.prometheus(up=self.alive, problems=len(self.problems))
+        return text + self.rate.prometheus([pb.name for pb in self.scheduled()])
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """(alive, the /healthz document): scheduler state, each playbook's next and last run."""
