@@ -5,8 +5,10 @@ the last-update date filter (:data:`~halo_automate.core.incremental.LAST_UPDATE_
 the same consistent :class:`~halo_automate.halo.scan.TicketScan` as a full read. Halo ignores
 filters it does not know (FACTS §2.1), so the answer is verified as it arrives
 (:func:`~halo_automate.core.incremental.window_problem`): the first row updated before the
-window, or a first page whose ``record_count`` is the whole set, stops the scan at once (a
-form Halo ignores costs one page, not a second full read) and the caller reads in full.
+window stops the scan at once (proof that Halo ignored the form: a form Halo ignores costs one
+page, not a second full read), and so does a first page whose ``record_count`` is the whole
+set once its rows show no such proof (suspect, not proof: everything may have changed); the
+caller then reads in full.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from halo_automate.core.incremental import form_params, window_problem
 from halo_automate.errors import HaloRejectedError
-from halo_automate.halo.paging import Reader
+from halo_automate.halo.paging import MAX_PAGE_SIZE, Reader
 from halo_automate.halo.scan import TicketScan
 
 
@@ -45,16 +47,20 @@ def read_updated(
     scan = TicketScan(client, {**query, **form_params(form, since)})
     rows: list[dict[str, Any]] = []
     it = scan.run()  # a generator: closed when the answer is not trusted
+    suspect: tuple[str, bool] | None = None
+    first_page = 0
     try:
         for row in it:
             if not rows:  # the first page is in: is its count the whole set?
-                found = window_problem((), since, scan.report.record_count_first, whole)
-                if found is not None:
-                    return _stopped(scan, found)
+                count = scan.report.record_count_first
+                suspect = window_problem((), since, count, whole)
+                first_page = min(count, client.settings.page_size, MAX_PAGE_SIZE)
             found = window_problem((row,), since, 0, None)
-            if found is not None:
+            if found is not None:  # proof wins over a suspicious count
                 return _stopped(scan, found)
             rows.append(row)
+            if suspect is not None and len(rows) >= first_page:  # page 1 showed no proof
+                return _stopped(scan, suspect)
     except HaloRejectedError as e:  # a 400: Halo refuses this form outright
         return UpdatedRead(None, f"Halo refused it: {e.message}", proof=True)
     finally:

@@ -213,3 +213,30 @@ def test_a_refused_run_moves_no_watermark_so_its_window_is_read_again(service: A
         svc.daemon.run_once()
     reads = [e for e in logs if e["event"] == "tickets_read"]
     assert [(e["read"], e["reason"]) for e in reads] == [("full", "first read")]
+
+
+def test_metrics_show_each_playbooks_requests_of_the_last_hour(service: Any) -> None:
+    svc = service(spam_playbook())
+    first = svc.run()["close-spam"]
+    svc.clock.advance(minutes=15)
+    second = svc.run()["close-spam"]
+    text = svc.daemon.prometheus()
+    total = first.counts.requests + second.counts.requests
+    assert f'halo_automate_playbook_requests_per_hour{{playbook="close-spam"}} {total}' in text
+    assert "halo_automate_budget_requests_per_hour 3.6e+08" in text
+
+
+def test_reads_settings_and_the_playbook_key() -> None:
+    from halo_automate.config.reads import ReadsSettings
+    from halo_automate.core.playbook import load_playbook_text
+    from halo_automate.errors import PlaybookError
+
+    assert ReadsSettings() == ReadsSettings(
+        incremental=True, full_sweep="daily", skew_seconds=120, budget_warn_share=0.5
+    )
+    with pytest.raises(ValueError, match="not a sweep interval"):
+        ReadsSettings(full_sweep="fortnightly")
+    assert load_playbook_text(spam_playbook(full_sweep="6h")).full_sweep == "6h"
+    assert load_playbook_text(SPAM).full_sweep is None
+    with pytest.raises(PlaybookError, match="full_sweep: 'sometimes' is not a sweep interval"):
+        load_playbook_text(spam_playbook(full_sweep="sometimes"))
