@@ -137,6 +137,7 @@ class Simulation:
                 tempfile.TemporaryDirectory() as tmp:  # fmt: skip
             halo = HaloSettings(base_url=sb.base_url, client_id=sb.client_id,
                                 client_secret=SecretStr(sb.client_secret), batch_size=100,
+                                concurrency=1,  # one sleeper on the simulated clock
                                 rate_limit=RateLimit(requests=300, per_seconds=300))  # fmt: skip
             client = HaloClient(halo, clock=clock, sleep=clock.sleep)
             journal = Journal.open(Path(tmp) / "journal.db", clock=clock.now)
