@@ -10,8 +10,9 @@ covers a later ``since``). Each run still plans, limits, locks and journals on i
 
 * **A moment** is a job's scheduled fire time (APScheduler's ``EVENT_JOB_SUBMITTED`` carries
   it; ``--once`` gives all its runs one), and runs whose moments lie within
-  :data:`MOMENT_TOLERANCE` of each other share. A read made for an earlier moment is dropped,
-  never reused: the next moment reads afresh.
+  :data:`MOMENT_TOLERANCE` of each other share, as long as no playbook runs twice: a second
+  run of the same playbook (an ``every 5s`` job) starts a new moment. A read made for an
+  earlier moment is dropped, never reused: the next moment reads afresh.
 * **Writes in between.** A run that wrote tells the cache which tickets it changed
   (:meth:`SharedReads.wrote`); before another run is given the rows, those tickets are
   re-read with its filters (``ticketids``, 100 a request), so it plans over their current
@@ -73,6 +74,7 @@ class SharedReads:
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._moment: datetime | None = None
         self._held: datetime | None = None
+        self._ran: set[str] = set()  # the playbooks that began in the current moment
 
     @classmethod
     def for_runner(
@@ -101,15 +103,15 @@ class SharedReads:
 
     def begin(self, name: str, moment: datetime | None = None) -> None:
         """A run of playbook ``name`` starts: its moment is ``moment``, else the time its job
-        was due, else now. Reads of other moments are dropped."""
+        was due, else now. A moment further than the tolerance from the current one, or a
+        second run of a playbook that already ran in it, starts a new moment: the reads of
+        the old one are dropped."""
         with self._lock:
             due = moment or self._held or self._due.pop(name, None) or self.clock()
-            self._moment = due
-            self._entries = {
-                key: entry
-                for key, entry in self._entries.items()
-                if abs(entry.moment - due) <= MOMENT_TOLERANCE
-            }
+            current = self._moment
+            if current is None or name in self._ran or abs(due - current) > MOMENT_TOLERANCE:
+                self._moment, self._ran, self._entries = due, set(), {}
+            self._ran.add(name)
 
     # ------------------------------------------------------------------ ReadCache
 
@@ -120,9 +122,11 @@ class SharedReads:
             entry = self._entries.get((instance, query_key(query)))
             if entry is None or self._moment is None or not entry.covers(since):
                 return None
-            dirty, entry.dirty = sorted(entry.dirty), set()
-        if dirty:
+            dirty = sorted(entry.dirty)
+        if dirty:  # an error here leaves them dirty (and the run fails as any read would)
             self._refresh(entry, dirty)
+            with self._lock:
+                entry.dirty -= set(dirty)
         self.reused += 1
         return list(entry.rows), entry.began
 
@@ -139,7 +143,7 @@ class SharedReads:
                 return
             key = (instance, query_key(query))
             old = self._entries.get(key)
-            if old is None or not old.covers(since) or old.moment != self._moment:
+            if old is None or not old.covers(since):
                 self._entries[key] = _Entry(self._moment, instance, dict(query), since,
                                             list(rows), began)  # fmt: skip
 

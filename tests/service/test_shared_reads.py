@@ -84,3 +84,47 @@ def test_tickets_another_run_wrote_are_re_read_with_the_querys_filters(
     assert by_id[edited]["summary"] == "changed meanwhile"
     assert len(by_id) == len(rows) - 1
     assert [r["id"] for r in got[0]] == sorted(by_id)
+
+
+def test_a_playbook_running_again_starts_a_new_moment() -> None:
+    """An `every 5s` job fires again within the tolerance: its own earlier read (and every
+    other of that moment) is not reused; it would be the previous run's stale state."""
+    shared = cache()
+    shared.begin("fast", T)
+    shared.put("default", OPEN, None, ROWS, T)
+    shared.begin("fast", T + timedelta(seconds=5))
+    assert shared.get("default", OPEN, None) is None
+
+
+class FlakyClient:
+    """Fails its first read (a Halo outage), then answers ``rows``."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        self.calls = 0
+
+    def iter_tickets(self, query: dict[str, str]) -> list[dict[str, Any]]:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("outage")
+        wanted = {int(i) for i in query["ticketids"].split(",")}
+        return [r for r in self.rows if r["id"] in wanted]
+
+
+def test_written_tickets_stay_dirty_until_a_re_read_succeeds() -> None:
+    client = FlakyClient([{"id": 2, "summary": "fresh"}])
+    shared = SharedReads(client, lambda: T)  # type: ignore[arg-type]
+    shared.begin("a", T)
+    shared.put("default", OPEN, None, [{"id": 1}, {"id": 2, "summary": "stale"}], T)
+    shared.wrote("default", [2])
+    shared.begin("b", T)
+    try:
+        shared.get("default", OPEN, None)
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("the outage should fail the read")
+    got = shared.get("default", OPEN, None)
+    assert got is not None and got[0] == [{"id": 1}, {"id": 2, "summary": "fresh"}]
+    assert client.calls == 2
+    assert shared.get("default", OPEN, None) is not None and client.calls == 2  # clean now
