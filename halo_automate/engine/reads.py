@@ -135,7 +135,8 @@ class TicketReads:
         rows = updated if updated is not None else list(self.client.iter_tickets(query))
         if self.cache is not None and scheduled:
             self.cache.put(instance, query, since if incremental else None, rows, now)
-        log.info(
+        say = log.info if scheduled else log.debug  # a manual run's output stays its own
+        say(
             "tickets_read", read="incremental" if incremental else "full",
             reason=decision.reason if incremental or since is None else "fallback",
             tickets=len(rows),
