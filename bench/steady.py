@@ -23,8 +23,9 @@ of N tickets in which 2% of the tickets change per hour, over several *simulated
 **floor**: token renewals (one per hour) + per run the instance facts it must read (one
 request, issue 14) + the pages of the tickets its select matches that changed since that
 playbook's previous run (at least one page; one read per moment for identical selects), or of
-every ticket it matches when a full read cannot be avoided (a first read, a time-dependent
-``where``), + its writes (stale-check pages and write batches of what it changed).
+every ticket it matches when a full read cannot be avoided (a first read, the daily sweep, a
+time-dependent ``where``), + its writes (stale-check pages and write batches of what it
+changed).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from pydantic import SecretStr
 from halo_automate.config import HaloSettings, RateLimit
 from halo_automate.config.reads import ReadsSettings
 from halo_automate.core.dates import format_halo_date
-from halo_automate.core.incremental import time_dependent
+from halo_automate.core.incremental import parse_sweep, time_dependent
 from halo_automate.core.plan_doc import plan_from_json
 from halo_automate.core.playbook import Playbook, load_playbook_text
 from halo_automate.engine.runner import Runner
@@ -59,6 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 START = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)  # a Monday, 01:00: both daily runs fall inside
 MISFIRE_GRACE = timedelta(seconds=300)  # the daemon's default misfire_grace_seconds
 SUSPECTED_SPAM = 21
+SWEEP = parse_sweep(ReadsSettings().full_sweep) or timedelta(days=36500)  # daily
 
 
 class SimClock:
@@ -128,6 +130,7 @@ class Simulation:
     runs: list[RunRecord] = field(default_factory=list)
     skipped: int = 0
     failed: list[str] = field(default_factory=list)
+    full_at: dict[str, datetime] = field(default_factory=dict)  # the floor's last full reads
 
     def run(self) -> dict[str, Any]:
         clock = SimClock(START)
@@ -216,7 +219,11 @@ class Simulation:
         if peers[0] != pb.name:
             return 0
         previous = [last_run.get(n) for n in peers]
-        if any(p is None for p in previous):
+        swept = [self.full_at.get(n) for n in peers]
+        if any(p is None for p in previous) or any(
+            f is None or moment - f >= SWEEP for f in swept
+        ):  # a first read, or the periodic sweep: every ticket the select matches
+            self.full_at.update(dict.fromkeys(peers, moment))
             return max(1, math.ceil(_matching(sb, pb) / 100))
         since = min(p for p in previous if p is not None)
         return max(1, math.ceil(_matching(sb, pb, since) / 100))
