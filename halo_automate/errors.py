@@ -108,6 +108,15 @@ class PlanError(HaloAutomateError):
     exit_code = ExitCode.INVALID
 
 
+class InstanceMismatchError(PlanError):
+    """A saved plan made for another Halo instance than the one ``apply`` targets (refused
+    before any request that writes; the message names both identities)."""
+
+
+class PlanAppliedError(PlanError):
+    """A saved plan whose run already wrote (or is still running): never applied twice."""
+
+
 class LookupMissError(PlanError):
     """A name or id that a Halo lookup list does not contain (the message has a did-you-mean)."""
 
@@ -139,6 +148,12 @@ class JournalError(HaloAutomateError):
 
 class LockedError(JournalError):
     exit_code = ExitCode.REFUSED
+
+
+class UnknownRunError(JournalError):
+    """A run id the journal does not have: the input is wrong (exit 2), the journal is fine."""
+
+    exit_code = ExitCode.INVALID
 
 
 class LockLostError(LockedError):

@@ -1,9 +1,12 @@
 """What one command works with: its settings, Halo client, journal and runner, built lazily
-from ``--config`` and closed once when the command ends.
+from ``--config`` (and ``--instance``) and closed once when the command ends.
 
 :func:`with_context` is how a command gets one: it adds ``--config``, builds the
 :class:`Context`, passes it to the command, closes it, and exits with the code the command
-returns (errors go through :func:`~halo_automate.cli.exits.handle_errors`). The heavy layers
+returns (errors go through :func:`~halo_automate.cli.exits.handle_errors`). A command that
+talks to Halo also takes :func:`instance_option` (``--instance NAME``): the one place the name
+is resolved is ``Settings.select_instance`` (an unknown name is exit 2 with a did-you-mean),
+so ``ctx.settings.halo`` and ``ctx.client`` are the selected instance's. The heavy layers
 (client, journal, engine) are imported only when a command first asks for them, so
 ``history`` never loads the HTTP client.
 """
@@ -14,7 +17,7 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import click
 
@@ -22,6 +25,7 @@ from halo_automate.cli.console import ask, make_console, progress_bar
 from halo_automate.cli.exits import handle_errors
 from halo_automate.cli.preview import render_plan
 from halo_automate.errors import ConfigError
+from halo_automate.sanitize import clean_text
 
 if TYPE_CHECKING:
     from halo_automate.core.lookups import Lookups
@@ -45,14 +49,39 @@ def config_option(func: F) -> F:
     )(func)
 
 
-class Context:
-    """Settings, client, journal and runner for one command (built lazily, closed once)."""
+@overload
+def instance_option(func: F, *, help_text: str | None = None) -> F: ...
+@overload
+def instance_option(func: None = None, *, help_text: str | None = None) -> Callable[[F], F]: ...
+def instance_option(func: F | None = None, *, help_text: str | None = None) -> Any:
+    """``--instance NAME``: the Halo instance of the config to talk to (default: its
+    ``default_instance``). Put it above :func:`with_context`, which resolves it;
+    ``@instance_option(help_text=...)`` words its help for a command that uses it otherwise."""
 
-    def __init__(self, config_path: str | None) -> None:
+    def decorate(f: F) -> F:
+        return click.option(
+            "--instance",
+            "instance",
+            metavar="NAME",
+            default=None,
+            help=help_text or "The config's Halo instance to talk to (default: default_instance).",
+        )(f)
+
+    return decorate if func is None else decorate(func)
+
+
+class Context:
+    """Settings, client, journal and runner for one command (built lazily, closed once).
+
+    ``instance`` is the ``--instance`` given (None: the config's default instance);
+    ``settings`` has that instance selected."""
+
+    def __init__(self, config_path: str | None, instance: str | None = None) -> None:
         from halo_automate import logs
         from halo_automate.config import load_settings
 
-        self.settings = load_settings(config_path)
+        self.instance = instance
+        self.settings = load_settings(config_path).select_instance(instance)
         logs.configure()
         self.console = make_console()
         self._client: HaloClient | None = None
@@ -80,6 +109,15 @@ class Context:
         bar = progress_bar(self.console) if progress else None
         return Runner(self.client, self.journal, progress=bar, reads=self.settings.reads)
 
+    def allowed_playbook(self, ref: str) -> Playbook:
+        """:meth:`playbook`, refused (exit 2, before any request) when its ``instances:``
+        does not allow the selected instance."""
+        from halo_automate.core.instance_scope import check_allowed
+
+        found = self.playbook(ref)
+        check_allowed(found, self.settings.instance_name)
+        return found
+
     def playbook(self, ref: str) -> Playbook:
         """A playbook by path, or by name/file stem in playbooks_dir."""
         from halo_automate.core.playbook import load_playbook, load_playbooks
@@ -95,11 +133,24 @@ class Context:
         for playbook in found:
             if playbook.name == ref:
                 return playbook
-        raise ConfigError(f"no playbook '{ref}' (not a file, nor a name in {folder})")
+        from halo_automate.core.suggest import closest_hint
+
+        names = {p.name for p in found} | {Path(p.path).stem for p in found}
+        raise ConfigError(
+            f"no playbook '{ref}' (not a file, nor a name in {folder})"
+            f"{closest_hint(ref, sorted(names))}"
+        )
 
     def render(self, plan: Plan, lookups: Lookups | None = None) -> None:
-        """The preview of ``plan``, with what applying it costs under these settings."""
+        """The preview of ``plan`` (first the instance it was made for), with what applying it
+        costs under these settings."""
         halo = self.settings.halo
+        identity = plan.instance_identity or "identity not recorded"
+        self.console.print(
+            clean_text(f"{plan.playbook} on instance {plan.instance} ({identity})"),
+            highlight=False,
+            markup=False,
+        )
         render_plan(
             plan,
             self.console,
@@ -126,7 +177,11 @@ class Context:
 
         def confirm(plan: Plan) -> bool:
             self.render(self.warned(plan), lookups)
-            return ask(f"Apply these changes to {len(plan.changes)} tickets?", yes=yes)
+            return ask(
+                f"On {self.settings.instance_name} ({self.settings.halo.host}): "
+                f"apply these changes to {len(plan.changes)} tickets?",
+                yes=yes,
+            )
 
         return confirm
 
@@ -138,14 +193,15 @@ class Context:
 
 
 def with_context(command: Callable[..., int]) -> Callable[..., None]:
-    """Make ``command(ctx, **options) -> exit code`` a click callback: ``--config`` builds the
-    :class:`Context`, which is closed when the command returns or raises."""
+    """Make ``command(ctx, **options) -> exit code`` a click callback: ``--config`` (and
+    ``--instance``, when :func:`instance_option` is above) builds the :class:`Context`, which
+    is closed when the command returns or raises."""
 
     @config_option
     @handle_errors
     @functools.wraps(command)
     def callback(*args: Any, config_path: str | None, **kwargs: Any) -> None:
-        ctx = Context(config_path)
+        ctx = Context(config_path, kwargs.pop("instance", None))
         try:
             code = command(ctx, *args, **kwargs)
         finally:

@@ -84,8 +84,12 @@ def change_lines(change: TicketChange, lookups: Lookups | None = None) -> list[s
     return lines
 
 
-def _table(plan: Plan, lookups: Lookups | None, max_rows: int) -> Table:
-    table = Table(title=clean_text(f"{plan.playbook}: plan {plan.run_id}"), show_lines=True)
+def changes_table(plan: Plan, lookups: Lookups | None, max_rows: int) -> Table:
+    """The table of a plan's changes (an undo's is titled as the undo of its run)."""
+    title = f"{plan.playbook}: plan {plan.run_id}"
+    if plan.mode == "undo":
+        title = f"{plan.playbook}: undo of run {plan.undo_of} (as run {plan.run_id})"
+    table = Table(title=clean_text(title), show_lines=True)
     for column in ("Ticket", "Client", "Summary", "Changes", "Matched because"):
         table.add_column(column, overflow="fold")
     for change in plan.changes[:max_rows]:
@@ -112,7 +116,7 @@ def render_plan(
 ) -> None:
     """Print the plan's changes (at most ``max_rows``) and its totals to ``console``."""
     if plan.changes:
-        console.print(_table(plan, lookups, max_rows))
+        console.print(changes_table(plan, lookups, max_rows))
         hidden = len(plan.changes) - max_rows
         if hidden > 0:
             console.print(Text(f"… and {hidden} more change(s) not shown (see the JSON plan)"))
@@ -171,13 +175,13 @@ def totals_lines(
     seconds = seconds_needed(plan, requests, rate_requests, rate_seconds)
     lines.append(
         f"Apply needs {requests} request(s); Halo's rate limit ({rate_requests} per "
-        f"{rate_seconds:g}s) makes that take at least {_duration(seconds)}"
+        f"{rate_seconds:g}s) makes that take at least {duration(seconds)}"
     )
     lines.extend(_limit_lines(plan))
     return lines
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes}m {secs}s" if minutes else f"{secs}s"
 

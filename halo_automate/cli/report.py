@@ -7,7 +7,7 @@ Ticket-supplied text (summaries, messages that quote Halo) passes
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -22,10 +22,13 @@ from halo_automate.sanitize import clean_text
 from halo_automate.store.journal import ChangeRow, RunRow
 
 REPORT_VERSION = 1
+Undone = Mapping[str, Sequence[str]]
+"""Run id → the undos of it that wrote (``Journal.undone_by``)."""
 
 
-def _run_dict(run: RunRow) -> dict[str, Any]:
+def _run_dict(run: RunRow, undone_by: Sequence[str] = ()) -> dict[str, Any]:
     data = asdict(run)
+    data["undone_by"] = list(undone_by)  # the undos of this run that wrote
     data["started_at"] = _iso(run.started_at)
     data["finished_at"] = None if run.finished_at is None else _iso(run.finished_at)
     data["instance"] = json.loads(run.instance) if run.instance else None
@@ -50,35 +53,49 @@ def _change_dict(row: ChangeRow) -> dict[str, Any]:
     return data
 
 
-def history_json(runs: Sequence[RunRow]) -> str:
+def history_json(runs: Sequence[RunRow], undone: Undone | None = None) -> str:
+    undone = undone or {}
     return json.dumps(
         {"format": "halo-automate/history", "version": REPORT_VERSION,
-         "runs": [_run_dict(r) for r in runs]},
+         "runs": [_run_dict(r, undone.get(r.run_id, ())) for r in runs]},
         indent=2,
     )  # fmt: skip
 
 
-def history_table(runs: Sequence[RunRow]) -> Table:
+def _status(run: RunRow, undone: Undone) -> str:
+    """A run's status, marked when an undo put (some of) it back."""
+    by = undone.get(run.run_id)
+    return f"{run.status} (undone by {', '.join(by)})" if by else str(run.status)
+
+
+def history_table(runs: Sequence[RunRow], undone: Undone | None = None) -> Table:
+    undone = undone or {}
     table = Table(title="halo-automate runs (newest first)")
     table.add_column("run", no_wrap=True, min_width=22)
-    for column in ("playbook", "mode", "trigger", "started", "status", "changed", "skip", "fail",
-                   "req"):  # fmt: skip
+    for column in ("instance", "playbook", "mode", "trigger", "started", "status", "changed",
+                   "skip", "fail", "req"):  # fmt: skip
         table.add_column(column)
     for r in runs:
         c = r.counts
         changed = str(c.done) if r.mode != "preview" else f"({c.planned} planned)"
         table.add_row(
-            r.run_id, r.playbook, r.mode, r.trigger, _when(r.started_at),
-            r.status, changed, str(c.skipped), str(c.failed), str(c.requests),
+            r.run_id, clean_text(r.instance_name), r.playbook, r.mode, r.trigger,
+            _when(r.started_at),
+            _status(r, undone), changed, str(c.skipped), str(c.failed), str(c.requests),
         )  # fmt: skip
     return table
 
 
-def run_json(run: RunRow, rows: Sequence[ChangeRow], plan_json: str | None = None) -> str:
+def run_json(
+    run: RunRow,
+    rows: Sequence[ChangeRow],
+    plan_json: str | None = None,
+    undone_by: Sequence[str] = (),
+) -> str:
     data = {
         "format": "halo-automate/run",
         "version": REPORT_VERSION,
-        "run": _run_dict(run),
+        "run": _run_dict(run, undone_by),
         "changes": [_change_dict(r) for r in rows],
         "plan": json.loads(plan_json) if plan_json else None,
     }
@@ -86,9 +103,14 @@ def run_json(run: RunRow, rows: Sequence[ChangeRow], plan_json: str | None = Non
 
 
 def show_run(
-    console: Console, run: RunRow, rows: Sequence[ChangeRow], plan_json: str | None = None
+    console: Console,
+    run: RunRow,
+    rows: Sequence[ChangeRow],
+    plan_json: str | None = None,
+    undone_by: Sequence[str] = (),
 ) -> None:
-    """One run and its changes; with none, what its plan (``plan_json``, if given) held."""
+    """One run and its changes; with none, what its plan (``plan_json``, if given) held;
+    ``undone_by``: the undos of it that wrote."""
     c = run.counts
     console.print(
         f"run {run.run_id}  playbook {run.playbook}  mode {run.mode}  status {run.status}\n"
@@ -99,6 +121,12 @@ def show_run(
         highlight=False,
         markup=False,
     )
+    identity = run.instance_identity or "identity not recorded (a run before instances)"
+    console.print(
+        clean_text(f"on instance {run.instance_name}: {identity}"), highlight=False, markup=False
+    )
+    if undone_by:
+        console.print(f"undone by run {', '.join(undone_by)}", highlight=False, markup=False)
     instance = describe_instance(run.instance)
     if instance:
         console.print(f"instance: {instance}", highlight=False, markup=False)

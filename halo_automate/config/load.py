@@ -8,6 +8,7 @@ hostile file is a one-line :class:`ConfigError`, never a hang or a traceback.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -105,18 +106,28 @@ def settings_from_mapping(
         # the file used
         echo = "halo" if "instances" in data else "instances"
         errors = [err for err in e.errors() if err["loc"][:1] != (echo,)] or e.errors()
-        err = errors[0]
-        key = _key_path(tuple(err["loc"]))
-        if not key:  # a whole-config rule (the halo:/instances: forms)
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            raise ConfigError(one_line(f"{source}: {msg}")) from None
-        if err["type"] == "extra_forbidden":
-            hint = did_you_mean(str(err["loc"][-1]), _allowed_keys(Settings, tuple(err["loc"])))
-            raise ConfigError(one_line(f"{source}: {key}: unknown key{hint}")) from None
-        if err["type"] == "missing":
-            raise ConfigError(one_line(f"{source}: {key}: required key is missing")) from None
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        raise ConfigError(one_line(f"{source}: {key}: {msg}")) from None
+        problems = list(dict.fromkeys(_problem(err, errors) for err in errors))
+        raise ConfigError("\n".join(one_line(f"{source}: {p}") for p in problems)) from None
+
+
+def _problem(err: Any, errors: list[Any]) -> str:
+    """One validation error as ``key: message`` (every error of a file is reported at once)."""
+    loc = tuple(err["loc"])
+    key = _key_path(loc)
+    if not key:  # a whole-config rule (the halo:/instances: forms)
+        return str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return f"{key}: unknown key{did_you_mean(str(loc[-1]), _allowed_keys(Settings, loc))}"
+    if err["type"] == "missing":
+        unknown = [
+            str(other["loc"][-1])
+            for other in errors
+            if other["type"] == "extra_forbidden" and tuple(other["loc"])[:-1] == loc[:-1]
+        ]
+        near = difflib.get_close_matches(str(loc[-1]), unknown, n=1, cutoff=0.6)
+        hint = f" (is '{near[0]}' a misspelling of it?)" if near else ""
+        return f"{key}: required key is missing{hint}"
+    return f"{key}: {str(err['msg']).removeprefix('Value error, ')}"
 
 
 def _defer_unset_secrets(

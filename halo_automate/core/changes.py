@@ -23,7 +23,8 @@ JSONValue: TypeAlias = Union[  # noqa: UP007 (a recursive alias needs the string
 Ticket: TypeAlias = Mapping[str, Any]
 
 PLAN_FORMAT = "halo-automate/plan"
-PLAN_VERSION = 1
+PLAN_VERSION = 2
+"""The version of the plan document this program writes (:mod:`halo_automate.core.plan_doc`)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,10 @@ class TicketChange:
     reason: str
     fields: Mapping[str, FieldChange]
     ticket_update: Mapping[str, JSONValue]
+    """The fields sent in the ticket update: a subset of ``fields`` with their ``after``
+    values (an undo writes :func:`~halo_automate.core.values.restore_value` of them); the
+    other fields are carried by a posted action (a close's status). Never stored apart in
+    the plan document, so it cannot disagree with ``fields``."""
     actions: tuple[ActionSpec, ...]
     remove_actions: tuple[RemoveAction, ...] = ()
     """Actions on this ticket to delete (undo of posted actions); empty when planning."""
@@ -95,6 +100,9 @@ class Plan:
     """The config's name of the Halo the plan was made against."""
     instance_identity: str = ""
     """That Halo's identity (API base URL and tenant, ``HaloSettings.identity``)."""
+    playbook_source: str = ""
+    """The playbook's text as planned (its sha256 is ``playbook_hash``); empty for an undo
+    plan, whose changes come from the journal. ``apply`` re-derives every change from it."""
     warnings: tuple[str, ...] = ()
     """What Halo is expected to refuse (a close lacking a ticket type's mandatory fields),
     one line each; found where the plan is shown (:mod:`halo_automate.engine.closing`)."""

@@ -28,7 +28,7 @@ from typing import Any, TypeAlias
 
 from halo_automate.core.fields import NOT_IN_LIST_ROWS, ticket_list_fields
 from halo_automate.core.operators import KIND_WORDS, OPS, Unknown, field_kind, read_field
-from halo_automate.core.suggest import did_you_mean
+from halo_automate.core.suggest import did_you_mean, field_hint
 
 NEGATION_PREFIX = "not_"
 GROUP_KEYS = ("all", "any", "not")
@@ -131,7 +131,7 @@ def _parse_group(
 def _parse_field(field: str, raw: object, path: Path, problems: list[Problem]) -> Node | None:
     kind = field_kind(field)
     if kind is None:
-        hint = did_you_mean(field, [*ticket_list_fields(), *GROUP_KEYS])
+        hint = field_hint(field, [*ticket_list_fields(), *GROUP_KEYS])
         problems.append((path, f"unknown ticket field '{field}'{hint}"))
         return None
     if field in NOT_IN_LIST_ROWS:

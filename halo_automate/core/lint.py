@@ -132,6 +132,11 @@ def _leaves_selection(playbook: Playbook) -> bool:
     return status is not None and not _still_matches(playbook, "status", *status)
 
 
+def _may_meet(a: Playbook, b: Playbook) -> bool:
+    """Whether two playbooks may run on one Halo instance (their ``instances:`` overlap)."""
+    return a.instances is None or b.instances is None or bool(set(a.instances) & set(b.instances))
+
+
 def fighting_playbooks(playbooks: Sequence[Playbook]) -> list[LintWarning]:
     """Two scheduled apply playbooks setting one field to different values, each able to
     select the tickets the other has just written (and neither moving its tickets out of its
@@ -145,6 +150,8 @@ def fighting_playbooks(playbooks: Sequence[Playbook]) -> list[LintWarning]:
     for i, first in enumerate(scheduled):
         first_writes = _writes(first)
         for second in scheduled[i + 1 :]:
+            if not _may_meet(first, second):
+                continue  # their instances: never share a Halo, so never the same tickets
             for field, (b, b_closes) in _writes(second).items():
                 if field not in first_writes:
                     continue

@@ -162,6 +162,12 @@ def _check_in(kind: str, value: object) -> object:
 
 
 def _check_text(kind: str, value: object) -> object:
+    if isinstance(value, list):
+        either = "|".join(str(v) for v in value)
+        raise ValueError(
+            "expects non-empty text, not a list; for any of several, write one condition per "
+            f"value under any: [...], or one pattern: matches: '{either}'"
+        )
     if not isinstance(value, str) or not value:
         raise ValueError("expects non-empty text")
     return value

@@ -66,15 +66,21 @@ def compile_pattern(pattern: str) -> Any:
     except re2.error as e:
         raise ValueError(_explain(pattern, e)) from e
     except (TypeError, UnicodeError) as e:
-        raise ValueError(f"bad regular expression {pattern!r}: {e}") from e
+        raise ValueError(f"bad regular expression {_shown(pattern)}: {e}") from e
+
+
+def _shown(pattern: str) -> str:
+    """The pattern as the playbook wrote it, quoted (repr would double every backslash)."""
+    return f"'{pattern}'" if "'" not in pattern and pattern.isprintable() else repr(pattern)
 
 
 def _explain(pattern: str, error: Exception) -> str:
     raw = error.args[0] if error.args else error
     message = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    message = message.removesuffix(f": {pattern}")  # RE2 echoes the pattern: said once
     if _backreference(message):
         return (
-            f"bad regular expression {pattern!r}: backreference {message.rsplit(' ', 1)[-1]} "
+            f"bad regular expression {_shown(pattern)}: backreference {message.rsplit(' ', 1)[-1]} "
             "is not supported (RE2 syntax, linear time); repeat the text, or add a second "
             "condition"
         )
@@ -82,7 +88,7 @@ def _explain(pattern: str, error: Exception) -> str:
     for needle, construct, hint in _UNSUPPORTED:
         if needle in message or (operator and needle.startswith("(?") and needle in pattern):
             return (
-                f"bad regular expression {pattern!r}: {construct} is not supported "
+                f"bad regular expression {_shown(pattern)}: {construct} is not supported "
                 f"(RE2 syntax, linear time); {hint}"
             )
-    return f"bad regular expression {pattern!r}: {message}"
+    return f"bad regular expression {_shown(pattern)}: {message}"

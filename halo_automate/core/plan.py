@@ -65,6 +65,7 @@ __all__ = [
     "check_limits",
     "client_counts",
     "compile_actions",
+    "evaluate",
     "make_plan",
     "needed_lookups",
     "new_run_id",
@@ -246,7 +247,27 @@ def make_plan(
         not_evaluated=tuple(unknown),
         instance=instance,
         instance_identity=instance_identity,
+        playbook_source=playbook.source,
     )
+
+
+def evaluate(
+    playbook: Playbook,
+    compiled: Compiled,
+    matcher: Matcher,
+    recheck: Callable[[Ticket], object],
+    ticket: Ticket,
+    run_id: str,
+) -> TicketChange | Unknown | None:
+    """What planning makes of one ticket: its change, None (the select re-check or the
+    ``where`` leaves it out, or it holds every target), or Unknown (odd data). The one
+    verdict :func:`make_plan` and apply's re-derivation (:mod:`halo_automate.core.rederive`)
+    share."""
+    refused = _ignored(recheck, ticket)
+    if refused is True:
+        return None
+    result = refused or _verdict(playbook, compiled, matcher, ticket, run_id)
+    return result if isinstance(result, Unknown) else result[1]
 
 
 # ---------------------------------------------------------------- derived numbers

@@ -30,6 +30,7 @@ from halo_automate.core.actions.base import PlaybookAction
 from halo_automate.core.actions.registry import ACTION_KINDS
 from halo_automate.core.conditions import Node, Path, Problem, parse_where
 from halo_automate.core.incremental import parse_sweep
+from halo_automate.core.instance_names import instances_problems
 from halo_automate.core.playbook_yaml import MAX_FILE_BYTES, MAX_PROBLEMS, Source, parse_text
 from halo_automate.core.schedule import Schedule, parse_schedule
 from halo_automate.core.selection import check_select
@@ -79,6 +80,7 @@ class PlaybookFile(_Model):
     limits: Limits = Field(default_factory=Limits)
     expect: Expect | None = None
     halo_rules: bool = False
+    instances: list[str] | None = None
     full_sweep: str | None = None
 
     @field_validator("full_sweep")
@@ -107,6 +109,10 @@ class Playbook(BaseModel):
     path: str
     source_hash: str
     name_location: str
+    instances: tuple[str, ...] | None = None
+    """The config instances it may run on (None: all; see core/instance_scope.py)."""
+    source: str = ""
+    """The playbook's text (sha256 of its UTF-8 is ``source_hash``); plans carry it."""
     full_sweep: str | None = None  # incremental runs: how often to read in full (None: config)
 
 
@@ -179,7 +185,8 @@ def _parse_action(item: object, path: Path, src: Source) -> PlaybookAction | Non
         return None
     unknown = [key for key in item if key not in ACTION_KINDS]
     for key in unknown:
-        src.add((*path, key), f"unknown key '{key}'{did_you_mean(key, list(ACTION_KINDS))}")
+        hint = did_you_mean(key, list(ACTION_KINDS)) or f" (actions: {', '.join(ACTION_KINDS)})"
+        src.add((*path, key), f"unknown key '{key}'{hint}")
     given = [key for key, value in item.items() if key in ACTION_KINDS and value is not None]
     parsed: list[PlaybookAction] = []
     for key in given:
@@ -255,6 +262,10 @@ def _check_raw(data: dict[str, Any], src: Source) -> tuple[Node | None, Schedule
     name = data.get("name")
     if isinstance(name, str) and not _NAME.match(name):
         src.add(("name",), f"name {name!r}: use letters, digits, '.', '_' or '-' (max 64)")
+    instances = data.get("instances")
+    if isinstance(instances, list) and all(isinstance(i, str) for i in instances):
+        for index, message in instances_problems(instances):
+            src.add(("instances",) if index is None else ("instances", index), message)
     return where, schedule
 
 
@@ -291,6 +302,7 @@ def _validate(data: object, src: Source, source_hash: str) -> Playbook | None:
         limits=spec.limits,
         expect=spec.expect,
         halo_rules=spec.halo_rules,
+        instances=None if spec.instances is None else tuple(spec.instances),
         full_sweep=spec.full_sweep,
         path=src.path,
         source_hash=source_hash,
@@ -308,7 +320,7 @@ def load_playbook_text(text: str, path: str = "<playbook>") -> Playbook:
     playbook = _validate(data, src, hashlib.sha256(raw).hexdigest())
     if playbook is None:
         raise PlaybookError(src.formatted())
-    return playbook
+    return playbook.model_copy(update={"source": text})
 
 
 def load_playbook(path: str | FilePath) -> Playbook:
@@ -329,8 +341,11 @@ def load_playbook(path: str | FilePath) -> Playbook:
     except UnicodeDecodeError as e:
         raise PlaybookError([f"{where}:1:1: not UTF-8 text ({e.reason})"]) from e
     playbook = load_playbook_text(text, where)
-    # The hash is of the file's bytes, whatever the encoding details.
-    return playbook.model_copy(update={"source_hash": hashlib.sha256(raw).hexdigest()})
+    # The hash is of the file's bytes, and the source is those bytes as text (a BOM kept).
+    source = raw.decode("utf-8")
+    return playbook.model_copy(
+        update={"source_hash": hashlib.sha256(raw).hexdigest(), "source": source}
+    )
 
 
 FIXTURE_SUFFIXES = (".test.yaml", ".test.yml")

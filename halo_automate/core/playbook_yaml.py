@@ -151,6 +151,8 @@ def parse_text(text: str, src: Source) -> object:
         src.add_at(e.mark, e.message)
     except yaml.MarkedYAMLError as e:
         problem = " ".join(str(e.problem or e).split())
+        if "'\\t'" in problem:
+            problem += "; indent with spaces, not tabs"
         src.add_at(e.problem_mark or e.context_mark, f"YAML: {problem}")
     except yaml.reader.ReaderError as e:  # a character YAML cannot read (said at 1:1)
         pos = max(0, min(e.position, len(text)))

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, TypeAlias
 
 from halo_automate.core.fields import ticket_list_fields
-from halo_automate.core.suggest import did_you_mean
+from halo_automate.core.suggest import did_you_mean, field_hint
 from halo_automate.sanitize import clean_text
 
 TEMPLATE_VARIABLES = ("playbook", "run_id", "ticket.<field>")
@@ -43,7 +43,7 @@ def _check_variable(variable: str) -> None:
     if variable.startswith("ticket."):
         name = variable.removeprefix("ticket.")
         if name not in ticket_list_fields():
-            hint = did_you_mean(name, ticket_list_fields())
+            hint = field_hint(name, ticket_list_fields())
             raise ValueError(f"unknown ticket field in template {{{variable}}}{hint}")
         return
     hint = did_you_mean(variable, ["playbook", "run_id", "ticket.summary"])

@@ -2,7 +2,10 @@
 
 Order of work for one run::
 
-    limits ─▶ lock ─▶ read back planned tickets (ticketids pages) ─▶ skip stale ones
+    limits ─▶ lock ─▶ the instance's writer lock (engine/writer.py: one writer per Halo)
+          ─▶ [undo: its history checks, engine/undo_history.py]
+          ─▶ read back planned tickets (ticketids pages) ─▶ skip stale ones (and, with a
+          re-derivation, those its playbook would not change exactly so now)
           ─▶ ticket updates in batches (journal pending → POST → done/failed)
           ─▶ actions in batches (journal pending → POST → done/failed, action ids kept)
           ─▶ action removals (undo only; DELETE /api/Actions/{id}?ticket_id=)
@@ -29,15 +32,17 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
 
 from halo_automate.core.instance import instance_record
 from halo_automate.core.outcome import RunOutcome
 from halo_automate.core.plan import Plan, check_limits, plan_to_json
-from halo_automate.engine.batches import ApplyRun, Progress
+from halo_automate.engine.batches import ApplyRun, Progress, Rederive
 from halo_automate.engine.tally import Meter
+from halo_automate.engine.undo_history import UndoGuard
+from halo_automate.engine.writer import POLL_SECONDS, instance_key, instance_writer
 from halo_automate.engine.writes import Todo
 from halo_automate.errors import HaloAutomateError, HaloError, JournalError, LockLostError
 from halo_automate.halo.client import HaloClient
@@ -47,6 +52,8 @@ log = structlog.get_logger("halo_automate.engine.apply")
 
 RESENDS = 2
 """How many times a write that provably did not land (after an unknown outcome) is re-sent."""
+Guard = Callable[[ApplyRun, Sequence[Todo]], list[Todo]]
+"""Asked right before the stale check, under the writer lock: the todos to check and write."""
 
 
 class Applier:
@@ -61,6 +68,8 @@ class Applier:
         progress: Progress | None = None,
         clock: Callable[[], float] = time.monotonic,
         resends: int = RESENDS,
+        guard: Guard | None = None,
+        poll: float = POLL_SECONDS,
     ) -> None:
         self.client = client
         self.journal = journal
@@ -68,6 +77,11 @@ class Applier:
         self.progress = progress
         self.clock = clock
         self.resends = resends
+        self.guard = guard
+        """Asked right before the stale check, under the writer lock (an undo's history
+        checks: :class:`~halo_automate.engine.undo_history.UndoGuard`, the default for an
+        undo plan): the todos to check and write."""
+        self.poll = poll
         self._stop_requested = False
 
     def request_stop(self) -> None:
@@ -78,17 +92,26 @@ class Applier:
     def stopping(self) -> bool:
         return self._stop_requested
 
-    def begin(self, plan: Plan, lock: Lock, *, first_batch: int = 0) -> ApplyRun:
+    def begin(
+        self, plan: Plan, lock: Lock, *, first_batch: int = 0, rederive: Rederive | None = None
+    ) -> ApplyRun:
         """The writing state of one run of ``plan`` under ``lock`` (batches numbered from
-        ``first_batch + 1``, so a resumed run continues its numbering)."""
+        ``first_batch + 1``, so a resumed run continues its numbering); ``rederive`` makes
+        its stale check re-derive each change from the playbook."""
         return ApplyRun(
             self.client, self.journal, plan, lock,
             batch_size=self.batch_size, resends=self.resends, stopping=lambda: self.stopping,
-            progress=self.progress, first_batch=first_batch,
+            progress=self.progress, first_batch=first_batch, rederive=rederive,
         )  # fmt: skip
 
     def apply(
-        self, plan: Plan, *, trigger: str, started_by: str, meter: Meter | None = None
+        self,
+        plan: Plan,
+        *,
+        trigger: str,
+        started_by: str,
+        meter: Meter | None = None,
+        rederive: Rederive | None = None,
     ) -> RunOutcome:
         """Apply ``plan`` and journal the run, once, when it ends; returns its outcome.
 
@@ -98,14 +121,15 @@ class Applier:
         over (LockLostError) journals nothing further, its new holder recovers it. ``meter`` was
         started when the run began (its fetch and lookups are part of it); by default, now.
         Once the run is journaled, the Halo instance's facts are read (FACTS §9.8) and kept
-        with it when it finishes.
+        with it when it finishes. ``rederive`` (``run``, ``apply``): the stale check writes a
+        ticket only when its playbook would still make exactly the planned change.
         """
         check_limits(plan)
         meter = meter or Meter.start(self.client, self.clock)
         lock = self.journal.acquire_lock(plan.playbook, plan.run_id)
         outcome: RunOutcome | None = None
         try:
-            outcome = self._run(plan, lock, trigger, started_by, meter)
+            outcome = self._run(plan, lock, trigger, started_by, meter, rederive)
         finally:
             if outcome is not None and outcome.error is None:
                 lock.release()
@@ -115,7 +139,13 @@ class Applier:
         return outcome
 
     def _run(
-        self, plan: Plan, lock: Lock, trigger: str, started_by: str, meter: Meter
+        self,
+        plan: Plan,
+        lock: Lock,
+        trigger: str,
+        started_by: str,
+        meter: Meter,
+        rederive: Rederive | None = None,
     ) -> RunOutcome:
         self.journal.start_run(
             RunStart(
@@ -127,10 +157,20 @@ class Applier:
             )
         )  # fmt: skip
         instance = read_instance(self.client)
-        run = self.begin(plan, lock)
+        run = self.begin(plan, lock, rederive=rederive)
         error: HaloAutomateError | None = None
-        try:
-            run.write(run.check([Todo.whole(c) for c in plan.changes]))
+        guard = self.guard or (UndoGuard(plan.undo_of) if plan.undo_of else None)
+        try:  # one writer per instance: the check and the writes under its writer lock
+            key = instance_key(self.client, plan)
+            with instance_writer(
+                self.journal, key, lock, stopping=lambda: self.stopping, poll=self.poll
+            ) as held:
+                todos = [Todo.whole(c) for c in plan.changes]
+                if held is None:  # stopped while another run was writing: nothing written
+                    run.tally.unreached = len(todos)
+                else:
+                    run = self.begin(plan, held, rederive=rederive)
+                    run.write(run.check(guard(run, todos) if guard else todos))
         except HaloAutomateError as e:
             error = e
         outcome = run.outcome(meter, trigger=trigger, error=error)

@@ -25,7 +25,7 @@ read-back in between. A ticket whose update failed gets none of its actions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,6 +34,7 @@ import structlog
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import Plan, RemoveAction, TicketChange
 from halo_automate.engine.duplicates import Planned, posted_elsewhere
+from halo_automate.engine.rows import field_rows, skip_rows
 from halo_automate.engine.tally import Meter, Tally
 from halo_automate.engine.writes import (
     Todo,
@@ -45,6 +46,7 @@ from halo_automate.engine.writes import (
     stale_reason,
     ticket_body,
     ticket_verdict,
+    written_at,
 )
 from halo_automate.errors import (
     HaloAutomateError,
@@ -59,6 +61,9 @@ from halo_automate.store.journal import ChangeKind, ChangeMark, Journal, Lock, N
 log = structlog.get_logger("halo_automate.engine.apply")
 
 Progress = Callable[[int, int], None]
+Rederive = Callable[[TicketChange, Mapping[str, Any]], "TicketChange | str"]
+"""The change a playbook would make now to a planned ticket, or why it is skipped
+(:class:`~halo_automate.core.rederive.Rederiver`)."""
 Post = Callable[[Sequence[Mapping[str, Any]]], list[WriteResult]]
 
 
@@ -94,8 +99,10 @@ class ApplyRun:
         stopping: Callable[[], bool],
         progress: Progress | None = None,
         first_batch: int = 0,
+        rederive: Rederive | None = None,
     ) -> None:
         self.client, self.journal, self.plan, self.lock = client, journal, plan, lock
+        self._rederive = rederive
         self.tally = Tally()
         self._batch_size, self._resends, self._stopping = batch_size, resends, stopping
         self._progress = progress
@@ -109,7 +116,10 @@ class ApplyRun:
     # ------------------------------------------------------------------ public
 
     def check(self, todos: Sequence[Todo]) -> list[Todo]:
-        """Read the tickets back (ticketids pages); journal and report the stale ones."""
+        """Read the tickets back (ticketids pages); journal and report the stale ones. With
+        a re-derivation (``run``, ``apply``), a ticket is written only when its playbook
+        would still make exactly the planned change, and then with the re-derived change
+        (:mod:`halo_automate.core.rederive`)."""
         if not todos:
             return []
         ids = [t.change.ticket_id for t in todos]
@@ -119,11 +129,17 @@ class ApplyRun:
         for todo in todos:
             change, names = todo.change, todo.checked_fields()
             reason = stale_reason(change, current.get(change.ticket_id), names)
+            if reason is None and self._rederive is not None:
+                derived = self._rederive(change, current[change.ticket_id])
+                if isinstance(derived, str):
+                    reason = derived
+                else:
+                    todo = Todo.whole(derived)
             if reason is None:
                 live.append(todo)
                 self._seen[change.ticket_id] = current[change.ticket_id].get("lastactiondate")
                 continue
-            rows += [(row, reason) for row in _field_rows(change, names, 0)]
+            rows += [(row, reason) for row in skip_rows(change, names)]
             self.tally.skipped += 1
             self.tally.skips.append((change.ticket_id, reason))
             log.info("ticket_skipped", ticket_id=change.ticket_id, reason=reason)
@@ -236,14 +252,14 @@ class ApplyRun:
     def _ticket_write(self, change: TicketChange) -> Write:
         names = [n for n in change.fields if n in change.ticket_update]
         body = ticket_body(self.plan, change.ticket_id, change.ticket_update)
-        return Write(change, "ticket", body, _field_rows(change, names, self._batch))
+        return Write(change, "ticket", body, field_rows(change, names, self._batch))
 
     def _action_write(self, change: TicketChange, index: int) -> Write:
         carried = carried_fields(change) if index == carrier_index(change) else []
         spec = change.actions[index]
         body = action_body(self.plan, change.ticket_id, spec, index)
         row = NewChange(change.ticket_id, spec.kind, None, body, self._batch, ChangeKind.ACTION)
-        return Write(change, "action", body, [row, *_field_rows(change, carried, self._batch)])
+        return Write(change, "action", body, [row, *field_rows(change, carried, self._batch)])
 
     def _send(self, writes: list[Write], post: Post) -> None:
         """POST journaled writes as one batch; settle them; reconcile unknown outcomes and
@@ -427,14 +443,8 @@ def _done(
     write: Write, record: Mapping[str, Any] | None, why: str | None = None
 ) -> list[ChangeMark]:
     """Done marks; an action's id goes on its ``action`` row (the write's first)."""
-    marks = [ChangeMark(i, "done", why) for i in write.row_ids]
+    at = written_at(record)  # Halo's own time of the write (undo compares it, v7)
+    marks = [ChangeMark(i, "done", why, halo_at=at) for i in write.row_ids]
     if write.kind == "action" and record is not None and isinstance(record.get("id"), int):
-        marks[0] = ChangeMark(write.row_ids[0], "done", why, [int(record["id"])])
+        marks[0] = ChangeMark(write.row_ids[0], "done", why, [int(record["id"])], halo_at=at)
     return marks
-
-
-def _field_rows(change: TicketChange, names: Iterable[str], batch: int) -> list[NewChange]:
-    return [
-        NewChange(change.ticket_id, n, change.fields[n].before, change.fields[n].after, batch)
-        for n in names
-    ]

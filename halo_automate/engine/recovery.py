@@ -36,6 +36,7 @@ from halo_automate.core.plan import FieldChange, Plan, TicketChange, plan_from_j
 from halo_automate.engine.apply import Applier
 from halo_automate.engine.batches import ApplyRun, Write
 from halo_automate.engine.tally import Meter
+from halo_automate.engine.writer import instance_key, instance_writer
 from halo_automate.engine.writes import (
     Todo,
     action_body,
@@ -99,12 +100,20 @@ def recover_run(applier: Applier, run: RunRow) -> RunOutcome:
     log.warning("recovering_run", run_id=plan.run_id, pending=len(pending_rows))
     error: HaloAutomateError | None = None
     with journal.acquire_lock(plan.playbook, plan.run_id) as lock:
-        try:
-            reconcile_pending(applier.begin(plan, lock), pending_rows)
-            todos, first_batch = remaining(journal, plan)
-            resumed = applier.begin(plan, lock, first_batch=first_batch)
-            resumed.write(resumed.check(todos))
-            interrupted = applier.stopping and resumed.tally.unreached > 0
+        try:  # writes only under the instance's writer lock (engine/writer.py)
+            with instance_writer(
+                journal,
+                instance_key(client, plan),
+                lock,
+                stopping=lambda: applier.stopping,
+                poll=applier.poll,
+            ) as held:
+                if held is not None:
+                    reconcile_pending(applier.begin(plan, held), pending_rows)
+                    todos, first_batch = remaining(journal, plan)
+                    resumed = applier.begin(plan, held, first_batch=first_batch)
+                    resumed.write(resumed.check(todos))
+            interrupted = held is None or (applier.stopping and resumed.tally.unreached > 0)
         except HaloAutomateError as e:
             error, interrupted = e, False
         if isinstance(error, LockLostError):  # taken over: the new holder finishes it

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import structlog
 
 from halo_automate.config.reads import ReadsSettings
+from halo_automate.core.instance_scope import check_allowed
 from halo_automate.core.lookups import Lookups
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import (
@@ -33,20 +34,23 @@ from halo_automate.core.plan import (
 )
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.selection import build_query
-from halo_automate.engine.apply import Applier, read_instance
+from halo_automate.engine.apply import Applier, Guard, read_instance
 from halo_automate.engine.reads import TicketReads
 from halo_automate.engine.recovery import recover_isolated
+from halo_automate.engine.saved import check_instance, claim, playbook_of, rederiver
 from halo_automate.engine.tally import Meter
 from halo_automate.errors import (
     HaloAutomateError,
     HaloError,
+    InstanceMismatchError,
     JournalError,
     LockedError,
-    PlanError,
+    PlanAppliedError,
     RefusedError,
 )
 from halo_automate.halo.client import HaloClient
 from halo_automate.logs import bound
+from halo_automate.store.history import same_halo
 from halo_automate.store.journal import Counts, Journal, RunStart, who
 
 log = structlog.get_logger("halo_automate.engine.runner")
@@ -77,6 +81,11 @@ class Runner:
         self._appliers: set[Applier] = set()
         self._stopping = False
 
+    @property
+    def instance(self) -> str:
+        """The config's name of the Halo instance this runner talks to (bound on log lines)."""
+        return self.client.instance_name
+
     def request_stop(self) -> None:
         """Let in-flight batches finish, start no new ones (SIGTERM)."""
         self._stopping = True
@@ -102,7 +111,10 @@ class Runner:
     def plan(
         self, playbook: Playbook, *, run_id: str | None = None, scheduled: bool = False
     ) -> Plan:
-        """Fetch (a scheduled run: maybe incrementally, :mod:`.reads`) and plan; writes nothing."""
+        """Fetch (a scheduled run: maybe incrementally, :mod:`.reads`) and plan; writes nothing.
+        A playbook whose ``instances:`` does not allow this client's instance is a
+        ConfigError before any request."""
+        check_allowed(playbook, self.client.instance_name)
         now = self.now()
         lookups = self.lookups_for(playbook)
         query = build_query(playbook.select, lookups)
@@ -135,7 +147,7 @@ class Runner:
         ``False`` answer ends the run refused (``outcome.error`` a RefusedError).
         """
         start = _Start(new_run_id(self.now()), trigger, Meter.start(self.client))
-        with bound(run_id=start.run_id, playbook=playbook.name):
+        with bound(run_id=start.run_id, playbook=playbook.name, instance=self.instance):
             try:
                 self.recover(playbook.name)
                 plan = self.plan(playbook, run_id=start.run_id, scheduled=trigger == "schedule")
@@ -144,34 +156,50 @@ class Runner:
             if preview_only or playbook.mode == "preview":
                 outcome = self._end(start, _Run.of_plan(plan, "preview"), RunStatus.PREVIEWED)
             else:
-                outcome = self._apply(plan, start, confirm)
+                outcome = self._apply(plan, start, confirm, playbook)
             return self.reads.settle(outcome)
 
     def apply_saved(
-        self, plan: Plan, *, confirm: Confirm | None, trigger: str | None = None
+        self,
+        plan: Plan,
+        *,
+        confirm: Confirm | None,
+        trigger: str | None = None,
+        guard: Guard | None = None,
+        playbook: Playbook | None = None,
     ) -> RunOutcome:
-        """Execute a saved (or undo) plan exactly: its run id, its changes, nothing more.
+        """Execute a saved (or undo) plan: its run id, its changes, nothing more.
 
         Interrupted runs of the same playbook are recovered first. ``trigger`` defaults to
         "undo" for an undo plan and "apply-file" otherwise. A plan already applied is refused
-        (and not journaled again: its run is).
+        (and not journaled again: its run is); one made for another Halo is refused before
+        any request. An apply plan's changes are re-derived from ``playbook`` (default: the
+        one the plan carries) against the tickets as read now (:mod:`halo_automate.engine.saved`).
+        ``guard``: the applier's (an undo's checks).
         """
         trigger = trigger or ("undo" if plan.mode == "undo" else "apply-file")
         start = _Start(plan.run_id, trigger, Meter.start(self.client))
-        with bound(run_id=plan.run_id, playbook=plan.playbook):
-            try:
-                if self.journal.run(plan.run_id) is not None:
-                    again = PlanError(
-                        f"plan {plan.run_id} was already applied (see: show {plan.run_id})"
-                    )
-                    run = _Run.of_plan(plan)
-                    return self._end(start, run, RunStatus.FAILED, error=again, journaled=True)
+        with bound(run_id=plan.run_id, playbook=plan.playbook, instance=self.instance):
+            try:  # consumed only by a run that wrote; made for this Halo (engine/saved.py)
+                claim(self.journal, plan, trigger)
+                check_instance(plan, self.client)
                 self.recover(plan.playbook)
+                playbook = playbook_of(plan, playbook)
+            except PlanAppliedError as again:  # its run is journaled: not again
+                run = _Run.of_plan(plan)
+                return self._end(start, run, RunStatus.FAILED, error=again, journaled=True)
             except HaloAutomateError as e:
                 return self._end(start, _Run.of_plan(plan), _ended_by(e), error=e)
-            return self._apply(plan, start, confirm)
+            return self._apply(plan, start, confirm, playbook, guard)
 
-    def _apply(self, plan: Plan, start: _Start, confirm: Confirm | None) -> RunOutcome:
+    def _apply(
+        self,
+        plan: Plan,
+        start: _Start,
+        confirm: Confirm | None,
+        playbook: Playbook | None,
+        guard: Guard | None = None,
+    ) -> RunOutcome:
         run = _Run.of_plan(plan)
         try:
             check_limits(plan)
@@ -181,12 +209,14 @@ class Runner:
             return self._end(start, run, RunStatus.REFUSED, error=e)
         if not plan.changes:
             return self._end(start, run, RunStatus.SUCCEEDED)
-        applier = Applier(self.client, self.journal, progress=self.progress)
-        try:
+        applier = Applier(self.client, self.journal, progress=self.progress, guard=guard)
+        try:  # after the prompt: each change re-derived from the playbook as tickets are now
+            redo = None if playbook is None else rederiver(self.client, playbook, plan, self.now())
             with self._tracking(applier):
                 outcome = applier.apply(
-                    plan, trigger=start.trigger, started_by=self.started_by, meter=start.meter
-                )
+                    plan, trigger=start.trigger, started_by=self.started_by, meter=start.meter,
+                    rederive=redo,
+                )  # fmt: skip
         except HaloAutomateError as e:  # a lock, or the journal failed: nothing written
             return self._end(start, run, _ended_by(e), error=e)
         log.info("run_summary", **outcome.summary())  # journaled by the applier
@@ -265,15 +295,18 @@ class Runner:
         others proceed (:func:`~halo_automate.engine.recovery.recover_isolated`)."""
         outcomes = []
         for run in self.journal.interrupted_runs(playbook):
+            if not same_halo(run, self.client.settings.identity):
+                continue  # another instance's run: its own Halo's runner recovers it
             applier = Applier(self.client, self.journal, progress=self.progress)
-            with bound(run_id=run.run_id, playbook=run.playbook), self._tracking(applier):
+            bind = bound(run_id=run.run_id, playbook=run.playbook, instance=self.instance)
+            with bind, self._tracking(applier):
                 outcomes.append(recover_isolated(applier, run))
         return outcomes
 
 
 def _ended_by(error: HaloAutomateError) -> RunStatus:
     """A run ended by ``error`` before writing: refused (a limit, a lock) or failed."""
-    refused = isinstance(error, RefusedError | LockedError)
+    refused = isinstance(error, RefusedError | LockedError | InstanceMismatchError)
     return RunStatus.REFUSED if refused else RunStatus.FAILED
 
 

@@ -1,15 +1,27 @@
 """Build an undo plan from the journal: an ordinary Plan, previewed, confirmed and journaled.
 
 Every field a run changed goes back to its "before" value (closed tickets are reopened to
-their previous status by the same rule); the actions the run posted are removed with
-``DELETE /api/Actions/{id}?ticket_id=``; actions an earlier undo removed are posted again.
-The stale check of apply then skips, rather than clobbers, any ticket someone changed since
-the run: the undo plan's "before" values are the run's "after" values.
+their previous status by the same rule). What undo knows about the run's history (undone
+already, written by a later run, touched in Halo since) is :mod:`halo_automate.engine.
+undo_history`'s: such tickets are left out and reported, and checked again right before the
+undo writes. The apply's stale check then skips, rather than clobbers, any ticket whose field
+someone changed since: the undo plan's "before" values are the run's "after" values.
+
+Notes, at the cost of the apply (issue 12): Halo deletes actions one request at a time, so by
+default undo keeps the run's private notes (they stay as the audit trail) and adds ONE private
+note per ticket, "Reverted by run U (halo-automate undo of run R)", posted in the same batched
+``POST /api/Actions`` the apply uses. Notes the run posted visible to the user are still
+deleted (``DELETE /api/Actions/{id}?ticket_id=``, one request each): a customer must not keep
+reading "closed as spam" on a reopened ticket. ``delete_notes=True`` (``--delete-notes``)
+deletes every note the run posted instead, and adds none. Actions an earlier undo deleted are
+posted again (kind ``restore``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,41 +35,141 @@ from halo_automate.core.plan import (
     TicketChange,
     new_run_id,
     plan_from_json,
+    requests_needed,
+    seconds_needed,
 )
 from halo_automate.core.schema import CATEGORY_FIELDS
 from halo_automate.core.values import restore_value
-from halo_automate.engine.writes import without_marker
+from halo_automate.engine.undo_history import (
+    RunHistory,
+    UndoGuard,
+    UndoSkip,
+    assess,
+    run_history,
+    skipped_rows,
+)
+from halo_automate.engine.writes import Todo, without_marker
 from halo_automate.errors import PlanError
+from halo_automate.halo.client import HaloClient
 from halo_automate.store.journal import ChangeKind, ChangeRow, Journal
 
+NOTE_OUTCOME = "Internal Note"
+"""The outcome of the note undo adds (never a closing outcome: it must change nothing)."""
 
-def build_undo_plan(journal: Journal, run_id: str, *, now: datetime) -> Plan:
-    """The plan that puts back what ``run_id`` changed (only its *done* changes)."""
-    run = journal.get_run(run_id)
-    if run.mode == "preview" or run.status in ("previewed", "refused"):
-        raise PlanError(f"run {run_id} was a {run.status} run and wrote nothing; nothing to undo")
-    every = journal.changes(run_id)
-    if run.status == "running" or any(r.state == "pending" for r in every):
+
+def reverted_text(undo_id: str, run_id: str) -> str:
+    """The private note undo adds to each ticket it puts back."""
+    return f"Reverted by run {undo_id} (halo-automate undo of run {run_id})."
+
+
+@dataclass(frozen=True)
+class UndoPlan:
+    """An undo's plan and what its preview says beside the changes."""
+
+    plan: Plan
+    skips: tuple[UndoSkip, ...]
+    """Tickets left out: changed by a later run or in Halo since, or undone meanwhile."""
+    undone: Mapping[int, str]
+    """Tickets an earlier undo put back already (left out, not skipped): ticket → undo."""
+    delete_notes: bool
+    notes_added: int
+    notes_deleted: int
+    notes_kept: int
+    force: frozenset[int] = frozenset()
+
+    def guard(self) -> UndoGuard:
+        """What the applier asks right before writing (journals :attr:`skips` too)."""
+        return UndoGuard(self.plan.undo_of or "", self.skips, self.force)
+
+    def cost(
+        self, batch_size: int, page_size: int, rate_requests: int, rate_seconds: float
+    ) -> tuple[int, float]:
+        """(requests, least seconds at the rate limit) the undo's apply needs: the check
+        before writing (:class:`UndoGuard`, one page per ``page_size`` tickets) included."""
+        checks = -(-len(self.plan.changes) // page_size)
+        requests = requests_needed(self.plan, batch_size, page_size) + checks
+        return requests, seconds_needed(self.plan, requests, rate_requests, rate_seconds)
+
+
+def prepare_undo(
+    client: HaloClient,
+    journal: Journal,
+    run_id: str,
+    *,
+    now: datetime,
+    delete_notes: bool = False,
+    force: Iterable[int] = (),
+) -> UndoPlan:
+    """The undo of ``run_id``, checked against the journal and against Halo as read now (one
+    read of the run's tickets; with notes to add, the outcomes lookup)."""
+    history = run_history(journal, run_id)
+    current = {t["id"]: t for t in client.tickets_by_ids(sorted(history.rows))}
+    outcome = None if delete_notes else note_outcome(client.lookups(["outcomes"]))
+    return plan_undo(
+        journal, history, now=now, delete_notes=delete_notes, note_outcome=outcome,
+        current=current, force=frozenset(force),
+    )  # fmt: skip
+
+
+def note_outcome(lookups: Lookups) -> int:
+    found = lookups.outcomes.by_name(NOTE_OUTCOME)
+    if found is None:
         raise PlanError(
-            f"run {run_id} is still running or was interrupted (writes of unknown outcome); "
-            "let it finish or run `recover` first, then undo it"
+            f"Halo lists no outcome {NOTE_OUTCOME!r} for the note undo adds; "
+            "undo with --delete-notes instead"
         )
-    rows = [r for r in every if r.state == "done"]
-    if not rows:
-        raise PlanError(f"run {run_id} has no applied changes; nothing to undo")
-    text = journal.plan_json(run_id)
+    return found.id
+
+
+def build_undo_plan(
+    journal: Journal,
+    run_id: str,
+    *,
+    now: datetime,
+    delete_notes: bool = False,
+    note_outcome: int | None = None,
+) -> Plan:
+    """The plan that puts back what ``run_id`` changed (only its *done* changes, only the
+    tickets no undo put back yet, leaving out those a later run changed). Without
+    ``note_outcome`` no "Reverted" note is added (:func:`prepare_undo` looks it up)."""
+    history = run_history(journal, run_id)
+    return plan_undo(
+        journal, history, now=now, delete_notes=delete_notes, note_outcome=note_outcome
+    ).plan
+
+
+def plan_undo(
+    journal: Journal,
+    history: RunHistory,
+    *,
+    now: datetime,
+    delete_notes: bool,
+    note_outcome: int | None,
+    current: Mapping[int, Mapping[str, Any]] | None = None,
+    force: frozenset[int] = frozenset(),
+) -> UndoPlan:
+    run = history.run
+    text = journal.plan_json(run.run_id)
     original = plan_from_json(text) if text else None
     names = {c.ticket_id: (c.client_name, c.summary) for c in original.changes} if original else {}
-    by_ticket: dict[int, list[ChangeRow]] = defaultdict(list)
-    for row in rows:
-        by_ticket[row.ticket_id].append(row)
-    changes = tuple(
-        _undo_change(tid, ticket_rows, names.get(tid, ("", "")), run_id)
-        for tid, ticket_rows in sorted(by_ticket.items())
-    )
-    return Plan(
+    undo_id = new_run_id(now)
+    note = None
+    if note_outcome is not None and not delete_notes:
+        note = ActionSpec("note", {"outcome_id": note_outcome,
+                                   "note": reverted_text(undo_id, run.run_id),
+                                   "hiddenfromuser": True, "sendemail": False})  # fmt: skip
+    built = {
+        tid: _undo_change(tid, rows, names.get(tid, ("", "")), run.run_id, delete_notes, note)
+        for tid, rows in sorted(history.rows.items())
+    }
+    rows_of = {tid: skipped_rows(tid, Todo.whole(c)) for tid, (c, _) in built.items()}
+    skips = tuple(assess(history, current or {}, rows_of, force))
+    left_out = {s.ticket_id for s in skips}
+    kept = [(c, n) for tid, (c, n) in built.items() if tid not in left_out and Todo.whole(c).parts]
+    changes = tuple(c for c, _ in kept)
+    plan = Plan(
         version=PLAN_VERSION,
-        run_id=new_run_id(now),
+        run_id=undo_id,
         playbook=run.playbook,
         playbook_hash=run.playbook_hash,
         created_at=now.isoformat(),
@@ -67,44 +179,66 @@ def build_undo_plan(journal: Journal, run_id: str, *, now: datetime) -> Plan:
         expect_min=None,
         expect_max=None,
         query={},
-        scanned=len(changes),
-        matched=len(changes),
+        scanned=len(built),
+        matched=len(built),
         changes=changes,
-        undo_of=run_id,
+        undo_of=run.run_id,
         instance=run.instance_name,
         instance_identity=run.instance_identity or "",
+    )
+    return UndoPlan(
+        plan=plan,
+        skips=skips,
+        undone=history.undone,
+        delete_notes=delete_notes,
+        notes_added=sum(1 for c in changes for a in c.actions if a is note),
+        notes_deleted=sum(len(c.remove_actions) for c in changes),
+        notes_kept=sum(n for _, n in kept),
+        force=force,
     )
 
 
 def _undo_change(
-    ticket_id: int, rows: list[ChangeRow], names: tuple[str, str], run_id: str
-) -> TicketChange:
+    ticket_id: int,
+    rows: Iterable[ChangeRow],
+    names: tuple[str, str],
+    run_id: str,
+    delete_notes: bool,
+    note: ActionSpec | None,
+) -> tuple[TicketChange, int]:
+    """The undo of one ticket, and how many of the run's notes on it it keeps."""
     fields: dict[str, FieldChange] = {}
     update: dict[str, Any] = {}
     removals: list[RemoveAction] = []
     reposts: list[ActionSpec] = []
+    kept = 0
     for row in rows:
         if row.kind is ChangeKind.ACTION:
             body = row.after if isinstance(row.after, dict) else {}
-            removals += [
-                RemoveAction(action_id, _without_marker(body)) for action_id in row.action_ids
-            ]
+            if delete_notes or not body.get("hiddenfromuser"):
+                removals += [
+                    RemoveAction(action_id, _without_marker(body)) for action_id in row.action_ids
+                ]
+            else:
+                kept += len(row.action_ids)
         elif row.kind is ChangeKind.ACTION_DELETE:
             if isinstance(row.before, dict):
                 reposts.append(ActionSpec("restore", _without_marker(row.before)))
         else:
             fields[row.field] = FieldChange(before=row.after, after=row.before)  # type: ignore[arg-type]
             update[row.field] = restore_value(row.field, row.before)
-    return TicketChange(
+    actions = (*reposts, note) if note is not None else tuple(reposts)
+    change = TicketChange(
         ticket_id=ticket_id,
         client_name=names[0],
         summary=names[1],
         reason=f"undo of run {run_id}",
         fields=fields,
         ticket_update=update,
-        actions=tuple(reposts),
+        actions=actions,
         remove_actions=tuple(removals),
     )
+    return change, kept
 
 
 def _without_marker(body: dict[str, Any]) -> dict[str, Any]:

@@ -76,6 +76,19 @@ def posted_by_playbook(
     return None
 
 
+def written_at(record: Mapping[str, Any] | None) -> str | None:
+    """Halo's own time of a write, from the saved record it answered with: a ticket's
+    ``last_update``, an action's ``datetime`` (None when the answer has neither or they
+    cannot be read as dates). Undo compares it with the ticket's dates read later."""
+    if record is None:
+        return None
+    for key in ("last_update", "datetime"):
+        when = _when(record.get(key))
+        if when is not None:
+            return when.isoformat()
+    return None
+
+
 def _when(value: object) -> datetime | None:
     try:
         return parse_halo_date(value)

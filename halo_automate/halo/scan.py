@@ -152,3 +152,19 @@ class TicketScan:
 
     def _error(self, message: str) -> HaloResponseError:
         return HaloResponseError(message, endpoint=self.endpoint)
+
+
+def first_tickets(client: Reader, query: Mapping[str, str], limit: int) -> list[dict[str, Any]]:
+    """The first ``limit`` tickets matching ``query`` in id order, one page after another and
+    no page more than needed: a sample (``record``), so no reconciliation read, and the cost
+    is exactly ``ceil(min(limit, matching) / page_size)`` requests."""
+    paged = PagedRead(client, "Tickets", "tickets", {**query, **ORDER_PARAMS})
+    out: list[dict[str, Any]] = []
+    page_no = 1
+    while len(out) < limit:
+        count, rows = paged.read_page(page_no)
+        out += rows
+        if not rows or len(out) >= count:
+            break
+        page_no += 1
+    return out[:limit]

@@ -143,9 +143,10 @@ def estimate(
     return BudgetEstimate(instance, tuple(costs), budget_per_hour(limit), warn_share)
 
 
-def announce(playbooks: Iterable[Playbook], settings: Settings, runner: Any) -> BudgetEstimate:
-    """The daemon's start: estimate from the runner's journal, log it (``budget_estimate``),
-    warn when over the share (``budget_over_share``)."""
+def announce(playbooks: Iterable[Playbook], settings: Settings, served: Any) -> BudgetEstimate:
+    """The daemon's start: estimate the default instance's schedules from its runner's
+    journal, log it (``budget_estimate``), warn when over the share (``budget_over_share``)."""
+    runner = getattr(served, "runners", {}).get(getattr(served, "default_instance", None))
     journal = getattr(runner, "journal", None)  # the daemon's tests fake a runner without one
     found = estimate(
         playbooks, instance=settings.instance_name, limit=settings.halo.rate_limit,

@@ -10,17 +10,19 @@ This module is the :class:`Daemon`: the lifecycle (start, reload, stop, ``--once
 and what it does with each run's outcome. Its parts each have their own module:
 :mod:`.triggers` (APScheduler: triggers, time zone, the scheduler), :mod:`.folder` (loading
 and watching the playbooks folder), :mod:`.metrics` (what is remembered of runs, and the
-Prometheus text), :mod:`.signals` (the handlers) and :mod:`.health` (the optional read-only
+Prometheus text), :mod:`.instances` (the Halo instances served, a runner each, and their
+jobs), :mod:`.signals` (the handlers) and :mod:`.health` (the optional read-only
 HTTP endpoint, ``daemon.health``, loopback unless ``daemon.health_allow_remote``: ``/healthz``
 JSON and ``/metrics``).
 
 Decisions, and why:
 
-* **One run at a time.** All runs share one Halo client, so one token and one request budget;
-  running them side by side would only make them compete for that budget. One worker keeps
-  each run's request count exact and Halo's load predictable. A run due while another is
-  going waits its turn. The journal lock still refuses a manual ``halo-automate run`` of the
-  same playbook at the same time (the loser logs ``run_locked`` and tries on its next turn).
+* **One run at a time.** All runs on an instance share its Halo client (:mod:`.instances`),
+  so one token and one request budget; running them side by side would only compete for it.
+  One worker keeps each run's request count exact and Halo's load predictable. A run due
+  while another is going (on any instance) waits its turn. The journal lock still refuses a
+  manual ``halo-automate run`` of the same playbook at the same time (the loser logs
+  ``run_locked`` and tries on its next turn).
 * **Run at start.** An ``every <n>`` playbook runs as soon as it is scheduled (service start,
   or a new file), then every ``n``: a freshly started service does work immediately. A cron
   playbook waits for its next cron time, because a cron line names the times it may run.
@@ -68,7 +70,8 @@ from halo_automate.errors import ConfigError, ExitCode, PlaybookError
 from halo_automate.logs import bound
 from halo_automate.service.budget import RequestRate, announce
 from halo_automate.service.folder import Loaded, folder_snapshot, load_folder
-from halo_automate.service.health import HealthServer, overdue, serve_health
+from halo_automate.service.health import HealthServer, serve_health
+from halo_automate.service.instances import Job, Served
 from halo_automate.service.metrics import FinishedRun, Metrics, log_ending
 from halo_automate.service.shared_reads import SharedReads
 from halo_automate.service.signals import install_handlers
@@ -95,19 +98,19 @@ class Daemon:
     def __init__(
         self,
         settings: Settings,
-        runner: Runner,
+        runner: Runner | Served,
         *,
         poll_seconds: float = 0.5,
         install_signals: bool = True,
         clock: Clock = _utcnow,
     ) -> None:
         self.settings = settings
-        self.runner = runner
+        self.served = Served.of(runner, settings)
         self.poll_seconds = poll_seconds
         self.install_signals = install_signals
         self.clock = clock
         self.timezone = resolve_timezone(settings.daemon.timezone)
-        self.metrics = Metrics()
+        self.metrics = Metrics(self.served.default_instance)
         self.started_at = clock()
         self.problems: list[str] = []
         self.abandoned: list[str] = []  # runs still in flight when the stop timeout expired
@@ -123,7 +126,7 @@ class Daemon:
         self._running: dict[str, datetime] = {}
         self._health: HealthServer | None = None
         self.scheduler = make_scheduler(self.timezone, settings.daemon.misfire_grace_seconds)
-        self.shared = SharedReads.for_runner(runner, clock, self.scheduler)  # issue 15
+        self.shared = SharedReads.for_runners(self.served.runners, clock, self.scheduler)
         self.rate = RequestRate(clock, settings.halo.rate_limit)
 
     # ------------------------------------------------------------------ playbooks
@@ -135,6 +138,10 @@ class Daemon:
 
     def scheduled(self) -> list[Playbook]:
         return [pb for pb in self._by_name.values() if pb.schedule is not None]
+
+    def jobs(self) -> list[Job]:
+        """Each scheduled playbook on each served instance it allows."""
+        return self.served.jobs(self.scheduled())
 
     def load(self) -> Loaded:
         """(Re)load the folder, keep previous good versions, log each broken file."""
@@ -152,7 +159,8 @@ class Daemon:
         self._files = loaded.playbooks
         self._by_name = {pb.name: pb for pb in loaded.playbooks.values()}
         self.problems = loaded.problems
-        self.metrics.track(pb.name for pb in self.scheduled())
+        for job in self.jobs():
+            self.metrics.track([job.playbook.name], job.instance)
         log.info(
             "playbooks_loaded",
             scheduled=[
@@ -162,6 +170,8 @@ class Daemon:
             ],
             manual_only=len(self._by_name) - len(self.scheduled()),
             problems=len(self.problems),
+            instances=self.served.names,
+            not_served=self.served.unserved(self.scheduled()),
         )
         return loaded
 
@@ -182,7 +192,7 @@ class Daemon:
         self._schedule()
 
     def _schedule(self) -> None:
-        wanted = {pb.name: pb.schedule for pb in self.scheduled() if pb.schedule}
+        wanted = {job.key: job.playbook.schedule for job in self.jobs() if job.playbook.schedule}
         for name in set(self._scheduled) - set(wanted):
             self.scheduler.remove_job(name)
             log.info("job_removed", playbook=name)
@@ -206,16 +216,17 @@ class Daemon:
     # ------------------------------------------------------------------ runs
 
     def run_job(self, name: str) -> FinishedRun | None:
-        """The scheduled job: run one playbook; None when stopping or the playbook is gone."""
-        playbook = self._by_name.get(name)
-        if playbook is None:
+        """The scheduled job ``name`` (its key: see :mod:`.instances`): run its playbook on its
+        instance; None when stopping or the playbook is gone."""
+        job = next((j for j in self.jobs() if j.key == name), None)
+        if job is None:
             return None
         with self._in_flight(name) as admitted:
             if not admitted:
-                log.info("run_not_started", playbook=name, reason="stopping")
+                log.info("run_not_started", playbook=job.playbook.name, reason="stopping")
                 return None
-            with bound(playbook=name):
-                return self._run(playbook)
+            with bound(playbook=job.playbook.name, instance=job.instance):
+                return self._run(job.playbook, job.instance)
 
     @contextmanager
     def _in_flight(self, name: str) -> Iterator[bool]:
@@ -233,11 +244,12 @@ class Daemon:
                     self._running.pop(name, None)
                     self._cond.notify_all()
 
-    def _run(self, playbook: Playbook) -> FinishedRun:
-        self.shared.begin(playbook.name)  # the moment it was due: reads shared within it
-        started, before = time.monotonic(), self.runner.client.begin_run()
+    def _run(self, playbook: Playbook, instance: str) -> FinishedRun:
+        self.shared.begin(key := self.served.key(playbook.name, instance))  # its moment
+        runner = self.served.runner(instance)
+        started, before = time.monotonic(), runner.client.begin_run()
         try:
-            outcome = self.runner.run(playbook, trigger="schedule", confirm=None)
+            outcome = runner.run(playbook, trigger="schedule", confirm=None)
         except Exception as e:  # a bug: the runner returns every other ending; the service goes on
             log.exception(
                 "run_crashed",
@@ -246,35 +258,24 @@ class Daemon:
                 error_type=type(e).__name__,
                 note="a bug; the service goes on",
             )
-            after = self.runner.client.stats.snapshot()
+            after = runner.client.stats.snapshot()
             crash = RunOutcome(
                 "", playbook.name, playbook.mode, RunStatus.FAILED, message=str(e),
                 requests=after["requests"] - before["requests"],
                 rate_limited=after["rate_limited"] - before["rate_limited"],
                 seconds=time.monotonic() - started,
             )  # fmt: skip
-            run = FinishedRun(crash, self.clock(), crashed=True)
+            run = FinishedRun(crash, self.clock(), crashed=True, instance=instance)
         else:
-            run = FinishedRun(outcome, self.clock())
+            run = FinishedRun(outcome, self.clock(), instance=instance)
             log_ending(run)
         self.metrics.record(run)
-        self.rate.record(playbook.name, run.outcome.requests, run.finished_at)
+        self.rate.record(key, run.outcome.requests, run.finished_at)
         return run
 
     def recover_all(self) -> None:
-        """Reconcile runs interrupted by an earlier crash or stop (every playbook)."""
-        try:
-            outcomes = self.runner.recover()
-        except Exception as e:  # each run recovers its own playbook first anyway
-            log.error(
-                "recovery_failed",
-                error=str(e),
-                error_type=type(e).__name__,
-                note="retried before the next run of each playbook",
-            )
-            return
-        for outcome in outcomes:
-            log.info("run_recovered", **outcome.summary())
+        """Reconcile interrupted runs, each instance its own (:meth:`.instances.Served.recover`)."""
+        self.served.recover()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -291,12 +292,12 @@ class Daemon:
             self.recover_all()
             codes = [ExitCode.INVALID] if self.problems else []
             self.shared.hold(self.clock())  # one moment: identical reads are made once
-            for playbook in self.scheduled():
+            for job in self.jobs():
                 if self._stop_requested:
-                    log.info("run_not_started", playbook=playbook.name, reason="stopping")
+                    log.info("run_not_started", playbook=job.playbook.name, reason="stopping")
                     continue
-                with bound(playbook=playbook.name):
-                    codes.append(self._run(playbook).exit_code)
+                with bound(playbook=job.playbook.name, instance=job.instance):
+                    codes.append(self._run(job.playbook, job.instance).exit_code)
             return max(codes, default=ExitCode.OK)
         finally:
             if restore is not None:
@@ -307,7 +308,7 @@ class Daemon:
         restore = self.install_signal_handlers() if self.install_signals else None
         try:
             self._load_initial()
-            self.rate.estimate = announce(self.scheduled(), self.settings, self.runner)
+            self.rate.estimate = announce(self.scheduled(), self.settings, self.served)
             self._start_health()
             self.recover_all()
             self._schedule()
@@ -356,7 +357,7 @@ class Daemon:
         def on_stop() -> None:
             self.request_stop()
             if once:
-                self.runner.request_stop()
+                self.served.request_stop()
 
         return install_handlers(on_stop, self.request_reload)
 
@@ -365,7 +366,7 @@ class Daemon:
         with self._cond:
             self._stopping = True
             log.info("daemon_stopping", timeout_seconds=timeout, in_flight=sorted(self._running))
-        self.runner.request_stop()
+        self.served.request_stop()
         self.scheduler.shutdown(wait=False)
         with self._cond:
             clean = self._cond.wait_for(lambda: not self._running, timeout)
@@ -412,7 +413,7 @@ class Daemon:
 
     def prometheus(self) -> str:
         text = self.metrics.prometheus(up=self.alive, problems=len(self.problems))
-        return text + self.rate.prometheus([pb.name for pb in self.scheduled()])
+        return text + self.rate.prometheus([job.key for job in self.jobs()])
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """(alive, the /healthz document): scheduler state, each playbook's next and last run."""
@@ -423,9 +424,12 @@ class Daemon:
         }
         running = self.in_flight()
         playbooks = {}
-        for pb in self.scheduled():
-            nxt, since, run = next_runs.get(pb.name), running.get(pb.name), last.get(pb.name)
-            playbooks[pb.name] = {
+        for job in self.jobs():
+            pb = job.playbook
+            nxt, since, run = next_runs.get(job.key), running.get(job.key), last.get(job.key)
+            playbooks[job.key] = {
+                "playbook": pb.name,
+                "instance": job.instance,
                 "schedule": pb.schedule.text if pb.schedule else None,
                 "mode": pb.mode,
                 "file": pb.path,
@@ -433,7 +437,7 @@ class Daemon:
                 "running_since": since.isoformat() if since else None,
                 "last_run": run.to_json() if run else None,
             }
-        stuck = overdue(running, self.clock(), self.settings.halo.run_deadline_seconds)
+        stuck = self.served.overdue(running, self.clock())
         return alive and not stuck, {
             "status": ("stuck" if stuck else "ok") if alive else "stopping",
             "stuck_runs": stuck,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -91,6 +92,15 @@ class HealthServer(ThreadingHTTPServer):
     def address(self) -> str:
         host, port = str(self.server_address[0]), int(self.server_address[1])
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A failed request is a log event, never socketserver's raw traceback on stderr: a
+        client that hung up (a probe's timeout) at debug, anything else as an error."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.debug("health_client_gone", client=str(client_address[0]), error=str(error))
+            return
+        log.error("health_request_failed", client=str(client_address[0]), error=repr(error))
 
     def close(self) -> None:
         """Stop serving and release the port."""

@@ -1,15 +1,20 @@
 """What the daemon remembers of its runs, and the Prometheus text it serves from that.
 
 The runner returns one :class:`RunOutcome` for every ending of a run; the daemon keeps that
-outcome with the time it ended (:class:`FinishedRun`) and adds it to per-playbook counters
-(:class:`Metrics`). ``/healthz`` shows each playbook's last run and ``/metrics`` the counters,
-both read from these outcomes only, never from the journal: the run that just ended is the one
-in hand, so there is nothing to look up (and nothing to mistake for another process's run).
+outcome with the time it ended and the Halo instance it ran on (:class:`FinishedRun`) and adds
+it to per-playbook, per-instance counters (:class:`Metrics`). ``/healthz`` shows each job's
+last run and ``/metrics`` the counters, both read from these outcomes only, never from the
+journal: the run that just ended is the one in hand, so there is nothing to look up (and
+nothing to mistake for another process's run).
 
 The exposition (text format 0.0.4) is written here by hand. Metric names, labels and status
 values are an interface (dashboards and alerts use them, tests pin them): every series exists
 from the start (zero) for each scheduled playbook, and a run refused because another run held
 the playbook's lock counts as ``locked``, not ``refused``.
+
+Every series is labelled ``halo_instance`` (the config's name of the Halo the runs talked to)
+as well as ``playbook``. Not ``instance``: Prometheus attaches ``instance`` (the scrape
+target's host:port) to every series it scrapes, and would rename ours ``exported_instance``.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from typing import Any
 
 import structlog
 
+from halo_automate.config import DEFAULT_INSTANCE
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.errors import ExitCode
+from halo_automate.service.instances import job_key
 
 LOCKED = "locked"
 log = structlog.get_logger("halo_automate.service.metrics")
@@ -43,6 +50,8 @@ class FinishedRun:
     outcome: RunOutcome
     finished_at: datetime
     crashed: bool = False
+    instance: str | None = None
+    """The config's name of the Halo it ran on (None: the daemon's default instance)."""
 
     @property
     def status(self) -> str:
@@ -108,29 +117,39 @@ class _Totals:
 
 
 class Metrics:
-    """Counters behind ``/healthz`` and ``/metrics`` (thread-safe)."""
+    """Counters behind ``/healthz`` and ``/metrics`` (thread-safe), per (instance, playbook);
+    ``default_instance`` is the instance of runs recorded without one, and what job keys
+    (:func:`~halo_automate.service.instances.job_key`) are made against."""
 
-    def __init__(self) -> None:
+    def __init__(self, default_instance: str = DEFAULT_INSTANCE) -> None:
         self._lock = threading.Lock()
-        self._totals: dict[str, _Totals] = {}
+        self.default_instance = default_instance
+        self._totals: dict[tuple[str, str], _Totals] = {}
 
-    def track(self, playbooks: Iterable[str]) -> None:
-        """Make sure each playbook has (zero) counters, so every series exists from the start."""
+    def track(self, playbooks: Iterable[str], instance: str | None = None) -> None:
+        """Make sure each playbook has (zero) counters on ``instance`` (None: the default
+        one), so every series exists from the start."""
+        where = instance or self.default_instance
         with self._lock:
             for name in playbooks:
-                self._totals.setdefault(name, _Totals())
+                self._totals.setdefault((where, name), _Totals())
 
     def record(self, run: FinishedRun) -> None:
+        where = run.instance or self.default_instance
         with self._lock:
-            totals = self._totals.setdefault(run.outcome.playbook, _Totals())
+            totals = self._totals.setdefault((where, run.outcome.playbook), _Totals())
             totals.runs[run.status] = totals.runs.get(run.status, 0) + 1
             for key, n in run.counts().items():
                 totals.counts[key] += n
             totals.last = run
 
     def last_runs(self) -> dict[str, FinishedRun | None]:
+        """Each job's last run, by job key (the playbook's name on the default instance)."""
         with self._lock:
-            return {name: totals.last for name, totals in self._totals.items()}
+            return {
+                job_key(name, where, self.default_instance): totals.last
+                for (where, name), totals in self._totals.items()
+            }
 
     def prometheus(self, *, up: bool, problems: int) -> str:
         """The Prometheus text exposition format (version 0.0.4)."""
@@ -142,16 +161,17 @@ class Metrics:
         )
         out.sample("playbook_problems", {}, problems)
         with self._lock:
-            items = sorted(self._totals.items())
+            items = [({"halo_instance": i, "playbook": p}, t) for (i, p), t in
+                     sorted(self._totals.items())]  # fmt: skip
             out.family("runs_total", "counter", "Scheduled runs by final status.")
-            for name, totals in items:
+            for labels, totals in items:
                 for status, n in sorted(totals.runs.items()):
-                    out.sample("runs_total", {"playbook": name, "status": status}, n)
+                    out.sample("runs_total", {**labels, "status": status}, n)
             for metric, key, help_text in _COUNTERS:
                 out.family(metric, "counter", help_text)
-                for name, totals in items:
-                    out.sample(metric, {"playbook": name}, totals.counts[key])
-            _last_run_gauges(out, [(name, t.last) for name, t in items if t.last is not None])
+                for labels, totals in items:
+                    out.sample(metric, labels, totals.counts[key])
+            _last_run_gauges(out, [(labels, t.last) for labels, t in items if t.last is not None])
         return out.text()
 
 
@@ -170,11 +190,11 @@ _GAUGES: tuple[tuple[str, str, Callable[[FinishedRun], float]], ...] = (
 )
 
 
-def _last_run_gauges(out: _Exposition, done: list[tuple[str, FinishedRun]]) -> None:
+def _last_run_gauges(out: _Exposition, done: list[tuple[Mapping[str, str], FinishedRun]]) -> None:
     for metric, help_text, value in _GAUGES:
         out.family(metric, "gauge", help_text)
-        for name, last in done:
-            out.sample(metric, {"playbook": name}, value(last))
+        for labels, last in done:
+            out.sample(metric, labels, value(last))
 
 
 class _Exposition:

@@ -28,7 +28,7 @@ more rows than either playbook needs whenever their filters differ (docs/increme
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,8 +65,13 @@ class _Entry:
 class SharedReads:
     """The daemon's read cache (see the module docstring)."""
 
-    def __init__(self, client: HaloClient, clock: Callable[[], datetime]) -> None:
-        self.client = client
+    def __init__(
+        self, clients: HaloClient | Mapping[str, HaloClient], clock: Callable[[], datetime]
+    ) -> None:
+        if isinstance(clients, Mapping):
+            self.clients = dict(clients)
+        else:  # one client: the instance it talks to
+            self.clients = {getattr(clients, "instance_name", "default"): clients}
         self.clock = clock
         self.reused = 0  # reads given to a run instead of reading again
         self._lock = threading.Lock()
@@ -77,15 +82,22 @@ class SharedReads:
         self._ran: set[str] = set()  # the playbooks that began in the current moment
 
     @classmethod
-    def for_runner(
-        cls, runner: Any, clock: Callable[[], datetime], scheduler: BaseScheduler
+    def for_runners(
+        cls, runners: Mapping[str, Any], clock: Callable[[], datetime], scheduler: BaseScheduler
     ) -> SharedReads:
-        """The daemon's cache: the runner's reader uses it, the scheduler tells it each job's
-        moment. (A runner without a reader, as the daemon's tests fake, simply never asks.)"""
-        shared = cls(runner.client, clock)
-        reads = getattr(runner, "reads", None)
-        if reads is not None:
-            reads.cache = shared
+        """The daemon's cache: each served instance's runner reads through it (reads are
+        shared within an instance only), the scheduler tells it each job's moment. (A runner
+        without a reader, as the daemon's tests fake, simply never asks.)"""
+        clients = {}
+        for name, runner in runners.items():
+            client = getattr(runner, "client", None)
+            if client is not None:
+                clients[getattr(client, "instance_name", name)] = client
+        shared = cls(clients, clock)
+        for runner in runners.values():
+            reads = getattr(runner, "reads", None)
+            if reads is not None:
+                reads.cache = shared
         scheduler.add_listener(shared._submitted, EVENT_JOB_SUBMITTED)
         return shared
 
@@ -102,10 +114,10 @@ class SharedReads:
                 self._due[str(event.job_id)] = max(times)
 
     def begin(self, name: str, moment: datetime | None = None) -> None:
-        """A run of playbook ``name`` starts: its moment is ``moment``, else the time its job
-        was due, else now. A moment further than the tolerance from the current one, or a
-        second run of a playbook that already ran in it, starts a new moment: the reads of
-        the old one are dropped."""
+        """A run of job ``name`` (a playbook on an instance: the job's key) starts: its
+        moment is ``moment``, else the time its job was due, else now. A moment further than
+        the tolerance from the current one, or a second run of a job that already ran in it,
+        starts a new moment: the reads of the old one are dropped."""
         with self._lock:
             due = moment or self._held or self._due.pop(name, None) or self.clock()
             current = self._moment
@@ -124,7 +136,7 @@ class SharedReads:
                 return None
             dirty = sorted(entry.dirty)
         if dirty:  # an error here leaves them dirty (and the run fails as any read would)
-            self._refresh(entry, dirty)
+            self._refresh(self.clients[entry.instance], entry, dirty)
             with self._lock:
                 entry.dirty -= set(dirty)
         self.reused += 1
@@ -154,13 +166,13 @@ class SharedReads:
                 if entry.instance == instance:
                     entry.dirty |= ids
 
-    def _refresh(self, entry: _Entry, ids: list[int]) -> None:
+    def _refresh(self, client: HaloClient, entry: _Entry, ids: list[int]) -> None:
         """Re-read the tickets another run changed, with the entry's filters; drop the ones
         that no longer match, add the ones that now do."""
         fresh: dict[int, dict[str, Any]] = {}
         for i in range(0, len(ids), MAX_PAGE_SIZE):
             chunk = ",".join(str(t) for t in ids[i : i + MAX_PAGE_SIZE])
-            for row in self.client.iter_tickets({**entry.query, "ticketids": chunk}):
+            for row in client.iter_tickets({**entry.query, "ticketids": chunk}):
                 fresh[row["id"]] = row
         changed = set(ids)
         kept = [r for r in entry.rows if r.get("id") not in changed]

@@ -10,7 +10,8 @@ Tables (schema version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``):
 * ``changes`` one row per written part of a ticket, typed by :class:`ChangeKind` (a field, an
   action posted, an action removed); ``pending`` is written *before* the request is sent,
   then marked ``done`` / ``failed`` / ``skipped``.
-* ``locks``   one row per playbook that a run currently holds.
+* ``locks``   one row per playbook that a run currently holds; ``instance_locks`` one per
+  Halo instance a run is writing to (:mod:`halo_automate.store.writers`).
 
 Durability: WAL with ``synchronous=FULL``. With ``NORMAL``, WAL only syncs at checkpoints, so
 a committed transaction survives an application crash but can be lost with a power failure or
@@ -49,7 +50,8 @@ from typing import Any, get_args
 import structlog
 
 from halo_automate.core.outcome import RunStatus
-from halo_automate.errors import JournalError, LockedError, LockLostError
+from halo_automate.errors import JournalError, LockedError, LockLostError, UnknownRunError
+from halo_automate.store.attempts import Attempts
 from halo_automate.store.connection import Connect, configure, connect, create, refuse_empty
 from halo_automate.store.connection import translate as _translate
 from halo_automate.store.decisions import Decisions, RunExists, insert_changes, insert_run
@@ -76,7 +78,9 @@ from halo_automate.store.records import (
     who,
 )
 from halo_automate.store.rows import COUNT_COLUMNS, change_row, dump, lock_row, run_row
+from halo_automate.store.undos import UndoHistory
 from halo_automate.store.watermarks import Watermarks
+from halo_automate.store.writers import InstanceLocks
 
 __all__ = [
     "MIGRATIONS",
@@ -117,7 +121,7 @@ def _check(value: str, allowed: frozenset[str], what: str) -> None:
 # --------------------------------------------------------------------------- journal
 
 
-class Journal(Decisions, Plans, Pruning, Watermarks):
+class Journal(Decisions, Plans, Pruning, UndoHistory, InstanceLocks, Attempts, Watermarks):
     """The journal database; create with :meth:`open`. Safe to share between threads."""
 
     def __init__(
@@ -210,7 +214,9 @@ class Journal(Decisions, Plans, Pruning, Watermarks):
         return self._clock().astimezone(UTC)
 
     def _no_run(self, run_id: str) -> JournalError:
-        return JournalError(f"journal {self.path}: no run {run_id!r}")
+        return UnknownRunError(
+            f"journal {self.path}: no run {run_id!r} (`halo-automate history` lists the runs)"
+        )
 
     def _require_run(self, db: sqlite3.Connection, run_id: str) -> None:
         if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
@@ -346,9 +352,9 @@ class Journal(Decisions, Plans, Pruning, Watermarks):
             for mark in marks:
                 ids = None if mark.action_ids is None else dump([int(i) for i in mark.action_ids])
                 cursor = db.execute(
-                    "UPDATE changes SET state = ?, message = ?, "
-                    "action_ids = COALESCE(?, action_ids), updated_at = ? WHERE id = ?",
-                    (mark.state, mark.message, ids, stamp, mark.change_id),
+                    "UPDATE changes SET state = ?, message = ?, action_ids = COALESCE(?, "
+                    "action_ids), halo_at = COALESCE(?, halo_at), updated_at = ? WHERE id = ?",
+                    (mark.state, mark.message, ids, mark.halo_at, stamp, mark.change_id),
                 )
                 if cursor.rowcount == 0:
                     missing.append(mark.change_id)

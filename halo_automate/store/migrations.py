@@ -27,7 +27,14 @@ failure leaves the journal at its old version, and two processes never migrate a
 * v6: instances (issue 12). ``runs.instance_name`` (the config's name of the Halo a run
   talked to; ``default`` for older runs, which knew one Halo) and ``runs.instance_identity``
   (its API base URL and tenant; NULL for older runs).
-* v7: incremental reads (issue 15). ``read_watermarks``: per playbook and instance name, the
+* v7: one writer per instance and undo that knows the history (issue 12).
+  ``instance_locks``: one row per Halo instance (its identity) whose writer lock a run holds
+  (:mod:`halo_automate.store.writers`), with the token of the playbook lock it writes
+  under (a run that lost that lock holds no writer lock either); ``changes.halo_at``: Halo's
+  own time of a write, from its answer (a ticket's ``last_update``, an action's
+  ``datetime``; NULL when Halo gave none or for older rows), so undo can tell whether a
+  ticket was touched after the run wrote it.
+* v8: incremental reads (issue 15). ``read_watermarks``: per playbook and instance name, the
   start of its last successful read, its last full read, the playbook hash and query it read
   with, and the size of the whole set (:mod:`halo_automate.store.watermarks`).
 """
@@ -133,7 +140,18 @@ def _migrate_v6(conn: sqlite3.Connection) -> None:
 
 
 def _migrate_v7(conn: sqlite3.Connection) -> None:
-    """Version 7: each playbook's read watermark per instance (incremental runs)."""
+    """Version 7: the instance writer locks and Halo's time of each write."""
+    conn.execute(
+        "CREATE TABLE instance_locks (instance TEXT PRIMARY KEY, run_id TEXT NOT NULL, "
+        "playbook TEXT NOT NULL, owner_pid INTEGER NOT NULL, owner_host TEXT NOT NULL, "
+        "acquired_at TEXT NOT NULL, heartbeat_at TEXT NOT NULL, token TEXT NOT NULL, "
+        "lock_token TEXT NOT NULL DEFAULT '')"
+    )
+    conn.execute("ALTER TABLE changes ADD COLUMN halo_at TEXT")
+
+
+def _migrate_v8(conn: sqlite3.Connection) -> None:
+    """Version 8: each playbook's read watermark per instance (incremental runs)."""
     conn.execute(
         """CREATE TABLE read_watermarks (
             playbook TEXT NOT NULL, instance_name TEXT NOT NULL, read_at TEXT NOT NULL,
@@ -151,6 +169,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v5,
     _migrate_v6,
     _migrate_v7,
+    _migrate_v8,
 )
 """Migration ``i`` takes the schema from version ``i`` to ``i + 1``; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -133,6 +133,8 @@ class ChangeRow:
     """A ``str``: stored text that is not a date, as for :attr:`RunRow.started_at`."""
     kind: ChangeKind = ChangeKind.FIELD
     action_id: int | None = None
+    halo_at: str | None = None
+    """Halo's own time of the write, from its answer (v7; None when unknown)."""
 
     @property
     def label(self) -> str:
@@ -152,6 +154,8 @@ class ChangeMark:
     state: ChangeState
     message: str | None = None
     action_ids: Sequence[int] | None = None
+    halo_at: str | None = None
+    """Halo's time of the write, from its answer; None keeps what is recorded."""
 
 
 def this_host() -> str:

@@ -72,6 +72,7 @@ def change_row(row: sqlite3.Row) -> ChangeRow:
         updated_at=stamp(row["updated_at"]),
         kind=ChangeKind(row["kind"]),
         action_id=None if row["action_id"] is None else int(row["action_id"]),
+        halo_at=row["halo_at"] if "halo_at" in row.keys() else None,  # noqa: SIM118 - v7
     )
 
 

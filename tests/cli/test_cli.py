@@ -73,7 +73,7 @@ def test_plan_json_and_writes_nothing(cli: tuple[Invoke, Path, SandboxServer]) -
     result = invoke("plan", "close-spam", "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
-    assert doc["format"] == "halo-automate/plan" and doc["version"] == 1
+    assert doc["format"] == "halo-automate/plan" and doc["version"] == 2
     assert doc["changes"] and {"ticket_id", "fields", "actions"} <= set(doc["changes"][0])
     assert sandbox.counters["writes_applied"] == 0
 
@@ -157,6 +157,8 @@ def test_unknown_playbook_and_bad_plan(
     invoke, _, _ = cli
     missing = invoke("plan", "nope")
     assert missing.exit_code == 2 and "no playbook 'nope'" in missing.output
+    typo = invoke("plan", "close-sapm")  # issue 19.4: a misspelt name gets a suggestion
+    assert typo.exit_code == 2 and "(did you mean 'close-spam'?)" in typo.output
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "something-else"}')
     result = invoke("apply", str(bad), "--yes")

@@ -118,6 +118,8 @@ def test_help_lists_every_command_and_every_exit_code() -> None:
     assert [line.split()[0] for line in commands.strip().splitlines()] == sorted(COMMANDS)
     assert "sandbox   Serve a local sandbox Halo" in commands
     assert "demo      Walk through halo-automate on an embedded sandbox Halo" in commands
+    # issue 19.10: whole summaries, never cut to "SIGHUP reloads..."
+    assert "..." not in commands and "(SIGHUP reloads them)" in commands
     for code in ExitCode:
         assert f"  {code.value}  {code.meaning}\n" in result.output
 

@@ -64,3 +64,15 @@ def test_a_malformed_date_row_is_shown_raw_not_a_crash(tmp_path: Path) -> None:
     data = json.loads(as_json.output)
     assert data["run"]["started_at"] == "garbage"
     assert data["changes"][0]["updated_at"] == "not a date"
+
+
+def test_an_unknown_run_id_is_invalid_input_pointing_to_history(tmp_path: Path) -> None:
+    """``undo bogus`` / ``show bogus``: exit 2 (invalid input), not 3 (unreachable), and the
+    message says where the run ids are listed (issue 19.4)."""
+    config = _config(tmp_path)
+    with Journal.open(tmp_path / "journal.db") as journal:
+        journal.start_run(RunStart("real", "pb", "h", "apply", "cli"))
+    for args in (("undo", "bogus", "--dry-run"), ("show", "bogus")):
+        result = _invoke(config, *args)
+        assert result.exit_code == 2, result.output
+        assert "no run 'bogus'" in result.output and "halo-automate history" in result.output

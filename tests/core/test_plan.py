@@ -151,7 +151,7 @@ def test_plan_header_carries_the_playbook_settings() -> None:
         "actions: [{close: {}}]\nlimits: {max_changes: 7}\nexpect: {min: 1}\nhalo_rules: true\n"
     )
     plan = plan_of(pb, [], {"open_only": "true"})
-    assert plan.version == 1
+    assert plan.version == 2
     assert plan.playbook == "test"
     assert plan.playbook_hash == pb.source_hash
     assert len(plan.playbook_hash) == 64

@@ -22,6 +22,7 @@ from halo_automate.core.plan import (
     plan_from_json,
     plan_to_json,
 )
+from halo_automate.core.plan_doc import update_value
 from halo_automate.core.playbook import load_playbook_text
 from halo_automate.errors import PlanError
 
@@ -37,56 +38,73 @@ json_values = st.recursive(
 names = st.text(min_size=1, max_size=12)
 optional_ints = st.none() | st.integers(min_value=0, max_value=10_000)
 
-changes = st.builds(
-    TicketChange,
-    ticket_id=st.integers(min_value=1, max_value=10**9),
-    client_name=st.text(max_size=20),
-    summary=st.text(max_size=40),
-    reason=st.text(max_size=40),
-    fields=st.dictionaries(names, st.builds(FieldChange, json_values, json_values), max_size=4),
-    ticket_update=st.dictionaries(names, json_values, max_size=4),
-    actions=st.lists(
-        st.builds(
-            ActionSpec,
-            st.sampled_from(sorted(POSTED_KINDS)),
-            st.dictionaries(names, json_values, max_size=4),
-        ),
-        max_size=3,
-    ).map(tuple),
-    remove_actions=st.lists(
-        st.builds(
-            RemoveAction,
-            st.integers(min_value=1, max_value=10**6),
-            st.dictionaries(names, json_values, max_size=3),
-        ),
-        max_size=3,
-    ).map(tuple),
-)
-plans = st.builds(
-    Plan,
-    version=st.just(1),
-    run_id=names,
-    playbook=names,
-    playbook_hash=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
-    created_at=names,
-    mode=st.sampled_from(["apply", "undo"]),
-    halo_rules=st.booleans(),
-    max_changes=st.integers(min_value=1, max_value=10_000),
-    expect_min=optional_ints,
-    expect_max=optional_ints,
-    query=st.dictionaries(names, st.text(max_size=20), max_size=4),
-    scanned=st.integers(min_value=0, max_value=10**6),
-    matched=st.integers(min_value=0, max_value=10**6),
-    changes=st.lists(changes, max_size=4).map(tuple),
-    undo_of=st.none() | names,
-    ignored_by_halo=st.integers(min_value=0, max_value=10**6),
-    instance=names,
-    instance_identity=st.text(max_size=40),
-)
+actions = st.lists(
+    st.builds(
+        ActionSpec,
+        st.sampled_from(sorted(POSTED_KINDS)),
+        st.dictionaries(names, json_values, max_size=4),
+    ),
+    max_size=3,
+).map(tuple)
+removals = st.lists(
+    st.builds(
+        RemoveAction,
+        st.integers(min_value=1, max_value=10**6),
+        st.dictionaries(names, json_values, max_size=3),
+    ),
+    max_size=3,
+).map(tuple)
+
+
+@st.composite
+def changes(draw: st.DrawFn, mode: str, ticket_id: int) -> TicketChange:
+    """A change as planning (or undo) makes one: its ticket update is some of its fields,
+    at their after-values (an undo's: restore_value of them); removals only in an undo."""
+    fields = draw(
+        st.dictionaries(names, st.builds(FieldChange, json_values, json_values), max_size=4)
+    )
+    sent = draw(st.lists(st.sampled_from(sorted(fields)), unique=True) if fields else st.just([]))
+    return TicketChange(
+        ticket_id=ticket_id,
+        client_name=draw(st.text(max_size=20)),
+        summary=draw(st.text(max_size=40)),
+        reason=draw(st.text(max_size=40)),
+        fields=fields,
+        ticket_update={n: update_value(mode, n, fields[n].after) for n in fields if n in sent},
+        actions=draw(actions),
+        remove_actions=draw(removals) if mode == "undo" else (),
+    )
+
+
+@st.composite
+def plans(draw: st.DrawFn) -> Plan:
+    mode = draw(st.sampled_from(["apply", "undo"]))
+    ids = draw(st.lists(st.integers(min_value=1, max_value=10**9), unique=True, max_size=4))
+    return Plan(
+        version=2,
+        run_id=draw(names),
+        playbook=draw(names),
+        playbook_hash=draw(st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)),
+        playbook_source=draw(st.text(max_size=40)),
+        created_at=draw(names),
+        mode=mode,
+        halo_rules=draw(st.booleans()),
+        max_changes=draw(st.integers(min_value=1, max_value=10_000)),
+        expect_min=draw(optional_ints),
+        expect_max=draw(optional_ints),
+        query=draw(st.dictionaries(names, st.text(max_size=20), max_size=4)),
+        scanned=draw(st.integers(min_value=0, max_value=10**6)),
+        matched=draw(st.integers(min_value=0, max_value=10**6)),
+        changes=tuple(draw(changes(mode, i)) for i in ids),
+        undo_of=draw(st.none() | names),
+        ignored_by_halo=draw(st.integers(min_value=0, max_value=10**6)),
+        instance=draw(names),
+        instance_identity=draw(st.text(max_size=40)),
+    )
 
 
 @settings(max_examples=150, deadline=None)
-@given(plans)
+@given(plans())
 def test_any_plan_round_trips_exactly(plan: Plan) -> None:
     """plan_from_json(plan_to_json(p)) == p for every plan, and the text is stable."""
     text = plan_to_json(plan)
@@ -116,17 +134,16 @@ def test_document_shape() -> None:
     plan = _real_plan()
     doc = json.loads(plan_to_json(plan))
     assert doc["format"] == "halo-automate/plan"
-    assert doc["version"] == 1
+    assert doc["version"] == 2
+    assert doc["playbook"]["name"] == "demo" and doc["playbook"]["source"].startswith("name: demo")
     assert doc["ignored_by_halo"] == 0
     assert (doc["instance"], doc["instance_identity"]) == ("default", "")
     assert doc["query"] == {"open_only": "true"}
     (change,) = doc["changes"]
     assert change["ticket_id"] == 5
-    assert change["fields"] == {
-        "priority_id": {"before": 3, "after": 2},
-        "status_id": {"before": 1, "after": 9},
-    }
-    assert change["ticket_update"] == {"priority_id": 2}
+    assert change["fields"] == {"priority_id": {"before": 3, "after": 2}}
+    assert change["carried"] == {"status_id": {"before": 1, "after": 9}}
+    assert "ticket_update" not in change and "remove_actions" not in change  # stored once
     assert [a["kind"] for a in change["actions"]] == ["note", "close"]
     assert change["actions"][0]["body"]["note"] == "é Ünïcode"
     assert "é Ünïcode" in plan_to_json(plan)  # not \\u-escaped
@@ -145,13 +162,32 @@ def _doc_change(**changes: Any) -> str:
     return json.dumps(doc)
 
 
+def _undo_change(**changes: Any) -> str:
+    doc = json.loads(plan_to_json(_real_plan()))
+    doc["mode"] = "undo"
+    doc["changes"][0].update(changes)
+    return json.dumps(doc)
+
+
+def _twice() -> str:
+    doc = json.loads(plan_to_json(_real_plan()))
+    doc["changes"].append(doc["changes"][0])
+    return json.dumps(doc)
+
+
+def test_two_entries_for_one_ticket_are_refused() -> None:
+    """A plan holds one entry per ticket; a second is refused, not applied twice."""
+    with pytest.raises(PlanError, match="ticket 5 has two entries"):
+        plan_from_json(_twice())
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("{not json", "not a plan: bad JSON"),
         ("[]", "'format' is not 'halo-automate/plan'"),
         (_doc(format="other"), "'format' is not"),
-        (_doc(version=2), "unsupported plan version 2"),
+        (_doc(version=3), "unsupported plan version 3"),
         (_doc(version=True), "unsupported plan version True"),
         (_doc(version=None), "unsupported plan version None"),
         (_doc(run_id=5), "'run_id' is int"),
@@ -172,31 +208,55 @@ def _doc_change(**changes: Any) -> str:
             "not a valid plan document: unknown action kind 'reopen' (known: close, note, restore)",
         ),
         (_doc_change(ticket_id="5"), "'ticket_id' is str"),
-        (
-            _doc_change(remove_actions=[True]),
-            "'remove_actions' must be a list of {action_id, body}",
-        ),
-        (_doc_change(remove_actions=3), "'remove_actions' must be a list of {action_id, body}"),
-        (_doc_change(remove_actions=[{"action_id": "1", "body": {}}]), "'action_id' is str"),
+        (_doc_change(ticket_update={"deleted": True}), "unknown key 'ticket_update'"),
+        (_undo_change(remove_actions=[True]), "'remove_actions' must be a list"),
+        (_undo_change(remove_actions=3), "'remove_actions' must be a list of {action_id, body}"),
+        (_undo_change(remove_actions=[{"action_id": "1", "body": {}}]), "'action_id' is str"),
+        (_doc(mode="delete"), "'mode' is 'delete', expected one of apply, undo"),
+        (_doc(extra=1), "unknown key 'extra' in the plan"),
+        (_doc_change(carried={"priority_id": {"before": 1, "after": 2}}), "both in fields"),
     ],
 )
 def test_bad_documents_are_plan_errors(text: str, message: str) -> None:
-    """Anything that is not a version-1 plan document is refused with a PlanError."""
+    """Anything that is not a plan document is refused with a PlanError."""
     with pytest.raises(PlanError) as caught:
         plan_from_json(text)
     assert message in str(caught.value)
 
 
+def _v1_doc() -> dict[str, Any]:
+    """The version-1 document of the real plan, as older journals hold it."""
+    doc = json.loads(plan_to_json(_real_plan()))
+    playbook = doc.pop("playbook")
+    doc.update(version=1, playbook=playbook["name"], playbook_hash=playbook["hash"])
+    for change in doc["changes"]:
+        carried = change.pop("carried")
+        change["ticket_update"] = {n: fc["after"] for n, fc in change["fields"].items()}
+        change["fields"].update(carried)
+        change["remove_actions"] = []
+    return doc
+
+
+def test_a_journal_keeps_reading_version_1() -> None:
+    """Journals written before version 2 hold version-1 documents: they still read, with
+    their ticket update as stored."""
+    plan = plan_from_json(json.dumps(_v1_doc()))
+    assert plan.version == 1
+    (change,) = plan.changes
+    assert dict(change.ticket_update) == {"priority_id": 2}
+    assert set(change.fields) == {"priority_id", "status_id"}
+
+
 def test_missing_ignored_by_halo_defaults_to_zero() -> None:
     """Documents written before ignored_by_halo existed read as 0."""
-    doc = json.loads(plan_to_json(_real_plan()))
+    doc = _v1_doc()
     del doc["ignored_by_halo"]
     assert plan_from_json(json.dumps(doc)).ignored_by_halo == 0
 
 
 def test_missing_remove_actions_defaults_to_none() -> None:
     """Changes written without remove_actions read as deleting nothing."""
-    doc = json.loads(plan_to_json(_real_plan()))
+    doc = _v1_doc()
     assert doc["changes"][0]["remove_actions"] == []
     del doc["changes"][0]["remove_actions"]
     assert plan_from_json(json.dumps(doc)).changes[0].remove_actions == ()
@@ -205,6 +265,6 @@ def test_missing_remove_actions_defaults_to_none() -> None:
 def test_missing_key_is_a_plan_error() -> None:
     """A document without a required key is refused, naming the key."""
     doc = json.loads(plan_to_json(_real_plan()))
-    del doc["playbook_hash"]
-    with pytest.raises(PlanError, match="playbook_hash"):
+    del doc["playbook"]["hash"]
+    with pytest.raises(PlanError, match="hash"):
         plan_from_json(json.dumps(doc))

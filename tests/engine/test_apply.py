@@ -54,7 +54,8 @@ class FakeHalo:
     """Tickets and actions in memory; each write call takes the next scripted behaviour."""
 
     def __init__(self, tickets: dict[int, dict[str, Any]], batch_size: int = 2) -> None:
-        self.settings = SimpleNamespace(batch_size=batch_size)
+        self.settings = SimpleNamespace(batch_size=batch_size, identity="https://fake.example")
+        self.instance_name = "default"
         self.stats = ClientStats()
         self.tickets = tickets
         self.actions: dict[int, list[dict[str, Any]]] = defaultdict(list)

@@ -30,7 +30,7 @@ NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
 
 
 def undo(r: Rig, run_id: str) -> tuple[str, str]:
-    plan = build_undo_plan(r.journal, run_id, now=NOW)
+    plan = build_undo_plan(r.journal, run_id, now=NOW, delete_notes=True)
     assert (plan.mode, plan.undo_of) == ("undo", run_id)
     outcome = r.runner.apply_saved(plan, confirm=None)
     assert r.journal.get_run(plan.run_id).trigger == "undo"
@@ -155,7 +155,7 @@ def test_undo_plan_reverses_done_rows_only(sandbox_factory: SandboxFactory, tmp_
     stale = plan.changes[0].ticket_id
     r.sb.edit_ticket(stale, status_id=4)
     r.runner.apply_saved(plan, confirm=None)
-    undo_plan = build_undo_plan(r.journal, plan.run_id, now=NOW)
+    undo_plan = build_undo_plan(r.journal, plan.run_id, now=NOW, delete_notes=True)
     assert stale not in {c.ticket_id for c in undo_plan.changes}
     assert len(undo_plan.changes) == len(plan.changes) - 1
     first = undo_plan.changes[0]

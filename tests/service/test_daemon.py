@@ -44,6 +44,7 @@ from halo_automate.service.metrics import RUN_RESULTS, FinishedRun, Metrics, lab
 from halo_automate.service.triggers import job_options, make_trigger, resolve_timezone
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday
+ON = 'halo_instance="default"'  # every series names its instance (issue 12)
 
 
 def playbook_yaml(name: str, schedule: str | None = "every 5m", mode: str = "apply") -> str:
@@ -372,7 +373,7 @@ def test_prometheus_text_counts_per_playbook_and_status() -> None:
     metrics.record(FinishedRun(ended("a", HaloUnavailableError("down"), seconds=0.5, requests=5),
                                T0))  # fmt: skip
     samples = parse_exposition(metrics.prometheus(up=True, problems=1))
-    a = 'playbook="a"'
+    a = f'{ON},playbook="a"'
     assert samples["halo_automate_up"] == 1 and samples["halo_automate_playbook_problems"] == 1
     assert samples[f'halo_automate_runs_total{{{a},status="succeeded"}}'] == 1
     assert samples[f'halo_automate_runs_total{{{a},status="partial"}}'] == 1
@@ -386,9 +387,10 @@ def test_prometheus_text_counts_per_playbook_and_status() -> None:
     assert samples[f"halo_automate_last_run_timestamp_seconds{{{a}}}"] == T0.timestamp()
     assert samples[f"halo_automate_last_run_duration_seconds{{{a}}}"] == 0.5
     assert all(
-        samples[f'halo_automate_runs_total{{playbook="b",status="{s}"}}'] == 0 for s in RUN_RESULTS
+        samples[f'halo_automate_runs_total{{{ON},playbook="b",status="{s}"}}'] == 0
+        for s in RUN_RESULTS
     )
-    assert 'halo_automate_last_run_success{playbook="b"}' not in samples
+    assert f'halo_automate_last_run_success{{{ON},playbook="b"}}' not in samples
     assert parse_exposition(metrics.prometheus(up=False, problems=0))["halo_automate_up"] == 0
 
 
@@ -530,7 +532,7 @@ def test_failed_runs_are_logged_recorded_and_the_service_goes_on(
     again = service.run_job("a")
     assert again is not None and again.status == "succeeded"
     stats = service.metrics.prometheus(up=True, problems=0)
-    assert f'halo_automate_runs_total{{playbook="a",status="{status}"}} 1' in stats
+    assert f'halo_automate_runs_total{{{ON},playbook="a",status="{status}"}} 1' in stats
 
 
 def test_a_failed_run_is_reported_from_its_outcome_alone(
@@ -674,7 +676,8 @@ def test_serve_runs_at_start_and_serves_health_and_metrics(
     assert doc["playbooks"]["b"]["next_run"] is not None
     status, headers, body = get(serving.url("/metrics?x=1"))
     assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    assert parse_exposition(body.decode())['halo_automate_requests_total{playbook="a"}'] == 6
+    samples = parse_exposition(body.decode())
+    assert samples[f'halo_automate_requests_total{{{ON},playbook="a"}}'] == 6
     assert get(serving.url("/healthz"), "HEAD")[::2] == (200, b"")
     for method in ("POST", "PUT", "DELETE", "PATCH"):
         status, headers, _ = get(serving.url("/metrics"), method)

@@ -228,8 +228,9 @@ def test_service_runs_reloads_survives_outage_and_stops_cleanly(
     assert doc["playbooks"]["close-spam"]["last_run"]["run_id"] == summary["run_id"]
     status, text = http(daemon.health_url("/metrics"))
     assert status == 200
-    assert 'halo_automate_runs_total{playbook="close-spam",status="succeeded"}' in text
-    assert f'halo_automate_tickets_changed_total{{playbook="close-spam"}} {SPAM_TICKETS}' in text
+    spam = 'halo_instance="default",playbook="close-spam"'  # every series names its instance
+    assert f'halo_automate_runs_total{{{spam},status="succeeded"}}' in text
+    assert f"halo_automate_tickets_changed_total{{{spam}}} {SPAM_TICKETS}" in text
     assert http(daemon.health_url("/metrics"), "POST")[0] == 405
     # 3. A 500 storm fails a run (journaled, logged); the service goes on and later succeeds
     # (step 4's run). Each step needs a scheduled run (every 5 s, the shortest schedule, sped
@@ -251,7 +252,9 @@ def test_service_runs_reloads_survives_outage_and_stops_cleanly(
     assert daemon.proc.poll() is None
     status, text = http(daemon.health_url("/metrics"))
     assert re.search(
-        r'halo_automate_runs_total\{playbook="close-spam",status="failed"\} [1-9]', text
+        r'halo_automate_runs_total\{halo_instance="default",playbook="close-spam",'
+        r'status="failed"\} [1-9]',
+        text,
     )
     # 5. A good edit + SIGHUP takes effect: the next run is a preview (shadow mode).
     path.write_text(playbook(mode="preview"), encoding="utf-8")

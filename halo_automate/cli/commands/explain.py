@@ -14,7 +14,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from halo_automate.cli.context import Context, with_context
+from halo_automate.cli.context import Context, instance_option, with_context
 from halo_automate.core.explain import Explanation, Line
 from halo_automate.core.explain import explain as explain_ticket
 from halo_automate.core.plan import needed_lookups
@@ -27,6 +27,7 @@ _STYLE = {"true": "green", "false": "red", "unknown": "yellow", "not checked": "
 @click.argument("playbook")
 @click.argument("ticket_id", type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@instance_option
 @with_context
 def explain(ctx: Context, playbook: str, ticket_id: int, as_json: bool) -> ExitCode:
     """Explain PLAYBOOK on one ticket: each select filter and where condition with the

@@ -14,7 +14,7 @@ import json
 import click
 from rich.table import Table
 
-from halo_automate.cli.context import Context, with_context
+from halo_automate.cli.context import Context, instance_option, with_context
 from halo_automate.core.schema import LOOKUP_KINDS
 from halo_automate.core.suggest import did_you_mean
 from halo_automate.errors import ConfigError, ExitCode
@@ -23,6 +23,7 @@ from halo_automate.errors import ConfigError, ExitCode
 @click.command("lookups")
 @click.argument("kind")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@instance_option
 @with_context
 def lookups(ctx: Context, kind: str, as_json: bool) -> ExitCode:
     """List one of Halo's lookup lists with ids: statuses, agents, teams, priorities (with

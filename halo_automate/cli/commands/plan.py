@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from halo_automate.cli.context import Context, with_context
+from halo_automate.cli.context import Context, instance_option, with_context
 from halo_automate.cli.files import check_write_target, write_file_atomically
 from halo_automate.core.plan import plan_to_json
 from halo_automate.errors import PLAN_HAS_CHANGES, ExitCode
@@ -20,6 +20,7 @@ from halo_automate.errors import PLAN_HAS_CHANGES, ExitCode
     is_flag=True,
     help="Exit 1 when the plan has changes, 0 when it is empty (as `git diff --exit-code`).",
 )
+@instance_option
 @with_context
 def plan(
     ctx: Context, playbook: str, as_json: bool, out: str | None, exit_code: bool = False
@@ -28,7 +29,7 @@ def plan(
 
     With --exit-code: exit 1 when there are changes, 0 when none (for cron and CI);
     every other exit code is unchanged."""
-    pb = ctx.playbook(playbook)
+    pb = ctx.allowed_playbook(playbook)
     if out:
         check_write_target(out)  # a link or a device fails now, not after the scan
     runner = ctx.runner(progress=False)

@@ -18,8 +18,9 @@ def show(ctx: Context, run_id: str, as_json: bool) -> ExitCode:
     run_row = ctx.journal.get_run(run_id)
     rows = ctx.journal.changes(run_id)
     plan_json = ctx.journal.plan_json(run_id)
+    undone_by = ctx.journal.undone_by([run_id]).get(run_id, [])
     if as_json:
-        click.echo(run_json(run_row, rows, plan_json))
+        click.echo(run_json(run_row, rows, plan_json, undone_by))
     else:
-        show_run(ctx.console, run_row, rows, plan_json)
+        show_run(ctx.console, run_row, rows, plan_json, undone_by)
     return ExitCode.OK

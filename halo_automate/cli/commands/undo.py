@@ -1,31 +1,83 @@
-"""``halo-automate undo``: put back what a run changed, as a previewed, confirmed run."""
+"""``halo-automate undo``: put back what a run changed, as a previewed, confirmed run.
+
+The undo is checked against the journal (undone already, changed by a later run) and against
+Halo (touched by someone else since) before the preview, and again right before it writes
+(:mod:`halo_automate.engine.undo_history`). By default the run's private notes stay and one
+private "Reverted by run ..." note per ticket is added in batches; ``--delete-notes`` deletes
+the run's notes instead (one request each: the preview says how many and how long).
+"""
 
 from __future__ import annotations
 
 import click
 
-from halo_automate.cli.context import Context, with_context
+from halo_automate.cli.console import ask
+from halo_automate.cli.context import Context, instance_option, with_context
 from halo_automate.cli.exits import finish
-from halo_automate.engine.undo import build_undo_plan, category_levels, undo_warnings
+from halo_automate.cli.undo_view import Rate, render_undo, undo_json
+from halo_automate.engine.undo import category_levels, prepare_undo, undo_warnings
 from halo_automate.errors import ExitCode
 
 
 @click.command("undo")
 @click.argument("run_id")
 @click.option("--dry-run", is_flag=True, help="Show what the undo would do and stop.")
+@click.option("--json", "as_json", is_flag=True, help="Print the undo preview as JSON and stop.")
+@click.option(
+    "--delete-notes",
+    is_flag=True,
+    help="Delete the run's notes (one request each) instead of keeping its private notes and "
+    "adding one 'Reverted' note per ticket.",
+)
+@click.option(
+    "--force",
+    "force",
+    multiple=True,
+    type=int,
+    metavar="TICKET_ID",
+    help="Put this ticket back although Halo shows it changed since the run (repeatable).",
+)
 @click.option("--yes", is_flag=True, help="Undo without asking.")
+@instance_option
 @with_context
-def undo(ctx: Context, run_id: str, dry_run: bool, yes: bool) -> ExitCode:
+def undo(
+    ctx: Context,
+    run_id: str,
+    dry_run: bool,
+    as_json: bool,
+    delete_notes: bool,
+    force: tuple[int, ...],
+    yes: bool,
+) -> ExitCode:
     """Put back what run RUN_ID changed (previewed, confirmed and journaled like a run)."""
     runner = ctx.runner()
-    undo_plan = build_undo_plan(ctx.journal, run_id, now=runner.now())
-    levels = category_levels(undo_plan)
+    prepared = prepare_undo(
+        ctx.client, ctx.journal, run_id, now=runner.now(), delete_notes=delete_notes, force=force
+    )
+    halo = ctx.settings.halo
+    rate = Rate(halo.batch_size, halo.page_size, halo.rate_limit.requests,
+                halo.rate_limit.per_seconds)  # fmt: skip
+    if as_json:
+        click.echo(undo_json(prepared, rate))
+        return ExitCode.OK
+    levels = category_levels(prepared.plan)
     if levels:
         lookups = ctx.client.lookups([f"category_{n}" for n in levels])
-        for warning in undo_warnings(undo_plan, lookups):
+        for warning in undo_warnings(prepared.plan, lookups):
             click.echo(f"warning: {warning}", err=True)
     if dry_run:
-        ctx.render(undo_plan)
+        render_undo(prepared, ctx.console, rate)
         return ExitCode.OK
-    outcome = runner.apply_saved(undo_plan, confirm=ctx.confirmer(yes))
+    if not prepared.plan.changes:  # every ticket left was skipped: nothing written, say so
+        render_undo(prepared, ctx.console, rate)
+        click.echo(f"nothing to put back: {len(prepared.skips)} ticket(s) skipped", err=True)
+        return ExitCode.PARTIAL if prepared.skips else ExitCode.OK
+
+    def confirm(_: object) -> bool:
+        render_undo(prepared, ctx.console, rate)
+        tickets = len(prepared.plan.changes)
+        where = f"On {ctx.settings.instance_name} ({halo.host})"
+        return ask(f"{where}: undo run {run_id} on {tickets} ticket(s)?", yes=yes)
+
+    outcome = runner.apply_saved(prepared.plan, confirm=confirm, guard=prepared.guard())
     return finish(ctx.console, outcome)

@@ -26,7 +26,7 @@ from halo_automate.core.conditions import Path
 from halo_automate.core.fields import ticket_fields, ticket_list_fields
 from halo_automate.core.lookups import Lookups
 from halo_automate.core.schema import SET_KINDS, SET_NAMES
-from halo_automate.core.suggest import did_you_mean
+from halo_automate.core.suggest import field_hint
 
 _SET_VALUE_KINDS: dict[str, type | tuple[type, ...]] = {
     "boolean": bool,
@@ -82,12 +82,16 @@ def _problem(name: str, value: object) -> str | None:
         ok = isinstance(value, str) and value != ""
         if kind.id_field in kind.set_writes:  # an id is accepted where an id is written
             ok = ok or (isinstance(value, int) and not isinstance(value, bool))
-        return None if ok else f"set {name}: give a name, not {value!r}"
+        if ok:
+            return None
+        shown = "null" if value is None else repr(value)
+        unassign = f"; to unassign, write {kind.id_field}: 0" if name == "agent" else ""
+        return f"set {name}: give a name, not {shown}{unassign}"
     if name == "id" or name.startswith("_"):
         return f"set {name}: '{name}' is not ticket state and cannot be set by a playbook"
     halo_type = ticket_fields().get(name)
     if halo_type is None:
-        hint = did_you_mean(name, [*SET_NAMES, *ticket_fields()])
+        hint = field_hint(name, [*SET_NAMES, *ticket_fields()])
         return f"set: unknown ticket field '{name}'{hint}"
     if name not in ticket_list_fields():
         return (

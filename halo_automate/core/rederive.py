@@ -1,0 +1,96 @@
+"""Apply's re-derivation: the change a playbook would make to a ticket as read now.
+
+Between planning and writing, minutes (a confirmation prompt) or days (a saved plan) pass,
+and a plan file may have been edited. So before a ticket is written, its change is derived
+again from the playbook (the whole ``select`` re-check, the ``where``, every action, notes
+rendered from the ticket as read now) and compared with the planned change. Only when the
+playbook would still make exactly the planned change is the ticket written, and then with
+the re-derived change (:meth:`Rederiver.__call__` returns it): no field, flag, note text or
+removal is ever taken from the plan itself. Anything else is skipped with
+:data:`NOT_NOW` and the difference. ``run`` (after its prompt) and ``apply`` share it
+(:mod:`halo_automate.engine.batches` calls it in its stale check). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from halo_automate.core.changes import TicketChange
+from halo_automate.core.conditions import compile_where
+from halo_automate.core.lookups import Lookups
+from halo_automate.core.operators import Unknown
+from halo_automate.core.plan import compile_actions, evaluate
+from halo_automate.core.playbook import Playbook
+from halo_automate.core.selection import build_query, compile_recheck
+from halo_automate.core.values import same
+
+NOT_NOW = "not what the playbook would do now"
+
+
+class Rederiver:
+    """The playbook compiled once (lookups resolved, ``where`` at ``now``) for one run."""
+
+    def __init__(self, playbook: Playbook, lookups: Lookups, *, now: datetime, run_id: str):
+        self.playbook = playbook
+        self.run_id = run_id
+        self._matcher = compile_where(playbook.where, now=now)
+        self._compiled = compile_actions(playbook, lookups)
+        self._recheck = compile_recheck(build_query(playbook.select, lookups), lookups)
+
+    def __call__(self, planned: TicketChange, ticket: Mapping[str, Any]) -> TicketChange | str:
+        """The change to write (re-derived, equal to ``planned``), or why the ticket is
+        skipped (``not what the playbook would do now: ...``)."""
+        derived = evaluate(
+            self.playbook, self._compiled, self._matcher, self._recheck, ticket, self.run_id
+        )
+        if isinstance(derived, Unknown):
+            return f"{NOT_NOW}: it cannot be evaluated now ({derived.why})"
+        if derived is None:
+            return f"{NOT_NOW}: the playbook would not change it now"
+        why = difference(planned, derived)
+        return derived if why is None else f"{NOT_NOW}: {why}"
+
+
+def difference(planned: TicketChange, derived: TicketChange) -> str | None:
+    """How ``planned`` differs from the ``derived`` change (None: exactly the same)."""
+    if planned.ticket_id != derived.ticket_id:
+        return f"ticket {derived.ticket_id}, not {planned.ticket_id}"
+    if set(planned.fields) != set(derived.fields):  # key order is no change (jq -S)
+        return (
+            f"it would change {', '.join(derived.fields) or 'no field'}, the plan says "
+            f"{', '.join(planned.fields) or 'no field'}"
+        )
+    for name, want in derived.fields.items():
+        got = planned.fields[name]
+        if not same(got.before, want.before):
+            return f"{name} is {want.before!r} now, the plan says {got.before!r}"
+        if not _equal(got.after, want.after):
+            return f"it would set {name} to {want.after!r}, the plan says {got.after!r}"
+    if set(planned.ticket_update) != set(derived.ticket_update):
+        return "the plan writes its fields another way (ticket update or action)"
+    if planned.remove_actions:
+        return "the plan removes actions, which the playbook never does"
+    if [a.kind for a in planned.actions] != [a.kind for a in derived.actions]:
+        return (
+            f"it would post {', '.join(a.kind for a in derived.actions) or 'no action'}, the "
+            f"plan says {', '.join(a.kind for a in planned.actions) or 'no action'}"
+        )
+    for index, (got_action, want_action) in enumerate(
+        zip(planned.actions, derived.actions, strict=True), start=1
+    ):
+        if not _equal(dict(got_action.body), dict(want_action.body)):
+            keys = sorted(set(got_action.body) | set(want_action.body))
+            odd = [k for k in keys if not _equal(got_action.body.get(k), want_action.body.get(k))]
+            return f"its {want_action.kind} action #{index} differs in {', '.join(odd)}"
+    return None
+
+
+def _equal(a: object, b: object) -> bool:
+    """Equal JSON values, type included (``true`` is not ``1``)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
