@@ -128,7 +128,8 @@ class TicketReads:
         cached = self.cache.get(instance, query, since) if self.cache and scheduled else None
         if cached is not None:  # its watermark is when the shared read began, not now
             rows, began = cached
-            log.info("tickets_read", read="shared", reason=decision.reason, tickets=len(rows))
+            log.info("tickets_read", read="shared", reason=decision.reason, tickets=len(rows),
+                     instance=instance)  # fmt: skip
             return Read(rows, decision, began, query, scheduled, since is not None, shared=True)
         updated = self._updated(playbook, query, decision) if since is not None else None
         incremental = updated is not None
@@ -139,7 +140,7 @@ class TicketReads:
         say(
             "tickets_read", read="incremental" if incremental else "full",
             reason=decision.reason if incremental or since is None else "fallback",
-            tickets=len(rows),
+            tickets=len(rows), instance=instance,
         )  # fmt: skip
         return Read(rows, decision, now, query, scheduled, incremental)
 
