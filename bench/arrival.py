@@ -115,7 +115,7 @@ def run_arrival(spec: dict[str, Any]) -> dict[str, Any]:
     missed = 0
     try:
         deadline = time.monotonic() + 30
-        while daemon.webhooks is None or not daemon.alive:
+        while daemon.beside.webhooks is None or not daemon.alive:
             if time.monotonic() > deadline:
                 raise RuntimeError("the daemon did not start listening")
             time.sleep(0.02)

@@ -177,7 +177,7 @@ class Demo:
         thread = threading.Thread(target=daemon.serve, daemon=True, name="demo-daemon")
         thread.start()
         try:
-            hooks = _wait(lambda: daemon.webhooks if daemon.alive else None, 10.0)
+            hooks = _wait(lambda: daemon.beside.webhooks if daemon.alive else None, 10.0)
             if hooks is None or hooks.address is None:
                 self.console.print("  the daemon did not start listening", style="red")
                 return False

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from halo_automate.config.halo import HaloSettings, _Model
+from halo_automate.config.reads import ReadsSettings
 from halo_automate.config.webhooks import WebhookSettings
 from halo_automate.core.suggest import did_you_mean
 from halo_automate.errors import ConfigError, one_line
@@ -46,6 +47,7 @@ class Settings(_Model):
     journal: Path = Path("halo-automate.db")
     daemon: DaemonSettings = DaemonSettings()
     webhooks: WebhookSettings | None = None
+    reads: ReadsSettings = ReadsSettings()
 
     @model_validator(mode="before")
     @classmethod

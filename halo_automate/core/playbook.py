@@ -17,11 +17,19 @@ from collections.abc import Callable, Iterable
 from pathlib import Path as FilePath
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from halo_automate.core.actions.base import PlaybookAction
 from halo_automate.core.actions.registry import ACTION_KINDS
 from halo_automate.core.conditions import Node, Path, Problem, parse_where
+from halo_automate.core.incremental import parse_sweep
 from halo_automate.core.instance_names import instances_problems
 from halo_automate.core.playbook_yaml import MAX_FILE_BYTES, MAX_PROBLEMS, Source, parse_text
 from halo_automate.core.schedule import Schedule, parse_schedule
@@ -74,6 +82,14 @@ class PlaybookFile(_Model):
     expect: Expect | None = None
     halo_rules: bool = False
     instances: list[str] | None = None
+    full_sweep: str | None = None
+
+    @field_validator("full_sweep")
+    @classmethod
+    def _check_sweep(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_sweep(value)  # a ValueError names the accepted forms
+        return value
 
 
 class Playbook(BaseModel):
@@ -99,6 +115,7 @@ class Playbook(BaseModel):
     """The config instances it may run on (None: all; see core/instance_scope.py)."""
     source: str = ""
     """The playbook's text (sha256 of its UTF-8 is ``source_hash``); plans carry it."""
+    full_sweep: str | None = None  # incremental runs: how often to read in full (None: config)
 
 
 # ---------------------------------------------------------------- pydantic errors
@@ -289,6 +306,7 @@ def _validate(data: object, src: Source, source_hash: str) -> Playbook | None:
         expect=spec.expect,
         halo_rules=spec.halo_rules,
         instances=None if spec.instances is None else tuple(spec.instances),
+        full_sweep=spec.full_sweep,
         path=src.path,
         source_hash=source_hash,
         name_location=f"{src.path}:{line}:{col}",

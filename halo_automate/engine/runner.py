@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from halo_automate.config.reads import ReadsSettings
 from halo_automate.core.instance_scope import check_allowed
 from halo_automate.core.lookups import Lookups
 from halo_automate.core.outcome import RunOutcome, RunStatus
@@ -34,6 +35,7 @@ from halo_automate.core.plan import (
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.selection import build_query
 from halo_automate.engine.apply import Applier, Guard, read_instance
+from halo_automate.engine.reads import TicketReads
 from halo_automate.engine.recovery import recover_isolated
 from halo_automate.engine.saved import check_instance, claim, playbook_of, rederiver
 from halo_automate.engine.scope import TicketScope
@@ -70,9 +72,11 @@ class Runner:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         progress: Progress | None = None,
         started_by: str | None = None,
+        reads: ReadsSettings | None = None,
     ) -> None:
         self.client = client
         self.journal = journal
+        self.reads = TicketReads(client, journal, reads)  # full or incremental reads
         self.now = now
         self.progress = progress
         self.started_by = started_by or who()
@@ -107,20 +111,31 @@ class Runner:
         return self.client.lookups(sorted(needed_lookups(playbook)))
 
     def plan(
-        self, playbook: Playbook, *, run_id: str | None = None, scope: TicketScope | None = None
+        self,
+        playbook: Playbook,
+        *,
+        run_id: str | None = None,
+        scheduled: bool = False,
+        scope: TicketScope | None = None,
     ) -> Plan:
-        """Fetch and plan (only ``scope``'s tickets when given: a webhook run); writes nothing.
-        A playbook whose ``instances:`` does not allow this client's instance is a ConfigError
-        before any request."""
+        """Fetch (a scheduled run: maybe incrementally, :mod:`.reads`; a webhook run: only
+        ``scope``'s tickets, :mod:`.scope`) and plan; writes nothing. A playbook whose
+        ``instances:`` does not allow this client's instance is a ConfigError before any
+        request."""
         check_allowed(playbook, self.client.instance_name)
         now = self.now()
         lookups = self.lookups_for(playbook)
         query = build_query(playbook.select, lookups)
-        query = query if scope is None else scope.query(query)
-        tickets = self.client.iter_tickets(query) if scope is None else scope.tickets(query)
+        read = None
+        if scope is None:
+            read = self.reads.read(playbook, query, now=now, scheduled=scheduled)
+            rows = read.rows
+        else:  # a webhook run: the named tickets, re-read
+            query = scope.query(query)
+            rows = list(scope.tickets(query))
         plan = make_plan(
             playbook,
-            tickets,
+            rows,
             lookups,
             now=now,
             run_id=run_id or new_run_id(now),
@@ -128,7 +143,9 @@ class Runner:
             instance=self.client.instance_name,
             instance_identity=self.client.settings.identity,
         )
-        return plan if scope is None else scope.narrow(plan)
+        if read is None:  # a webhook run (scope): no watermark, what it writes is re-read
+            return self.reads.scoped(plan if scope is None else scope.narrow(plan))
+        return self.reads.planned(playbook, read, plan)
 
     # ------------------------------------------------------------------ running
 
@@ -152,12 +169,17 @@ class Runner:
             try:
                 self.recover(playbook.name)
                 with stop_when(lambda: self._stopping):  # a stop ends a run that only reads
-                    plan = self.plan(playbook, run_id=start.run_id, scope=scope)
+                    plan = self.plan(
+                        playbook, run_id=start.run_id, scheduled=trigger == "schedule",
+                        scope=scope,
+                    )  # fmt: skip
             except HaloAutomateError as e:
                 return self._end(start, _Run.of_playbook(playbook), _ended_by(e), error=e)
             if preview_only or playbook.mode == "preview":
-                return self._end(start, _Run.of_plan(plan, "preview"), RunStatus.PREVIEWED)
-            return self._apply(plan, start, confirm, playbook)
+                outcome = self._end(start, _Run.of_plan(plan, "preview"), RunStatus.PREVIEWED)
+            else:
+                outcome = self._apply(plan, start, confirm, playbook)
+            return self.reads.settle(outcome)
 
     def apply_saved(
         self,

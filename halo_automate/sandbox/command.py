@@ -167,6 +167,9 @@ def config_snippet(sandbox: SandboxServer, rate: tuple[int, float]) -> str:
     envvar="SANDBOX_WEBHOOK_AUTH",
     help="Basic credentials for --webhook (or $SANDBOX_WEBHOOK_AUTH).",
 )
+@click.option(
+    "--ignore-date-filter", is_flag=True, help="Ignore datesearch/startdate (no date filter)."
+)
 def sandbox_command(
     host: str,
     port: int,
@@ -191,6 +194,7 @@ def sandbox_command(
     cab_types: tuple[int, ...] = (),
     webhook_url: str | None = None,
     webhook_auth: str | None = None,
+    ignore_date_filter: bool = False,
 ) -> None:
     """Serve a local sandbox Halo (seeded tickets, real HTTP) until Ctrl-C or SIGTERM."""
     if not is_loopback(host) and not allow_remote:
@@ -204,6 +208,7 @@ def sandbox_command(
         omit_unset=not full_rows, partial_commit=partial_commit,
         mandatory=parse_mandatory(mandatory), cab_types=frozenset(cab_types),
         webhook_url=webhook_url, webhook_auth=_user_password(webhook_auth),
+        ignore_date_filter=ignore_date_filter,
     )  # fmt: skip
     try:
         sandbox = SandboxServer(options)

@@ -79,10 +79,11 @@ class SandboxOptions:
     cab_types: frozenset[int] = frozenset()  # ticket types whose close needs CAB approval
     webhook_url: str | None = None  # POST ticket create/update events here, as Halo does
     webhook_auth: tuple[str, str] | None = None  # Basic credentials for those POSTs
+    ignore_date_filter: bool = False  # ignore datesearch/startdate/enddate (no date filter)
 
     def behaviour(self) -> Behaviour:
         return Behaviour(self.omit_unset, self.partial_commit, dict(self.mandatory or {}),
-                         frozenset(self.cab_types))  # fmt: skip
+                         frozenset(self.cab_types), not self.ignore_date_filter)  # fmt: skip
 
 
 class SandboxServer(SandboxHooks):

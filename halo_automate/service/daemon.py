@@ -70,6 +70,7 @@ from halo_automate.core.schedule import Schedule
 from halo_automate.engine.runner import Runner
 from halo_automate.errors import ConfigError, ExitCode, PlaybookError
 from halo_automate.logs import bound
+from halo_automate.service.companions import Companions, WebhookJob
 from halo_automate.service.folder import Loaded, folder_snapshot, load_folder
 from halo_automate.service.health import HealthServer, serve_health
 from halo_automate.service.instances import Job, Served
@@ -83,7 +84,6 @@ from halo_automate.service.triggers import (
     resolve_timezone,
 )
 from halo_automate.service.wakeup import Wakeup
-from halo_automate.service.webhook_runs import WebhookJob, WebhookRuns, run_options, start_webhooks
 
 log = structlog.get_logger("halo_automate.service.daemon")
 
@@ -127,8 +127,8 @@ class Daemon:
         self._stopping = False
         self._running: dict[str, datetime] = {}
         self._health: HealthServer | None = None
-        self.webhooks: WebhookRuns | None = None  # the webhook listener, while serving
         self.scheduler = make_scheduler(self.timezone, settings.daemon.misfire_grace_seconds)
+        self.beside = Companions(settings, self.served, clock, self.scheduler)  # issue 15
 
     # ------------------------------------------------------------------ playbooks
 
@@ -245,13 +245,11 @@ class Daemon:
                     self._running.pop(name, None)
                     self._cond.notify_all()
 
-    def _run(
-        self, playbook: Playbook, instance: str, hook: WebhookJob | None = None
-    ) -> FinishedRun:
-        runner = self.served.runner(instance)
+    def _run(self, playbook: Playbook, instance: str, hook: WebhookJob | None) -> FinishedRun:
+        runner, how = self.served.runner(instance), self.beside.begin(playbook, instance, hook)
         started, before = time.monotonic(), runner.client.begin_run()
         try:
-            outcome = runner.run(playbook, confirm=None, **run_options(hook))
+            outcome = runner.run(playbook, confirm=None, **how)
         except Exception as e:  # a bug: the runner returns every other ending; the service goes on
             log.exception(
                 "run_crashed",
@@ -272,6 +270,7 @@ class Daemon:
             run = FinishedRun(outcome, self.clock(), instance=instance)
             log_ending(run)
         self.metrics.record(run)
+        self.beside.ended(run)
         return run
 
     def recover_all(self) -> None:
@@ -292,12 +291,13 @@ class Daemon:
             self._load_initial()
             self.recover_all()
             codes = [ExitCode.INVALID] if self.problems else []
+            self.beside.shared.hold(self.clock())  # one moment: identical reads are made once
             for job in self.jobs():
                 if self._stop_requested:
                     log.info("run_not_started", playbook=job.playbook.name, reason="stopping")
                     continue
                 with bound(playbook=job.playbook.name, instance=job.instance):
-                    codes.append(self._run(job.playbook, job.instance).exit_code)
+                    codes.append(self._run(job.playbook, job.instance, None).exit_code)
             return max(codes, default=ExitCode.OK)
         finally:
             if restore is not None:
@@ -311,13 +311,13 @@ class Daemon:
             self._start_health()
             self.recover_all()
             self._schedule()
-            self.webhooks = start_webhooks(self.settings, self, self.scheduler)
+            self.beside.start(self, self.scheduled(), self.scheduler)
             self.scheduler.start()
             log.info(
                 "daemon_started",
                 playbooks=len(self._scheduled),
                 health=self.health_address,
-                webhooks=self.webhooks.address if self.webhooks else None,
+                webhooks=self.beside.address,
             )
             with self._wakeup:  # polls the folder; a request wakes it at once
                 while not self._stop_requested:
@@ -325,8 +325,7 @@ class Daemon:
                     self.check_reload()
             return self._shutdown()
         finally:
-            if self.webhooks is not None:
-                self.webhooks.close()
+            self.beside.close()
             self._stop_health()
             if restore is not None:
                 restore()
@@ -414,7 +413,8 @@ class Daemon:
         return bool(self.scheduler.running) and not self._stopping
 
     def prometheus(self) -> str:
-        return self.metrics.prometheus(up=self.alive, problems=len(self.problems))
+        text = self.metrics.prometheus(up=self.alive, problems=len(self.problems))
+        return text + self.beside.prometheus(self.jobs())
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """(alive, the /healthz document): scheduler state, each playbook's next and last run."""

@@ -79,6 +79,7 @@ from halo_automate.store.records import (
 )
 from halo_automate.store.rows import COUNT_COLUMNS, change_row, dump, lock_row, run_row
 from halo_automate.store.undos import UndoHistory
+from halo_automate.store.watermarks import Watermarks
 from halo_automate.store.writers import InstanceLocks
 
 __all__ = [
@@ -120,7 +121,7 @@ def _check(value: str, allowed: frozenset[str], what: str) -> None:
 # --------------------------------------------------------------------------- journal
 
 
-class Journal(Decisions, Plans, Pruning, UndoHistory, InstanceLocks, Attempts):
+class Journal(Decisions, Plans, Pruning, UndoHistory, InstanceLocks, Attempts, Watermarks):
     """The journal database; create with :meth:`open`. Safe to share between threads."""
 
     def __init__(

@@ -38,6 +38,11 @@ failure leaves the journal at its old version, and two processes never migrate a
   in the rolling window, by instance key, wall-clock seconds) and ``budget_windows`` (per
   instance: until when a 429 pauses every process, and the slowest recent request of any
   process, by which slots are held longer than a window); :mod:`halo_automate.store.budget`.
+* v9: reserved for issue 16's approvals (merged in parallel on i16-merge): a no-op here, to
+  be replaced by that migration when it lands.
+* v10: incremental reads (issue 15). ``read_watermarks``: per playbook and instance name, the
+  start of its last successful read, its last full read, the playbook hash and query it read
+  with, and the size of the whole set (:mod:`halo_automate.store.watermarks`).
 """
 
 from __future__ import annotations
@@ -161,6 +166,23 @@ def _migrate_v8(conn: sqlite3.Connection) -> None:
     )
 
 
+def _reserved_v9(conn: sqlite3.Connection) -> None:
+    """Version 9: reserved for issue 16's approvals migration (merged in parallel); nothing
+    here until it lands in its place."""
+
+
+def _migrate_v10(conn: sqlite3.Connection) -> None:
+    """Version 10: each playbook's read watermark per instance (incremental runs; issue 15,
+    numbered after main's v8 and the v9 reserved for issue 16)."""
+    conn.execute(
+        """CREATE TABLE read_watermarks (
+            playbook TEXT NOT NULL, instance_name TEXT NOT NULL, read_at TEXT NOT NULL,
+            full_at TEXT NOT NULL, playbook_hash TEXT NOT NULL, query TEXT NOT NULL,
+            full_count INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL,
+            PRIMARY KEY (playbook, instance_name))"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v1,
     _migrate_v2,
@@ -170,6 +192,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v6,
     _migrate_v7,
     _migrate_v8,
+    _reserved_v9,
+    _migrate_v10,
 )
 """Migration ``i`` takes the schema from version ``i`` to ``i + 1``; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)

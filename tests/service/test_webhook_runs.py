@@ -59,8 +59,11 @@ class Service:
 
     @property
     def url(self) -> str:
-        assert self.daemon.webhooks is not None and self.daemon.webhooks.address is not None
-        return f"http://{self.daemon.webhooks.address}{PATH}"
+        assert (
+            self.daemon.beside.webhooks is not None
+            and self.daemon.beside.webhooks.address is not None
+        )
+        return f"http://{self.daemon.beside.webhooks.address}{PATH}"
 
     def webhook_runs(self) -> list[Any]:
         return [r for r in self.journal.runs(limit=1000) if r.trigger == "webhook"]
@@ -118,7 +121,7 @@ def service(sandbox_factory: Factory, tmp_path: Path) -> Iterator[Service]:
     client, journal = runner.client, runner.journal
     thread = threading.Thread(target=daemon.serve, daemon=True)
     thread.start()
-    assert until(lambda: daemon.webhooks is not None and daemon.alive)
+    assert until(lambda: daemon.beside.webhooks is not None and daemon.alive)
     svc = Service(sb, daemon, journal, thread)
     sb.deliver_webhooks(svc.url, USER, PASSWORD)
     try:
@@ -172,7 +175,7 @@ def test_a_burst_of_500_deliveries_is_coalesced_into_one_run_of_a_few_requests(
     ]
     codes = [post(service.url, json.dumps(shapes[n % 3](ids[n % 20])).encode()) for n in range(500)]
     assert set(codes) == {202}
-    webhooks = service.daemon.webhooks
+    webhooks = service.daemon.beside.webhooks
     assert webhooks is not None
     assert until(lambda: webhooks.coalescer.pending == 0)
     busy.set()
@@ -223,7 +226,7 @@ def test_deliveries_without_credentials_on_another_path_or_too_large_are_refused
     assert post(service.url, b"x" * 5000) == 413
     assert post(service.url, b"not json") == 400
     assert HTTP.get(service.url, auth=(USER, PASSWORD)).status_code == 405
-    webhooks = service.daemon.webhooks
+    webhooks = service.daemon.beside.webhooks
     assert webhooks is not None and webhooks.coalescer.deliveries == 0
     assert len(service.webhook_runs()) == runs
 
@@ -237,14 +240,14 @@ def test_a_non_loopback_listener_is_refused_unless_allow_remote(
     refused = build(sb, tmp_path / "a", listen="0.0.0.0:0")
     with pytest.raises(ConfigError, match=r"webhooks\.listen: 0\.0\.0\.0 is not a loopback"):
         refused.serve()
-    assert refused.webhooks is None
+    assert refused.beside.webhooks is None
     allowed = build(sb, tmp_path / "b", listen="0.0.0.0:0", allow_remote=True)
     thread = threading.Thread(target=allowed.serve, daemon=True)
     thread.start()
     try:
-        assert until(lambda: allowed.webhooks is not None and allowed.alive)
-        assert allowed.webhooks is not None
-        assert str(allowed.webhooks.address).startswith("0.0.0.0:")
+        assert until(lambda: allowed.beside.webhooks is not None and allowed.alive)
+        assert allowed.beside.webhooks is not None
+        assert str(allowed.beside.webhooks.address).startswith("0.0.0.0:")
     finally:
         allowed.request_stop()
         thread.join(WAIT)
