@@ -218,15 +218,17 @@ class Simulation:
         peers = [n for n in group if self._same_select(n, pb.name)]
         if peers[0] != pb.name:
             return 0
-        previous = [last_run.get(n) for n in peers]
-        swept = [self.full_at.get(n) for n in peers]
-        if any(p is None for p in previous) or any(
-            f is None or moment - f >= SWEEP for f in swept
-        ):  # a first read, or the periodic sweep: every ticket the select matches
-            self.full_at.update(dict.fromkeys(peers, moment))
+        due = [n for n in peers if n not in last_run or self._sweep_due(n, moment)]
+        if due:  # a first read, or a playbook's periodic sweep: every ticket it selects
+            self.full_at.update(dict.fromkeys(due, moment))  # each playbook's own sweep clock
             return max(1, math.ceil(_matching(sb, pb) / 100))
+        previous = [last_run.get(n) for n in peers]
         since = min(p for p in previous if p is not None)
         return max(1, math.ceil(_matching(sb, pb, since) / 100))
+
+    def _sweep_due(self, name: str, moment: datetime) -> bool:
+        done = self.full_at.get(name)
+        return done is None or moment - done >= SWEEP
 
     def _same_select(self, a: str, b: str) -> bool:
         books = {pb.name: pb for pb in self.books}
