@@ -33,7 +33,9 @@ from halo_automate.engine.runner import Runner
 from halo_automate.engine.undo import build_undo_plan
 from halo_automate.errors import ConfigError, ExitCode
 from halo_automate.halo.client import HaloClient
+from halo_automate.halo.ratelimit import RequestBudget
 from halo_automate.sandbox.server import SandboxOptions, SandboxServer
+from halo_automate.store.budget import JournalWindow
 from halo_automate.store.journal import Journal
 
 DEMO_PLAYBOOKS = ("close-spam.yaml", "category-cleanup.yaml", "bulk-edit-woodgrove.yaml")
@@ -83,8 +85,10 @@ class Demo:
         self.console = console
         self.settings = settings
         self.sandbox = sandbox
-        self.client = HaloClient(settings.halo, instance_name=settings.instance_name)
         self.journal = Journal.open(settings.journal)
+        self.window = JournalWindow.open(settings.journal)  # the budget every process shares
+        budget = RequestBudget.for_instance(settings.halo, window=self.window)
+        self.client = HaloClient(settings.halo, budget=budget, instance_name=settings.instance_name)
         self.runner = Runner(self.client, self.journal)
 
     def step(self, title: str, command: str) -> None:
@@ -146,6 +150,7 @@ class Demo:
 
     def close(self) -> None:
         self.client.close()
+        self.window.close()
         self.journal.close()
 
 

@@ -8,6 +8,7 @@
     ├── PlanError                     a plan cannot be built or read            (exit 2)
     │   └── LookupMissError           a name or id Halo's lookup list lacks
     ├── RefusedError                  a limit or the user refused; nothing written (exit 4)
+    ├── StoppedError                  a stop (SIGTERM/SIGINT) ended a run before it wrote (exit 5)
     ├── JournalError                  the journal cannot be read or written     (exit 3)
     │   └── LockedError               another run of the playbook holds the lock (exit 4)
     │       └── LockLostError         this run's lock was taken over: stop before any send
@@ -140,6 +141,13 @@ class RefusedError(HaloAutomateError):
     """Refused by a limit or by the user before anything was written."""
 
     exit_code = ExitCode.REFUSED
+
+
+class StoppedError(HaloAutomateError):
+    """A stop request (SIGTERM, SIGINT) ended a run while it was still reading or planning:
+    nothing was written. The run is journaled ``interrupted``."""
+
+    exit_code = ExitCode.PARTIAL
 
 
 class JournalError(HaloAutomateError):

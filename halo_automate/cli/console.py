@@ -6,7 +6,9 @@ The lowest module of the CLI: it imports rich and click only, never a command, s
 
 from __future__ import annotations
 
+import math
 import sys
+import threading
 from collections.abc import Callable
 
 import click
@@ -49,3 +51,41 @@ def ask(question: str, *, yes: bool) -> bool:
         click.echo("refusing to write: no terminal to confirm on; pass --yes to apply", err=True)
         return False
     return click.confirm(question, default=False)
+
+
+def wait_countdown(console: Console) -> Callable[[float], None] | None:
+    """On a terminal, a countdown of a long wait for the request budget (told the seconds
+    left about once a second, then 0); None off a terminal (quiet: the log says enough).
+
+    A transient status line; while another live display runs (the progress bar), one line
+    when the wait starts instead."""
+    if not console.is_terminal:
+        return None
+    from rich.errors import LiveError
+    from rich.status import Status
+
+    shown: list[Status | str | None] = [None]  # the status line, "printed", or None
+    lock = threading.Lock()
+
+    def text(left: float) -> str:
+        return f"waiting {math.ceil(left)} s for the Halo request budget (shared by every process)"
+
+    def on_wait(left: float) -> None:
+        with lock:
+            status = shown[0]
+            if left <= 0:
+                if isinstance(status, Status):
+                    status.stop()
+                shown[0] = None
+            elif isinstance(status, Status):
+                status.update(text(left))
+            elif status is None:
+                line = Status(text(left), console=console)
+                try:
+                    line.start()
+                    shown[0] = line
+                except LiveError:
+                    console.print(text(left))
+                    shown[0] = "printed"
+
+    return on_wait

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import click
 
-from halo_automate.cli.console import ask, make_console, progress_bar
+from halo_automate.cli.console import ask, make_console, progress_bar, wait_countdown
 from halo_automate.cli.exits import handle_errors
 from halo_automate.cli.preview import render_plan
 from halo_automate.errors import ConfigError
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from halo_automate.core.playbook import Playbook
     from halo_automate.engine.runner import Runner
     from halo_automate.halo.client import HaloClient
+    from halo_automate.store.budget import JournalWindow
     from halo_automate.store.journal import Journal
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -86,13 +87,27 @@ class Context:
         self.console = make_console()
         self._client: HaloClient | None = None
         self._journal: Journal | None = None
+        self._window: JournalWindow | None = None
+        self.countdown = True
+        """Show long waits for the request budget as a countdown on a terminal (not the daemon)."""
 
     @property
     def client(self) -> HaloClient:
         if self._client is None:
             from halo_automate.halo.client import HaloClient
+            from halo_automate.halo.ratelimit import RequestBudget
+            from halo_automate.store.budget import JournalWindow
 
-            self._client = HaloClient(self.settings.halo, instance_name=self.settings.instance_name)
+            # One budget per instance across every process: its window lives in the journal.
+            self._window = JournalWindow.open(self.journal.path)
+            budget = RequestBudget.for_instance(
+                self.settings.halo,
+                window=self._window,
+                on_wait=wait_countdown(self.console) if self.countdown else None,
+            )
+            self._client = HaloClient(
+                self.settings.halo, budget=budget, instance_name=self.settings.instance_name
+            )
         return self._client
 
     @property
@@ -151,14 +166,16 @@ class Context:
             highlight=False,
             markup=False,
         )
+        budget = self.client.budget  # shared by every process: estimated at it as it is now
         render_plan(
             plan,
             self.console,
             lookups=lookups,
             batch_size=halo.batch_size,
             page_size=halo.page_size,
-            rate_requests=halo.rate_limit.requests,
-            rate_seconds=halo.rate_limit.per_seconds,
+            rate_requests=budget.requests,
+            rate_seconds=budget.per_seconds,
+            budget_now=budget.now(),
         )
 
     def warned(self, plan: Plan) -> Plan:
@@ -188,6 +205,8 @@ class Context:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+        if self._window is not None:
+            self._window.close()
         if self._journal is not None:
             self._journal.close()
 

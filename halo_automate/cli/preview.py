@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from halo_automate.core import plan_notes
 from halo_automate.core.lookups import Lookups
 from halo_automate.core.plan import (
     ActionSpec,
@@ -24,6 +25,7 @@ from halo_automate.core.plan import (
     seconds_needed,
 )
 from halo_automate.core.schema import ID_FIELDS
+from halo_automate.halo.ratelimit import WindowState, estimate_seconds
 from halo_automate.sanitize import clean_text
 
 _SUMMARY_WIDTH = 60
@@ -113,6 +115,7 @@ def render_plan(
     page_size: int = 100,
     rate_requests: int = 300,
     rate_seconds: float = 300.0,
+    budget_now: WindowState | None = None,
 ) -> None:
     """Print the plan's changes (at most ``max_rows``) and its totals to ``console``."""
     if plan.changes:
@@ -132,6 +135,7 @@ def render_plan(
         page_size=page_size,
         rate_requests=rate_requests,
         rate_seconds=rate_seconds,
+        budget_now=budget_now,
     ):
         console.print(Text(line))
 
@@ -155,8 +159,13 @@ def totals_lines(
     page_size: int = 100,
     rate_requests: int = 300,
     rate_seconds: float = 300.0,
+    budget_now: WindowState | None = None,
 ) -> list[str]:
-    """The totals under the table, as plain lines."""
+    """The totals under the table, as plain lines.
+
+    With ``budget_now`` (the shared request budget as it is now: slots other processes hold,
+    a 429 pause) the time is estimated at that budget; without it, the least time Halo's
+    rate limit allows."""
     actions = sum(len(c.actions) for c in plan.changes)
     lines = [
         f"Scanned {plan.scanned}, matched {plan.matched}, to change {len(plan.changes)} "
@@ -172,13 +181,28 @@ def totals_lines(
         shown = ", ".join(f"{name or '(no client)'} {n}" for name, n in per_client.items())
         lines.append(f"Per client: {shown}")
     requests = requests_needed(plan, batch_size=batch_size, page_size=page_size)
-    seconds = seconds_needed(plan, requests, rate_requests, rate_seconds)
-    lines.append(
-        f"Apply needs {requests} request(s); Halo's rate limit ({rate_requests} per "
-        f"{rate_seconds:g}s) makes that take at least {duration(seconds)}"
-    )
+    if budget_now is not None:
+        lines.append(_estimate_line(requests, rate_requests, rate_seconds, budget_now))
+    else:
+        seconds = seconds_needed(plan, requests, rate_requests, rate_seconds)
+        lines.append(
+            f"Apply needs {requests} request(s); Halo's rate limit ({rate_requests} per "
+            f"{rate_seconds:g}s) makes that take at least {duration(seconds)}"
+        )
+    lines.extend(plan_notes.notes(plan))  # e-mails sent, custom field reads (issue 18)
     lines.extend(_limit_lines(plan))
     return lines
+
+
+def _estimate_line(requests: int, limit: int, per_seconds: float, now: WindowState) -> str:
+    """ "Apply needs 269 request(s): about 4m 8s at the current budget (...)"."""
+    seconds = estimate_seconds(requests, limit, per_seconds, now.used, now.paused_until)
+    busy = f", {now.used} in use now" if now.used else ""
+    paused = f", paused {duration(now.paused_until)} after a 429" if now.paused_until else ""
+    return (
+        f"Apply needs {requests} request(s): about {duration(seconds)} at the current budget "
+        f"({limit} per {per_seconds:g}s for every process{busy}{paused})"
+    )
 
 
 def duration(seconds: float) -> str:

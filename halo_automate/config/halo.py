@@ -22,8 +22,13 @@ class _Model(BaseModel):
 
 
 class RateLimit(_Model):
+    """Halo's rate limit (``requests`` per rolling ``per_seconds``) and the part of it,
+    ``share``, this tool may use: every process on the machine together (the rest is left
+    to the tenant's other integrations)."""
+
     requests: int = Field(300, ge=1)
     per_seconds: float = Field(300, gt=0, allow_inf_nan=False)
+    share: float = Field(0.8, gt=0, le=1, allow_inf_nan=False)
 
 
 class ClientAssertion(_Model):

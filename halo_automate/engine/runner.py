@@ -13,10 +13,11 @@ while fetching or planning). Only a bug propagates.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
@@ -31,10 +32,13 @@ from halo_automate.core.plan import (
     needed_lookups,
     new_run_id,
     plan_to_json,
+    reads_custom_fields,
 )
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.selection import build_query
 from halo_automate.engine.apply import Applier, Guard, read_instance
+from halo_automate.engine.custom_reads import with_custom_fields
+from halo_automate.engine.lifecycle_facts import lifecycle_history
 from halo_automate.engine.reads import TicketReads
 from halo_automate.engine.recovery import recover_isolated
 from halo_automate.engine.saved import check_instance, claim, playbook_of, rederiver
@@ -47,8 +51,9 @@ from halo_automate.errors import (
     LockedError,
     PlanAppliedError,
     RefusedError,
+    StoppedError,
 )
-from halo_automate.halo.client import HaloClient
+from halo_automate.halo.client import HaloClient, stop_when
 from halo_automate.logs import bound
 from halo_automate.store.history import same_halo
 from halo_automate.store.journal import Counts, Journal, RunStart, who
@@ -119,15 +124,22 @@ class Runner:
         lookups = self.lookups_for(playbook)
         query = build_query(playbook.select, lookups)
         read = self.reads.read(playbook, query, now=now, scheduled=scheduled)
+        tickets: Iterable[dict[str, Any]] = read.rows
+        if reads_custom_fields(playbook):  # list rows lack them: a read per ticket
+            tickets = with_custom_fields(self.client, tickets)
+        history = None
+        if playbook.lifecycle:  # which steps each ticket had: journal + its actions
+            tickets, history = lifecycle_history(self.client, self.journal, playbook, tickets)
         plan = make_plan(
             playbook,
-            read.rows,
+            tickets,
             lookups,
             now=now,
             run_id=run_id or new_run_id(now),
             query=query,
             instance=self.client.instance_name,
             instance_identity=self.client.settings.identity,
+            history=history,
         )
         return self.reads.planned(playbook, read, plan)
 
@@ -150,7 +162,8 @@ class Runner:
         with bound(run_id=start.run_id, playbook=playbook.name, instance=self.instance):
             try:
                 self.recover(playbook.name)
-                plan = self.plan(playbook, run_id=start.run_id, scheduled=trigger == "schedule")
+                with stop_when(lambda: self._stopping):  # a stop ends a run that only reads
+                    plan = self.plan(playbook, run_id=start.run_id, scheduled=trigger == "schedule")
             except HaloAutomateError as e:
                 return self._end(start, _Run.of_playbook(playbook), _ended_by(e), error=e)
             if preview_only or playbook.mode == "preview":
@@ -211,7 +224,11 @@ class Runner:
             return self._end(start, run, RunStatus.SUCCEEDED)
         applier = Applier(self.client, self.journal, progress=self.progress, guard=guard)
         try:  # after the prompt: each change re-derived from the playbook as tickets are now
-            redo = None if playbook is None else rederiver(self.client, playbook, plan, self.now())
+            redo = (
+                None
+                if playbook is None
+                else rederiver(self.client, self.journal, playbook, plan, self.now())
+            )
             with self._tracking(applier):
                 outcome = applier.apply(
                     plan, trigger=start.trigger, started_by=self.started_by, meter=start.meter,
@@ -240,7 +257,7 @@ class Runner:
         with it (FACTS §9.8)."""
         plan = run.plan
         talked = start.meter.figures()["requests"] > 0
-        quiet = journaled or isinstance(error, HaloError | JournalError)
+        quiet = journaled or isinstance(error, HaloError | JournalError | StoppedError)
         instance = read_instance(self.client) if talked and not quiet else None
         outcome = RunOutcome(
             run_id=start.run_id,
@@ -306,6 +323,8 @@ class Runner:
 
 def _ended_by(error: HaloAutomateError) -> RunStatus:
     """A run ended by ``error`` before writing: refused (a limit, a lock) or failed."""
+    if isinstance(error, StoppedError):
+        return RunStatus.INTERRUPTED
     refused = isinstance(error, RefusedError | LockedError | InstanceMismatchError)
     return RunStatus.REFUSED if refused else RunStatus.FAILED
 

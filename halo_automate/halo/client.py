@@ -62,6 +62,7 @@ from halo_automate.halo.permissions import explain_refusal, permission_for, perm
 from halo_automate.halo.ratelimit import RequestBudget
 from halo_automate.halo.retry import RetryPolicy
 from halo_automate.halo.scan import TicketScan
+from halo_automate.halo.stopping import stop_when
 from halo_automate.halo.transport import (
     MAX_RESPONSE_BYTES,
     ClientStats,
@@ -126,9 +127,7 @@ class HaloClient:
         self.instance_name = instance_name
         """The config's name for this Halo (``settings.identity`` is what makes it this Halo)."""
         self.retry = retry or RetryPolicy()
-        self.budget = budget or RequestBudget(
-            settings.rate_limit.requests, settings.rate_limit.per_seconds, clock=clock, sleep=sleep
-        )
+        self.budget = budget or RequestBudget.for_instance(settings, clock=clock, sleep=sleep)
         self.stats = stats or ClientStats()
         self._http = httpx.Client(
             transport=transport,
@@ -397,4 +396,5 @@ __all__ = [
     "bounded_map",
     "check_ticket_query",
     "halo_message",
+    "stop_when",
 ]

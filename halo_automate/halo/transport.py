@@ -51,6 +51,7 @@ from halo_automate.halo.retry import (
     decide,
     retry_after_seconds,
 )
+from halo_automate.halo.stopping import stop_check
 
 log = structlog.get_logger("halo_automate.halo")
 
@@ -255,13 +256,16 @@ class Sender:
         """Take a budget slot, send one request and read its body (capped in size, and in
         time by ``until``); every httpx failure is translated here, to :class:`SendFailed`
         or a :class:`ConfigError`."""
-        self.budget.acquire()
+        stop = stop_check()  # a stop request reaches a run that is only reading
+        self.budget.acquire(stop)
+        if stop is not None:
+            stop()
+        sent = self._clock()  # the latency the budget learns runs from the slot to the answer
         self.check_run_deadline(endpoint)  # the slot may have taken a while
         hook = _BEFORE_SEND.get()
         if hook is not None:  # after every wait (rate limit, back-off): right before the wire
             hook()
         self.stats.count(endpoint)
-        sent = self._clock()
         resp: httpx.Response | None = None
         try:
             resp = self.http.send(request, stream=True)

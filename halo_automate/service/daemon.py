@@ -32,8 +32,10 @@ Decisions, and why:
   changed schedule is rescheduled from the reload; any other change is used from the next
   run. The config file itself is read once: restart to change it.
 * **Stop.** SIGTERM or SIGINT: no new runs; the runner is asked to stop after the in-flight
-  batch, which is journaled; exit 0 once nothing is in flight. If a run is still in flight
-  after ``daemon.stop_timeout_seconds``, :meth:`Daemon.serve` returns ``ExitCode.PARTIAL``
+  batch, which is journaled; a run still reading or planning stops before its next
+  request and is journaled interrupted (``halo.stopping``); exit 0 once nothing is in
+  flight. If a run is still in flight after ``daemon.stop_timeout_seconds``,
+  :meth:`Daemon.serve` returns ``ExitCode.PARTIAL``
   (5, "some writes may not have completed") and the CLI exits at once without waiting for
   it. The journal stays consistent either way: a write is journaled *pending* before it is
   sent, so an abandoned batch leaves pending rows, which the next start
@@ -68,12 +70,13 @@ from halo_automate.core.schedule import Schedule
 from halo_automate.engine.runner import Runner
 from halo_automate.errors import ConfigError, ExitCode, PlaybookError
 from halo_automate.logs import bound
-from halo_automate.service.budget import RequestRate, announce
+from halo_automate.service.budget import announce
 from halo_automate.service.folder import Loaded, folder_snapshot, load_folder
 from halo_automate.service.health import HealthServer, serve_health
 from halo_automate.service.instances import Job, Served
 from halo_automate.service.metrics import FinishedRun, Metrics, log_ending
 from halo_automate.service.shared_reads import SharedReads
+from halo_automate.service.shutdown import abandoned_note
 from halo_automate.service.signals import install_handlers
 from halo_automate.service.triggers import (
     job_options,
@@ -126,8 +129,7 @@ class Daemon:
         self._running: dict[str, datetime] = {}
         self._health: HealthServer | None = None
         self.scheduler = make_scheduler(self.timezone, settings.daemon.misfire_grace_seconds)
-        self.shared = SharedReads.for_runners(self.served.runners, clock, self.scheduler)
-        self.rate = RequestRate(clock, settings.halo.rate_limit)
+        self.shared, self.rate = SharedReads.with_rate(self.served, clock, self.scheduler, settings)
 
     # ------------------------------------------------------------------ playbooks
 
@@ -375,8 +377,7 @@ class Daemon:
             log.error(
                 "stop_timeout",
                 in_flight=self.abandoned,
-                note="exiting anyway; pending journal rows are reconciled on the next start "
-                "or by `halo-automate recover`",
+                note=abandoned_note(next(iter(self.served.runners.values()))),
             )
             return ExitCode.PARTIAL
         log.info("daemon_stopped")

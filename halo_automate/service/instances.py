@@ -19,7 +19,7 @@ instances do not compete for a budget, but they share the journal and the playbo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -65,6 +65,8 @@ class Served:
         self.default_instance = default_instance
         self.deadlines = dict(deadlines or {})
         """Each instance's ``run_deadline_seconds`` (a run past it is stuck)."""
+        self.closing: list[Callable[[], None]] = []
+        """What :meth:`close` closes besides the clients (the shared budget's window)."""
 
     @classmethod
     def single(cls, name: str, runner: Runner, deadline_seconds: float) -> Served:
@@ -86,23 +88,32 @@ class Served:
         config). An unknown name is a ConfigError with a did-you-mean; a repeated one counts
         once."""
         from halo_automate.halo.client import HaloClient
+        from halo_automate.halo.ratelimit import RequestBudget
+        from halo_automate.store.budget import JournalWindow
 
         chosen = list(dict.fromkeys(names)) or sorted(
             settings.instances, key=lambda n: (n != settings.default_instance, n)
         )
         selected = [settings.select_instance(name) for name in chosen]  # validates every name
         runners: dict[str, Runner] = {}
+        # One budget per instance across every process (the CLI's too): its window lives in
+        # the journal (store/budget.py); a service logs its waits, no countdown.
+        window = JournalWindow.open(journal.path)
         try:
             for one in selected:
-                client = HaloClient(one.halo, instance_name=one.instance_name)
+                budget = RequestBudget.for_instance(one.halo, window=window)
+                client = HaloClient(one.halo, budget=budget, instance_name=one.instance_name)
                 runners[one.instance_name] = Runner(client, journal, reads=settings.reads)
         except BaseException:
             for runner in runners.values():
                 runner.client.close()
+            window.close()
             raise
         log.info("instances_served", instances=list(runners))
         deadlines = {one.instance_name: one.halo.run_deadline_seconds for one in selected}
-        return cls(runners, settings.default_instance, deadlines)
+        served = cls(runners, settings.default_instance, deadlines)
+        served.closing.append(window.close)
+        return served
 
     @property
     def names(self) -> list[str]:
@@ -164,3 +175,5 @@ class Served:
     def close(self) -> None:
         for runner in self.runners.values():
             runner.client.close()
+        for close in self.closing:
+            close()

@@ -34,7 +34,11 @@ failure leaves the journal at its old version, and two processes never migrate a
   own time of a write, from its answer (a ticket's ``last_update``, an action's
   ``datetime``; NULL when Halo gave none or for older rows), so undo can tell whether a
   ticket was touched after the run wrote it.
-* v8: incremental reads (issue 15). ``read_watermarks``: per playbook and instance name, the
+* v8: one request budget per instance (issue 12). ``budget_slots`` (one row per request sent
+  in the rolling window, by instance key, wall-clock seconds) and ``budget_windows`` (per
+  instance: until when a 429 pauses every process, and the slowest recent request of any
+  process, by which slots are held longer than a window); :mod:`halo_automate.store.budget`.
+* v9: incremental reads (issue 15). ``read_watermarks``: per playbook and instance name, the
   start of its last successful read, its last full read, the playbook hash and query it read
   with, and the size of the whole set (:mod:`halo_automate.store.watermarks`).
 """
@@ -151,7 +155,17 @@ def _migrate_v7(conn: sqlite3.Connection) -> None:
 
 
 def _migrate_v8(conn: sqlite3.Connection) -> None:
-    """Version 8: each playbook's read watermark per instance (incremental runs)."""
+    """Version 8: the request budget's window, shared by every process (store/budget.py)."""
+    conn.execute("CREATE TABLE budget_slots (key TEXT NOT NULL, sent_at REAL NOT NULL)")
+    conn.execute("CREATE INDEX budget_slots_key ON budget_slots (key, sent_at)")
+    conn.execute(
+        "CREATE TABLE budget_windows (key TEXT PRIMARY KEY, paused_until REAL NOT NULL DEFAULT 0,"
+        " margin REAL NOT NULL DEFAULT 0, margin_at REAL NOT NULL DEFAULT 0)"
+    )
+
+
+def _migrate_v9(conn: sqlite3.Connection) -> None:
+    """Version 9: each playbook's read watermark per instance (incremental runs)."""
     conn.execute(
         """CREATE TABLE read_watermarks (
             playbook TEXT NOT NULL, instance_name TEXT NOT NULL, read_at TEXT NOT NULL,
@@ -170,6 +184,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v6,
     _migrate_v7,
     _migrate_v8,
+    _migrate_v9,
 )
 """Migration ``i`` takes the schema from version ``i`` to ``i + 1``; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)

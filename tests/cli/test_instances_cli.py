@@ -245,3 +245,20 @@ def test_apply_and_undo_with_instance_write_only_there(two: Two) -> None:
     assert untouched(two.prod)
     runs = json.loads(two("history", "--json", "--instance", "uat").output)["runs"]
     assert [r["mode"] for r in runs] == ["undo", "apply"]
+
+
+def test_undo_without_instance_uses_the_instance_the_run_talked_to(two: Two) -> None:
+    """`undo RUN` of a uat run, without --instance, undoes it on uat (the journal says where
+    the run wrote), and prod sees no request; with --instance prod it is refused, naming
+    both Halos, before any write."""
+    before = tickets(two.uat)
+    ran = two("run", "close-spam", "--instance", "uat", "--yes")
+    assert ran.exit_code == 0, ran.output
+    [run] = json.loads(two("history", "--json", "--instance", "uat").output)["runs"]
+    wrong = two("undo", run["run_id"], "--instance", "prod", "--yes")
+    assert wrong.exit_code == 2 and "--instance uat" in wrong.output
+    assert untouched(two.prod)  # refused before any request
+    undone = two("undo", run["run_id"], "--yes")
+    assert undone.exit_code == 0, undone.output
+    assert all(t["status_id"] == before[i]["status_id"] for i, t in two.uat.state.tickets.items())
+    assert untouched(two.prod)

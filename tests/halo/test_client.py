@@ -416,7 +416,7 @@ def test_budget_spaces_requests(mock: respx.MockRouter, fake_time: FakeClock) ->
     """With a budget of 3 per 10 s, the 4th request (token included) waits for the window."""
     token_route(mock)
     mock.get("/api/Status").mock(return_value=httpx.Response(200, json=[]))
-    client = make_client(fake_time, rate_limit=RateLimit(requests=3, per_seconds=10))
+    client = make_client(fake_time, rate_limit=RateLimit(requests=3, per_seconds=10, share=1))
     client.get("Status")
     client.get("Status")
     assert fake_time.sleeps == []

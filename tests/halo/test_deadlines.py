@@ -292,7 +292,9 @@ def test_run_deadline_stops_a_slow_rate_limited_scan() -> None:
         status = mock.get("/api/Status").mock(return_value=httpx.Response(200, json=[]))
         client = HaloClient(
             settings(
-                base, rate_limit=RateLimit(requests=2, per_seconds=300), run_deadline_seconds=60
+                base,
+                rate_limit=RateLimit(requests=2, per_seconds=300, share=1),
+                run_deadline_seconds=60,
             ),
             clock=clock,
             sleep=clock.sleep,

@@ -821,10 +821,12 @@ def test_signals_set_flags_and_stop_the_service_in_the_main_thread(
     service.reload = counting_reload  # type: ignore[method-assign]
 
     def send() -> None:
-        wait_until(lambda: service.scheduler.running)
-        os.kill(os.getpid(), signal.SIGHUP)
-        wait_until(lambda: reloads)
-        os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            wait_until(lambda: service.scheduler.running)
+            os.kill(os.getpid(), signal.SIGHUP)
+            wait_until(lambda: reloads)
+        finally:  # whatever happened, stop the daemon: the assertions say what failed
+            os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=send, daemon=True).start()
     assert service.serve() == 0

@@ -131,12 +131,14 @@ def test_sighup_and_sigterm_act_at_once_whatever_the_poll_interval(tmp_path: Pat
     sent: dict[str, float] = {}
 
     def send() -> None:
-        until(lambda: service.scheduler.running)
-        sent["hup"] = time.monotonic()
-        os.kill(os.getpid(), signal.SIGHUP)
-        until(lambda: len(loads) == 2)  # the start's load, then the reload
-        sent["term"] = time.monotonic()
-        os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            until(lambda: service.scheduler.running, timeout=60)
+            sent["hup"] = time.monotonic()
+            os.kill(os.getpid(), signal.SIGHUP)
+            until(lambda: len(loads) == 2, timeout=60)  # the start's load, then the reload
+        finally:  # whatever happened, stop the daemon: the assertions below say what failed
+            sent["term"] = time.monotonic()
+            os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=send, daemon=True).start()
     assert service.serve() == ExitCode.OK

@@ -39,14 +39,14 @@ def test_a_watermark_is_kept_per_playbook_and_instance(tmp_path: Path) -> None:
 
 def test_an_older_journal_gains_the_watermark_table_and_keeps_its_runs(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
-    with Journal.open(path, migrations=MIGRATIONS[:7]) as v6:  # the last without it
-        assert v6.schema_version == 7
+    with Journal.open(path, migrations=MIGRATIONS[:8]) as v6:  # the last without it
+        assert v6.schema_version == 8
         v6.record_run(_run("r1", "pb", 42), RunStatus.SUCCEEDED, None)
     with closing(sqlite3.connect(path)) as raw:
         tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master")}
     assert "read_watermarks" not in tables
     with Journal.open(path) as v7:
-        assert v7.schema_version >= 8
+        assert v7.schema_version >= 9
         assert v7.get_run("r1").playbook == "pb"
         v7.save_watermark(mark())
         assert v7.watermark("pb", "default") == mark()

@@ -35,6 +35,7 @@ def daemon(once: bool, config_path: str | None, instances: tuple[str, ...] = ())
     """
     ctx = Context(config_path)
     served: Served | None = None
+    ctx.countdown = False  # a service logs its waits; no status line among its log lines
     service: Daemon | None = None
     try:
         served = Served.open(ctx.settings, instances, ctx.journal)
