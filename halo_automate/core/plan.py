@@ -64,6 +64,7 @@ __all__ = [
     "Plan",
     "RemoveAction",
     "TicketChange",
+    "apply_requests_needed",
     "check_limits",
     "client_counts",
     "compile_actions",
@@ -322,6 +323,27 @@ def requests_needed(plan: Plan, batch_size: int = 50, page_size: int = 100) -> i
         + removals
         + sum(1 for c in plan.changes if any(customfields.is_plan_field(n) for n in c.fields))
     )
+
+
+DUPLICATE_CHECK_IDS = 100
+"""Ticket ids per duplicate-check read (``ticketids``, as every read by id)."""
+
+
+def apply_requests_needed(plan: Plan, batch_size: int = 50, page_size: int = 100) -> int:
+    """Every request applying ``plan`` sends once confirmed (what a preview's "Apply needs"
+    promises and the apply then reports): :func:`requests_needed`, plus the read that checks
+    each action batch was not posted by another run already
+    (:mod:`halo_automate.engine.duplicates`, one per batch in the usual case) and the one
+    read of the instance's facts a writing run journals. Lookups a separate ``apply``
+    process fetches again, and duplicate checks of tickets that got an action meanwhile,
+    are not counted."""
+    if not plan.changes:
+        return 0
+    actions = sum(len(c.actions) for c in plan.changes)
+    full, rest = divmod(actions, max(batch_size, 1))
+    per_batch = math.ceil(max(batch_size, 1) / DUPLICATE_CHECK_IDS)
+    checks = full * per_batch + (math.ceil(rest / DUPLICATE_CHECK_IDS) if rest else 0)
+    return requests_needed(plan, batch_size, page_size) + checks + 1
 
 
 def seconds_needed(

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import structlog
@@ -216,7 +217,7 @@ class Runner:
         run = _Run.of_plan(plan)
         try:
             check_limits(plan)
-            if plan.changes and confirm is not None and not confirm(plan):
+            if plan.changes and confirm and not start.meter.excluding(partial(confirm, plan)):
                 raise RefusedError(f"{plan.playbook}: not confirmed; nothing was written")
         except RefusedError as e:
             return self._end(start, run, RunStatus.REFUSED, error=e)

@@ -320,7 +320,8 @@ class Daemon:
                 playbooks=len(self._scheduled),
                 health=self.health_address,
             )
-            with self._wakeup:  # polls the folder; a request wakes it at once
+            # polls the folder; a request (a signal on any thread too) wakes it at once
+            with self._wakeup, self._wakeup.woken_by_signals(self.install_signals):
                 while not self._stop_requested:
                     self._wakeup.wait(self.poll_seconds)
                     self.check_reload()

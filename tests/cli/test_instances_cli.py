@@ -181,8 +181,9 @@ def test_the_prompt_names_the_instance_and_its_host(
     assert result.exit_code == 4, result.output
     host = two.uat.base_url.removeprefix("http://")
     [question] = asked
-    assert question.startswith(f"On uat ({host}): apply these changes to ")
-    assert question.endswith(" tickets?")
+    # issue 19.7: the question spells out the effect (was "apply these changes to N tickets?")
+    assert question.startswith(f"On uat ({host}): close ")
+    assert question.endswith(" private notes, 0 e-mails, 0 other field changes. Apply?")
     assert two.uat.counters["writes_applied"] == 0 and untouched(two.prod)
 
 

@@ -67,8 +67,10 @@ cf_values = st.none() | st.text(max_size=10) | st.integers(min_value=-99, max_va
 def custom_arrays(draw: st.DrawFn) -> list[dict[str, Any]]:
     """A ticket's custom field array as Halo returns it (unique ids and labels)."""
     ids = draw(st.lists(st.integers(min_value=1, max_value=500), unique=True, max_size=5))
-    labels = draw(st.lists(st.text(min_size=1, max_size=8), min_size=len(ids), max_size=len(ids),
-                           unique_by=str.casefold))  # fmt: skip
+    printable = st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"))  # labels Halo shows
+    labels = draw(st.lists(st.text(printable, min_size=1, max_size=8).filter(str.strip),
+                           min_size=len(ids), max_size=len(ids),
+                           unique_by=lambda x: x.strip().casefold()))  # fmt: skip
     return [
         {"id": i, "name": f"CF{i}", "label": label, "value": draw(st.text(max_size=8))}
         for i, label in zip(ids, labels, strict=True)

@@ -13,6 +13,7 @@ import click
 
 from halo_automate.cli.console import ask
 from halo_automate.cli.context import Context, instance_option, with_context
+from halo_automate.cli.effect import effect_sentence
 from halo_automate.cli.exits import finish
 from halo_automate.cli.undo_view import Rate, render_undo, undo_json
 from halo_automate.engine.undo import category_levels, prepare_undo, undo_warnings
@@ -77,9 +78,9 @@ def undo(
 
     def confirm(_: object) -> bool:
         render_undo(prepared, ctx.console, rate)
-        tickets = len(prepared.plan.changes)
         where = f"On {ctx.settings.instance_name} ({halo.host})"
-        return ask(f"{where}: undo run {run_id} on {tickets} ticket(s)?", yes=yes)
+        effect = effect_sentence(prepared.plan)
+        return ask(f"{where}: undo run {run_id}: {effect}. Undo?", yes=yes)
 
     outcome = runner.apply_saved(prepared.plan, confirm=confirm, guard=prepared.guard())
     return finish(ctx.console, outcome)
