@@ -70,7 +70,6 @@ from halo_automate.core.schedule import Schedule
 from halo_automate.engine.runner import Runner
 from halo_automate.errors import ConfigError, ExitCode, PlaybookError
 from halo_automate.logs import bound
-from halo_automate.service.budget import announce
 from halo_automate.service.folder import Loaded, folder_snapshot, load_folder
 from halo_automate.service.health import HealthServer, serve_health
 from halo_automate.service.instances import Job, Served
@@ -310,7 +309,7 @@ class Daemon:
         restore = self.install_signal_handlers() if self.install_signals else None
         try:
             self._load_initial()
-            self.rate.estimate = announce(self.scheduled(), self.settings, self.served)
+            self.rate.announce(self.scheduled(), self.settings, self.served)
             self._start_health()
             self.recover_all()
             self._schedule()
