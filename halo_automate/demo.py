@@ -131,12 +131,27 @@ class Demo:
 
         self.step("2. Preview: what close-spam would change", "halo-automate plan close-spam")
         preview = self.runner.plan(spam)
-        render_plan(preview, self.console, lookups=self.runner.lookups_for(spam), max_rows=8)
+        halo = self.settings.halo
+        render_plan(preview, self.console, lookups=self.runner.lookups_for(spam), max_rows=8,
+                    batch_size=halo.batch_size, page_size=halo.page_size)  # fmt: skip
 
         self.step("3. Apply it (journaled, batched)", "halo-automate run close-spam --yes")
         before = self.sandbox.counters["writes_applied"]
-        applied = self.runner.run(spam, trigger="cli", confirm=lambda plan: True)
+        started = self.client.stats.snapshot()["requests"]
+        at_prompt = [started]
+
+        def confirm(plan: object) -> bool:
+            at_prompt[0] = self.client.stats.snapshot()["requests"]
+            return True
+
+        applied = self.runner.run(spam, trigger="cli", confirm=confirm)
         self.outcome(applied)
+        planning = at_prompt[0] - started
+        self.console.print(
+            f"  {planning} of them to plan again (fetch, lookups), "
+            f"{applied.requests - planning} to apply: what the preview's estimate counts",
+            highlight=False,
+        )
         writes = self.sandbox.counters["writes_applied"] - before
         self.console.print(f"  the sandbox received {writes} write requests for "
                            f"{applied.changed} tickets")  # fmt: skip
@@ -145,7 +160,7 @@ class Demo:
         self.outcome(self.runner.run(spam, trigger="cli", confirm=lambda plan: True))
 
         self.step("5. The journal", "halo-automate history; halo-automate show RUN_ID")
-        self.console.print(history_table(self.journal.runs(limit=5)))
+        self.console.print(history_table(self.journal.runs(limit=5), {}, self.console))
 
         self.step(f"6. Undo run {applied.run_id}", f"halo-automate undo {applied.run_id} --yes")
         undo_plan = build_undo_plan(self.journal, applied.run_id, now=self.runner.now())

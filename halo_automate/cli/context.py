@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import click
 
-from halo_automate.cli.console import ask, make_console, progress_bar, wait_countdown
+from halo_automate.cli.console import (
+    ask,
+    log_stream,
+    make_console,
+    progress_bar,
+    wait_countdown,
+)
+from halo_automate.cli.effect import effect_sentence
 from halo_automate.cli.exits import handle_errors
 from halo_automate.cli.preview import render_plan
 from halo_automate.errors import ConfigError
@@ -83,8 +90,8 @@ class Context:
 
         self.instance = instance
         self.settings = load_settings(config_path).select_instance(instance)
-        logs.configure()
         self.console = make_console()
+        logs.configure(stream=log_stream(self.console))
         self._client: HaloClient | None = None
         self._journal: Journal | None = None
         self._window: JournalWindow | None = None
@@ -196,7 +203,7 @@ class Context:
             self.render(self.warned(plan), lookups)
             return ask(
                 f"On {self.settings.instance_name} ({self.settings.halo.host}): "
-                f"apply these changes to {len(plan.changes)} tickets?",
+                f"{effect_sentence(plan)}. Apply?",
                 yes=yes,
             )
 

@@ -8,19 +8,23 @@ listed ("not evaluated: ...") with their count: they are never written.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from halo_automate.core import plan_notes
+from halo_automate.core.conditions import NO_CONDITIONS
 from halo_automate.core.lookups import Lookups
 from halo_automate.core.plan import (
     ActionSpec,
     JSONValue,
     Plan,
     TicketChange,
+    apply_requests_needed,
     client_counts,
     plan_to_dict,
-    requests_needed,
     seconds_needed,
 )
 from halo_automate.core.schema import ID_FIELDS
@@ -51,6 +55,23 @@ def show_value(field: str, value: JSONValue, lookups: Lookups | None = None) -> 
         if name is not None:
             return f"{value} ({name})"
     return text
+
+
+def item_lines(head: str, items: Sequence[str], width: int, sep: str = ", ") -> list[str]:
+    """``head`` and ``items`` joined by ``sep``, wrapped to ``width`` only between items (a
+    client name is never broken); continuation lines indented by two spaces."""
+    lines: list[str] = []
+    line = head
+    for i, item in enumerate(items):
+        piece = item + (sep.rstrip() if i < len(items) - 1 else "")
+        candidate = line + piece if i == 0 else f"{line} {piece}"
+        if i and len(candidate) > width:
+            lines.append(line)
+            line = "  " + piece
+        else:
+            line = candidate
+    lines.append(line)
+    return lines
 
 
 def _clip(text: str, width: int) -> str:
@@ -85,23 +106,54 @@ def change_lines(change: TicketChange, lookups: Lookups | None = None) -> list[s
     return lines
 
 
-def changes_table(plan: Plan, lookups: Lookups | None, max_rows: int) -> Table:
-    """The table of a plan's changes (an undo's is titled as the undo of its run)."""
+def changes_table(
+    plan: Plan, lookups: Lookups | None, max_rows: int, width: int | None = None
+) -> Table:
+    """The table of a plan's changes (an undo's is titled as the undo of its run). A
+    playbook without ``where:`` matches every selected ticket: its rows would all say so, so
+    the "Matched because" column is left out (:func:`render_plan` says it once). Narrower
+    than :data:`NARROW` columns, client and summary share one column."""
     title = f"{plan.playbook}: plan {plan.run_id}"
     if plan.mode == "undo":
         title = f"{plan.playbook}: undo of run {plan.undo_of} (as run {plan.run_id})"
     table = Table(title=clean_text(title), show_lines=True)
-    for column in ("Ticket", "Client", "Summary", "Changes", "Matched because"):
+    because = not _all_unconditional(plan)
+    narrow = width is not None and width < NARROW
+    columns = ["Ticket", "Client / summary"] if narrow else ["Ticket", "Client", "Summary"]
+    columns += ["Changes", "Matched because"] if because else ["Changes"]
+    for column in columns:
         table.add_column(column, overflow="fold")
     for change in plan.changes[:max_rows]:
-        table.add_row(
-            Text(str(change.ticket_id)),
-            Text(clean_text(change.client_name)),
-            Text(_clip(change.summary, _SUMMARY_WIDTH)),
-            Text(clean_text("\n".join(change_lines(change, lookups)))),
-            Text(clean_text(change.reason)),
-        )
+        client = clean_text(change.client_name)
+        summary = _clip(change.summary, _SUMMARY_WIDTH)
+        cells = [Text(str(change.ticket_id))]
+        cells += [Text(f"{client}\n{summary}")] if narrow else [Text(client), Text(summary)]
+        cells.append(Text(clean_text("\n".join(change_lines(change, lookups)))))
+        if because:
+            cells.append(Text(clean_text(change.reason)))
+        table.add_row(*cells)
     return table
+
+
+NARROW = 100
+"""Below this many columns the preview puts client and summary in one column."""
+
+
+_EVERY_TICKET = (
+    "Every selected ticket matched (the playbook has no where:); the changes are what its "
+    "actions make of each."
+)
+
+
+def _all_unconditional(plan: Plan) -> bool:
+    return bool(plan.changes) and all(c.reason == NO_CONDITIONS for c in plan.changes)
+
+
+def json_hint(plan: Plan) -> str:
+    """The command that prints every change of ``plan`` (the JSON document)."""
+    if plan.mode == "undo":
+        return f"halo-automate undo {plan.undo_of} --json"
+    return f"halo-automate plan {plan.playbook} --json"
 
 
 def render_plan(
@@ -118,10 +170,13 @@ def render_plan(
 ) -> None:
     """Print the plan's changes (at most ``max_rows``) and its totals to ``console``."""
     if plan.changes:
-        console.print(changes_table(plan, lookups, max_rows))
+        console.print(changes_table(plan, lookups, max_rows, console.width))
+        if _all_unconditional(plan):
+            console.print(Text(_EVERY_TICKET))
         hidden = len(plan.changes) - max_rows
         if hidden > 0:
-            console.print(Text(f"… and {hidden} more change(s) not shown (see the JSON plan)"))
+            more = f"… and {hidden} more change(s) not shown (all of them: {json_hint(plan)})"
+            console.print(Text(clean_text(more)))
     else:
         console.print(Text(clean_text(f"{plan.playbook}: nothing to change.")))
     for line in not_evaluated_lines(plan, max_rows):
@@ -135,6 +190,7 @@ def render_plan(
         rate_requests=rate_requests,
         rate_seconds=rate_seconds,
         budget_now=budget_now,
+        width=console.width,
     ):
         console.print(Text(line))
 
@@ -147,7 +203,9 @@ def not_evaluated_lines(plan: Plan, max_rows: int = 50) -> list[str]:
     ]
     hidden = len(plan.not_evaluated) - max_rows
     if hidden > 0:
-        lines.append(f"… and {hidden} more not evaluated (see the JSON plan)")
+        lines.append(
+            clean_text(f"… and {hidden} more not evaluated (all of them: {json_hint(plan)})")
+        )
     return lines
 
 
@@ -159,17 +217,25 @@ def totals_lines(
     rate_requests: int = 300,
     rate_seconds: float = 300.0,
     budget_now: WindowState | None = None,
+    width: int | None = None,
 ) -> list[str]:
-    """The totals under the table, as plain lines.
+    """The totals under the table, as plain lines (the per-client list wrapped between
+    clients to ``width``, never inside a name).
 
     With ``budget_now`` (the shared request budget as it is now: slots other processes hold,
     a 429 pause) the time is estimated at that budget; without it, the least time Halo's
     rate limit allows."""
     actions = sum(len(c.actions) for c in plan.changes)
+    updates = sum(1 for c in plan.changes if c.ticket_update)
+    what = [f"{actions} action(s)"] if actions else []
+    if updates and not actions:
+        what.append(f"{updates} field update(s), no actions")
+    elif updates:
+        what.append(f"{updates} field update(s)")
     lines = [
         f"Scanned {plan.scanned}, matched {plan.matched}, to change {len(plan.changes)} "
-        f"ticket(s) ({actions} action(s)); ignored by Halo (failed the select re-check): "
-        f"{plan.ignored_by_halo}",
+        f"ticket(s) ({', '.join(what) or 'nothing'}); ignored by Halo (failed the select "
+        f"re-check): {plan.ignored_by_halo}",
     ]
     if plan.not_evaluated:
         lines.append(
@@ -177,9 +243,9 @@ def totals_lines(
         )
     per_client = client_counts(plan)
     if per_client:
-        shown = ", ".join(f"{name or '(no client)'} {n}" for name, n in per_client.items())
-        lines.append(f"Per client: {shown}")
-    requests = requests_needed(plan, batch_size=batch_size, page_size=page_size)
+        shown = [f"{name or '(no client)'} {n}" for name, n in per_client.items()]
+        lines.extend(item_lines("Per client: ", shown, width or 10**6))
+    requests = apply_requests_needed(plan, batch_size=batch_size, page_size=page_size)
     if budget_now is not None:
         lines.append(_estimate_line(requests, rate_requests, rate_seconds, budget_now))
     else:
@@ -188,6 +254,7 @@ def totals_lines(
             f"Apply needs {requests} request(s); Halo's rate limit ({rate_requests} per "
             f"{rate_seconds:g}s) makes that take at least {duration(seconds)}"
         )
+    lines.extend(plan_notes.notes(plan))  # e-mails sent, custom field reads (issue 18)
     lines.extend(_limit_lines(plan))
     return lines
 

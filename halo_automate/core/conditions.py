@@ -53,7 +53,10 @@ class Check:
     @property
     def label(self) -> str:
         value = list(self.value) if isinstance(self.value, tuple) else self.value
-        return f"{self.field} {NEGATION_PREFIX if self.negate else ''}{self.op} {value!r}"
+        shown = repr(value)
+        if isinstance(value, str) and "'" not in value and value.isprintable():
+            shown = f"'{value}'"  # as written: repr would double a regex's every backslash
+        return f"{self.field} {NEGATION_PREFIX if self.negate else ''}{self.op} {shown}"
 
 
 @dataclass(frozen=True)
@@ -198,10 +201,14 @@ def fields_of(node: Node | None) -> set[str]:
 # ---------------------------------------------------------------- compiling
 
 
+NO_CONDITIONS = "no conditions (every selected ticket)"
+"""The reason of a match by a playbook without ``where:``."""
+
+
 def compile_where(node: Node | None, *, now: datetime) -> Matcher:
     """Compile a tree once into ``ticket -> reason | None | Unknown`` (see :data:`Verdict`)."""
     if node is None:
-        return lambda ticket: "no conditions (every selected ticket)"
+        return lambda ticket: NO_CONDITIONS
     return _compile(node, now)
 
 

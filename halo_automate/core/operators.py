@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
+from halo_automate.core import customfields
 from halo_automate.core.dates import parse_halo_date
 from halo_automate.core.fields import ALWAYS_IN_LIST_ROWS, ticket_list_fields
 from halo_automate.core.patterns import compile_pattern
@@ -55,7 +56,10 @@ Predicate: TypeAlias = Callable[[Any], bool]
 
 
 def field_kind(name: str) -> str | None:
-    """The condition kind of a list-row field (str, int, num, bool, date, array, other)."""
+    """The condition kind of a list-row field (str, int, num, bool, date, array, other); a
+    custom field (``customfield.<label or id>``) is read as text."""
+    if customfields.is_where_field(name):
+        return "str"
     halo_type = ticket_list_fields().get(name)
     if halo_type is None:
         return None
@@ -113,6 +117,9 @@ def _readable(kind: str, value: object) -> str | None:
 
 def read_field(field: str, kind: str, ticket: Any) -> object:
     """The ticket's value of ``field`` for a condition: the value, None (unset) or Unknown."""
+    if customfields.is_where_field(field):
+        value, why = customfields.condition_value(ticket, field)
+        return value if why is None else Unknown(why)
     try:
         value = ticket[field]
     except KeyError:

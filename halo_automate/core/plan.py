@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 
+from halo_automate.core import customfields
 from halo_automate.core.actions.base import Compiled, Write
 from halo_automate.core.changes import (
     PLAN_FORMAT,
@@ -41,7 +42,8 @@ from halo_automate.core.changes import (
     json_value,
     new_run_id,
 )
-from halo_automate.core.conditions import Matcher, compile_where
+from halo_automate.core.conditions import Matcher, compile_where, fields_of
+from halo_automate.core.lifecycle import History, compile_steps
 from halo_automate.core.lookups import Lookups
 from halo_automate.core.operators import Unknown
 from halo_automate.core.plan_doc import plan_from_json, plan_to_dict, plan_to_json
@@ -62,9 +64,11 @@ __all__ = [
     "Plan",
     "RemoveAction",
     "TicketChange",
+    "apply_requests_needed",
     "check_limits",
     "client_counts",
     "compile_actions",
+    "compile_playbook",
     "evaluate",
     "make_plan",
     "needed_lookups",
@@ -72,6 +76,7 @@ __all__ = [
     "plan_from_json",
     "plan_to_dict",
     "plan_to_json",
+    "reads_custom_fields",
     "requests_needed",
     "seconds_needed",
 ]
@@ -98,6 +103,27 @@ def compile_actions(playbook: Playbook, lookups: Lookups) -> Compiled:
     # Posted actions that carry field changes go last: a ticket whose note failed is not closed.
     postings = sorted((p for c in parts for p in c.postings), key=lambda p: p.kind.carries_fields)
     return Compiled(tuple(w for c in parts for w in c.writes), tuple(postings))
+
+
+def compile_playbook(
+    playbook: Playbook, lookups: Lookups, *, now: datetime, history: Mapping[int, History]
+) -> Compiled:
+    """The playbook's actions compiled, or for a ``lifecycle:`` playbook (warn, then close)
+    its steps, each due only on the tickets whose next step it is by ``history``."""
+    if playbook.lifecycle:
+        return compile_steps(playbook.lifecycle, lookups, playbook.name, now=now, history=history)
+    return compile_actions(playbook, lookups)
+
+
+def reads_custom_fields(playbook: Playbook) -> bool:
+    """Whether deciding the playbook's changes needs each ticket's custom fields (a ``where``
+    on ``customfield.X`` or a ``set: {customfields: ...}``), which list rows lack."""
+    if any(customfields.is_where_field(f) for f in fields_of(playbook.where)):
+        return True
+    return any(
+        a.kind == "set" and isinstance(a.spec, Mapping) and customfields.ARRAY in a.spec
+        for a in playbook.actions
+    )
 
 
 # ---------------------------------------------------------------- planning one ticket
@@ -134,6 +160,7 @@ def _change(
     due = [(p, carried) for p in compiled.postings if (carried := p.carried(ticket)) is not None]
     if not fields and not any(p.alone for p, _ in due):
         return None
+    customfields.fold(ticket, update)  # a custom field write sends the whole array
     render = {"playbook": playbook.name, "run_id": run_id, "ticket": ticket}
     actions: list[ActionSpec] = []
     for posting, carried in due:
@@ -198,10 +225,12 @@ def make_plan(
     query: Mapping[str, str],
     instance: str = "default",
     instance_identity: str = "",
+    history: Mapping[int, History] | None = None,
 ) -> Plan:
-    """Plan ``playbook`` over the fetched ``tickets`` (streamed; only changes are kept)."""
+    """Plan ``playbook`` over the fetched ``tickets`` (streamed; only changes are kept).
+    ``history``: what each ticket has had of a ``lifecycle:`` playbook's steps (none: nothing)."""
     matcher = compile_where(playbook.where, now=now)
-    compiled = compile_actions(playbook, lookups)
+    compiled = compile_playbook(playbook, lookups, now=now, history=history or {})
     recheck = compile_recheck(query, lookups)
     scanned = matched = ignored = 0
     seen: set[int] = set()
@@ -281,7 +310,8 @@ def client_counts(plan: Plan) -> dict[str, int]:
 
 def requests_needed(plan: Plan, batch_size: int = 50, page_size: int = 100) -> int:
     """Requests an apply sends: stale-check pages + ticket-update batches + action batches
-    + one DELETE per action an undo removes."""
+    + one DELETE per action an undo removes + one ticket read per change that writes custom
+    fields (list rows lack them: :mod:`halo_automate.core.customfields`)."""
     changes = len(plan.changes)
     updates = sum(1 for c in plan.changes if c.ticket_update)
     actions = sum(len(c.actions) for c in plan.changes)
@@ -291,7 +321,29 @@ def requests_needed(plan: Plan, batch_size: int = 50, page_size: int = 100) -> i
         + math.ceil(updates / batch_size)
         + math.ceil(actions / batch_size)
         + removals
+        + sum(1 for c in plan.changes if any(customfields.is_plan_field(n) for n in c.fields))
     )
+
+
+DUPLICATE_CHECK_IDS = 100
+"""Ticket ids per duplicate-check read (``ticketids``, as every read by id)."""
+
+
+def apply_requests_needed(plan: Plan, batch_size: int = 50, page_size: int = 100) -> int:
+    """Every request applying ``plan`` sends once confirmed (what a preview's "Apply needs"
+    promises and the apply then reports): :func:`requests_needed`, plus the read that checks
+    each action batch was not posted by another run already
+    (:mod:`halo_automate.engine.duplicates`, one per batch in the usual case) and the one
+    read of the instance's facts a writing run journals. Lookups a separate ``apply``
+    process fetches again, and duplicate checks of tickets that got an action meanwhile,
+    are not counted."""
+    if not plan.changes:
+        return 0
+    actions = sum(len(c.actions) for c in plan.changes)
+    full, rest = divmod(actions, max(batch_size, 1))
+    per_batch = math.ceil(max(batch_size, 1) / DUPLICATE_CHECK_IDS)
+    checks = full * per_batch + (math.ceil(rest / DUPLICATE_CHECK_IDS) if rest else 0)
+    return requests_needed(plan, batch_size, page_size) + checks + 1
 
 
 def seconds_needed(

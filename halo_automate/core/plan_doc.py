@@ -11,14 +11,21 @@ Version 2 (docs/plans.md)::
                   "fields": {name: {before, after}},    # sent in the ticket update
                   "carried": {name: {before, after}},   # changed by a posted action (close)
                   "actions": [{kind, body}],
+                  "customfields": {"ids": {field: id}, "array": [{id, value} | {id}]},
                   "remove_actions": [{action_id, body}]}],   # undo plans (apply: refused)
      "not_evaluated_count": ..., "not_evaluated": [...], "warnings": [...]}
 
 Each change is stored once: the ticket update's values are the ``fields``' after-values (an
 undo's, :func:`~halo_automate.core.values.restore_value` of them), derived when reading,
-never a second copy that could disagree. ``halo_rules``, ``max_changes`` and ``expect_*``
-summarise the playbook for the journal; ``apply`` checks them against the playbook's source
-(:mod:`halo_automate.core.plan_verify`), which is where limits come from.
+never a second copy that could disagree. A change that writes custom fields (plan fields
+``customfields.<label>``, issue 18) also has ``customfields``: the ids of the fields it
+changes and the whole array the update sends (a partial array blanks the others in Halo),
+each changed entry without its value, which is the plan field's
+(:func:`~halo_automate.core.customfields.to_document`).
+
+``halo_rules``, ``max_changes`` and ``expect_*`` summarise the playbook for the journal;
+``apply`` checks them against the playbook's source (:mod:`halo_automate.core.plan_verify`),
+which is where limits come from.
 
 :func:`plan_to_json` and :func:`plan_from_json` round-trip exactly. Reading is strict (JSON
 without NaN/Infinity, bounded nesting: :mod:`halo_automate.core.plan_json`; no unknown keys;
@@ -34,6 +41,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from halo_automate.core import customfields
 from halo_automate.core.changes import (
     PLAN_FORMAT,
     PLAN_VERSION,
@@ -73,7 +81,7 @@ _TOP = frozenset(
 )  # fmt: skip
 _CHANGE = frozenset(
     {"ticket_id", "client_name", "summary", "reason", "fields", "carried", "actions"}
-    | {"remove_actions"}
+    | {"remove_actions", "customfields"}
 )
 _PLAYBOOK = frozenset({"name", "hash", "source"})
 
@@ -123,7 +131,10 @@ def _pairs(fields: Mapping[str, FieldChange], names: list[str]) -> dict[str, JSO
 
 def _change_to_dict(mode: str, change: TicketChange) -> dict[str, JSONValue]:
     update = change.ticket_update
+    array = customfields.to_document(update)  # ValueError: it disagrees with its fields
     for name, value in update.items():
+        if name in (customfields.ARRAY, customfields.IDS):
+            continue
         planned = change.fields.get(name)
         if planned is None or value != update_value(mode, name, planned.after):
             raise ValueError(
@@ -138,6 +149,8 @@ def _change_to_dict(mode: str, change: TicketChange) -> dict[str, JSONValue]:
         "carried": _pairs(change.fields, [n for n in change.fields if n not in update]),
         "actions": [{"kind": a.kind, "body": dict(a.body)} for a in change.actions],
     }
+    if array is not None:
+        doc["customfields"] = array
     if mode == "undo" or change.remove_actions:
         doc["remove_actions"] = [
             {"action_id": r.action_id, "body": dict(r.body)} for r in change.remove_actions
@@ -229,15 +242,18 @@ def _change_from_dict(mode: str, doc: object) -> TicketChange:
     both = sorted(set(update) & set(carried))
     if both:
         raise ValueError(f"ticket {ticket_id}: field {both[0]!r} is both in fields and carried")
+    values: dict[str, JSONValue] = {n: update_value(mode, n, fc.after) for n, fc in update.items()}
+    if "customfields" in doc:
+        values.update(customfields.from_document(take(doc, "customfields", dict), values))
+    elif any(customfields.is_plan_field(n) for n in values):  # it would send no array
+        raise ValueError(f"ticket {ticket_id}: custom fields without their 'customfields' array")
     return TicketChange(
         ticket_id=ticket_id,
         client_name=take(doc, "client_name", str),
         summary=take(doc, "summary", str),
         reason=take(doc, "reason", str),
         fields=MappingProxyType({**update, **carried}),
-        ticket_update=MappingProxyType(
-            {n: update_value(mode, n, fc.after) for n, fc in update.items()}
-        ),
+        ticket_update=MappingProxyType(values),
         actions=action_specs(take(doc, "actions", list)),
         remove_actions=remove_actions(doc),
     )

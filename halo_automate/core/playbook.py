@@ -31,6 +31,7 @@ from halo_automate.core.actions.registry import ACTION_KINDS
 from halo_automate.core.conditions import Node, Path, Problem, parse_where
 from halo_automate.core.incremental import parse_sweep
 from halo_automate.core.instance_names import instances_problems
+from halo_automate.core.lifecycle import LifecycleStep, parse_steps, problems_with_actions
 from halo_automate.core.playbook_yaml import MAX_FILE_BYTES, MAX_PROBLEMS, Source, parse_text
 from halo_automate.core.schedule import Schedule, parse_schedule
 from halo_automate.core.selection import check_select
@@ -78,6 +79,8 @@ class PlaybookFile(_Model):
     select: dict[str, Any] = Field(default_factory=dict)
     where: dict[str, Any] | None = None
     actions: list[Any] = Field(min_length=1)
+    lifecycle: list[Any] | None = None
+    """Warn-then-close steps instead of ``actions`` (:mod:`halo_automate.core.lifecycle`)."""
     limits: Limits = Field(default_factory=Limits)
     expect: Expect | None = None
     halo_rules: bool = False
@@ -115,6 +118,8 @@ class Playbook(BaseModel):
     """The config instances it may run on (None: all; see core/instance_scope.py)."""
     source: str = ""
     """The playbook's text (sha256 of its UTF-8 is ``source_hash``); plans carry it."""
+    lifecycle: tuple[LifecycleStep, ...] = ()
+    """Warn-then-close steps; ``actions`` then holds each step's action, in order."""
     full_sweep: str | None = None  # incremental runs: how often to read in full (None: config)
 
 
@@ -278,15 +283,21 @@ def _validate(data: object, src: Source, source_hash: str) -> Playbook | None:
         return None
     _normalise_actions(data)
     where, schedule = _check_raw(data, src)
+    steps = None
+    if "lifecycle" in data:  # the steps stand for the actions
+        problems_with_actions(data, src.add)
+        steps = parse_steps(data["lifecycle"], src.add)
+        data = {**data, "actions": [s.action for s in steps or ()] or [None]}
     spec: PlaybookFile | None = None
     try:
         spec = PlaybookFile.model_validate(data)
     except ValidationError as e:
         _pydantic_problems(e, src)
-    actions = _parse_actions(data.get("actions"), src)
+    actions = list(data["actions"]) if steps else _parse_actions(data.get("actions"), src)
     if spec is None or actions is None:
         return None
-    _check_actions(actions, src)
+    if steps is None:
+        _check_actions(actions, src)
     name = spec.name or FilePath(src.path).stem
     if spec.name is None and not _NAME.match(name):
         src.add((), f"the file name {name!r} is not a playbook name: add a 'name:' key")
@@ -306,6 +317,7 @@ def _validate(data: object, src: Source, source_hash: str) -> Playbook | None:
         expect=spec.expect,
         halo_rules=spec.halo_rules,
         instances=None if spec.instances is None else tuple(spec.instances),
+        lifecycle=steps or (),
         full_sweep=spec.full_sweep,
         path=src.path,
         source_hash=source_hash,

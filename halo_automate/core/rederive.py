@@ -8,40 +8,82 @@ playbook would still make exactly the planned change is the ticket written, and 
 the re-derived change (:meth:`Rederiver.__call__` returns it): no field, flag, note text or
 removal is ever taken from the plan itself. Anything else is skipped with
 :data:`NOT_NOW` and the difference. ``run`` (after its prompt) and ``apply`` share it
-(:mod:`halo_automate.engine.batches` calls it in its stale check). Pure: no I/O.
+(:mod:`halo_automate.engine.batches` calls it in its stale check).
+
+The facts a change depends on beyond the ticket's list row are gathered before re-deriving,
+as planning gathered them: a playbook that reads custom fields
+(:attr:`Rederiver.reads_custom_fields`) gets each ticket's array read first; a ``lifecycle:``
+playbook's step depends on each ticket's history (the journal and its actions), which
+:meth:`Rederiver.prepare` asks of the ``history`` source for the tickets about to be checked.
+A ticket whose facts could not be had (its custom fields unread, its history unknown, no
+source given) is skipped with :data:`NOT_NOW`, never written with another change.
+Pure: no I/O (the history source is the engine's).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from halo_automate.core import customfields
 from halo_automate.core.changes import TicketChange
 from halo_automate.core.conditions import compile_where
+from halo_automate.core.lifecycle import History
 from halo_automate.core.lookups import Lookups
 from halo_automate.core.operators import Unknown
-from halo_automate.core.plan import compile_actions, evaluate
+from halo_automate.core.plan import compile_playbook, evaluate, reads_custom_fields
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.selection import build_query, compile_recheck
 from halo_automate.core.values import same
 
 NOT_NOW = "not what the playbook would do now"
 
+HistorySource = Callable[[Sequence[int]], tuple[Mapping[int, History], frozenset[int]]]
+"""For ticket ids: each one's lifecycle history (absent: it had nothing) and the ids whose
+history could not be read."""
+
 
 class Rederiver:
     """The playbook compiled once (lookups resolved, ``where`` at ``now``) for one run."""
 
-    def __init__(self, playbook: Playbook, lookups: Lookups, *, now: datetime, run_id: str):
+    def __init__(
+        self,
+        playbook: Playbook,
+        lookups: Lookups,
+        *,
+        now: datetime,
+        run_id: str,
+        history: HistorySource | None = None,
+    ):
         self.playbook = playbook
         self.run_id = run_id
+        self.reads_custom_fields = reads_custom_fields(playbook)
+        """Whether each ticket needs its custom field array read before re-deriving."""
+        self._lookups, self._now, self._history = lookups, now, history
+        self._known: frozenset[int] = frozenset()  # lifecycle: tickets whose history is known
         self._matcher = compile_where(playbook.where, now=now)
-        self._compiled = compile_actions(playbook, lookups)
+        self._compiled = compile_playbook(playbook, lookups, now=now, history={})
         self._recheck = compile_recheck(build_query(playbook.select, lookups), lookups)
+
+    def prepare(self, ticket_ids: Sequence[int]) -> None:
+        """Gather the history a ``lifecycle:`` playbook's steps depend on for these tickets
+        (right before they are re-derived; nothing for other playbooks)."""
+        if not self.playbook.lifecycle or self._history is None:
+            return
+        history, unknown = self._history(ticket_ids)
+        self._known = frozenset(ticket_ids) - unknown
+        self._compiled = compile_playbook(
+            self.playbook, self._lookups, now=self._now, history=history
+        )
 
     def __call__(self, planned: TicketChange, ticket: Mapping[str, Any]) -> TicketChange | str:
         """The change to write (re-derived, equal to ``planned``), or why the ticket is
         skipped (``not what the playbook would do now: ...``)."""
+        if self.playbook.lifecycle and planned.ticket_id not in self._known:
+            return f"{NOT_NOW}: its lifecycle history (journal and ticket actions) is not known"
+        if self.reads_custom_fields and customfields.entries(ticket) is None:
+            return f"{NOT_NOW}: its custom fields could not be read"
         derived = evaluate(
             self.playbook, self._compiled, self._matcher, self._recheck, ticket, self.run_id
         )
@@ -70,6 +112,10 @@ def difference(planned: TicketChange, derived: TicketChange) -> str | None:
             return f"it would set {name} to {want.after!r}, the plan says {got.after!r}"
     if set(planned.ticket_update) != set(derived.ticket_update):
         return "the plan writes its fields another way (ticket update or action)"
+    if not _equal(
+        planned.ticket_update.get(customfields.IDS), derived.ticket_update.get(customfields.IDS)
+    ):
+        return "its custom fields are other fields now (their ids differ from the plan's)"
     if planned.remove_actions:
         return "the plan removes actions, which the playbook never does"
     if [a.kind for a in planned.actions] != [a.kind for a in derived.actions]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from halo_automate.core import customfields
 from halo_automate.core.dates import UNSET_DATE
 from halo_automate.core.fields import ticket_fields
 
@@ -36,7 +37,11 @@ def unset_of(name: str) -> Any:
 
 def field_value(ticket: Mapping[str, Any], name: str) -> Any:
     """A ticket's value of ``name``; a key Halo left out is the field's unset value (a null
-    Halo sent stays None, which :func:`same` already counts as empty)."""
+    Halo sent stays None, which :func:`same` already counts as empty). A custom field
+    (``customfields.<label>``) is read from the ticket's array
+    (:mod:`~halo_automate.core.customfields`)."""
+    if customfields.is_plan_field(name):
+        return customfields.value_of(ticket, name)
     return ticket[name] if name in ticket else unset_of(name)
 
 

@@ -39,7 +39,8 @@ import structlog
 from halo_automate.core.instance import instance_record
 from halo_automate.core.outcome import RunOutcome
 from halo_automate.core.plan import Plan, check_limits, plan_to_json
-from halo_automate.engine.batches import ApplyRun, Progress, Rederive
+from halo_automate.engine.batches import ApplyRun, Progress
+from halo_automate.engine.recheck import Rederive
 from halo_automate.engine.tally import Meter
 from halo_automate.engine.undo_history import UndoGuard
 from halo_automate.engine.writer import POLL_SECONDS, instance_key, instance_writer

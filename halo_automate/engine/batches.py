@@ -32,8 +32,10 @@ import structlog
 
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import Plan, RemoveAction, TicketChange
+from halo_automate.engine.custom_reads import read_custom_fields
 from halo_automate.engine.duplicates import Planned, posted_elsewhere
 from halo_automate.engine.pipeline import Gate, overlapped
+from halo_automate.engine.recheck import Rederive, read_current
 from halo_automate.engine.rows import Write, done_marks, field_rows, skip_rows
 from halo_automate.engine.tally import Meter, Tally
 from halo_automate.engine.writes import (
@@ -60,9 +62,6 @@ from halo_automate.store.journal import ChangeKind, ChangeMark, Journal, Lock, N
 log = structlog.get_logger("halo_automate.engine.apply")
 
 Progress = Callable[[int, int], None]
-Rederive = Callable[[TicketChange, Mapping[str, Any]], "TicketChange | str"]
-"""The change a playbook would make now to a planned ticket, or why it is skipped
-(:class:`~halo_automate.core.rederive.Rederiver`)."""
 Post = Callable[[Sequence[Mapping[str, Any]]], list[WriteResult]]
 
 
@@ -106,8 +105,7 @@ class ApplyRun:
         (:mod:`halo_automate.core.rederive`)."""
         if not todos:
             return []
-        ids = [t.change.ticket_id for t in todos]
-        current = {t["id"]: t for t in self.client.tickets_by_ids(ids)}
+        current = read_current(self.client, [t.change for t in todos], self._rederive)
         live: list[Todo] = []
         rows: list[tuple[NewChange, str]] = []
         for todo in todos:
@@ -379,6 +377,7 @@ class ApplyRun:
         if tickets:
             ids = sorted({w.ticket_id for w in tickets})
             current = {t["id"]: t for t in self.client.tickets_by_ids(ids)}
+            read_custom_fields(self.client, current, (w.change for w in tickets))
             for w in tickets:
                 out[id(w)] = ticket_verdict(w.change.fields, w.body, current.get(w.ticket_id))
         listed: dict[int, list[dict[str, Any]]] = {}

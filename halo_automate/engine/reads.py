@@ -155,6 +155,8 @@ class TicketReads:
         scheduled: bool,
     ) -> ReadDecision:
         sweep = parse_sweep(playbook.full_sweep or self.settings.full_sweep)
+        if scheduled and playbook.lifecycle:  # its steps fall due as time passes
+            return ReadDecision(None, "lifecycle steps (time-dependent)")
         if scheduled and self._forms.get(self.client.settings.identity) == []:
             return ReadDecision(None, "Halo honours no last-update filter form")
         return decide(

@@ -31,10 +31,13 @@ from typing import Any
 
 import structlog
 
+from halo_automate.core.customfields import is_plan_field
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import FieldChange, Plan, TicketChange, plan_from_json
+from halo_automate.core.values import field_value
 from halo_automate.engine.apply import Applier
 from halo_automate.engine.batches import ApplyRun
+from halo_automate.engine.custom_reads import read_custom_fields, resend_values
 from halo_automate.engine.rows import Write
 from halo_automate.engine.tally import Meter
 from halo_automate.engine.writer import instance_key, instance_writer
@@ -147,6 +150,7 @@ def reconcile_pending(run: ApplyRun, rows: Sequence[ChangeRow]) -> None:
     for row in rows:
         by_ticket[row.ticket_id].append(row)
     current = {t["id"]: t for t in run.client.tickets_by_ids(sorted(by_ticket))}
+    read_custom_fields(run.client, current, (changes[t] for t in by_ticket if t in changes))
     pass_ = _Pass(run.client, run.plan)
     for tid, ticket_rows in sorted(by_ticket.items()):
         change, ticket = changes.get(tid), current.get(tid)
@@ -193,7 +197,7 @@ class _Pass:
     def _update(self, change: TicketChange, ticket: dict[str, Any], rows: list[ChangeRow]) -> None:
         resend: list[ChangeRow] = []
         for row in rows:
-            state = field_state(ticket.get(row.field), _fc(row))
+            state = field_state(_value(ticket, row.field), _fc(row))
             if state == "after":
                 self.marks.append(ChangeMark(row.id, "done", LANDED))
             elif state == "before":
@@ -203,8 +207,11 @@ class _Pass:
                 self.marks.append(
                     ChangeMark(row.id, "skipped", f"changed by someone else: now {now!r}")
                 )
-        if resend:
-            body = ticket_body(self.plan, change.ticket_id, {r.field: r.after for r in resend})
+        values, why = resend_values(change, ticket, {r.field: r.after for r in resend})
+        if resend and why is not None:  # another custom field moved: never clobbered
+            self.marks += [ChangeMark(r.id, "skipped", why) for r in resend]
+        elif resend:
+            body = ticket_body(self.plan, change.ticket_id, values)
             self.tickets.append(Write(change, "ticket", body, row_ids=[r.id for r in resend]))
 
     def _action(
@@ -237,6 +244,11 @@ class _Pass:
             self.deletes.append(Write(change, "delete", {}, row_ids=[row.id], action_id=action_id))
         else:
             self.marks.append(ChangeMark(row.id, "done", LANDED))
+
+
+def _value(ticket: dict[str, Any], name: str) -> Any:
+    """A read-back value: a custom field from the ticket's array, any other field as sent."""
+    return field_value(ticket, name) if is_plan_field(name) else ticket.get(name)
 
 
 def _fc(row: ChangeRow) -> FieldChange:

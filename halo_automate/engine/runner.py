@@ -13,10 +13,12 @@ while fetching or planning). Only a bug propagates.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 import structlog
 
@@ -31,10 +33,13 @@ from halo_automate.core.plan import (
     needed_lookups,
     new_run_id,
     plan_to_json,
+    reads_custom_fields,
 )
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.selection import build_query
 from halo_automate.engine.apply import Applier, Guard, read_instance
+from halo_automate.engine.custom_reads import with_custom_fields
+from halo_automate.engine.lifecycle_facts import lifecycle_history
 from halo_automate.engine.reads import TicketReads
 from halo_automate.engine.recovery import recover_isolated
 from halo_automate.engine.saved import check_instance, claim, playbook_of, rederiver
@@ -129,19 +134,25 @@ class Runner:
         read = None
         if scope is None:
             read = self.reads.read(playbook, query, now=now, scheduled=scheduled)
-            rows = read.rows
+            tickets: Iterable[dict[str, Any]] = read.rows
         else:  # a webhook run: the named tickets, re-read
             query = scope.query(query)
-            rows = list(scope.tickets(query))
+            tickets = list(scope.tickets(query))
+        if reads_custom_fields(playbook):  # list rows lack them: a read per ticket
+            tickets = with_custom_fields(self.client, tickets)
+        history = None
+        if playbook.lifecycle:  # which steps each ticket had: journal + its actions
+            tickets, history = lifecycle_history(self.client, self.journal, playbook, tickets)
         plan = make_plan(
             playbook,
-            rows,
+            tickets,
             lookups,
             now=now,
             run_id=run_id or new_run_id(now),
             query=query,
             instance=self.client.instance_name,
             instance_identity=self.client.settings.identity,
+            history=history,
         )
         if read is None:  # a webhook run (scope): no watermark, what it writes is re-read
             return self.reads.scoped(plan if scope is None else scope.narrow(plan))
@@ -225,7 +236,7 @@ class Runner:
         run = _Run.of_plan(plan)
         try:
             check_limits(plan)
-            if plan.changes and confirm is not None and not confirm(plan):
+            if plan.changes and confirm and not start.meter.excluding(partial(confirm, plan)):
                 raise RefusedError(f"{plan.playbook}: not confirmed; nothing was written")
         except RefusedError as e:
             return self._end(start, run, RunStatus.REFUSED, error=e)
@@ -233,7 +244,11 @@ class Runner:
             return self._end(start, run, RunStatus.SUCCEEDED)
         applier = Applier(self.client, self.journal, progress=self.progress, guard=guard)
         try:  # after the prompt: each change re-derived from the playbook as tickets are now
-            redo = None if playbook is None else rederiver(self.client, playbook, plan, self.now())
+            redo = (
+                None
+                if playbook is None
+                else rederiver(self.client, self.journal, playbook, plan, self.now())
+            )
             with self._tracking(applier):
                 outcome = applier.apply(
                     plan, trigger=start.trigger, started_by=self.started_by, meter=start.meter,

@@ -19,6 +19,7 @@ from halo_automate.core.plan import Plan, needed_lookups
 from halo_automate.core.plan_verify import plan_playbook
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.rederive import Rederiver
+from halo_automate.engine.lifecycle_facts import history_source
 from halo_automate.errors import InstanceMismatchError, PlanAppliedError
 from halo_automate.halo.client import HaloClient
 from halo_automate.store.journal import Journal
@@ -66,8 +67,12 @@ def playbook_of(plan: Plan, playbook: Playbook | None) -> Playbook | None:
     return plan_playbook(plan, own_limits=False)
 
 
-def rederiver(client: HaloClient, playbook: Playbook, plan: Plan, now: datetime) -> Rederiver:
+def rederiver(
+    client: HaloClient, journal: Journal, playbook: Playbook, plan: Plan, now: datetime
+) -> Rederiver:
     """The re-derivation of ``plan``'s changes from ``playbook`` at ``now`` (its lookups are
-    the client's, fetched once per client)."""
+    the client's, fetched once per client; a ``lifecycle:`` playbook's history is read from
+    the journal and the tickets' actions when the stale check re-reads the tickets)."""
     lookups = client.lookups(sorted(needed_lookups(playbook)))
-    return Rederiver(playbook, lookups, now=now, run_id=plan.run_id)
+    history = history_source(client, journal, playbook) if playbook.lifecycle else None
+    return Rederiver(playbook, lookups, now=now, run_id=plan.run_id, history=history)

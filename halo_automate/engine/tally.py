@@ -8,10 +8,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from halo_automate.core.outcome import RunStatus
 from halo_automate.halo.client import HaloClient
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,8 @@ class Meter:
     before: Mapping[str, Any]
     started: float
     clock: Callable[[], float] = time.monotonic
+    excluded: list[float] = field(default_factory=lambda: [0.0])
+    """Seconds not counted as the run's (spent waiting for a person at the prompt)."""
 
     @classmethod
     def start(cls, client: HaloClient, clock: Callable[[], float] = time.monotonic) -> Meter:
@@ -33,8 +37,17 @@ class Meter:
         return {
             "requests": after["requests"] - self.before["requests"],
             "rate_limited": after["rate_limited"] - self.before["rate_limited"],
-            "seconds": self.clock() - self.started,
+            "seconds": self.clock() - self.started - self.excluded[0],
         }
+
+    def excluding(self, call: Callable[[], T]) -> T:
+        """``call()``, its time left out of the run's seconds (the confirmation prompt: a
+        run's "N requests in T s" is the time it worked, not the time a person read)."""
+        began = self.clock()
+        try:
+            return call()
+        finally:
+            self.excluded[0] += self.clock() - began
 
 
 @dataclass

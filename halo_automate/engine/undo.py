@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from halo_automate.core import customfields
 from halo_automate.core.lookups import Lookups
 from halo_automate.core.plan import (
     PLAN_VERSION,
@@ -40,6 +41,7 @@ from halo_automate.core.plan import (
 )
 from halo_automate.core.schema import CATEGORY_FIELDS
 from halo_automate.core.values import restore_value
+from halo_automate.engine.custom_reads import read_arrays
 from halo_automate.engine.undo_history import (
     RunHistory,
     UndoGuard,
@@ -104,6 +106,8 @@ def prepare_undo(
     read of the run's tickets; with notes to add, the outcomes lookup)."""
     history = run_history(journal, run_id)
     current = {t["id"]: t for t in client.tickets_by_ids(sorted(history.rows))}
+    custom = [t for t, rows in history.rows.items() if any(_custom(r) for r in rows)]
+    read_arrays(client, current, custom)  # custom fields: put back into the array as it is now
     outcome = None if delete_notes else note_outcome(client.lookups(["outcomes"]))
     return plan_undo(
         journal, history, now=now, delete_notes=delete_notes, note_outcome=outcome,
@@ -152,16 +156,19 @@ def plan_undo(
     text = journal.plan_json(run.run_id)
     original = plan_from_json(text) if text else None
     names = {c.ticket_id: (c.client_name, c.summary) for c in original.changes} if original else {}
+    updates = {c.ticket_id: c.ticket_update for c in original.changes} if original else {}
     undo_id = new_run_id(now)
     note = None
     if note_outcome is not None and not delete_notes:
         note = ActionSpec("note", {"outcome_id": note_outcome,
                                    "note": reverted_text(undo_id, run.run_id),
                                    "hiddenfromuser": True, "sendemail": False})  # fmt: skip
+    now_of = current or {}
     built = {
-        tid: _undo_change(tid, rows, names.get(tid, ("", "")), run.run_id, delete_notes, note)
+        tid: _undo_change(tid, rows, names.get(tid, ("", "")), run.run_id, delete_notes, note,
+                          (updates.get(tid), now_of.get(tid)))
         for tid, rows in sorted(history.rows.items())
-    }
+    }  # fmt: skip
     rows_of = {tid: skipped_rows(tid, Todo.whole(c)) for tid, (c, _) in built.items()}
     skips = tuple(assess(history, current or {}, rows_of, force))
     left_out = {s.ticket_id for s in skips}
@@ -205,8 +212,11 @@ def _undo_change(
     run_id: str,
     delete_notes: bool,
     note: ActionSpec | None,
+    arrays: tuple[Mapping[str, Any] | None, Mapping[str, Any] | None] = (None, None),
 ) -> tuple[TicketChange, int]:
-    """The undo of one ticket, and how many of the run's notes on it it keeps."""
+    """The undo of one ticket, and how many of the run's notes on it it keeps. ``arrays``:
+    the run's planned ticket update and the ticket as read now, for custom fields
+    (:func:`~halo_automate.core.customfields.undo_update`)."""
     fields: dict[str, FieldChange] = {}
     update: dict[str, Any] = {}
     removals: list[RemoveAction] = []
@@ -227,6 +237,7 @@ def _undo_change(
         else:
             fields[row.field] = FieldChange(before=row.after, after=row.before)  # type: ignore[arg-type]
             update[row.field] = restore_value(row.field, row.before)
+    customfields.undo_update(arrays[0], update, arrays[1])  # the whole array, each put back
     actions = (*reposts, note) if note is not None else tuple(reposts)
     change = TicketChange(
         ticket_id=ticket_id,
@@ -239,6 +250,10 @@ def _undo_change(
         remove_actions=tuple(removals),
     )
     return change, kept
+
+
+def _custom(row: ChangeRow) -> bool:
+    return row.kind is ChangeKind.FIELD and customfields.is_plan_field(row.field)
 
 
 def _without_marker(body: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from halo_automate.core import customfields
 from halo_automate.core.actions.registry import carries_fields
 from halo_automate.core.dates import parse_halo_date
 from halo_automate.core.plan import ActionSpec, FieldChange, Plan, RemoveAction, TicketChange
@@ -144,6 +145,8 @@ def stale_reason(
         now = field_value(current, name)
         if not same(now, fc.before):
             return f"changed since the plan: {name} is {now!r}, plan expected {fc.before!r}"
+    if names is None or any(customfields.is_plan_field(n) for n in names):
+        return customfields.others_moved(change.ticket_update, current)
     return None
 
 
@@ -154,6 +157,9 @@ def ticket_verdict(
     at a third value = changed by someone else; otherwise (some still at 'before') absent."""
     if current is None:
         return "changed", "ticket no longer exists (deleted or out of reach)"
+    written = list(written)
+    if customfields.ARRAY in written:  # the array carries the planned custom fields
+        written += [n for n in fields if customfields.is_plan_field(n)]
     states = {n: field_state(field_value(current, n), fields[n]) for n in written if n in fields}
     for name, state in states.items():
         if state == "other":
@@ -192,7 +198,7 @@ def action_body(plan: Plan, ticket_id: int, action: ActionSpec, index: int = 0) 
 
 def ticket_body(plan: Plan, ticket_id: int, values: Mapping[str, Any]) -> dict[str, Any]:
     """The POST /api/Tickets element: id, the values, and the rules flag."""
-    body: dict[str, Any] = {"id": ticket_id, **values}
+    body: dict[str, Any] = {"id": ticket_id, **customfields.sent(values)}
     if not plan.halo_rules:
         body["dont_do_rules"] = True
     return body

@@ -9,6 +9,9 @@ decision out. The rules (Halo has no idempotency key, FACTS.md §6.3):
 
 * reads retry 5xx and every transport failure, up to ``attempts`` tries in all, with jittered
   exponential back-off;
+* a refused connection (nothing listens at the URL: a wrong ``base_url`` or port) is tried
+  once more after a short pause, then given up: seconds of back-off would only delay the
+  message that names the URL;
 * a 429 is waited out (Retry-After, else the budget's doubling pause), up to
   ``rate_limit_attempts`` times per request, for reads and writes alike;
 * a write is re-sent only when Halo provably never applied it: a connect error, 429 or 503.
@@ -44,6 +47,9 @@ INSTANT_BACKOFF_ENV = "HALO_AUTOMATE_INSTANT_BACKOFF"
 
 _testing = False
 
+REFUSED_PAUSE = 0.25
+"""Seconds before the one retry of a refused connection (a Halo restarting its listener)."""
+
 
 class Failure(StrEnum):
     """How a request failed when there is no HTTP status to go by."""
@@ -54,6 +60,8 @@ class Failure(StrEnum):
     """It may have reached Halo: a timeout or a connection dropped after sending."""
     UNREADABLE = "unreadable"
     """Halo answered, but the body is too large or cannot be decoded."""
+    REFUSED = "refused"
+    """Never sent: the host refused the connection (nothing listens there)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,10 @@ def decide(
         return GiveUp(WriteOutcomeUnknown if write else HaloResponseError)
     if failure is Failure.MAYBE_SENT and write:
         return GiveUp(WriteOutcomeUnknown)
+    if failure is Failure.REFUSED:
+        if tries.failures >= 1:
+            return GiveUp(HaloUnavailableError)
+        return Retry(replace(tries, failures=1), REFUSED_PAUSE * jitter)
     if failure is not None:
         return _again(policy, tries, jitter)
     if status is None:
@@ -135,6 +147,19 @@ def decide(
             return GiveUp(WriteOutcomeUnknown)
         return _again(policy, tries, jitter)
     return Done()
+
+
+def is_refused(error: BaseException) -> bool:
+    """Whether ``error`` or what it wraps (httpx wraps httpcore, which wraps the OSError) is
+    a refused connection: :attr:`Failure.REFUSED`."""
+    seen: BaseException | None = error
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _again(policy: RetryPolicy, tries: Tries, jitter: float) -> Decision:

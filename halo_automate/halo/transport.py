@@ -49,6 +49,7 @@ from halo_automate.halo.retry import (
     Tries,
     backoff_is_instant,
     decide,
+    is_refused,
     retry_after_seconds,
 )
 from halo_automate.halo.stopping import stop_check
@@ -275,7 +276,7 @@ class Sender:
                 resp.close()
                 self.budget.observed(self._clock() - sent)
         except httpx.ConnectError as e:
-            raise SendFailed(Failure.NEVER_SENT, f"cannot connect: {_reason(e)}") from e
+            raise _connect_failed(request.url, e) from e
         except httpx.ConnectTimeout as e:
             raise SendFailed(Failure.NEVER_SENT, "connect timed out") from e
         except httpx.TimeoutException as e:
@@ -374,6 +375,16 @@ def _bad_url(url: str, error: Exception) -> ConfigError:
         f"cannot send to {one_line(url)!r}: {one_line(_reason(error))}; check halo.base_url "
         "and halo.auth_url"
     )
+
+
+def _connect_failed(url: httpx.URL, error: httpx.ConnectError) -> SendFailed:
+    """``cannot connect to http://127.0.0.1:9 (connection refused)``: the scheme, host and
+    port the request went to (never its path or query), and why; a refusal is its own
+    failure (retried once, quickly)."""
+    where = f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}"
+    if is_refused(error):
+        return SendFailed(Failure.REFUSED, f"cannot connect to {where} (connection refused)")
+    return SendFailed(Failure.NEVER_SENT, f"cannot connect to {where} ({_reason(error)})")
 
 
 def _reason(e: BaseException) -> str:

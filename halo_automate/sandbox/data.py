@@ -18,8 +18,8 @@ from functools import lru_cache
 from typing import Any
 
 from halo_automate.core.dates import UNSET_DATE, format_halo_date
+from halo_automate.sandbox import customfields, texts
 from halo_automate.sandbox import reference as ref
-from halo_automate.sandbox import texts
 from halo_automate.sandbox.state import Record, SandboxState
 
 SPAN_DAYS = 182
@@ -72,6 +72,7 @@ def generate(count: int, seed: int, now: datetime) -> SandboxState:
             "hasbeenclosed": when.closed,
             "dateclosed": last_action if when.closed else UNSET_DATE,
         }
+    customfields.seed(state)
     return state
 
 
@@ -370,7 +371,7 @@ def _ticket_record(ticket_id: int, **f: Any) -> Record:
 def new_ticket_record(ticket_id: int, state: SandboxState, now: str) -> Record:
     """Defaults for a ticket created through the API (before the posted fields apply)."""
     user = next(u for u in state.users if u["client_id"] == ref.UNKNOWN_CLIENT)
-    return _ticket_record(
+    record = _ticket_record(
         ticket_id,
         summary="",
         details="",
@@ -390,3 +391,4 @@ def new_ticket_record(ticket_id: int, state: SandboxState, now: str) -> Record:
         closed=UNSET_DATE,
         flagged=False,
     )
+    return {**record, "customfields": customfields.blank()}

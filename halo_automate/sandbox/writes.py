@@ -30,6 +30,7 @@ from typing import Any
 
 from halo_automate.core.dates import UNSET_DATE, format_halo_date, parse_halo_date
 from halo_automate.core.fields import action_fields, ticket_fields
+from halo_automate.sandbox import customfields
 from halo_automate.sandbox import reference as ref
 from halo_automate.sandbox.data import new_ticket_record
 from halo_automate.sandbox.replies import Rejected, dotnet_error, model_error
@@ -146,6 +147,10 @@ def ticket_changes(
             changes[key] = bound
     for key in _DATE_FIELDS & changes.keys():
         changes[key] = _date(changes[key], path(key))
+    if "customfields" in changes:  # a partial array blanks the fields it leaves out
+        changes["customfields"] = customfields.merge_posted(
+            base.get("customfields"), changes["customfields"], path
+        )
     _check_references(state, changes, path)
     _team(changes)
     _categories(changes)

@@ -183,6 +183,10 @@ class RequestRate:
         self._lock = threading.Lock()
         self._runs: deque[tuple[datetime, str, int]] = deque()
 
+    def announce(self, playbooks: Iterable[Playbook], settings: Settings, served: Any) -> None:
+        """The daemon's start: :func:`announce` the estimate and keep it for ``/metrics``."""
+        self.estimate = announce(playbooks, settings, served)
+
     def record(self, playbook: str, requests: int, ended: datetime) -> None:
         with self._lock:
             self._runs.append((ended, playbook, requests))

@@ -21,7 +21,6 @@ from typing import Any
 
 from halo_automate.config import Settings
 from halo_automate.core.playbook import Playbook
-from halo_automate.service.budget import RequestRate, announce
 from halo_automate.service.instances import Job, Served
 from halo_automate.service.metrics import FinishedRun
 from halo_automate.service.shared_reads import SharedReads
@@ -44,8 +43,7 @@ class Companions:
         self, settings: Settings, served: Served, clock: Callable[[], datetime], scheduler: Any
     ) -> None:
         self.settings, self.served = settings, served
-        self.shared = SharedReads.for_runners(served.runners, clock, scheduler)
-        self.rate = RequestRate(clock, settings.halo.rate_limit)
+        self.shared, self.rate = SharedReads.with_rate(served, clock, scheduler, settings)
         self.webhooks: WebhookRuns | None = None
         """The webhook listener, while the daemon serves."""
 
@@ -66,7 +64,7 @@ class Companions:
     ) -> WebhookRuns | None:
         """The daemon starts serving: log the schedules' budget estimate, then listen for
         webhooks (None when not configured or its instance is not served)."""
-        self.rate.estimate = announce(scheduled, self.settings, self.served)
+        self.rate.announce(scheduled, self.settings, self.served)
         self.webhooks = start_webhooks(self.settings, service, scheduler)
         return self.webhooks
 

@@ -217,8 +217,7 @@ class Daemon:
     # ------------------------------------------------------------------ runs
 
     def run_job(self, name: str, webhook: WebhookJob | None = None) -> FinishedRun | None:
-        """The scheduled job ``name`` (its key: see :mod:`.instances`), or ``webhook``'s run
-        (:mod:`.webhook_runs`): its playbook on its instance; None when stopping or gone."""
+        """Run job ``name`` (its key, :mod:`.instances`) or ``webhook``'s; None: stopping, gone."""
         job = webhook.job if webhook else next((j for j in self.jobs() if j.key == name), None)
         if job is None:
             return None
@@ -319,7 +318,8 @@ class Daemon:
                 health=self.health_address,
                 webhooks=self.beside.address,
             )
-            with self._wakeup:  # polls the folder; a request wakes it at once
+            # polls the folder; a request (a signal on any thread too) wakes it at once
+            with self._wakeup, self._wakeup.woken_by_signals(self.install_signals):
                 while not self._stop_requested:
                     self._wakeup.wait(self.poll_seconds)
                     self.check_reload()

@@ -39,6 +39,7 @@ from apscheduler.schedulers.base import BaseScheduler
 
 from halo_automate.core.incremental import query_key
 from halo_automate.halo.client import MAX_PAGE_SIZE, HaloClient
+from halo_automate.service.budget import RequestRate
 
 log = structlog.get_logger("halo_automate.service.shared_reads")
 
@@ -100,6 +101,15 @@ class SharedReads:
                 reads.cache = shared
         scheduler.add_listener(shared._submitted, EVENT_JOB_SUBMITTED)
         return shared
+
+    @classmethod
+    def with_rate(
+        cls, served: Any, clock: Callable[[], datetime], scheduler: BaseScheduler, settings: Any
+    ) -> tuple[SharedReads, RequestRate]:
+        """The daemon's read cache over its served runners, and its request-rate meter
+        (``/metrics``: :class:`~halo_automate.service.budget.RequestRate`)."""
+        shared = cls.for_runners(served.runners, clock, scheduler)
+        return shared, RequestRate(clock, settings.halo.rate_limit)
 
     def hold(self, moment: datetime | None) -> None:
         """Give every run from now on this moment (``--once``: all its runs are one moment);

@@ -11,6 +11,10 @@ so the rest of the service never builds a trigger or names an APScheduler option
 * **Run at start.** A new ``every <n>`` job is due now (service start, or a new file), then
   every ``n``; a cron job waits for its next cron time, because a cron line names the times
   it may run.
+* **A run still going.** When a job comes due while its previous run is still going,
+  APScheduler skips it and logs a raw "skipped: maximum number of running instances reached
+  (1)" line; that line is dropped here and one structlog event says it instead:
+  ``run_skipped_still_running playbook=... instance=...`` (once per skipped fire time).
 * **Time zone.** Cron times are read in ``daemon.timezone``; an unknown zone is a
   :class:`ConfigError` naming the key.
 
@@ -22,12 +26,15 @@ The test switch (like ``HALO_AUTOMATE_INSTANT_BACKOFF`` for back-off):
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import structlog
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -35,6 +42,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from halo_automate.core.schedule import Schedule
 from halo_automate.errors import ConfigError
+
+log = structlog.get_logger(__name__)
 
 SCHEDULE_SPEEDUP_ENV = "HALO_AUTOMATE_SCHEDULE_SPEEDUP"
 """A number > 1 makes ``every <n>`` intervals that many times shorter (tests only)."""
@@ -76,7 +85,7 @@ def job_options(schedule: Schedule, timezone: tzinfo, now: datetime) -> dict[str
 
 def make_scheduler(timezone: tzinfo, misfire_grace_seconds: int) -> BackgroundScheduler:
     """A scheduler with one worker thread: one run at a time, each job at most once at a time."""
-    return BackgroundScheduler(
+    scheduler = BackgroundScheduler(
         timezone=timezone,
         executors={"default": ThreadPoolExecutor(max_workers=1)},
         job_defaults={
@@ -85,3 +94,28 @@ def make_scheduler(timezone: tzinfo, misfire_grace_seconds: int) -> BackgroundSc
             "misfire_grace_time": misfire_grace_seconds,
         },
     )
+    scheduler.add_listener(_skipped, EVENT_JOB_MAX_INSTANCES)
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, _DropStillRunning) for f in scheduler_log.filters):
+        scheduler_log.addFilter(_DropStillRunning())
+    return scheduler
+
+
+def _skipped(event: JobSubmissionEvent) -> None:
+    """One clear event for a fire time skipped because the job's last run is still going
+    (job ids are ``playbook`` on the default instance, ``playbook@instance`` otherwise)."""
+    playbook, _, instance = str(event.job_id).partition("@")
+    log.warning(
+        "run_skipped_still_running",
+        playbook=playbook,
+        instance=instance or "(default)",
+        due=[t.isoformat() for t in event.scheduled_run_times],
+    )
+
+
+class _DropStillRunning(logging.Filter):
+    """Drop APScheduler's raw "maximum number of running instances reached" warning
+    (:func:`_skipped` logs it as ``run_skipped_still_running``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in str(record.msg)

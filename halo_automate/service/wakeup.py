@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import select
+import signal
 import socket
+import threading
+from collections.abc import Iterator
 from types import TracebackType
 
 
@@ -49,6 +52,26 @@ class Wakeup:
             while receiver.recv(512):
                 woken = True
         return woken
+
+    @contextlib.contextmanager
+    def woken_by_signals(self, enabled: bool = True) -> Iterator[None]:
+        """While open, any signal with a Python handler wakes :meth:`wait`, whichever thread
+        the kernel delivered it to (``signal.set_wakeup_fd`` on the sending socket).
+
+        CPython runs Python handlers in the main thread only, once it executes bytecode
+        again: a SIGHUP or SIGTERM delivered to another thread (the scheduler's, a request's)
+        did not interrupt the main thread's ``select``, and took up to a whole poll interval.
+        The C-level handler writes the signal's byte to the socket, so the ``select`` returns
+        and the Python handler runs at once. Main thread only (elsewhere a no-op)."""
+        pair = self._pair
+        if not enabled or pair is None or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.set_wakeup_fd(pair[1].fileno(), warn_on_full_buffer=False)
+        try:
+            yield
+        finally:
+            signal.set_wakeup_fd(previous)
 
     def __enter__(self) -> Wakeup:
         pair = socket.socketpair()

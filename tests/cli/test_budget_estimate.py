@@ -25,12 +25,13 @@ from halo_automate.store.journal import Journal
 
 
 def test_estimate_line_counts_slots_in_use() -> None:
-    """3 requests (a stale-check page, two note batches) at 2 per 60 s with 1 slot in use:
-    one goes now, two wait for the window: about a minute."""
+    """6 requests (a stale-check page, two note batches, their two duplicate checks, the
+    instance facts; issue 19.9: was 3, what the apply then did not match) at 2 per 60 s with
+    1 slot in use."""
     plan = _plan(100)
     busy = totals_lines(plan, rate_requests=2, rate_seconds=60, budget_now=WindowState(1, 0.0))
     assert busy[-1] == (
-        "Apply needs 3 request(s): about 1m 0s at the current budget (2 per 60s for every "
+        "Apply needs 6 request(s): about 2m 30s at the current budget (2 per 60s for every "
         "process, 1 in use now)"
     )
     idle = totals_lines(plan, rate_requests=240, rate_seconds=300, budget_now=WindowState(0, 0))

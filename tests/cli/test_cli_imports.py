@@ -93,8 +93,10 @@ def test_demo_imports_no_command() -> None:
         "halo_automate.cli.app",
         "halo_automate.cli.console",
         "halo_automate.cli.files",
+        "halo_automate.cli.history_view",  # drawing modules split from report (issue 19.1)
         "halo_automate.cli.preview",
         "halo_automate.cli.report",
+        "halo_automate.cli.show_view",
     }, cli
 
 

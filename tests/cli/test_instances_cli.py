@@ -181,8 +181,9 @@ def test_the_prompt_names_the_instance_and_its_host(
     assert result.exit_code == 4, result.output
     host = two.uat.base_url.removeprefix("http://")
     [question] = asked
-    assert question.startswith(f"On uat ({host}): apply these changes to ")
-    assert question.endswith(" tickets?")
+    # issue 19.7: the question spells out the effect (was "apply these changes to N tickets?")
+    assert question.startswith(f"On uat ({host}): close ")
+    assert question.endswith(" private notes, 0 e-mails, 0 other field changes. Apply?")
     assert two.uat.counters["writes_applied"] == 0 and untouched(two.prod)
 
 
@@ -245,3 +246,20 @@ def test_apply_and_undo_with_instance_write_only_there(two: Two) -> None:
     assert untouched(two.prod)
     runs = json.loads(two("history", "--json", "--instance", "uat").output)["runs"]
     assert [r["mode"] for r in runs] == ["undo", "apply"]
+
+
+def test_undo_without_instance_uses_the_instance_the_run_talked_to(two: Two) -> None:
+    """`undo RUN` of a uat run, without --instance, undoes it on uat (the journal says where
+    the run wrote), and prod sees no request; with --instance prod it is refused, naming
+    both Halos, before any write."""
+    before = tickets(two.uat)
+    ran = two("run", "close-spam", "--instance", "uat", "--yes")
+    assert ran.exit_code == 0, ran.output
+    [run] = json.loads(two("history", "--json", "--instance", "uat").output)["runs"]
+    wrong = two("undo", run["run_id"], "--instance", "prod", "--yes")
+    assert wrong.exit_code == 2 and "--instance uat" in wrong.output
+    assert untouched(two.prod)  # refused before any request
+    undone = two("undo", run["run_id"], "--yes")
+    assert undone.exit_code == 0, undone.output
+    assert all(t["status_id"] == before[i]["status_id"] for i, t in two.uat.state.tickets.items())
+    assert untouched(two.prod)

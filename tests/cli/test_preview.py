@@ -86,7 +86,8 @@ def test_totals_show_counts_clients_requests_and_time() -> None:
     assert "ignored by Halo (failed the select re-check): 1" in text
     assert "Per client: Contoso Ltd 2, Woodgrove Bank 1" in text
     assert (
-        "Apply needs 2 request(s); Halo's rate limit (1 per 60s) makes that take at least 1m 0s"
+        # issue 19.9: + a duplicate check of the action batch + the instance facts (was 2)
+        "Apply needs 4 request(s); Halo's rate limit (1 per 60s) makes that take at least 3m 0s"
         in text
     )
 

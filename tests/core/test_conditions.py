@@ -409,3 +409,11 @@ def test_regex_input_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     matcher = compile_where(node, now=NOW)
     assert matcher({"summary": "x" * 5 + "needle"}) is None  # 11 chars: cut at 10
     assert matcher({"summary": "x" * 4 + "needle"}) is not None
+
+
+def test_a_regex_in_the_reason_is_shown_as_written() -> None:
+    """Issue 19.8/19.1: the "Matched because" of a preview echoes a regex as the playbook wrote
+    it, not with every backslash doubled (repr)."""
+    where = {"summary": {"matches": r"(?i)^delivery status notification\b|^x"}}
+    reason = match(where, {**T, "summary": "Delivery Status Notification (Failure)"})
+    assert reason == r"summary matches '(?i)^delivery status notification\b|^x'"

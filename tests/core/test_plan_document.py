@@ -10,8 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from halo_automate.core import customfields
 from halo_automate.core.actions.registry import POSTED_KINDS
-from halo_automate.core.lookups import Lookups
+from halo_automate.core.fixture_sample import SAMPLE_LOOKUPS
+from halo_automate.core.lifecycle import History
+from halo_automate.core.lookups import Lookups, kind_table
 from halo_automate.core.plan import (
     ActionSpec,
     FieldChange,
@@ -24,6 +27,7 @@ from halo_automate.core.plan import (
 )
 from halo_automate.core.plan_doc import update_value
 from halo_automate.core.playbook import load_playbook_text
+from halo_automate.core.schema import lookup_kind
 from halo_automate.errors import PlanError
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=20)
@@ -56,21 +60,76 @@ removals = st.lists(
 ).map(tuple)
 
 
+cf_values = st.none() | st.text(max_size=10) | st.integers(min_value=-99, max_value=10**6)
+
+
+@st.composite
+def custom_arrays(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """A ticket's custom field array as Halo returns it (unique ids and labels)."""
+    ids = draw(st.lists(st.integers(min_value=1, max_value=500), unique=True, max_size=5))
+    printable = st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"))  # labels Halo shows
+    labels = draw(st.lists(st.text(printable, min_size=1, max_size=8).filter(str.strip),
+                           min_size=len(ids), max_size=len(ids),
+                           unique_by=lambda x: x.strip().casefold()))  # fmt: skip
+    return [
+        {"id": i, "name": f"CF{i}", "label": label, "value": draw(st.text(max_size=8))}
+        for i, label in zip(ids, labels, strict=True)
+    ]
+
+
+@st.composite
+def custom_field_writes(
+    draw: st.DrawFn, mode: str
+) -> tuple[dict[str, FieldChange], dict[str, Any]]:
+    """Custom field changes as planning (``fold``) or undo (``undo_update``, from the array
+    the run wrote or the ticket's array as read at undo time) makes them."""
+    array = draw(custom_arrays())
+    if not array:
+        return {}, {}
+    chosen = draw(st.lists(st.sampled_from(array), unique_by=lambda e: e["id"], min_size=1))
+    fields: dict[str, FieldChange] = {}
+    update: dict[str, Any] = {}
+    for entry in chosen:
+        key = draw(st.sampled_from([entry["label"], str(entry["id"])]))
+        name = customfields.plan_field(key)
+        if name in fields or (not key.isdigit() and customfields.find(array, key) is not entry):
+            continue
+        before, after = draw(cf_values), draw(cf_values)
+        fields[name] = FieldChange(
+            before, after if mode == "undo" else ("" if after is None else after)
+        )
+        update[name] = update_value(mode, name, fields[name].after)
+    if not fields:
+        return {}, {}
+    ticket = {"id": 1, "customfields": array}
+    if mode == "apply":
+        customfields.fold(ticket, update)
+    else:
+        run: dict[str, Any] = {n: fc.before for n, fc in fields.items()}
+        customfields.fold(ticket, run)
+        customfields.undo_update(run, update, draw(st.sampled_from([None, ticket])))
+    return fields, update
+
+
 @st.composite
 def changes(draw: st.DrawFn, mode: str, ticket_id: int) -> TicketChange:
     """A change as planning (or undo) makes one: its ticket update is some of its fields,
-    at their after-values (an undo's: restore_value of them); removals only in an undo."""
+    at their after-values (an undo's: restore_value of them), and maybe custom fields with
+    the whole array; removals only in an undo."""
     fields = draw(
         st.dictionaries(names, st.builds(FieldChange, json_values, json_values), max_size=4)
     )
+    fields = {n: fc for n, fc in fields.items() if not customfields.is_plan_field(n)}
     sent = draw(st.lists(st.sampled_from(sorted(fields)), unique=True) if fields else st.just([]))
+    update = {n: update_value(mode, n, fields[n].after) for n in fields if n in sent}
+    custom, custom_update = draw(custom_field_writes(mode))
     return TicketChange(
         ticket_id=ticket_id,
         client_name=draw(st.text(max_size=20)),
         summary=draw(st.text(max_size=40)),
         reason=draw(st.text(max_size=40)),
-        fields=fields,
-        ticket_update={n: update_value(mode, n, fields[n].after) for n in fields if n in sent},
+        fields={**fields, **custom},
+        ticket_update={**update, **custom_update},
         actions=draw(actions),
         remove_actions=draw(removals) if mode == "undo" else (),
     )
@@ -111,6 +170,78 @@ def test_any_plan_round_trips_exactly(plan: Plan) -> None:
     again = plan_from_json(text)
     assert again == plan
     assert plan_to_json(again) == text
+
+
+def _updates_of(plan: Plan) -> list[dict[str, Any]]:
+    return [dict(c.ticket_update) for c in plan.changes]
+
+
+@settings(max_examples=60, deadline=None)
+@given(custom_arrays(), st.text(max_size=8))
+def test_a_planned_custom_field_write_round_trips(array: list[dict[str, Any]], value: str) -> None:
+    """make_plan's custom field change (whole array, ids) is the same after the document."""
+    label = array[0]["label"] if array else "Contract Ref"
+    spec = json.dumps({"customfields": {label: value}})
+    pb = load_playbook_text(f"name: cf\nactions:\n  - set: {spec}\n")
+    rows = [{"id": 7, "summary": "s", "client_name": "C", "customfields": array}]
+    plan = make_plan(pb, rows, LOOKUPS, now=NOW, run_id="r", query={})
+    again = plan_from_json(plan_to_json(plan))
+    assert again == plan and _updates_of(again) == _updates_of(plan)
+    if plan.changes:
+        sent = plan.changes[0].ticket_update["customfields"]
+        assert [e["id"] for e in sent] == [e["id"] for e in array]  # the whole array
+
+
+LIFECYCLE = """
+name: wait
+lifecycle:
+  - after: 3d
+    note: {text: "Reminder {ticket.id}", email: true}
+  - after: 5d
+    note: {text: "Second reminder"}
+  - after: 7d
+    close: {note: "Closed after no reply.", email: true}
+"""
+LOOKUPS = Lookups({k: kind_table(lookup_kind(k), v) for k, v in SAMPLE_LOOKUPS.items()})
+NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 400), st.sampled_from([None, 0, 1, 2, 3]),
+                          st.integers(0, 400)), max_size=6))  # fmt: skip
+def test_a_lifecycle_plan_round_trips(rows: list[tuple[int, int | None, int]]) -> None:
+    """Every step a lifecycle plan holds (e-mailed notes, a close with its carried status)
+    comes back from the document exactly."""
+    pb = load_playbook_text(LIFECYCLE)
+    tickets, history = [], {}
+    for tid, (hours, had, since) in enumerate(rows, start=1):
+        when = (NOW.timestamp() - hours * 3600) // 1
+        text = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        tickets.append({"id": tid, "summary": "s", "status_id": 4, "lastactiondate": text})
+        if had is not None:
+            began = datetime.fromtimestamp(NOW.timestamp() - since * 3600, UTC)
+            history[tid] = History(since=began.strftime("%Y-%m-%dT%H:%M:%SZ"), had=had)
+    plan = make_plan(pb, tickets, LOOKUPS, now=NOW, run_id="r", query={}, history=history)
+    again = plan_from_json(plan_to_json(plan))
+    assert again == plan
+    assert {a.kind for c in again.changes for a in c.actions} <= {"note", "close"}
+
+
+def test_a_custom_field_change_without_its_array_is_refused() -> None:
+    doc = json.loads(_doc_change(fields={"customfields.Ref": {"before": "", "after": "C-1"}}))
+    with pytest.raises(PlanError, match="without their 'customfields' array"):
+        plan_from_json(json.dumps(doc))
+    doc["changes"][0]["customfields"] = {
+        "ids": {"customfields.Ref": 101},
+        "array": [{"id": 101, "value": "C-2"}, {"id": 102, "value": "x"}],
+    }  # a value for a changed field would be a second copy that could disagree
+    with pytest.raises(PlanError, match="a value exactly when unchanged"):
+        plan_from_json(json.dumps(doc))
+    doc["changes"][0]["customfields"]["array"][0] = {"id": 101}
+    again = plan_from_json(json.dumps(doc))
+    assert again.changes[0].ticket_update["customfields"] == [
+        {"id": 101, "value": "C-1"}, {"id": 102, "value": "x"}
+    ]  # fmt: skip
 
 
 def _real_plan() -> Plan:

@@ -81,13 +81,15 @@ def open_ids(state: SandboxState, ids: set[int]) -> set[int]:
 
 
 def test_every_example_loads_and_is_commented(examples: dict[str, Playbook]) -> None:
-    """All five examples load and each file explains itself in comments."""
+    """All seven examples load and each file explains itself in comments."""
     assert set(examples) == {
         "close-spam",
         "quarantine-spam",
         "close-quarantined",
         "category-cleanup",
         "bulk-edit-woodgrove",
+        "fill-contract-ref",
+        "waiting-on-customer",
     }
     for pb in examples.values():
         assert Path(pb.path).read_text(encoding="utf-8").startswith("# ")

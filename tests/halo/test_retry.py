@@ -77,6 +77,10 @@ TABLE: list[tuple[bool, int | Failure, Tries, float | None, Decision]] = [
     (False, MAYBE, ONE_FAILURE, None, Retry(LAST_FAILURE, 1.0)),
     (False, MAYBE, LAST_FAILURE, None, GiveUp(HaloUnavailableError)),
     (True, MAYBE, FRESH, None, GiveUp(WriteOutcomeUnknown)),
+    # a refused connection: one quick retry (reads and writes: never sent), then give up
+    (False, Failure.REFUSED, FRESH, None, Retry(ONE_FAILURE, 0.25)),
+    (True, Failure.REFUSED, FRESH, None, Retry(ONE_FAILURE, 0.25)),
+    (False, Failure.REFUSED, ONE_FAILURE, None, GiveUp(HaloUnavailableError)),
     # a body that cannot be read is never retried
     (False, UNREADABLE, FRESH, None, GiveUp(HaloResponseError)),
     (True, UNREADABLE, FRESH, None, GiveUp(WriteOutcomeUnknown)),
@@ -193,7 +197,8 @@ def test_set_testing_and_the_environment_variable(monkeypatch: pytest.MonkeyPatc
 
 def test_the_environment_variable_reaches_a_cli_subprocess(tmp_path: Path) -> None:
     """A CLI command in a subprocess with HALO_AUTOMATE_INSTANT_BACKOFF=1 gives up on an
-    unreachable Halo after every retry (each logged), none of them pausing."""
+    unreachable Halo after its retry (logged), not pausing. (Issue 19.5: a refused
+    connection is retried once, no longer ``attempts - 1`` times.)"""
     (tmp_path / "probe.yaml").write_text(
         "name: probe\nactions:\n  - set: {summary: probed}\n", encoding="utf-8"
     )
@@ -216,5 +221,33 @@ def test_the_environment_variable_reaches_a_cli_subprocess(tmp_path: Path) -> No
         for line in result.stderr.splitlines()
         if line.startswith("{") and '"retrying"' in line
     ]
-    assert len(retries) == RetryPolicy().attempts - 1
-    assert all(r["pause_seconds"] == 0 and r["reason"] == "never-sent" for r in retries)
+    assert len(retries) == 1
+    assert all(r["pause_seconds"] == 0 and r["reason"] == "refused" for r in retries)
+
+
+def test_a_refused_connection_fails_fast_naming_the_url(tmp_path: Path) -> None:
+    """Issue 19.5: nothing listening at base_url (connection refused) gives up after one
+    quick retry, with real back-off on (it took 11-12 s), and the message names the URL."""
+    (tmp_path / "probe.yaml").write_text(
+        "name: probe\nactions:\n  - set: {summary: probed}\n", encoding="utf-8"
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "halo: {base_url: 'http://127.0.0.1:9', client_id: x, client_secret: y}\n"
+        "journal: journal.db\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if k != INSTANT_BACKOFF_ENV}
+    result = subprocess.run(
+        [sys.executable, "-m", "halo_automate", "plan", str(tmp_path / "probe.yaml"),
+         "--config", str(config)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert "cannot connect to http://127.0.0.1:9 (connection refused)" in result.stderr
+    retries = [
+        json.loads(line)
+        for line in result.stderr.splitlines()
+        if line.startswith("{") and '"retrying"' in line
+    ]
+    assert len(retries) == 1 and retries[0]["pause_seconds"] <= 0.25

@@ -367,8 +367,8 @@ def test_order_by_uncomparable_values_falls_back_to_text(api: httpx.Client) -> N
     api.post(
         "/api/Tickets",
         json=[
-            {"id": 1, "customfields": [{"id": 1, "value": "a"}]},
-            {"id": 2, "customfields": [{"id": 1, "value": "b"}]},
+            {"id": 1, "customfields": [{"id": 101, "value": "a"}]},
+            {"id": 2, "customfields": [{"id": 101, "value": "b"}]},
         ],
     )
     body = api.get("/api/Tickets?order=customfields&orderdesc=true&count=2").json()

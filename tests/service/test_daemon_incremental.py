@@ -240,3 +240,27 @@ def test_reads_settings_and_the_playbook_key() -> None:
     assert load_playbook_text(SPAM).full_sweep is None
     with pytest.raises(PlaybookError, match="full_sweep: 'sometimes' is not a sweep interval"):
         load_playbook_text(spam_playbook(full_sweep="sometimes"))
+
+
+def test_a_lifecycle_playbook_reads_in_full_on_every_scheduled_run(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """Its warn-then-close steps fall due as their waiting periods pass, without an update."""
+    from halo_automate.core.playbook import load_playbook
+
+    lifecycle = load_playbook(ROOT / "playbooks" / "waiting-on-customer.yaml")
+    assert lifecycle.lifecycle
+    sb = sandbox_factory()
+    client = HaloClient(
+        HaloSettings(base_url=sb.base_url, client_id=sb.client_id,
+                     client_secret=SecretStr(sb.client_secret)), retry=FAST_RETRY,
+    )  # fmt: skip
+    with client, Journal.open(tmp_path / "j.db") as journal:
+        runner = Runner(client, journal, started_by="tests")
+        for _ in range(2):
+            with capture_logs() as logs:
+                runner.run(lifecycle, trigger="schedule", confirm=None)
+            reads = [e for e in logs if e["event"] == "tickets_read"]
+            assert [(e["read"], e["reason"]) for e in reads] == [
+                ("full", "lifecycle steps (time-dependent)")
+            ]

@@ -24,5 +24,5 @@ def history(ctx: Context, as_json: bool, limit: int, playbook: str | None) -> Ex
     if as_json:
         click.echo(history_json(runs, undone))
     else:
-        ctx.console.print(history_table(runs, undone))
+        ctx.console.print(history_table(runs, undone, ctx.console))
     return ExitCode.OK

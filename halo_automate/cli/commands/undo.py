@@ -13,10 +13,11 @@ import click
 
 from halo_automate.cli.console import ask
 from halo_automate.cli.context import Context, instance_option, with_context
+from halo_automate.cli.effect import effect_sentence
 from halo_automate.cli.exits import finish
 from halo_automate.cli.undo_view import Rate, render_undo, undo_json
 from halo_automate.engine.undo import category_levels, prepare_undo, undo_warnings
-from halo_automate.errors import ExitCode
+from halo_automate.errors import ExitCode, InstanceMismatchError
 
 
 @click.command("undo")
@@ -49,7 +50,9 @@ def undo(
     force: tuple[int, ...],
     yes: bool,
 ) -> ExitCode:
-    """Put back what run RUN_ID changed (previewed, confirmed and journaled like a run)."""
+    """Put back what run RUN_ID changed (previewed, confirmed and journaled like a run), on
+    the Halo instance the run talked to (``--instance`` must name that one, if given)."""
+    use_the_runs_instance(ctx, run_id)
     runner = ctx.runner()
     prepared = prepare_undo(
         ctx.client, ctx.journal, run_id, now=runner.now(), delete_notes=delete_notes, force=force
@@ -75,9 +78,26 @@ def undo(
 
     def confirm(_: object) -> bool:
         render_undo(prepared, ctx.console, rate)
-        tickets = len(prepared.plan.changes)
         where = f"On {ctx.settings.instance_name} ({halo.host})"
-        return ask(f"{where}: undo run {run_id} on {tickets} ticket(s)?", yes=yes)
+        effect = effect_sentence(prepared.plan)
+        return ask(f"{where}: undo run {run_id}: {effect}. Undo?", yes=yes)
 
     outcome = runner.apply_saved(prepared.plan, confirm=confirm, guard=prepared.guard())
     return finish(ctx.console, outcome)
+
+
+def use_the_runs_instance(ctx: Context, run_id: str) -> None:
+    """Select the instance run ``run_id`` talked to, before any request: without
+    ``--instance``, that one (when the config still names it); with ``--instance`` naming
+    another Halo, refuse naming both (exit 2)."""
+    run = ctx.journal.get_run(run_id)
+    known = ctx.settings.instances.get(run.instance_name)
+    if ctx.instance is None and known is not None:
+        ctx.settings = ctx.settings.select_instance(run.instance_name)
+    here = ctx.settings.halo.identity
+    if run.instance_identity is not None and run.instance_identity != here:
+        raise InstanceMismatchError(
+            f"run {run_id} talked to {run.instance_identity} (instance "
+            f"'{run.instance_name}'), not to {here} (instance '{ctx.settings.instance_name}'); "
+            f"undo it there: halo-automate undo {run_id} --instance {run.instance_name}"
+        )

@@ -1,6 +1,7 @@
 """``note``: a note action, posted only on tickets that get another change.
 
-``note: {text: "Moved by {playbook}", private: true, outcome: Internal Note}``. A note
+``note: {text: "Moved by {playbook}", private: true, outcome: Internal Note, email: false}``
+(``email: true`` e-mails it to the user, Halo's ``sendemail``; never by default). A note
 changes nothing conditions can see, so it rides along with another change (a playbook of
 only notes is refused: it would post again on every run). Undone by deleting the action.
 """
@@ -40,6 +41,9 @@ class NoteSpec(BaseModel):
     text: str = Field(min_length=1)
     private: bool = True
     outcome: str | None = None
+    email: bool = False
+    """E-mail the note to the ticket's user (Halo's ``sendemail``); an e-mailed note is
+    visible to the user whatever ``private`` says. Off unless written."""
 
 
 class NoteAction(ActionKind[NoteSpec]):
@@ -66,8 +70,8 @@ class NoteAction(ActionKind[NoteSpec]):
             return {
                 "outcome_id": outcome,
                 "note": render_template(text, **render),
-                "hiddenfromuser": spec.private,
-                "sendemail": False,
+                "hiddenfromuser": spec.private and not spec.email,
+                "sendemail": spec.email,
             }
 
         posting = Posting(POSTED, False, lambda ticket: MappingProxyType({}), body)

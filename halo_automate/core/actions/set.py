@@ -3,7 +3,11 @@
 ``set: {status: Closed, team: Second Line, onhold: true}``. A key that is a ``set_key`` of
 :mod:`halo_automate.core.schema` takes a name (or an id) and writes the fields its schema row
 names; any other key must be a ticket field that list rows show, set verbatim with a value of
-its type. Written in the ticket update; undone by restoring the fields.
+its type. ``customfields`` takes a mapping of custom field label (or name, or id) to value:
+``set: {customfields: {"Contract Ref": C-1042}}``; each is the plan field
+``customfields.Contract Ref``, and the update sends the ticket's whole array with only those
+changed (:mod:`halo_automate.core.customfields`: a partial array blanks the others in Halo).
+Written in the ticket update; undone by restoring the fields.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from halo_automate.core import customfields
 from halo_automate.core.actions.base import (
     ActionKind,
     Compiled,
@@ -22,6 +27,7 @@ from halo_automate.core.actions.base import (
     resolve,
     static,
 )
+from halo_automate.core.changes import Ticket
 from halo_automate.core.conditions import Path
 from halo_automate.core.fields import ticket_fields, ticket_list_fields
 from halo_automate.core.lookups import Lookups
@@ -52,6 +58,9 @@ class SetAction(ActionKind[Mapping[str, Any]]):
         writes: list[tuple[str, Path]] = []
         for name, value in spec.items():
             key_path = (*path, name)
+            if name == customfields.ARRAY:
+                writes += _check_custom(value, key_path, report)
+                continue
             problem = _problem(name, value)
             if problem:
                 report(key_path, problem)
@@ -65,6 +74,9 @@ class SetAction(ActionKind[Mapping[str, Any]]):
         rules: list[WriteRule] = []
         for name, value in spec.items():
             kind = SET_KINDS.get(name)
+            if name == customfields.ARRAY:
+                rules += [_custom_rule(str(k), v) for k, v in value.items()]
+                continue
             if kind is None:
                 rules.append(static(Write(name, value)))
                 continue
@@ -74,6 +86,39 @@ class SetAction(ActionKind[Mapping[str, Any]]):
             )
             rules.append(static(Write(first[0], first[1], tuple(rest))))
         return Compiled(writes=tuple(rules))
+
+
+def _check_custom(value: object, path: Path, report: Report) -> list[tuple[str, Path]]:
+    if not isinstance(value, Mapping) or not value:
+        report(
+            path, 'set customfields: give a mapping of field to value, e.g. {"Contract Ref": C-1})'
+        )
+        return []
+    writes: list[tuple[str, Path]] = []
+    for key, item in value.items():
+        if not isinstance(key, str | int) or isinstance(key, bool) or str(key).strip() == "":
+            report(path, f"set customfields: {key!r} is not a custom field label, name or id")
+        elif item is not None and (
+            isinstance(item, bool) or not isinstance(item, str | int | float)
+        ):
+            report((*path, key), f"set customfields: {item!r} is not text or a number")
+        writes.append((customfields.plan_field(key), (*path, key)))
+    return writes
+
+
+def _custom_rule(key: str, value: Any) -> WriteRule:
+    name = customfields.plan_field(key)
+    after = "" if value is None else value
+
+    def rule(ticket: Ticket) -> Write:
+        array = customfields.entries(ticket)
+        if array is None:
+            raise ValueError("the ticket's custom fields could not be read")
+        if customfields.find(array, key) is None:
+            raise ValueError(f"the ticket has no custom field {key!r}")
+        return Write(name, after)
+
+    return rule
 
 
 def _problem(name: str, value: object) -> str | None:
