@@ -74,6 +74,14 @@ def sandbox(sandbox_factory: SandboxFactory) -> SandboxServer:
 
 
 @pytest.fixture(autouse=True)
+def _no_inherited_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest-xdist starts its workers with COLUMNS=80, which the CLI's console honours off a
+    terminal: every test sees the same environment as a plain run (a test that wants a width
+    sets COLUMNS itself)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _reset_logging() -> Iterator[None]:
     """Every test starts and ends with structlog's defaults, so no test's log setup (level
     filters, renderers, bound context) leaks into the next."""

@@ -111,7 +111,10 @@ def test_log_lines_are_sanitised(as_json: bool, monkeypatch: pytest.MonkeyPatch)
     # The stdlib record would also propagate to pytest's own capture handler on the root
     # logger, raw (lone surrogate included), and a pytest-xdist worker cannot serialise that
     # report (INTERNALERROR). Our handler sits on the logger itself, so routing is still tested.
-    monkeypatch.setattr(logging.getLogger("apscheduler"), "propagate", False)
+    scheduler_log = logging.getLogger("apscheduler")
+    monkeypatch.setattr(scheduler_log, "propagate", False)
+    ours = [h for h in scheduler_log.handlers if type(h).__module__ == logs.__name__]
+    monkeypatch.setattr(scheduler_log, "handlers", ours)  # no capture handler of pytest's
     structlog.get_logger().warning("ticket_skipped", summary=HOSTILE, tags=[HOSTILE])
     logging.getLogger("apscheduler").warning("job %s", HOSTILE)
     assert_clean(out.getvalue())
