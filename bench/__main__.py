@@ -32,7 +32,7 @@ NOTES = [
     "baseline.extrapolated: the write phase of a run capped at baseline_limit changed "
     "tickets, scaled linearly to all changes; the read phase as measured",
 ]
-SCENARIO_KEYS = ("spam-sweep", "category-cleanup", "bulk-edit", "scan")
+SCENARIO_KEYS = ("spam-sweep", "category-cleanup", "bulk-edit", "scan", "arrival", "plan-cpu")
 
 
 def _parsed(parser: Any) -> Any:
@@ -140,8 +140,16 @@ def run(
     type=click.Choice(SCENARIO_KEYS),
     help="Run only these scenarios (repeatable).",
 )
+@click.option(
+    "--arrivals", type=click.IntRange(min=1), help="Spam arrivals timed to their close. [20]"
+)
 @click.option("--batch-size", type=click.IntRange(1, 100), help="Objects per write. [100]")
 @click.option("--concurrency", type=click.IntRange(1, 16), help="Parallel page reads. [4]")
+@click.option(
+    "--write-concurrency",
+    type=click.IntRange(1, 16),
+    help="Write batches of one phase in flight (1 = one at a time, as before issue 15). [4]",
+)
 @click.option("--seed", type=int, help="Sandbox data seed. [1]")
 @click.option(
     "--out",
@@ -154,13 +162,27 @@ def run(
     help="Also write the tables as Markdown here.",
 )
 @click.option("--keep", is_flag=True, help="Keep the scratch folder (logs, playbooks).")
+@click.option(
+    "--steady",
+    is_flag=True,
+    help="Run only the steady state of scheduled playbooks (simulated hours, bench/steady.py).",
+)
+@click.option("--steady-hours", type=click.FloatRange(min=1), default=24.0, show_default=True,
+              help="Simulated hours measured after a one-hour warm-up.")  # fmt: skip
+@click.option("--steady-tickets", multiple=True, type=click.IntRange(min=100),
+              help="Sandbox sizes of the steady state (repeatable). [20000, 100000]")  # fmt: skip
 def main(quick_run: bool, out: Path | None, markdown: Path | None, keep: bool,
-         only: tuple[str, ...], **overrides: Any) -> None:  # fmt: skip
+         only: tuple[str, ...], steady: bool, steady_hours: float,
+         steady_tickets: tuple[int, ...], **overrides: Any) -> None:  # fmt: skip
     """Benchmark halo_automate against the request floor and a naive baseline.
 
     Each measurement starts a fresh sandbox Halo in its own process (real HTTP, seeded data,
     rate limit scaled by --scale) and runs the job in a fresh process to take its peak RSS.
+    With --steady: scheduled playbooks over simulated hours, today vs incremental vs the floor.
     """
+    if steady:
+        run_steady(steady_tickets or (20_000, 100_000), steady_hours, out, markdown)
+        return
     settings = build_settings(quick_run, {**overrides, "only": only or None})
     default = "results-quick.json" if quick_run else "results.json"
     out = out or ROOT / "bench" / default
@@ -171,6 +193,37 @@ def main(quick_run: bool, out: Path | None, markdown: Path | None, keep: bool,
     console.print(f"Results written to {out}")
     if markdown is not None:
         markdown.write_text(report.markdown(results), encoding="utf-8")
+
+
+def run_steady(sizes: tuple[int, ...], hours: float, out: Path | None,
+               markdown: Path | None) -> None:  # fmt: skip
+    """``--steady``: bench/steady.py's simulation; bench/results-steady.json and its tables."""
+    import logging
+
+    import structlog
+
+    from bench import steady as steady_bench
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    console = Console() if sys.stdout.isatty() else Console(width=150)
+    started = time.monotonic()
+    doc: dict[str, Any] = {
+        "format": "halo-automate/bench-steady",
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "python -m bench " + shlex.join(sys.argv[1:]),
+        "machine": report.machine(),
+        "steady_state": steady_bench.steady_state(sizes, hours, console.print),
+        "second_runs": steady_bench.second_runs(),
+    }
+    doc["seconds"] = round(time.monotonic() - started, 1)
+    out = out or ROOT / "bench" / "results-steady.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    text = steady_bench.markdown(doc)
+    console.print(text)
+    console.print(f"Results written to {out}")
+    if markdown is not None:
+        markdown.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from bench.arrival import run_arrival
 from halo_automate import logs
 from halo_automate.config import HaloSettings, RateLimit
 from halo_automate.core.playbook import load_playbook
@@ -31,6 +32,7 @@ class TimingTransport(httpx.BaseTransport):
     def __init__(self) -> None:
         self.inner = httpx.HTTPTransport()
         self.spans: list[tuple[float, float]] = []
+        self.writes: list[tuple[float, float]] = []  # the POSTs (ticket updates, actions)
         self._lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -41,6 +43,8 @@ class TimingTransport(httpx.BaseTransport):
         finally:
             with self._lock:
                 self.spans.append((start, time.perf_counter()))
+                if request.method == "POST" and "/api/" in request.url.path:
+                    self.writes.append(self.spans[-1])
         return response
 
     def close(self) -> None:
@@ -70,6 +74,7 @@ def run_halo(spec: dict[str, Any]) -> dict[str, Any]:
         rate_limit=RateLimit(requests=spec["limit"], per_seconds=spec["window"]),
         batch_size=spec["batch_size"],
         concurrency=spec["concurrency"],
+        write_concurrency=spec.get("write_concurrency", 4),
     )
     playbook = load_playbook(spec["playbook"])
     scratch = Path(tempfile.mkdtemp(prefix="halo-bench-journal-", dir=spec.get("workdir")))
@@ -91,6 +96,12 @@ def run_halo(spec: dict[str, Any]) -> dict[str, Any]:
         "cpu_seconds": cpu,
         "in_flight_seconds": timing.in_flight_seconds(),
         "request_seconds": sum(stop - start for start, stop in timing.spans),
+        "write_seconds": (
+            max(stop for _, stop in timing.writes) - min(start for start, _ in timing.writes)
+            if timing.writes
+            else 0.0
+        ),
+        "write_requests": len(timing.writes),
         "requests": stats["requests"],
         "rate_limited": stats["rate_limited"],
         "by_endpoint": stats["by_endpoint"],
@@ -191,13 +202,19 @@ def peak_rss_mb() -> float | None:
     return None
 
 
-KINDS = {"halo": run_halo, "baseline": run_baseline, "plan-cpu": run_plan_cpu}
+KINDS = {
+    "halo": run_halo,
+    "baseline": run_baseline,
+    "plan-cpu": run_plan_cpu,
+    "arrival": run_arrival,
+}
 PRELOAD = {
     "halo": ["halo_automate.core.plan", "halo_automate.engine.runner",
              "halo_automate.halo.client", "halo_automate.store.journal"],
     "baseline": ["bench.baseline"],
     "plan-cpu": ["halo_automate.core.plan", "halo_automate.core.selection",
                  "halo_automate.sandbox.data", "halo_automate.sandbox.query"],
+    "arrival": ["halo_automate.service.daemon", "halo_automate.halo.client"],
 }  # fmt: skip
 """What each kind imports inside its function (only its own modules count in its RSS)."""
 

@@ -59,6 +59,9 @@ def _target(name: str, scenario: str | None, measured: float | None, limit: floa
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Each target of the issue with the measured value (None = not measurable here)."""
     out = []
+    arrival = results.get("arrival")
+    if arrival and arrival.get("p95") is not None:
+        out.append(_target("arrival to close p95 <= 2 s (webhooks)", "arrival", arrival["p95"], 2))
     for s in results["scenarios"]:
         ha = s["halo_automate"]
         out.append(_target("requests <= 1.02 x floor", s["key"], ha["requests_vs_floor"], 1.02))
@@ -162,8 +165,25 @@ def targets_table(results: dict[str, Any]) -> Table:
     return out
 
 
+def arrival_line(results: dict[str, Any]) -> str | None:
+    """Arrival to action with webhooks, one line (None when not measured)."""
+    a = results.get("arrival")
+    if not a or a.get("p50") is None:
+        return None
+    return (
+        f"Arrival to action (webhooks, {a['latency_seconds'] * 1000:g} ms latency, "
+        f"{a['coalesce_seconds']:g} s coalescing): {a['closed']} of {a['arrivals']} spam tickets "
+        f"closed, p50 {a['p50']:.2f} s, p95 {a['p95']:.2f} s, max {a['max']:.2f} s; "
+        f"{a['daemon_requests_per_arrival']:.1f} daemon requests per arrival, "
+        f"{a['daemon_rate_limited']} 429s"
+    )
+
+
 def print_results(results: dict[str, Any], console: Console) -> None:
     console.print(table(results))
+    line = arrival_line(results)
+    if line is not None:
+        console.print(line)
     cpu = results.get("plan_cpu")
     if cpu is not None:
         for p in cpu["plans"]:
@@ -178,6 +198,9 @@ def markdown(results: dict[str, Any]) -> str:
     """The results table and the targets as Markdown (for BENCHMARKS.md)."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(row) + " |" for row in rows(results)]
+    line = arrival_line(results)
+    if line is not None:
+        lines += ["", line]
     lines += ["", "| Target | Scenario | Measured | Limit | Met |", "|---|---|---|---|---|"]
     for t in results["targets"]:
         met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]

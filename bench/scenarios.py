@@ -38,6 +38,7 @@ class BenchSettings:
     latency_real: float = 0.2  # seconds the sandbox adds to every request (real tenant)
     retry_sleep_real: float = 5.0  # the baseline's fixed sleep after a 429
     concurrency: int = 4
+    write_concurrency: int = 4  # write batches of one phase in flight (halo.write_concurrency)
     batch_size: int = 100
     seed: int = 1
     spam_tickets: int = 20_000
@@ -45,6 +46,7 @@ class BenchSettings:
     client_tickets: int = 2_000
     scan_tickets: int = 100_000
     plan_cpu_tickets: int = 100_000
+    arrivals: int = 20  # spam tickets timed from arrival to close (webhooks; bench.arrival)
     baseline_limit: int | None = 500  # changed tickets the baseline writes (None = all)
     baseline: bool = True
     only: tuple[str, ...] = ()
@@ -75,6 +77,7 @@ class BenchSettings:
             "latency_seconds_real": self.latency_real,
             "baseline_retry_sleep_seconds": self.retry_sleep,
             "concurrency": self.concurrency,
+            "write_concurrency": self.write_concurrency,
             "batch_size": self.batch_size,
             "seed": self.seed,
             "baseline_limit": self.baseline_limit,
@@ -89,6 +92,7 @@ QUICK: dict[str, Any] = {
     "client_tickets": 150,
     "scan_tickets": 5_000,
     "plan_cpu_tickets": 10_000,
+    "arrivals": 3,
     "baseline_limit": 40,
     "quick": True,
     "share_sample": 2_000,

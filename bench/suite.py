@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import resource
+import secrets
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.arrival import USER, free_port
 from bench.baseline import BaselineReport, Phase, extrapolate
 from bench.floor import Job, floor_requests, floor_seconds, ratio
 from bench.sandbox import SandboxProcess, sandbox_args
@@ -116,6 +118,7 @@ def measure(
                 "window": settings.window,
                 "batch_size": settings.batch_size,
                 "concurrency": settings.concurrency,
+                "write_concurrency": settings.write_concurrency,
                 "retry_sleep": settings.retry_sleep,
                 "baseline_limit": settings.baseline_limit,
                 "workdir": str(workdir),
@@ -143,6 +146,8 @@ def halo_entry(result: dict[str, Any], job: Job) -> dict[str, Any]:
         "wall_seconds": result["wall_seconds"],
         "cpu_seconds": result["cpu_seconds"],
         "in_flight_seconds": result["in_flight_seconds"],
+        "write_seconds": result.get("write_seconds"),
+        "write_requests": result.get("write_requests"),
         "mean_request_seconds": result["request_seconds"] / max(result["requests"], 1),
         "peak_rss_mb": result["peak_rss_mb"],
         "changed": result["changed"],
@@ -232,6 +237,36 @@ def plan_cpu(settings: BenchSettings, workdir: Path) -> dict[str, Any]:
     }
 
 
+def measure_arrival(settings: BenchSettings, workdir: Path, arrivals: int) -> dict[str, Any]:
+    """A sandbox delivering webhooks, and the arrival job against it."""
+    port, password = free_port(), secrets.token_urlsafe(18)
+    path = f"/hooks/halo-{secrets.token_hex(8)}"
+    hook = ["--webhook", f"http://127.0.0.1:{port}{path}", "--webhook-auth", f"{USER}:{password}"]
+    args = [
+        *sandbox_args(settings.spam_tickets, settings.seed, settings.rate_requests,
+                      settings.window, settings.latency),
+        *hook,
+    ]  # fmt: skip
+    job = JobProcess("arrival", workdir, "arrival")
+    try:
+        with SandboxProcess(args, workdir / "arrival.sandbox.log") as sandbox:
+            spec = {
+                "kind": "arrival", "base_url": sandbox.base_url, "client_id": sandbox.client_id,
+                "client_secret": sandbox.client_secret, "limit": settings.rate_requests,
+                "window": settings.window, "batch_size": settings.batch_size,
+                "concurrency": settings.concurrency, "port": port, "path": path,
+                "password": password, "coalesce_seconds": 0.5, "arrivals": arrivals,
+                "seed": settings.seed, "workdir": str(workdir), "gap_scale": 10 / settings.scale,
+            }  # fmt: skip
+            result = job.run(spec)
+            result["server"] = sandbox.counters()
+    finally:
+        job.kill()
+    result["latency_seconds"] = settings.latency
+    result["coalesce_seconds"] = 0.5
+    return result
+
+
 def run_suite(settings: BenchSettings, workdir: Path, say: Say) -> dict[str, Any]:
     """Every selected scenario (halo_automate, then the baseline), then planning CPU."""
     out: list[dict[str, Any]] = []
@@ -247,5 +282,12 @@ def run_suite(settings: BenchSettings, workdir: Path, say: Say) -> dict[str, Any
             base = measure(scenario, "baseline", settings, workdir)
             say(f"  baseline done in {time.monotonic() - started:.1f} s")
         out.append(scenario_entry(scenario, settings, halo, base))
-    say(f"Planning CPU over {settings.plan_cpu_tickets:,} tickets ...")
-    return {"scenarios": out, "plan_cpu": plan_cpu(settings, workdir)}
+    arrival = None
+    if not settings.only or "arrival" in settings.only:
+        say(f"Arrival to action: {settings.arrivals} spam tickets, webhooks ...")
+        arrival = measure_arrival(settings, workdir, settings.arrivals)
+    cpu = None
+    if not settings.only or "plan-cpu" in settings.only:
+        say(f"Planning CPU over {settings.plan_cpu_tickets:,} tickets ...")
+        cpu = plan_cpu(settings, workdir)
+    return {"scenarios": out, "plan_cpu": cpu, "arrival": arrival}

@@ -3,9 +3,10 @@
 Starts the sandbox in-process on loopback, writes a working folder with a config, the
 example playbooks and a journal, then walks through: validate → preview → apply → run again
 (nothing to do) → history → undo → the category cleanup preview → a bulk change above its
-approval threshold that waits, is approved and then applied (issue 16). Nothing prompts, so
-it runs unattended (CI) as well as on a terminal. Each step prints the command that does it
-by hand.
+approval threshold that waits, is approved and then applied (issue 16) → a spam ticket
+arriving and closed by a webhook run of the daemon (listening on loopback, the sandbox
+delivering; issue 15). Nothing prompts, so it runs unattended (CI) as well as on a
+terminal. Each step prints the command that does it by hand.
 
 Like the sandbox it sits beside the runtime: the CLI names it by dotted path and imports it
 only when ``demo`` runs, and it takes from the CLI only the drawing modules (console,
@@ -14,9 +15,14 @@ preview, report), never a command, so the two never import each other.
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 from pydantic import SecretStr
@@ -28,8 +34,9 @@ from halo_automate.cli.console import make_console
 from halo_automate.cli.files import write_file_atomically
 from halo_automate.cli.preview import render_plan
 from halo_automate.cli.report import history_table
-from halo_automate.config import HaloSettings, RateLimit, Settings
+from halo_automate.config import DaemonSettings, HaloSettings, RateLimit, Settings
 from halo_automate.config.notify import NotifySettings
+from halo_automate.config.webhooks import WebhookSettings
 from halo_automate.core.outcome import RunOutcome
 from halo_automate.core.playbook import Playbook, load_playbooks
 from halo_automate.engine import approvals
@@ -38,7 +45,9 @@ from halo_automate.engine.undo import build_undo_plan
 from halo_automate.errors import ConfigError, ExitCode
 from halo_automate.halo.client import HaloClient
 from halo_automate.halo.ratelimit import RequestBudget
+from halo_automate.sandbox.reference import CLOSED_STATUS
 from halo_automate.sandbox.server import SandboxOptions, SandboxServer
+from halo_automate.service.daemon import Daemon
 from halo_automate.service.links import console_base, run_link
 from halo_automate.store.budget import JournalWindow
 from halo_automate.store.journal import Journal
@@ -92,6 +101,13 @@ def write_workdir(folder: Path, sandbox: SandboxServer) -> Settings:
         playbooks_dir=playbooks,
         journal=folder / "halo-automate.db",
         notify=NotifySettings(console_url=CONSOLE),
+        daemon=DaemonSettings(watch_playbooks=False),
+        webhooks=WebhookSettings(  # the demo's own: a random path and password, loopback
+            listen="127.0.0.1:0",
+            path=f"/hooks/halo-{secrets.token_hex(8)}",
+            username="halo",
+            password=SecretStr(secrets.token_urlsafe(18)),
+        ),
     )
 
 
@@ -175,9 +191,11 @@ class Demo:
         plan = self.runner.plan(cleanup)
         render_plan(plan, self.console, lookups=self.runner.lookups_for(cleanup), max_rows=5)
         approved = self.approval(next(pb for pb in valid if pb.name == "bulk-edit-woodgrove"))
+        arrived = self.webhook_step()
         self.console.print(Rule("done"))
         ok = undone.status == "succeeded" and len(again.changes) == applied.changed
-        return ExitCode.OK if ok and approved and applied.status == "succeeded" else ExitCode.BUG
+        ok = ok and approved and arrived
+        return ExitCode.OK if ok and applied.status == "succeeded" else ExitCode.BUG
 
     def approval(self, bulk: Playbook) -> bool:
         """Step 8: a plan above its approval threshold waits; approving applies it."""
@@ -212,10 +230,75 @@ class Demo:
         held_ok = waiting.status == "awaiting_approval" and len(held) == 1
         return held_ok and done.status == "succeeded" and done.changed == waiting.planned
 
+    def webhook_step(self) -> bool:
+        """A spam ticket arrives; the sandbox tells the daemon by webhook; close-spam
+        (``triggers: [webhook]``) closes it. True when it was closed in time."""
+        self.step(
+            "10. A spam ticket arrives: closed by a webhook run",
+            "halo-automate daemon (with a webhooks: section; see docs/webhooks.md)",
+        )
+        daemon = Daemon(self.settings, self.runner, install_signals=False, poll_seconds=0.1)
+        thread = threading.Thread(target=daemon.serve, daemon=True, name="demo-daemon")
+        thread.start()
+        try:
+            hooks = _wait(lambda: daemon.beside.webhooks if daemon.alive else None, 10.0)
+            if hooks is None or hooks.address is None:
+                self.console.print("  the daemon did not start listening", style="red")
+                return False
+            config = self.settings.webhooks
+            assert config is not None
+            url = f"http://{hooks.address}{config.path}"
+            self.sandbox.deliver_webhooks(url, config.username, config.password.get_secret_value())
+            self.console.print(f"  the daemon listens for Halo's webhooks on {url}")
+            ticket, started = self.new_spam(), time.monotonic()
+            closed = _wait(lambda: self.closed(ticket) or None, 15.0)
+            took = time.monotonic() - started
+        finally:
+            self.sandbox.deliver_webhooks(None)
+            daemon.request_stop()
+            thread.join(30)
+        if not closed:
+            self.console.print(f"  ticket {ticket} was not closed within 15 s", style="red")
+            return False
+        self.console.print(
+            f'  ticket {ticket} ("Weekly deals inside", from deals@news.example) arrived; '
+            f"Halo's webhook named it, the daemon re-read it and close-spam closed it "
+            f"{took:.2f} s after it arrived",
+            highlight=False,
+        )
+        return True
+
+    def new_spam(self) -> int:
+        """Mail creates a ticket (a copy of an open, unassigned one) from a newsletter."""
+        with self.sandbox.locked_state() as state:
+            like = next(
+                t["id"]
+                for t in state.tickets.values()
+                if not t["deleted"] and not t["agent_id"] and t["status_id"] != CLOSED_STATUS
+            )
+        return self.sandbox.insert_ticket(
+            like, summary="Weekly deals inside", user_email="deals@news.example"
+        )
+
+    def closed(self, ticket: int) -> bool:
+        with self.sandbox.locked_state() as state:
+            return bool(state.tickets[ticket]["status_id"] == CLOSED_STATUS)
+
     def close(self) -> None:
         self.client.close()
         self.window.close()
         self.journal.close()
+
+
+_T = TypeVar("_T")
+
+
+def _wait(probe: Callable[[], _T | None], seconds: float) -> _T | None:
+    """``probe()`` until it is not None (every 20 ms), at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while (found := probe()) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return found
 
 
 @click.command("demo")

@@ -47,18 +47,24 @@ def quiet_logs() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
-def settings_for(sb: SandboxServer, batch_size: int = 5) -> HaloSettings:
+def settings_for(
+    sb: SandboxServer, batch_size: int = 5, write_concurrency: int = 1
+) -> HaloSettings:
+    """One batch at a time unless asked (these tests pin the shape of each batch: which one
+    is pending at a kill, which requests a seeded fault hits); pipelined writes have their own
+    tests (tests/engine/test_pipelined_writes.py)."""
     return HaloSettings(
         base_url=sb.base_url,
         client_id=sb.client_id,
         client_secret=SecretStr(sb.client_secret),
         rate_limit=RateLimit(requests=100_000, per_seconds=1),
         batch_size=batch_size,
+        write_concurrency=write_concurrency,
     )
 
 
-def client_for(sb: SandboxServer, batch_size: int = 5) -> HaloClient:
-    return HaloClient(settings_for(sb, batch_size), retry=FAST_RETRY)
+def client_for(sb: SandboxServer, batch_size: int = 5, write_concurrency: int = 1) -> HaloClient:
+    return HaloClient(settings_for(sb, batch_size, write_concurrency), retry=FAST_RETRY)
 
 
 NOTE_AND_CLOSE = """
@@ -244,6 +250,7 @@ def child_main(argv: list[str]) -> int:
         client_secret=SecretStr(secret),
         rate_limit=RateLimit(requests=100_000, per_seconds=1),
         batch_size=int(batch),
+        write_concurrency=1,
     )
     client = HaloClient(settings, retry=FAST_RETRY)
     journal = Journal.open(journal_path)

@@ -112,12 +112,15 @@ def flip_playbook(priority: str, below: int = 60) -> Playbook:
 
 
 def settings_for(sb: SandboxServer, **over: Any) -> HaloSettings:
-    """Settings for a sandbox with a generous client budget (override any key)."""
+    """Settings for a sandbox with a generous client budget (override any key). One write
+    batch at a time: the fault tests pin what is sent around each batch (pipelined writes
+    are tested in tests/engine/test_pipelined_writes.py)."""
     values: dict[str, Any] = {
         "base_url": sb.base_url,
         "client_id": sb.client_id,
         "client_secret": SecretStr(sb.client_secret),
         "rate_limit": RateLimit(requests=100_000, per_seconds=1),
+        "write_concurrency": 1,
     }
     values.update(over)
     return HaloSettings(**values)

@@ -139,3 +139,13 @@ def test_extrapolate_scales_the_write_phase_only_when_capped() -> None:
     assert extrapolate(report) == {"requests": 210, "rate_limited": 17, "wall_seconds": 22.0}
     report.processed = 100
     assert extrapolate(report) is None
+
+
+def test_quick_results_time_spam_arrivals_to_their_close(quick_results: dict) -> None:
+    """The arrival-to-action measure ran: every spam ticket created was closed by a webhook
+    run, with its seconds, and the target row is there."""
+    arrival = quick_results["arrival"]
+    assert arrival["closed"] == arrival["arrivals"] > 0 and arrival["missed"] == 0
+    assert 0 < arrival["p50"] <= arrival["p95"] <= arrival["max"]
+    assert arrival["daemon_rate_limited"] == 0
+    assert any(t["scenario"] == "arrival" for t in quick_results["targets"])

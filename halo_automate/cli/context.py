@@ -129,7 +129,7 @@ class Context:
         from halo_automate.engine.runner import Runner
 
         bar = progress_bar(self.console) if progress else None
-        return Runner(self.client, self.journal, progress=bar)
+        return Runner(self.client, self.journal, progress=bar, reads=self.settings.reads)
 
     def allowed_playbook(self, ref: str) -> Playbook:
         """:meth:`playbook`, refused (exit 2, before any request) when its ``instances:``

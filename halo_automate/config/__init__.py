@@ -8,6 +8,7 @@ when it is unset the settings still load (an :class:`UnresolvedSecret` stands in
 commands that never talk to Halo (``validate``, ``history``, ``show``, ``test``) run without
 the secret in their environment; reading it, and so building a Halo client
 (:meth:`HaloSettings.check_secret`), raises the same one-line :class:`ConfigError` as before.
+``webhooks.password`` is deferred the same way: only the daemon's listener reads it.
 The file is found from ``--config``, else ``$HALO_AUTOMATE_CONFIG``, else ``./config.yaml``.
 
 The file is read with a bounded safe loader: at most 1 MB of UTF-8, no aliases (no expansion

@@ -75,6 +75,7 @@ class HaloSettings(_Model):
     page_size: int = Field(100, ge=1, le=100)
     concurrency: int = Field(4, ge=1, le=16)
     batch_size: int = Field(50, ge=1, le=100)
+    write_concurrency: int = Field(4, ge=1, le=16)  # write batches of one phase in flight
     timeout_seconds: float = Field(30, gt=0, allow_inf_nan=False)
     request_deadline_seconds: float = Field(300, gt=0, allow_inf_nan=False)
     max_rate_limit_wait_seconds: float = Field(600, ge=0, allow_inf_nan=False)

@@ -97,8 +97,8 @@ def settings_from_mapping(
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
     for path, secret in deferred.items():
-        block = expanded[path[0]] if len(path) == 1 else expanded[path[0]][path[1]]
-        block["client_secret"] = secret
+        block = expanded[path[0]] if len(path) == 2 else expanded[path[0]][path[1]]
+        block[path[-1]] = secret
     try:
         return Settings.model_validate(expanded)
     except ValidationError as e:
@@ -133,24 +133,27 @@ def _problem(err: Any, errors: list[Any]) -> str:
 def _defer_unset_secrets(
     data: dict[str, Any], variables: dict[str, str], source: str
 ) -> tuple[dict[str, Any], dict[tuple[str, ...], UnresolvedSecret]]:
-    """Blank each instance block's ``client_secret`` whose variable is unset, returning the
-    :class:`UnresolvedSecret` to put back after expansion (keyed by the block's path)."""
+    """Blank each instance block's ``client_secret`` (and ``webhooks.password``) whose
+    variable is unset, returning the :class:`UnresolvedSecret` to put back after expansion
+    (keyed by the secret's path: block keys, then the secret's key)."""
     deferred: dict[tuple[str, ...], UnresolvedSecret] = {}
-    blocks: list[tuple[tuple[str, ...], Any]] = [(("halo",), data.get("halo"))]
+    blocks: list[tuple[tuple[str, ...], Any]] = [(("halo", "client_secret"), data.get("halo"))]
     instances = data.get("instances")
     if isinstance(instances, dict):
-        blocks += [(("instances", str(k)), v) for k, v in instances.items()]
+        blocks += [(("instances", str(k), "client_secret"), v) for k, v in instances.items()]
+    blocks.append((("webhooks", "password"), data.get("webhooks")))  # fails when it listens
     for path, block in blocks:
-        if not isinstance(block, dict) or not isinstance(block.get("client_secret"), str):
+        key = path[-1]
+        if not isinstance(block, dict) or not isinstance(block.get(key), str):
             continue
-        where = ".".join(path) + ".client_secret"
+        where = ".".join(path)
         try:  # the secret alone may be unset: see UnresolvedSecret
-            expand_env(block["client_secret"], variables, where)
+            expand_env(block[key], variables, where)
         except ConfigError as e:
             deferred[path] = UnresolvedSecret(f"{source}: {e}")
-            blank = {**block, "client_secret": ""}
-            if len(path) == 1:
-                data = {**data, "halo": blank}
+            blank = {**block, key: ""}
+            if len(path) == 2:
+                data = {**data, path[0]: blank}
             else:
                 data = {**data, "instances": {**data["instances"], path[1]: blank}}
     return data, deferred

@@ -14,7 +14,9 @@ from pydantic import Field, field_validator, model_validator
 
 from halo_automate.config.halo import HaloSettings, _Model
 from halo_automate.config.notify import NotifySettings
+from halo_automate.config.reads import ReadsSettings
 from halo_automate.config.web import WebSettings
+from halo_automate.config.webhooks import WebhookSettings
 from halo_automate.core.suggest import did_you_mean
 from halo_automate.errors import ConfigError, one_line
 
@@ -48,6 +50,8 @@ class Settings(_Model):
     daemon: DaemonSettings = DaemonSettings()
     notify: NotifySettings = NotifySettings()
     web: WebSettings | None = None
+    webhooks: WebhookSettings | None = None
+    reads: ReadsSettings = ReadsSettings()
 
     @model_validator(mode="before")
     @classmethod

@@ -17,12 +17,20 @@ from collections.abc import Callable, Iterable
 from pathlib import Path as FilePath
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from halo_automate.core.actions.base import PlaybookAction
 from halo_automate.core.actions.registry import ACTION_KINDS
 from halo_automate.core.approval import ApprovalPolicy, NotifyRule
 from halo_automate.core.conditions import Node, Path, Problem, parse_where
+from halo_automate.core.incremental import parse_sweep
 from halo_automate.core.instance_names import instances_problems
 from halo_automate.core.lifecycle import LifecycleStep, parse_steps, problems_with_actions
 from halo_automate.core.playbook_yaml import MAX_FILE_BYTES, MAX_PROBLEMS, Source, parse_text
@@ -69,6 +77,7 @@ class PlaybookFile(_Model):
     name: str | None = None
     description: str = ""
     schedule: str | None = None
+    triggers: list[Literal["webhook"]] = Field(default_factory=list)
     mode: Literal["apply", "preview"] = "apply"
     select: dict[str, Any] = Field(default_factory=dict)
     where: dict[str, Any] | None = None
@@ -81,6 +90,14 @@ class PlaybookFile(_Model):
     instances: list[str] | None = None
     approval: ApprovalPolicy | None = None
     notify: NotifyRule | None = None
+    full_sweep: str | None = None
+
+    @field_validator("full_sweep")
+    @classmethod
+    def _check_sweep(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_sweep(value)  # a ValueError names the accepted forms
+        return value
 
 
 class Playbook(BaseModel):
@@ -92,6 +109,7 @@ class Playbook(BaseModel):
     description: str
     schedule: Schedule | None
     mode: Literal["apply", "preview"]
+    triggers: tuple[str, ...] = ()  # "webhook": also run on Halo's webhooks (service.webhooks)
     select: dict[str, Any]
     where: Node | None
     actions: tuple[PlaybookAction, ...]
@@ -109,6 +127,7 @@ class Playbook(BaseModel):
     """The playbook's text (sha256 of its UTF-8 is ``source_hash``); plans carry it."""
     lifecycle: tuple[LifecycleStep, ...] = ()
     """Warn-then-close steps; ``actions`` then holds each step's action, in order."""
+    full_sweep: str | None = None  # incremental runs: how often to read in full (None: config)
 
 
 # ---------------------------------------------------------------- pydantic errors
@@ -297,6 +316,7 @@ def _validate(data: object, src: Source, source_hash: str) -> Playbook | None:
         description=spec.description,
         schedule=schedule,
         mode=spec.mode,
+        triggers=tuple(dict.fromkeys(spec.triggers)),
         select=dict(spec.select),
         where=where,
         actions=tuple(actions),
@@ -307,6 +327,7 @@ def _validate(data: object, src: Source, source_hash: str) -> Playbook | None:
         lifecycle=steps or (),
         approval=spec.approval,
         notify=spec.notify,
+        full_sweep=spec.full_sweep,
         path=src.path,
         source_hash=source_hash,
         name_location=f"{src.path}:{line}:{col}",

@@ -83,6 +83,7 @@ class Applier:
         checks: :class:`~halo_automate.engine.undo_history.UndoGuard`, the default for an
         undo plan): the todos to check and write."""
         self.poll = poll
+        self.width = int(getattr(client.settings, "write_concurrency", 1))  # engine.pipeline
         self._stop_requested = False
 
     def request_stop(self) -> None:
@@ -103,6 +104,7 @@ class Applier:
             self.client, self.journal, plan, lock,
             batch_size=self.batch_size, resends=self.resends, stopping=lambda: self.stopping,
             progress=self.progress, first_batch=first_batch, rederive=rederive,
+            width=self.width,
         )  # fmt: skip
 
     def apply(

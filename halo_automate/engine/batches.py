@@ -26,8 +26,7 @@ read-back in between. A ticket whose update failed gets none of its actions.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 
@@ -35,8 +34,9 @@ from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import Plan, RemoveAction, TicketChange
 from halo_automate.engine.custom_reads import read_custom_fields
 from halo_automate.engine.duplicates import Planned, posted_elsewhere
+from halo_automate.engine.pipeline import Gate, overlapped
 from halo_automate.engine.recheck import Rederive, read_current
-from halo_automate.engine.rows import field_rows, skip_rows
+from halo_automate.engine.rows import Write, done_marks, field_rows, skip_rows
 from halo_automate.engine.tally import Meter, Tally
 from halo_automate.engine.writes import (
     Todo,
@@ -48,7 +48,6 @@ from halo_automate.engine.writes import (
     stale_reason,
     ticket_body,
     ticket_verdict,
-    written_at,
 )
 from halo_automate.errors import (
     HaloAutomateError,
@@ -64,23 +63,6 @@ log = structlog.get_logger("halo_automate.engine.apply")
 
 Progress = Callable[[int, int], None]
 Post = Callable[[Sequence[Mapping[str, Any]]], list[WriteResult]]
-
-
-@dataclass
-class Write:
-    """One element of a batched write (or one DELETE) with the journal rows it settles."""
-
-    change: TicketChange
-    kind: Literal["ticket", "action", "delete"]
-    body: dict[str, Any]
-    rows: list[NewChange] = field(default_factory=list)
-    row_ids: list[int] = field(default_factory=list)
-    action_id: int | None = None  # the action a "delete" removes
-    error: str = ""
-
-    @property
-    def ticket_id(self) -> int:
-        return self.change.ticket_id
 
 
 class ApplyRun:
@@ -99,9 +81,11 @@ class ApplyRun:
         progress: Progress | None = None,
         first_batch: int = 0,
         rederive: Rederive | None = None,
+        width: int = 1,
     ) -> None:
         self.client, self.journal, self.plan, self.lock = client, journal, plan, lock
         self._rederive = rederive
+        self._width, self._gate = width, Gate()  # engine.pipeline: batches in flight; gate
         self.tally = Tally()
         self._batch_size, self._resends, self._stopping = batch_size, resends, stopping
         self._progress = progress
@@ -146,7 +130,8 @@ class ApplyRun:
         return live
 
     def write(self, todos: Sequence[Todo]) -> None:
-        """Write the todos' parts: updates, then actions, then removals, batch by batch."""
+        """Write the todos' parts: updates, then actions, then removals, batch by batch (the
+        batches of each phase ``width`` at a time: :mod:`halo_automate.engine.pipeline`)."""
         self._sent, self._total = 0, sum(t.parts for t in todos)
         updates = [(t.change, -1) for t in todos if t.update]
         self._phase(updates, self.client.write_tickets)
@@ -216,15 +201,22 @@ class ApplyRun:
             change, index = item
             return self._action_write(change, index) if index >= 0 else self._ticket_write(change)
 
-        for writes in self._journaled_batches(items, build):
-            self._send(self._not_posted_elsewhere(writes) if dedupe else writes, post)
+        gate = self._gate = Gate()
+
+        def send(writes: list[Write]) -> None:
+            with before_each_send(gate.check):  # reads too: nothing after the phase failed
+                self._send(self._not_posted_elsewhere(writes) if dedupe else writes, post)
+
+        overlapped(self._journaled_batches(items, build), send, self._width, gate)
 
     def _not_posted_elsewhere(self, writes: list[Write]) -> list[Write]:
         """Settle ``done`` what another run of the playbook posted already (another journal's
         included); the rest, to send (:mod:`halo_automate.engine.duplicates`)."""
         items = [Planned(w.ticket_id, str(w.body.get("note", "")), w.rows[1:]) for w in writes]
         found = posted_elsewhere(self.client, self.plan.playbook, items, self._seen)
-        marks = [m for i, (action, why) in found.items() for m in _done(writes[i], action, why)]
+        marks = [
+            m for i, (action, why) in found.items() for m in done_marks(writes[i], action, why)
+        ]
         self.journal.mark_many(marks)
         return [w for i, w in enumerate(writes) if i not in found]
 
@@ -273,14 +265,14 @@ class ApplyRun:
         outcome and those of a refused batch of several (both to be read back)."""
         if not writes:
             return [], []
-        with before_each_send(self.lock.heartbeat):  # the fence: LockLostError, nothing sent
+        with before_each_send(self._gate.then(self.lock.heartbeat)):  # the fence (LockLostError)
             results = post([w.body for w in writes])
         marks: list[ChangeMark] = []
         unknown: list[Write] = []
         refused: list[Write] = []
         for write, result in zip(writes, results, strict=True):
             if result.ok:
-                marks += _done(write, result.record)
+                marks += done_marks(write, result.record)
             elif result.unknown:
                 write.error = result.error or "outcome unknown"
                 (refused if result.rejected else unknown).append(write)
@@ -370,7 +362,7 @@ class ApplyRun:
         for write in writes:
             verdict, detail = verdicts[id(write)]
             if verdict == "landed":
-                marks += _done(write, detail if isinstance(detail, Mapping) else None)
+                marks += done_marks(write, detail if isinstance(detail, Mapping) else None)
             elif verdict == "changed":
                 marks += self._skip(write, str(detail))
             else:
@@ -433,17 +425,6 @@ class ApplyRun:
             except HaloError as e:
                 marks += self._fail(write, e.message)
             else:
-                marks += _done(write, None)
+                marks += done_marks(write, None)
         self.journal.mark_many(marks)
         return unknown
-
-
-def _done(
-    write: Write, record: Mapping[str, Any] | None, why: str | None = None
-) -> list[ChangeMark]:
-    """Done marks; an action's id goes on its ``action`` row (the write's first)."""
-    at = written_at(record)  # Halo's own time of the write (undo compares it, v7)
-    marks = [ChangeMark(i, "done", why, halo_at=at) for i in write.row_ids]
-    if write.kind == "action" and record is not None and isinstance(record.get("id"), int):
-        marks[0] = ChangeMark(write.row_ids[0], "done", why, [int(record["id"])], halo_at=at)
-    return marks

@@ -32,6 +32,7 @@ from typing import Any
 from halo_automate.config import HaloSettings
 from halo_automate.core.actions.base import UndoneBy, WrittenAs
 from halo_automate.core.dates import format_halo_date, parse_halo_date
+from halo_automate.core.incremental import LAST_UPDATE_FORMS
 from halo_automate.core.plan import needed_lookups
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.schema import LOOKUP_KINDS, Envelope, LookupKind, lookup_kind
@@ -41,13 +42,6 @@ from halo_automate.halo.probe import Answer, Prober
 
 ASKED_PAGE = 101
 UNKNOWN_FILTER = "doctor_unknown_filter"
-LAST_UPDATE_FORMS: tuple[tuple[str, Mapping[str, str]], ...] = (
-    ("lastupdatefromdate", {"lastupdatefromdate": "{cutoff}"}),
-    ("datesearch=lastupdate", {"datesearch": "lastupdate", "startdate": "{cutoff}"}),
-    ("datesearch=last_update", {"datesearch": "last_update", "startdate": "{cutoff}"}),
-)
-"""Candidate forms of "updated since" (SW2 lists ``lastupdatefromdate``; ``datesearch``
-takes a DB column whose name for the last update is undocumented)."""
 
 
 @dataclass(frozen=True)
@@ -244,9 +238,13 @@ class Doctor:
         if honoured:
             detail = "honoured: " + ", ".join(honoured) + (f" ({others})" if others else "")
             self.check("last-update filter", "ok", detail)
+            self.check("incremental reads", "ok", f"scheduled runs read the tickets updated "
+                       f"since their last read with {honoured[0]}")  # fmt: skip
         else:
             self.check("last-update filter", "warn", "no form narrows the tickets, so "
                        f"incremental runs must read every ticket ({others})")  # fmt: skip
+            self.check("incremental reads", "warn", "scheduled runs read every ticket (see "
+                       "docs/incremental.md)")  # fmt: skip
 
     def _date_form(self, answer: Answer, cutoff: datetime) -> str:
         """honoured, ignored, wrong rows, or what Halo answered."""

@@ -36,8 +36,9 @@ from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import FieldChange, Plan, TicketChange, plan_from_json
 from halo_automate.core.values import field_value
 from halo_automate.engine.apply import Applier
-from halo_automate.engine.batches import ApplyRun, Write
+from halo_automate.engine.batches import ApplyRun
 from halo_automate.engine.custom_reads import read_custom_fields, resend_values
+from halo_automate.engine.rows import Write
 from halo_automate.engine.tally import Meter
 from halo_automate.engine.writer import instance_key, instance_writer
 from halo_automate.engine.writes import (

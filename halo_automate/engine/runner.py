@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from halo_automate.config.reads import ReadsSettings
 from halo_automate.core.approval import ApprovalPolicy, needs_approval
 from halo_automate.core.instance_scope import check_allowed
 from halo_automate.core.lookups import Lookups
@@ -41,8 +42,10 @@ from halo_automate.engine import approvals
 from halo_automate.engine.apply import Applier, Guard, read_instance
 from halo_automate.engine.custom_reads import with_custom_fields
 from halo_automate.engine.lifecycle_facts import lifecycle_history
+from halo_automate.engine.reads import TicketReads
 from halo_automate.engine.recovery import recover_isolated
 from halo_automate.engine.saved import check_instance, claim, playbook_of, rederiver
+from halo_automate.engine.scope import TicketScope
 from halo_automate.engine.tally import Meter
 from halo_automate.errors import (
     HaloAutomateError,
@@ -77,9 +80,11 @@ class Runner:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         progress: Progress | None = None,
         started_by: str | None = None,
+        reads: ReadsSettings | None = None,
     ) -> None:
         self.client = client
         self.journal = journal
+        self.reads = TicketReads(client, journal, reads)  # full or incremental reads
         self.now = now
         self.progress = progress
         self.started_by = started_by or who()
@@ -113,20 +118,35 @@ class Runner:
     def lookups_for(self, playbook: Playbook) -> Lookups:
         return self.client.lookups(sorted(needed_lookups(playbook)))
 
-    def plan(self, playbook: Playbook, *, run_id: str | None = None) -> Plan:
-        """Fetch and plan; writes nothing. A playbook whose ``instances:`` does not allow this
-        client's instance is a ConfigError before any request."""
+    def plan(
+        self,
+        playbook: Playbook,
+        *,
+        run_id: str | None = None,
+        scheduled: bool = False,
+        scope: TicketScope | None = None,
+    ) -> Plan:
+        """Fetch (a scheduled run: maybe incrementally, :mod:`.reads`; a webhook run: only
+        ``scope``'s tickets, :mod:`.scope`) and plan; writes nothing. A playbook whose
+        ``instances:`` does not allow this client's instance is a ConfigError before any
+        request."""
         check_allowed(playbook, self.client.instance_name)
         now = self.now()
         lookups = self.lookups_for(playbook)
         query = build_query(playbook.select, lookups)
-        tickets: Iterable[dict[str, Any]] = self.client.iter_tickets(query)
+        read = None
+        if scope is None:
+            read = self.reads.read(playbook, query, now=now, scheduled=scheduled)
+            tickets: Iterable[dict[str, Any]] = read.rows
+        else:  # a webhook run: the named tickets, re-read
+            query = scope.query(query)
+            tickets = list(scope.tickets(query))
         if reads_custom_fields(playbook):  # list rows lack them: a read per ticket
             tickets = with_custom_fields(self.client, tickets)
         history = None
         if playbook.lifecycle:  # which steps each ticket had: journal + its actions
             tickets, history = lifecycle_history(self.client, self.journal, playbook, tickets)
-        return make_plan(
+        plan = make_plan(
             playbook,
             tickets,
             lookups,
@@ -137,6 +157,9 @@ class Runner:
             instance_identity=self.client.settings.identity,
             history=history,
         )
+        if read is None:  # a webhook run (scope): no watermark, what it writes is re-read
+            return self.reads.scoped(plan if scope is None else scope.narrow(plan))
+        return self.reads.planned(playbook, read, plan)
 
     # ------------------------------------------------------------------ running
 
@@ -147,11 +170,13 @@ class Runner:
         trigger: str,
         confirm: Confirm | None,
         preview_only: bool = False,
+        scope: TicketScope | None = None,
     ) -> RunOutcome:
         """Plan ``playbook`` and apply it unless it is a preview; journal the run either way.
 
         ``confirm`` is asked before writing (``None`` = no prompt, as on a schedule); a
-        ``False`` answer ends the run refused (``outcome.error`` a RefusedError).
+        ``False`` answer ends the run refused (``outcome.error`` a RefusedError). ``scope``:
+        plan only those tickets (:mod:`halo_automate.engine.scope`, a webhook run).
         """
         start = _Start(new_run_id(self.now()), trigger, Meter.start(self.client))
         preview = preview_only or playbook.mode == "preview"
@@ -165,14 +190,19 @@ class Runner:
                     note = approvals.blocked_message(held)
                     return self._end(start, _Run.of_playbook(playbook), waits, note=note)
                 with stop_when(lambda: self._stopping):  # a stop ends a run that only reads
-                    plan = self.plan(playbook, run_id=start.run_id)
+                    plan = self.plan(
+                        playbook, run_id=start.run_id, scheduled=trigger == "schedule",
+                        scope=scope,
+                    )  # fmt: skip
             except HaloAutomateError as e:
                 return self._end(start, _Run.of_playbook(playbook), _ended_by(e), error=e)
             if preview:
-                return self._end(start, _Run.of_plan(plan, "preview"), RunStatus.PREVIEWED)
-            if needs_approval(playbook.approval, len(plan.changes)):
-                return self._hold(plan, start, playbook.approval)
-            return self._apply(plan, start, confirm, playbook)
+                outcome = self._end(start, _Run.of_plan(plan, "preview"), RunStatus.PREVIEWED)
+            elif needs_approval(playbook.approval, len(plan.changes)):
+                outcome = self._hold(plan, start, playbook.approval)
+            else:
+                outcome = self._apply(plan, start, confirm, playbook)
+            return self.reads.settle(outcome)
 
     def apply_saved(
         self,

@@ -29,6 +29,7 @@ from halo_automate.sandbox.query import (
 )
 from halo_automate.sandbox.replies import Rejected, Reply, empty, model_error, not_valid
 from halo_automate.sandbox.state import Record, SandboxState
+from halo_automate.sandbox.webhooks import CREATED, UPDATED
 
 _CACHE_SIZE = 16
 _LOOKUPS: dict[str, list[Record]] = {
@@ -170,6 +171,7 @@ class HaloApi:
         reply = Reply(201, _chosen([detail(t) | {"isnew": t.get("isnew", False)} for t in saved],
                                    params))  # fmt: skip
         reply.tickets_written = len(saved)
+        reply.events = [(CREATED if t.get("isnew") else UPDATED, t["id"]) for t in saved]
         return reply
 
     def delete_ticket(self, ident: str, params: Params, body: bytes) -> Reply:
@@ -230,6 +232,7 @@ class HaloApi:
         saved = writes.apply_actions(self.state, prepared, now, WHO)
         reply = Reply(201, _chosen(saved, params))
         reply.actions_written = len(saved)
+        reply.events = [(UPDATED, tid) for tid in dict.fromkeys(a["ticket_id"] for a in saved)]
         return reply
 
     # ------------------------------------------------------------------ lookups

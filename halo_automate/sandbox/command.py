@@ -155,6 +155,21 @@ def config_snippet(sandbox: SandboxServer, rate: tuple[int, float]) -> str:
     help="Ticket type TYPE requires FIELDs on close (repeatable), e.g. 2:details,category_1.",
 )
 @click.option("--cab-type", "cab_types", multiple=True, type=int, help="Close needs CAB approval.")
+@click.option(
+    "--webhook",
+    "webhook_url",
+    metavar="URL",
+    help="POST ticket create/update events here, as Halo.",
+)
+@click.option(
+    "--webhook-auth",
+    metavar="USER:PASSWORD",
+    envvar="SANDBOX_WEBHOOK_AUTH",
+    help="Basic credentials for --webhook (or $SANDBOX_WEBHOOK_AUTH).",
+)
+@click.option(
+    "--ignore-date-filter", is_flag=True, help="Ignore datesearch/startdate (no date filter)."
+)
 def sandbox_command(
     host: str,
     port: int,
@@ -177,6 +192,9 @@ def sandbox_command(
     partial_commit: bool = False,
     mandatory: tuple[str, ...] = (),
     cab_types: tuple[int, ...] = (),
+    webhook_url: str | None = None,
+    webhook_auth: str | None = None,
+    ignore_date_filter: bool = False,
 ) -> None:
     """Serve a local sandbox Halo (seeded tickets, real HTTP) until Ctrl-C or SIGTERM."""
     if not is_loopback(host) and not allow_remote:
@@ -189,6 +207,8 @@ def sandbox_command(
         assertion_audience=assertion_audience, assertion_only=assertion_only,
         omit_unset=not full_rows, partial_commit=partial_commit,
         mandatory=parse_mandatory(mandatory), cab_types=frozenset(cab_types),
+        webhook_url=webhook_url, webhook_auth=_user_password(webhook_auth),
+        ignore_date_filter=ignore_date_filter,
     )  # fmt: skip
     try:
         sandbox = SandboxServer(options)
@@ -203,10 +223,21 @@ def sandbox_command(
         click.echo(f"  permissions:   {sandbox.permissions.describe()}")
     if assertion_key is not None:
         click.echo(f"  requires a client assertion verified by {assertion_key}")
+    if webhook_url:
+        click.echo(f"  webhooks:      ticket create/update events POSTed to {webhook_url}")
     click.echo("\nPaste into config.yaml:\n")
     click.echo(config_snippet(sandbox, rate))
     click.echo("Press Ctrl-C to stop.")
     serve_until_stopped(sandbox)
+
+
+def _user_password(text: str | None) -> tuple[str, str] | None:
+    if text is None:
+        return None
+    user, sep, password = text.partition(":")
+    if not sep or not user:
+        raise click.BadParameter("expected USER:PASSWORD", param_hint="--webhook-auth")
+    return user, password
 
 
 @contextmanager

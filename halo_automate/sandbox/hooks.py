@@ -15,9 +15,11 @@ from collections.abc import Callable, Iterator
 from email.message import Message
 from typing import Any
 
+from halo_automate.sandbox.api import detail
 from halo_automate.sandbox.hold import Hold
 from halo_automate.sandbox.replies import Reply
 from halo_automate.sandbox.state import SandboxState
+from halo_automate.sandbox.webhooks import CREATED, UPDATED, WebhookDelivery
 
 Handle = Callable[[str, str, Message, bytes], Reply]
 """Answers one request: ``handle(method, target, headers, body) -> Reply``."""
@@ -35,6 +37,7 @@ class SandboxHooks:
     _token_listeners: list[Callable[[str], None]]
     _hold: Hold | None
     _entry: Handle
+    webhooks: WebhookDelivery | None
 
     @contextlib.contextmanager
     def locked_state(self) -> Iterator[SandboxState]:
@@ -50,6 +53,7 @@ class SandboxHooks:
         with self._lock:
             self.state.tickets[ticket_id].update(fields)
             self.state.version += 1
+        self._ticket_events([(UPDATED, ticket_id)])
 
     def insert_ticket(self, like: int, **fields: Any) -> int:
         """Create a ticket behind the API's back (a copy of ticket ``like`` with ``fields``),
@@ -58,7 +62,31 @@ class SandboxHooks:
             new_id = self.state.next_ticket_id
             self.state.tickets[new_id] = {**self.state.tickets[like], **fields, "id": new_id}
             self.state.version += 1
-            return new_id
+        self._ticket_events([(CREATED, new_id)])
+        return new_id
+
+    def deliver_webhooks(
+        self, url: str | None, username: str | None = None, password: str | None = None
+    ) -> WebhookDelivery | None:
+        """From now on POST every ticket create/update to ``url`` the way Halo's webhooks do
+        (:mod:`halo_automate.sandbox.webhooks`); None stops delivering."""
+        previous, self.webhooks = self.webhooks, None
+        if previous is not None:
+            previous.close()
+        if url is not None:
+            self.webhooks = WebhookDelivery(url, username, password)
+        return self.webhooks
+
+    def _ticket_events(self, events: list[tuple[str, int]]) -> None:
+        delivery = self.webhooks
+        if delivery is None:
+            return
+        with self._lock:
+            shown = [
+                (e, detail(self.state.tickets[t])) for e, t in events if t in self.state.tickets
+            ]
+        for event, ticket in shown:
+            delivery.event(event, ticket)
 
     def before_list(self, hook: Callable[[dict[str, str]], None] | None) -> None:
         """Call ``hook(query)`` before answering each ``GET /api/Tickets`` list request (the

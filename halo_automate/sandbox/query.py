@@ -224,10 +224,14 @@ def _open_closed(rows: list[Record], params: Params, state: SandboxState) -> lis
 
 
 def _dates(rows: list[Record], params: Params, state: SandboxState) -> list[Record]:
-    """``datesearch`` + ``startdate``/``enddate`` (inclusive); unset dates never match.
+    """``datesearch`` + ``startdate``/``enddate`` (inclusive); unset dates never match; an
+    unknown column is ignored, as is the whole filter when the sandbox's ``date_filter``
+    behaviour is off (``--ignore-date-filter``).
 
     Stored dates share one fixed-width format, so string comparison is date comparison.
     """
+    if not state.behaviour.date_filter:  # the switch: a tenant that ignores it
+        return rows
     column = DATE_COLUMNS.get((params.get("datesearch") or "").lower())
     start, end = date_param(params, "startdate"), date_param(params, "enddate")
     if column is None or (start is None and end is None):

@@ -23,6 +23,7 @@ class Reply:
     tickets_written: int = 0
     actions_written: int = 0
     payload: bytes | None = None
+    events: list[tuple[str, int]] = field(default_factory=list)  # webhook events (webhooks.py)
 
     def encode(self) -> bytes:
         """The body as bytes (computed once: encode under the lock that guards the body)."""

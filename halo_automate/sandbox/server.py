@@ -40,6 +40,7 @@ from halo_automate.sandbox.permissions import Permissions
 from halo_automate.sandbox.ratelimit import RollingWindow, retry_after_seconds
 from halo_automate.sandbox.replies import Reply, empty
 from halo_automate.sandbox.state import Behaviour, SandboxState
+from halo_automate.sandbox.webhooks import WebhookDelivery
 
 _RESOURCES = {
     r.lower(): r
@@ -76,10 +77,13 @@ class SandboxOptions:
     partial_commit: bool = False  # a rejected multi-element POST keeps the elements before
     mandatory: Mapping[int, tuple[str, ...]] | None = None  # ticket type -> required on close
     cab_types: frozenset[int] = frozenset()  # ticket types whose close needs CAB approval
+    webhook_url: str | None = None  # POST ticket create/update events here, as Halo does
+    webhook_auth: tuple[str, str] | None = None  # Basic credentials for those POSTs
+    ignore_date_filter: bool = False  # ignore datesearch/startdate/enddate (no date filter)
 
     def behaviour(self) -> Behaviour:
         return Behaviour(self.omit_unset, self.partial_commit, dict(self.mandatory or {}),
-                         frozenset(self.cab_types))  # fmt: skip
+                         frozenset(self.cab_types), not self.ignore_date_filter)  # fmt: skip
 
 
 class SandboxServer(SandboxHooks):
@@ -124,6 +128,9 @@ class SandboxServer(SandboxHooks):
         self._by_endpoint: Counter[str] = Counter()
         self._httpd: Listener | None = None
         self._thread: threading.Thread | None = None
+        self.webhooks: WebhookDelivery | None = None
+        if options.webhook_url:
+            self.deliver_webhooks(options.webhook_url, *(options.webhook_auth or (None, None)))
 
     def _initial_state(self) -> SandboxState:
         path = self.options.state_file
@@ -153,6 +160,7 @@ class SandboxServer(SandboxHooks):
     def stop(self) -> None:
         """Stop serving, drop open connections, and save the state file if one is set."""
         httpd, self._httpd = self._httpd, None
+        self.deliver_webhooks(None)
         if self._hold is not None:
             self._hold.release()
         if httpd is not None:
@@ -287,6 +295,8 @@ class SandboxServer(SandboxHooks):
                 self.api.handle(method, parts[1:], url.query, body))  # fmt: skip
             reply.payload = reply.encode()
         self._count_writes(reply)
+        if reply.events:
+            self._ticket_events(reply.events)
         return reply
 
     def _count(self, endpoint: str) -> None:

@@ -31,13 +31,17 @@ class Behaviour:
     * ``partial_commit`` (FACTS.md §3.1/§9.5: unknown whether Halo does it): a multi-element
       POST rejected at element *k* keeps the elements before *k* applied;
     * ``mandatory``: ticket type id -> fields a close requires (FACTS.md §9.4, HaloAPI #21);
-    * ``cab_types``: ticket types whose close needs a CAB approval (n8n's ``APP03/2``).
+    * ``cab_types``: ticket types whose close needs a CAB approval (n8n's ``APP03/2``);
+    * ``date_filter`` (default on): ``datesearch`` + ``startdate``/``enddate`` filter the
+      tickets (FACTS.md §2.3); off, they are ignored like any unknown filter, as a tenant
+      that does not honour them would (incremental runs must then fall back to full reads).
     """
 
     omit_unset: bool = True
     partial_commit: bool = False
     mandatory: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
     cab_types: frozenset[int] = frozenset()
+    date_filter: bool = True
 
 
 @dataclass

@@ -34,13 +34,11 @@ Decisions, and why:
 * **Stop.** SIGTERM or SIGINT: no new runs; the runner is asked to stop after the in-flight
   batch, which is journaled; a run still reading or planning stops before its next
   request and is journaled interrupted (``halo.stopping``); exit 0 once nothing is in
-  flight. If a run is still in flight after ``daemon.stop_timeout_seconds``,
-  :meth:`Daemon.serve` returns ``ExitCode.PARTIAL``
-  (5, "some writes may not have completed") and the CLI exits at once without waiting for
-  it. The journal stays consistent either way: a write is journaled *pending* before it is
-  sent, so an abandoned batch leaves pending rows, which the next start
-  (:meth:`Runner.recover` runs for every playbook before the scheduler starts) or
-  ``halo-automate recover`` reconciles.
+  flight. If a run is still in flight after ``daemon.stop_timeout_seconds``, :meth:`serve`
+  returns ``ExitCode.PARTIAL`` (5) and the CLI exits at once without waiting for it. The
+  journal stays consistent: a write is journaled *pending* before it is sent, so an
+  abandoned batch leaves pending rows, which the next start (:meth:`Runner.recover` runs for
+  every playbook before the scheduler starts) or ``halo-automate recover`` reconciles.
 * **Faults.** A Halo outage, a storm of 5xx, an auth failure, a refusal or a lock fails that
   run only: the runner journals it and returns its outcome, from which the log line
   (``run_failed``, ``run_refused``, ``run_locked``), the metrics, ``/healthz`` and ``--once``'s
@@ -70,6 +68,7 @@ from halo_automate.core.schedule import Schedule
 from halo_automate.engine.runner import Runner
 from halo_automate.errors import ConfigError, ExitCode, PlaybookError
 from halo_automate.logs import bound
+from halo_automate.service.companions import Companions, WebhookJob
 from halo_automate.service.folder import Loaded, folder_snapshot, load_folder
 from halo_automate.service.health import HealthServer, serve_health
 from halo_automate.service.instances import Job, Served
@@ -91,10 +90,6 @@ log = structlog.get_logger("halo_automate.service.daemon")
 Clock = Callable[[], datetime]
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Daemon:
     """Runs every scheduled playbook until told to stop (see the module docstring)."""
 
@@ -105,7 +100,7 @@ class Daemon:
         *,
         poll_seconds: float = 0.5,
         install_signals: bool = True,
-        clock: Clock = _utcnow,
+        clock: Clock = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
         self.served = Served.of(runner, settings)
@@ -131,6 +126,7 @@ class Daemon:
         self.scheduler = make_scheduler(self.timezone, settings.daemon.misfire_grace_seconds)
         self.oversight = Oversight(settings, self.served, lambda: self.playbooks, clock=clock)
         self.console = DaemonConsole(self)  # the web console, when the config has web:
+        self.beside = Companions(settings, self.served, clock, self.scheduler)  # issue 15
 
     @property
     def runner(self) -> Runner:
@@ -223,10 +219,10 @@ class Daemon:
 
     # ------------------------------------------------------------------ runs
 
-    def run_job(self, name: str) -> FinishedRun | None:
-        """The scheduled job ``name`` (its key: see :mod:`.instances`): run its playbook on its
-        instance; None when stopping or the playbook is gone."""
-        job = next((j for j in self.jobs() if j.key == name), None)
+    def run_job(self, name: str, webhook: WebhookJob | None = None) -> FinishedRun | None:
+        """Run job ``name`` (its key, :mod:`.instances`) or ``webhook``'s; None: stopping,
+        gone, or paused."""
+        job = webhook.job if webhook else next((j for j in self.jobs() if j.key == name), None)
         if job is None or self.oversight.holds(job.playbook.name, job.instance):  # paused
             return None
         with self._in_flight(name) as admitted:
@@ -234,7 +230,7 @@ class Daemon:
                 log.info("run_not_started", playbook=job.playbook.name, reason="stopping")
                 return None
             with bound(playbook=job.playbook.name, instance=job.instance):
-                return self._run(job.playbook, job.instance)
+                return self._run(job.playbook, job.instance, webhook)
 
     @contextmanager
     def _in_flight(self, name: str) -> Iterator[bool]:
@@ -252,11 +248,11 @@ class Daemon:
                     self._running.pop(name, None)
                     self._cond.notify_all()
 
-    def _run(self, playbook: Playbook, instance: str) -> FinishedRun:
-        runner = self.served.runner(instance)
+    def _run(self, playbook: Playbook, instance: str, hook: WebhookJob | None) -> FinishedRun:
+        runner, how = self.served.runner(instance), self.beside.begin(playbook, instance, hook)
         started, before = time.monotonic(), runner.client.begin_run()
         try:
-            outcome = runner.run(playbook, trigger="schedule", confirm=None)
+            outcome = runner.run(playbook, confirm=None, **how)
         except Exception as e:  # a bug: the runner returns every other ending; the service goes on
             log.exception(
                 "run_crashed",
@@ -278,6 +274,7 @@ class Daemon:
             log_ending(run)
             self.oversight.after_run(playbook, instance, outcome)
         self.metrics.record(run)
+        self.beside.ended(run)
         return run
 
     def approvals_job(self) -> None:
@@ -304,12 +301,13 @@ class Daemon:
             self.recover_all()
             codes = [ExitCode.INVALID] if self.problems else []
             self.approvals_job()
+            self.beside.shared.hold(self.clock())  # one moment: identical reads are made once
             for job in self.oversight.unpaused(self.jobs()):
                 if self._stop_requested:
                     log.info("run_not_started", playbook=job.playbook.name, reason="stopping")
                     continue
                 with bound(playbook=job.playbook.name, instance=job.instance):
-                    codes.append(self._run(job.playbook, job.instance).exit_code)
+                    codes.append(self._run(job.playbook, job.instance, None).exit_code)
             return max(codes, default=ExitCode.OK)
         finally:
             self.oversight.close()  # the notifications of this pass are tried before exiting
@@ -326,8 +324,10 @@ class Daemon:
             self.recover_all()
             self._schedule()
             self.oversight.schedule(self.scheduler, self.approvals_job)
+            self.beside.start(self, self.scheduled(), self.scheduler)
             self.scheduler.start()
-            log.info("daemon_started", playbooks=len(self._scheduled), health=self.health_address)
+            log.info("daemon_started", playbooks=len(self._scheduled),
+                     health=self.health_address, webhooks=self.beside.address)  # fmt: skip
             # polls the folder; a request (a signal on any thread too) wakes it at once
             with self._wakeup, self._wakeup.woken_by_signals(self.install_signals):
                 while not self._stop_requested:
@@ -335,6 +335,7 @@ class Daemon:
                     self._wakeup.wait(self.poll_seconds)
             return self._shutdown()
         finally:
+            self.beside.close()
             self._stop_health()
             self.console.stop()
             if restore is not None:
@@ -397,10 +398,10 @@ class Daemon:
     # ------------------------------------------------------------------ health
 
     def _start_health(self) -> None:
-        daemon = self.settings.daemon
-        if daemon.health:
+        d = self.settings.daemon
+        if d.health:
             self._health = serve_health(
-                daemon.health, daemon.health_allow_remote, self.health, self.prometheus
+                d.health, d.health_allow_remote, self.health, self.prometheus
             )
 
     def _stop_health(self) -> None:
@@ -424,8 +425,8 @@ class Daemon:
         return bool(self.scheduler.running) and not self._stopping
 
     def prometheus(self) -> str:
-        metrics = self.metrics.prometheus(up=self.alive, problems=len(self.problems))
-        return metrics + self.oversight.prometheus()
+        text = self.metrics.prometheus(up=self.alive, problems=len(self.problems))
+        return text + self.oversight.prometheus() + self.beside.prometheus(self.jobs())
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """(alive, the /healthz document): scheduler state, each playbook's next and last run."""

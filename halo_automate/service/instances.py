@@ -103,7 +103,7 @@ class Served:
             for one in selected:
                 budget = RequestBudget.for_instance(one.halo, window=window)
                 client = HaloClient(one.halo, budget=budget, instance_name=one.instance_name)
-                runners[one.instance_name] = Runner(client, journal)
+                runners[one.instance_name] = Runner(client, journal, reads=settings.reads)
         except BaseException:
             for runner in runners.values():
                 runner.client.close()

@@ -20,12 +20,11 @@ sent, so every commit is synced; the cost is one fsync per transaction, and appl
 transaction per batch, not per row.
 
 Concurrency: one connection guarded by a re-entrant lock serves any number of threads; other
-processes (CLI and daemon) share the file through WAL and ``busy_timeout``. Every write runs
-in ``BEGIN IMMEDIATE``, so a read-then-write (taking a lock, migrating) is atomic across
-processes.
+processes share the file through WAL and ``busy_timeout``. Every write is ``BEGIN IMMEDIATE``:
+a read-then-write (taking a lock, migrating) is atomic across processes.
 
-Errors: every ``sqlite3`` (and file system) error is translated to :class:`JournalError` with
-a one-line message in exactly one place, :func:`~halo_automate.store.connection.translate`.
+Errors: every ``sqlite3`` (and file system) error becomes a one-line :class:`JournalError` in
+one place, :func:`~halo_automate.store.connection.translate`.
 
 Locks: one run per playbook at a time (:mod:`halo_automate.store.locks` says when a holder
 is stale); taking a lock is one ``BEGIN IMMEDIATE`` transaction here. The schema and its
@@ -81,6 +80,7 @@ from halo_automate.store.records import (
 )
 from halo_automate.store.rows import COUNT_COLUMNS, change_row, dump, lock_row, run_row
 from halo_automate.store.undos import UndoHistory
+from halo_automate.store.watermarks import Watermarks
 from halo_automate.store.writers import InstanceLocks
 
 __all__ = [
@@ -122,7 +122,9 @@ def _check(value: str, allowed: frozenset[str], what: str) -> None:
 # --------------------------------------------------------------------------- journal
 
 
-class Journal(Decisions, Plans, Pruning, UndoHistory, InstanceLocks, Attempts, Approvals, Guards):
+class Journal(
+    Decisions, Plans, Pruning, UndoHistory, InstanceLocks, Attempts, Approvals, Guards, Watermarks
+):
     """The journal database; create with :meth:`open`. Safe to share between threads."""
 
     def __init__(

@@ -45,6 +45,9 @@ failure leaves the journal at its old version, and two processes never migrate a
   ``waiting`` or ``approved`` and unapplied row per playbook and instance (a partial unique
   index). ``playbook_guards``: per playbook and
   instance, the scheduled refusals in a row and, once paused, when, why and who resumed it.
+* v10: incremental reads (issue 15). ``read_watermarks``: per playbook and instance name, the
+  start of its last successful read, its last full read, the playbook hash and query it read
+  with, and the size of the whole set (:mod:`halo_automate.store.watermarks`).
 """
 
 from __future__ import annotations
@@ -191,6 +194,17 @@ def _migrate_v9(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _migrate_v10(conn: sqlite3.Connection) -> None:
+    """Version 10: each playbook's read watermark per instance (incremental runs; issue 15)."""
+    conn.execute(
+        """CREATE TABLE read_watermarks (
+            playbook TEXT NOT NULL, instance_name TEXT NOT NULL, read_at TEXT NOT NULL,
+            full_at TEXT NOT NULL, playbook_hash TEXT NOT NULL, query TEXT NOT NULL,
+            full_count INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL,
+            PRIMARY KEY (playbook, instance_name))"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v1,
     _migrate_v2,
@@ -201,6 +215,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v7,
     _migrate_v8,
     _migrate_v9,
+    _migrate_v10,
 )
 """Migration ``i`` takes the schema from version ``i`` to ``i + 1``; append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -12,7 +12,7 @@ from halo_automate.cli.exits import handle_errors
 from halo_automate.config import Settings, find_config, load_settings
 from halo_automate.core.instance_scope import allowed_on, unknown_instances
 from halo_automate.core.lint import Budget, lint
-from halo_automate.core.playbook import load_playbooks
+from halo_automate.core.playbook import Playbook, load_playbooks
 from halo_automate.errors import ExitCode, HaloAutomateError
 
 
@@ -59,6 +59,8 @@ def validate(
         warnings += unknown_instances(valid, settings.instances)
     for warning in warnings:
         click.echo(str(warning))
+    for line in _schedule_costs(valid, config_path):
+        click.echo(line)
     click.echo(
         f"{len(valid)} valid, {len(problems)} problem(s), {len(warnings)} warning(s)", err=True
     )
@@ -103,3 +105,32 @@ def _budget(settings: Settings | None) -> Budget:
     halo = settings.halo
     limit = halo.rate_limit
     return Budget(requests=limit.requests, per_seconds=limit.per_seconds, page_size=halo.page_size)
+
+
+def _schedule_costs(playbooks: list[Playbook], config_path: str | None) -> list[str]:
+    """The schedules' estimated requests per hour, when they pass the config's
+    ``reads.budget_warn_share`` of the instance's budget (from the journal's recent runs
+    when there is a journal; it is never created here)."""
+    from halo_automate.service.budget import estimate
+    from halo_automate.store.journal import Journal
+
+    cfg = find_config(config_path)
+    try:
+        settings = load_settings(cfg) if cfg.exists() else None
+    except HaloAutomateError:
+        settings = None
+    if settings is None:
+        return []
+    try:
+        journal = Journal.open(settings.journal) if settings.journal.exists() else None
+    except HaloAutomateError:  # an unreadable journal: estimate from the ticket count
+        journal = None
+    try:
+        found = estimate(
+            playbooks, instance=settings.instance_name, limit=settings.halo.rate_limit,
+            warn_share=settings.reads.budget_warn_share, journal=journal,
+        )  # fmt: skip
+    finally:
+        if journal is not None:
+            journal.close()
+    return [f"warning: {found.summary()}", *found.lines()[:-1]] if found.over else []
