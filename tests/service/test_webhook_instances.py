@@ -25,16 +25,19 @@ from halo_automate.errors import ConfigError
 from halo_automate.service.daemon import Daemon
 from halo_automate.service.instances import Served
 from halo_automate.service.webhook_runs import WebhookRuns, start_webhooks
+from halo_automate.store.journal import Journal
 
 PASSWORD = "a-long-webhook-password"
 
 
 class ScriptedRunner:
     """One instance's Runner: records each run (playbook, trigger, the scope's client and
-    ids, the instance bound in the log context) and succeeds."""
+    ids, the instance bound in the log context) and succeeds. Its journal is a real, empty
+    one: the daemon reads pauses and approvals from it (issue 16), never runs."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, journal: Journal | None = None) -> None:
         self.name = name
+        self.journal = journal
         self.client = SimpleNamespace(stats=SimpleNamespace(snapshot=self._snap),
                                       begin_run=self._snap, name=name)  # fmt: skip
         self.calls: list[tuple[str, str, Any, Any, Any]] = []
@@ -93,7 +96,8 @@ def daemon(tmp_path: Path, **webhooks: Any) -> tuple[Daemon, ScriptedRunner, Scr
         (folder / f"{name}.yaml").write_text(playbook(name, instances), encoding="utf-8")
     sched = 'name: s\nschedule: "every 5m"\nactions:\n  - close: {}\n'
     (folder / "s.yaml").write_text(sched, encoding="utf-8")
-    prod, uat = ScriptedRunner("prod"), ScriptedRunner("uat")
+    journal = Journal.open(tmp_path / "j.db")
+    prod, uat = ScriptedRunner("prod", journal), ScriptedRunner("uat", journal)
     served = Served({"prod": prod, "uat": uat}, "prod")  # type: ignore[dict-item]
     service = Daemon(settings(tmp_path, **webhooks), served, install_signals=False)
     service.load()
