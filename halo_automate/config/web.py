@@ -17,18 +17,15 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from halo_automate.config.halo import _Model
-from halo_automate.core.addresses import is_loopback
+from halo_automate.core.addresses import is_loopback, split_host_port
 
 ARGON2_PREFIX = "$argon2"
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
 
 def split_listen(text: str) -> tuple[str, int]:
-    """``host:port`` (``[::1]:port`` for IPv6; an empty host is 127.0.0.1) -> (host, port)."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit() or int(port_text) > 65535:
-        raise ValueError(f"expected host:port, e.g. 127.0.0.1:8780, not {text!r}")
-    return host.removeprefix("[").removesuffix("]") or "127.0.0.1", int(port_text)
+    """The console's ``host:port`` (:func:`~halo_automate.core.addresses.split_host_port`)."""
+    return split_host_port(text, "127.0.0.1:8780")
 
 
 class WebSettings(_Model):

@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from halo_automate.core.addresses import is_loopback
+from halo_automate.core.addresses import is_loopback, split_host_port
 from halo_automate.errors import ConfigError
 
 log = structlog.get_logger("halo_automate.service.health")
@@ -34,16 +34,16 @@ def parse_health_address(text: str, *, allow_remote: bool = False) -> tuple[str,
     The endpoint has no authentication, so a host that is not loopback is refused unless
     ``allow_remote``.
     """
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit() or int(port_text) > 65535:
-        raise ConfigError(f"daemon.health: expected host:port, e.g. 127.0.0.1:9187, not {text!r}")
-    host = host.removeprefix("[").removesuffix("]") or "127.0.0.1"
+    try:
+        host, port = split_host_port(text, "127.0.0.1:9187")
+    except ValueError as e:
+        raise ConfigError(f"daemon.health: {e}") from None
     if not allow_remote and not is_loopback(host):
         raise ConfigError(
             f"daemon.health: {host} is not a loopback address and the endpoint has no "
             "authentication; use 127.0.0.1, or set daemon.health_allow_remote: true"
         )
-    return host, int(port_text)
+    return host, port
 
 
 def overdue(running: Mapping[str, datetime], now: datetime, deadline_seconds: float) -> list[str]:

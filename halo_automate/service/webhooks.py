@@ -35,7 +35,7 @@ from typing import Any
 import structlog
 
 from halo_automate.config.webhooks import WebhookSettings
-from halo_automate.core.addresses import is_loopback
+from halo_automate.core.addresses import is_loopback, split_host_port
 from halo_automate.errors import ConfigError
 
 log = structlog.get_logger("halo_automate.service.webhooks")
@@ -62,16 +62,16 @@ def ticket_ids(payload: Any) -> list[int]:
 def parse_listen(text: str, *, allow_remote: bool) -> tuple[str, int]:
     """``host:port`` (``[::1]:port`` for IPv6) -> (host, port); a host that is not loopback
     is refused unless ``allow_remote``."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit() or int(port_text) > 65535:
-        raise ConfigError(f"webhooks.listen: expected host:port, e.g. 127.0.0.1:8781, not {text!r}")
-    host = host.removeprefix("[").removesuffix("]") or "127.0.0.1"
+    try:
+        host, port = split_host_port(text, "127.0.0.1:8781")
+    except ValueError as e:
+        raise ConfigError(f"webhooks.listen: {e}") from None
     if not allow_remote and not is_loopback(host):
         raise ConfigError(
             f"webhooks.listen: {host} is not a loopback address; put a TLS reverse proxy in "
             "front of the listener and keep it on 127.0.0.1, or set webhooks.allow_remote: true"
         )
-    return host, int(port_text)
+    return host, port
 
 
 def serve_webhooks(settings: WebhookSettings, accept: Accept) -> WebhookServer:
