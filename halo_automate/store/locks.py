@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, Self
 
 from halo_automate.errors import JournalError
 from halo_automate.store.records import this_host
@@ -53,8 +53,30 @@ class LockStore(Protocol):
     def release_lock(self, playbook: str, run_id: str, token: str | None = None) -> bool: ...
 
 
+class Releasing:
+    """``with lock:`` releases it on the way out. When the block is already failing (often
+    for the same reason, e.g. a read-only or full disk) the first error says what went wrong,
+    so a failed release must not replace it: the row left behind names this process and is
+    taken over once the process is gone (or by this process, which no longer holds it)."""
+
+    def release(self) -> bool:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is None:
+            self.release()
+            return
+        with contextlib.suppress(JournalError):
+            self.release()
+
+
 @dataclass(frozen=True)
-class Lock:
+class Lock(Releasing):
     """A held playbook lock; a context manager that releases it on exit.
 
     ``took_over_from`` is the stale holder this lock replaced (logged as ``lock_taken_over``).
@@ -73,22 +95,6 @@ class Lock:
 
     def release(self) -> bool:
         return self.store.release_lock(self.playbook, self.run_id, self.token)
-
-    def __enter__(self) -> Lock:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if kind is None:
-            self.release()
-            return
-        # Already failing (often for the same reason, e.g. a read-only or full disk): the first
-        # error says what went wrong, so a failed release must not replace it. The row left
-        # behind names this process; it is taken over once the process is gone (or by this
-        # process, which no longer holds it).
-        with contextlib.suppress(JournalError):
-            self.release()
 
 
 class HeldLocks:

@@ -20,7 +20,6 @@ of :class:`~halo_automate.store.journal.Journal`.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import sqlite3
@@ -28,12 +27,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 
 import structlog
 
-from halo_automate.errors import JournalError, LockLostError
-from halo_automate.store.locks import HELD, LockRow, iso, stale_reason
+from halo_automate.errors import LockLostError
+from halo_automate.store.locks import HELD, LockRow, Releasing, iso, stale_reason
 from halo_automate.store.records import this_host
 from halo_automate.store.rows import parse
 
@@ -58,7 +56,7 @@ class WriterRow:
 
 
 @dataclass(frozen=True)
-class WriterLock:
+class WriterLock(Releasing):
     """A held instance writer lock; a context manager that releases it on exit."""
 
     store: InstanceLocks = field(repr=False)
@@ -72,18 +70,6 @@ class WriterLock:
 
     def release(self) -> bool:
         return self.store.release_writer(self.instance, self.run_id, self.token)
-
-    def __enter__(self) -> WriterLock:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if kind is None:
-            self.release()
-            return
-        with contextlib.suppress(JournalError):  # the first error says what went wrong
-            self.release()
 
 
 def _row(row: sqlite3.Row) -> WriterRow:
