@@ -135,10 +135,12 @@ class ApplyRun:
         self._sent, self._total = 0, sum(t.parts for t in todos)
         updates = [(t.change, -1) for t in todos if t.update]
         self._phase(updates, self.client.write_tickets)
-        # Every ticket's first action, then every second one...: a ticket whose note failed
-        # is not closed (same number of batches as ticket order).
-        actions = sorted(((t.change, i) for t in todos for i in t.actions), key=lambda a: a[1])
-        self._phase(actions, self.client.write_actions, dedupe=True)
+        # Every ticket's first action, then every second one..., each position a phase of its
+        # own: with batches in flight together, a phase barrier is what keeps a ticket's note
+        # before its close, and a ticket whose note failed from being closed.
+        for position in sorted({i for t in todos for i in t.actions}):
+            here = [(t.change, i) for t in todos for i in t.actions if i == position]
+            self._phase(here, self.client.write_actions, dedupe=True)
         self._removals([(t.change, r) for t in todos for r in t.removals])
         for todo in todos:
             tid = todo.change.ticket_id

@@ -270,3 +270,47 @@ def test_after_a_batch_failed_no_other_batch_of_the_phase_sends_a_request() -> N
     with pytest.raises(RuntimeError, match="journal full"):
         overlapped(iter([0, 1]), send, 2, gate)
     assert sent == []
+
+
+def test_a_tickets_close_never_lands_before_its_note_while_batches_overlap(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """Found as a rare failure of the test above: the first action batch (notes) is held at
+    Halo's door; no batch holding the *second* action (the close) of one of its tickets may
+    reach Halo meanwhile. Each position is a phase of its own, so the held batch is waited
+    for (the hold times out after 2 s) and every note lands before its ticket's close."""
+    r = pipelined_rig(sandbox_factory(), tmp_path)
+    plan = r.runner.plan(playbook("note-and-close", max_changes=1000))
+    assert len(plan.changes) > 10  # several batches of 5 at each position
+    lock, landed = threading.Lock(), []  # (ticket, action index) in the order Halo applied them
+    held: set[int] = set()
+    overtaken, released = threading.Event(), threading.Event()
+
+    def hook(method: str, target: str, headers: Message, body: bytes, proceed: Handle) -> Reply:
+        if method != "POST" or not target.startswith("/api/Actions"):
+            return proceed(method, target, headers, body)
+        items = [
+            (int(i["ticket_id"]), marker_parts(str(i.get("note") or ""))) for i in json.loads(body)
+        ]
+        positions = [(tid, parts[1]) for tid, parts in items if parts is not None]
+        with lock:
+            first = not held and not landed
+            if first:
+                held.update(tid for tid, _ in positions)
+            elif not released.is_set() and any(tid in held and i == 1 for tid, i in positions):
+                overtaken.set()
+        if first:
+            overtaken.wait(2.0)
+        reply = proceed(method, target, headers, body)
+        with lock:
+            landed.extend(positions)
+        if first:
+            released.set()
+        return reply
+
+    r.sb.add_request_hook(hook)
+    outcome = r.runner.apply_saved(plan, confirm=None)
+    assert outcome.status == "succeeded", outcome.message
+    assert not overtaken.is_set(), "a close reached Halo while its ticket's note was held"
+    for change in plan.changes:
+        assert [i for tid, i in landed if tid == change.ticket_id] == [0, 1], change.ticket_id
