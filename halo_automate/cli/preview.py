@@ -179,6 +179,8 @@ def render_plan(
             console.print(Text(clean_text(more)))
     else:
         console.print(Text(clean_text(f"{plan.playbook}: nothing to change.")))
+    for line in plan_notes.group_lines(plan, max_rows):  # duplicate groups (issue 18)
+        console.print(Text(line))
     for line in not_evaluated_lines(plan, max_rows):
         console.print(Text(line))
     for warning in plan.warnings:

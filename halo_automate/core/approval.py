@@ -81,12 +81,13 @@ class NotifyRule(_Model):
         return tuple(value) if isinstance(value, list) else value
 
 
-def needs_approval(policy: ApprovalPolicy | None, changes: int) -> bool:
+def needs_approval(policy: ApprovalPolicy | None, changes: int, irreversible: bool = False) -> bool:
     """Does a plan of ``changes`` changed tickets wait for approval under ``policy``?
-    A plan that changes nothing never waits (there is nothing to approve)."""
+    A plan that changes nothing never waits (there is nothing to approve); one that cannot
+    be undone (a merge) always waits when there is a policy, whatever ``above`` says."""
     if policy is None or changes == 0:
         return False
-    if policy.required:
+    if policy.required or irreversible:
         return True
     return policy.above is not None and changes > policy.above
 

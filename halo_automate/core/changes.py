@@ -77,6 +77,18 @@ class NotEvaluated:
 
 
 @dataclass(frozen=True)
+class Group:
+    """Duplicates and their survivor, as a plan shows them (:mod:`halo_automate.core.groups`)."""
+
+    key: str
+    """Why they grouped: the ``group.by`` values, e.g. ``client_id=12, summary≈"disk full"``."""
+    survivor: int
+    survivor_summary: str
+    members: tuple[int, ...]
+    """The duplicates (the survivor not included), oldest first."""
+
+
+@dataclass(frozen=True)
 class Plan:
     version: int
     run_id: str
@@ -103,6 +115,11 @@ class Plan:
     playbook_source: str = ""
     """The playbook's text as planned (its sha256 is ``playbook_hash``); empty for an undo
     plan, whose changes come from the journal. ``apply`` re-derives every change from it."""
+    groups: tuple[Group, ...] = ()
+    """A ``group:`` playbook's groups that change something: the changes are their
+    duplicates'; apply writes a duplicate only while its survivor still stands."""
+    irreversible: bool = False
+    """The playbook said ``irreversible: true`` (a merge): shown as "cannot be undone"."""
     warnings: tuple[str, ...] = ()
     """What Halo is expected to refuse (a close lacking a ticket type's mandatory fields),
     one line each; found where the plan is shown (:mod:`halo_automate.engine.closing`)."""

@@ -20,19 +20,18 @@ that gets another change — so re-planning after an apply plans nothing.
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from halo_automate.core import customfields
+from halo_automate.core import customfields, groups
 from halo_automate.core.actions.base import Compiled, Write
 from halo_automate.core.changes import (
     PLAN_FORMAT,
     PLAN_VERSION,
     ActionSpec,
     FieldChange,
+    Group,
     JSONValue,
     NotEvaluated,
     Plan,
@@ -46,15 +45,25 @@ from halo_automate.core.conditions import Matcher, compile_where, fields_of
 from halo_automate.core.lifecycle import History, compile_steps
 from halo_automate.core.lookups import Lookups
 from halo_automate.core.operators import Unknown
+from halo_automate.core.plan_cost import (
+    DUPLICATE_CHECK_IDS,
+    actions_by_position,
+    apply_requests_needed,
+    check_limits,
+    client_counts,
+    requests_needed,
+    seconds_needed,
+)
 from halo_automate.core.plan_doc import plan_from_json, plan_to_dict, plan_to_json
 from halo_automate.core.playbook import Playbook
 from halo_automate.core.schema import ID_FIELDS, SELECT_READS
 from halo_automate.core.selection import compile_recheck
 from halo_automate.core.values import field_value, same
-from halo_automate.errors import PlanError, RefusedError
+from halo_automate.errors import PlanError
 from halo_automate.sanitize import clean_text, has_surrogate
 
 __all__ = [
+    "DUPLICATE_CHECK_IDS",
     "PLAN_FORMAT",
     "PLAN_VERSION",
     "ActionSpec",
@@ -64,6 +73,7 @@ __all__ = [
     "Plan",
     "RemoveAction",
     "TicketChange",
+    "actions_by_position",
     "apply_requests_needed",
     "check_limits",
     "client_counts",
@@ -162,6 +172,8 @@ def _change(
         return None
     customfields.fold(ticket, update)  # a custom field write sends the whole array
     render = {"playbook": playbook.name, "run_id": run_id, "ticket": ticket}
+    if (survivor := groups.survivor_of(ticket)) is not None:
+        render["survivor"] = survivor
     actions: list[ActionSpec] = []
     for posting, carried in due:
         fields.update(carried)
@@ -236,6 +248,7 @@ def make_plan(
     seen: set[int] = set()
     changes: list[TicketChange] = []
     unknown: list[NotEvaluated] = []
+    candidates: list[tuple[Ticket, str]] = []  # a group: playbook's matched tickets
     for ticket in tickets:
         scanned += 1
         ticket_id = ticket.get("id")
@@ -248,15 +261,25 @@ def make_plan(
         if refused is True:
             ignored += 1
             continue
+        if playbook.group is not None and not refused:
+            verdict = _matched(matcher, ticket)
+            if isinstance(verdict, str):
+                matched += 1
+                candidates.append((ticket, verdict))
+            elif verdict is not None:
+                unknown.append(_not_evaluated(ticket, verdict.why))
+            continue
         result = refused or _verdict(playbook, compiled, matcher, ticket, run_id)
         if isinstance(result, Unknown):
-            summary = clean_text(str(ticket.get("summary") or ""))[:_SUMMARY_KEPT]
-            unknown.append(NotEvaluated(ticket_id, summary, result.why))
+            unknown.append(_not_evaluated(ticket, result.why))
             continue
         hit, change = result
         matched += hit
         if change is not None:
             changes.append(change)
+    found: tuple[Group, ...] = ()
+    if playbook.group is not None:
+        found = _grouped(playbook, compiled, candidates, run_id, changes, unknown)
     return Plan(
         version=PLAN_VERSION,
         run_id=run_id,
@@ -277,7 +300,54 @@ def make_plan(
         instance=instance,
         instance_identity=instance_identity,
         playbook_source=playbook.source,
+        groups=found,
+        irreversible=playbook.irreversible,
     )
+
+
+def _not_evaluated(ticket: Ticket, why: str) -> NotEvaluated:
+    summary = clean_text(str(ticket.get("summary") or ""))[:_SUMMARY_KEPT]
+    return NotEvaluated(ticket["id"], summary, why)
+
+
+def _matched(matcher: Matcher, ticket: Ticket) -> str | Unknown | None:
+    """The ``where``'s verdict alone (a ``group:`` playbook decides changes per group)."""
+    try:
+        return matcher(ticket)
+    except _ODD_DATA as e:
+        return _unknown(e)
+
+
+def _grouped(
+    playbook: Playbook,
+    compiled: Compiled,
+    candidates: list[tuple[Ticket, str]],
+    run_id: str,
+    changes: list[TicketChange],
+    unknown: list[NotEvaluated],
+) -> tuple[Group, ...]:
+    """Group the matched tickets; each duplicate's change (with its survivor) joins
+    ``changes``; returns the groups that change something, survivor order."""
+    assert playbook.group is not None
+    formed = groups.form(playbook.group, playbook.keep, [t for t, _ in candidates])
+    unknown.extend(_not_evaluated(t, why) for t, why in formed.unknown)
+    shown: list[Group] = []
+    for group, survivor, members in formed.groups:
+        made = 0
+        for member in members:
+            reason = f"duplicate of #{group.survivor} ({group.key})"
+            try:
+                row = groups.with_survivor(member, survivor)
+                change = _change(playbook, compiled, row, reason, run_id)
+            except _ODD_DATA as e:
+                unknown.append(_not_evaluated(member, _unknown(e).why))
+                continue
+            if change is not None:
+                changes.append(change)
+                made += 1
+        if made:
+            shown.append(group)
+    return tuple(shown)
 
 
 def evaluate(
@@ -297,94 +367,3 @@ def evaluate(
         return None
     result = refused or _verdict(playbook, compiled, matcher, ticket, run_id)
     return result if isinstance(result, Unknown) else result[1]
-
-
-# ---------------------------------------------------------------- derived numbers
-
-
-def client_counts(plan: Plan) -> dict[str, int]:
-    """Changed tickets per client, most first."""
-    counts = Counter(c.client_name for c in plan.changes)
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-
-
-def requests_needed(plan: Plan, batch_size: int = 50, page_size: int = 100) -> int:
-    """Requests an apply sends: stale-check pages + ticket-update batches + action batches
-    + one DELETE per action an undo removes + one ticket read per change that writes custom
-    fields (list rows lack them: :mod:`halo_automate.core.customfields`)."""
-    changes = len(plan.changes)
-    updates = sum(1 for c in plan.changes if c.ticket_update)
-    removals = sum(len(c.remove_actions) for c in plan.changes)
-    return (
-        math.ceil(changes / page_size)
-        + math.ceil(updates / batch_size)
-        + sum(math.ceil(n / batch_size) for n in actions_by_position(plan))
-        + removals
-        + sum(1 for c in plan.changes if any(customfields.is_plan_field(n) for n in c.fields))
-    )
-
-
-DUPLICATE_CHECK_IDS = 100
-"""Ticket ids per duplicate-check read (``ticketids``, as every read by id)."""
-
-
-def apply_requests_needed(plan: Plan, batch_size: int = 50, page_size: int = 100) -> int:
-    """Every request applying ``plan`` sends once confirmed (what a preview's "Apply needs"
-    promises and the apply then reports): :func:`requests_needed`, plus the read that checks
-    each action batch was not posted by another run already
-    (:mod:`halo_automate.engine.duplicates`, one per batch in the usual case) and the one
-    read of the instance's facts a writing run journals. Lookups a separate ``apply``
-    process fetches again, and duplicate checks of tickets that got an action meanwhile,
-    are not counted."""
-    if not plan.changes:
-        return 0
-    per_batch = math.ceil(max(batch_size, 1) / DUPLICATE_CHECK_IDS)
-    checks = 0
-    for actions in actions_by_position(plan):
-        full, rest = divmod(actions, max(batch_size, 1))
-        checks += full * per_batch + (math.ceil(rest / DUPLICATE_CHECK_IDS) if rest else 0)
-    return requests_needed(plan, batch_size, page_size) + checks + 1
-
-
-def actions_by_position(plan: Plan) -> list[int]:
-    """How many tickets post a first action, a second, ...: the apply posts each position as
-    a phase of its own (a ticket's note lands before its close, and a ticket whose note
-    failed is not closed, even with batches in flight together: engine/batches.py)."""
-    most = max((len(c.actions) for c in plan.changes), default=0)
-    return [sum(1 for c in plan.changes if len(c.actions) > i) for i in range(most)]
-
-
-def seconds_needed(
-    plan: Plan,
-    requests: int | None = None,
-    rate_requests: int = 300,
-    rate_seconds: float = 300.0,
-) -> float:
-    """Least time a rolling window of ``rate_requests`` per ``rate_seconds`` makes them take.
-
-    The first window's worth goes at once; each further window's worth waits a window.
-    ``requests`` defaults to :func:`requests_needed` of the plan.
-    """
-    total = requests_needed(plan) if requests is None else requests
-    if total <= 0:
-        return 0.0
-    return float((total - 1) // max(rate_requests, 1)) * rate_seconds
-
-
-def check_limits(plan: Plan) -> None:
-    """Raise RefusedError when the plan breaks ``limits.max_changes`` or ``expect``."""
-    if len(plan.changes) > plan.max_changes:
-        raise RefusedError(
-            f"{plan.playbook}: the plan changes {len(plan.changes)} tickets, more than "
-            f"limits.max_changes ({plan.max_changes}); nothing was written"
-        )
-    if plan.expect_min is not None and plan.matched < plan.expect_min:
-        raise RefusedError(
-            f"{plan.playbook}: {plan.matched} tickets matched, fewer than expect.min "
-            f"({plan.expect_min}); nothing was written"
-        )
-    if plan.expect_max is not None and plan.matched > plan.expect_max:
-        raise RefusedError(
-            f"{plan.playbook}: {plan.matched} tickets matched, more than expect.max "
-            f"({plan.expect_max}); nothing was written"
-        )

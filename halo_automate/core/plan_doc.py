@@ -13,7 +13,9 @@ Version 2 (docs/plans.md)::
                   "actions": [{kind, body}],
                   "customfields": {"ids": {field: id}, "array": [{id, value} | {id}]},
                   "remove_actions": [{action_id, body}]}],   # undo plans (apply: refused)
-     "not_evaluated_count": ..., "not_evaluated": [...], "warnings": [...]}
+     "not_evaluated_count": ..., "not_evaluated": [...], "warnings": [...],
+     "groups": [{"key", "survivor", "survivor_summary", "members": [ids]}],   # group: only
+     "irreversible": true}                                                     # merge only
 
 Each change is stored once: the ticket update's values are the ``fields``' after-values (an
 undo's, :func:`~halo_automate.core.values.restore_value` of them), derived when reading,
@@ -26,6 +28,11 @@ each changed entry without its value, which is the plan field's
 ``halo_rules``, ``max_changes`` and ``expect_*`` summarise the playbook for the journal;
 ``apply`` checks them against the playbook's source (:mod:`halo_automate.core.plan_verify`),
 which is where limits come from.
+
+A ``group:`` playbook's plan (issue 18) lists its groups: the key they share (why they
+grouped), the survivor and its duplicates; its changes are the duplicates'. ``irreversible``
+(a merge) is written only when true, ``groups`` only when there are any, so other plans'
+documents are as before.
 
 :func:`plan_to_json` and :func:`plan_from_json` round-trip exactly. Reading is strict (JSON
 without NaN/Infinity, bounded nesting: :mod:`halo_automate.core.plan_json`; no unknown keys;
@@ -56,6 +63,8 @@ from halo_automate.core.plan_json import (
     MAX_PLAN_DEPTH,
     action_specs,
     field_changes,
+    group_to_dict,
+    groups_of,
     not_evaluated,
     opt_int,
     opt_text,
@@ -76,7 +85,7 @@ _TOP = frozenset(
         "format", "version", "run_id", "created_at", "mode", "instance", "instance_identity",
         "playbook", "undo_of", "halo_rules", "max_changes", "expect_min", "expect_max", "query",
         "scanned", "matched", "ignored_by_halo", "changes", "not_evaluated_count",
-        "not_evaluated", "warnings",
+        "not_evaluated", "warnings", "groups", "irreversible",
     }
 )  # fmt: skip
 _CHANGE = frozenset(
@@ -93,6 +102,15 @@ def update_value(mode: str, name: str, after: JSONValue) -> JSONValue:
 
 def plan_to_dict(plan: Plan) -> dict[str, JSONValue]:
     """The versioned, documented JSON document of a plan."""
+    doc = _plan_dict(plan)
+    if plan.groups:
+        doc["groups"] = [group_to_dict(g) for g in plan.groups]
+    if plan.irreversible:
+        doc["irreversible"] = True
+    return doc
+
+
+def _plan_dict(plan: Plan) -> dict[str, JSONValue]:
     return {
         "format": PLAN_FORMAT,
         "version": PLAN_VERSION,
@@ -227,6 +245,8 @@ def _plan_from_dict(doc: Mapping[str, Any]) -> Plan:
         ignored_by_halo=take(doc, "ignored_by_halo", int),
         not_evaluated=not_evaluated(doc),
         warnings=warnings(doc),
+        groups=groups_of(doc),
+        irreversible=doc.get("irreversible") is True,
         instance=take(doc, "instance", str),
         instance_identity=take(doc, "instance_identity", str),
     )

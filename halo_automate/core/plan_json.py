@@ -15,7 +15,13 @@ from types import MappingProxyType
 from typing import Any
 
 from halo_automate.core.actions.registry import POSTED_KINDS
-from halo_automate.core.changes import ActionSpec, FieldChange, NotEvaluated, RemoveAction
+from halo_automate.core.changes import (
+    ActionSpec,
+    FieldChange,
+    Group,
+    NotEvaluated,
+    RemoveAction,
+)
 from halo_automate.errors import PlanError
 
 MAX_PLAN_DEPTH = 64
@@ -126,3 +132,39 @@ def field_changes(items: object, key: str = "fields") -> dict[str, FieldChange]:
             raise TypeError(f"field {name!r} must be {{before, after}}")
         fields[name] = FieldChange(pair["before"], pair["after"])
     return fields
+
+
+_GROUP_KEYS = frozenset({"key", "survivor", "survivor_summary", "members"})
+
+
+def groups_of(doc: Mapping[str, Any]) -> tuple[Group, ...]:
+    """A ``group:`` plan's groups; a document without the key has none."""
+    items = doc.get("groups", [])
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise TypeError("'groups' must be a list of {key, survivor, survivor_summary, members}")
+    out = []
+    for item in items:
+        unknown = sorted(set(item) - _GROUP_KEYS)
+        if unknown:
+            raise ValueError(f"unknown key {unknown[0]!r} in a group")
+        members = take(item, "members", list)
+        if not all(isinstance(m, int) and not isinstance(m, bool) for m in members):
+            raise TypeError("a group's 'members' must be ticket ids")
+        out.append(
+            Group(
+                take(item, "key", str),
+                take(item, "survivor", int),
+                take(item, "survivor_summary", str),
+                tuple(members),
+            )
+        )
+    return tuple(out)
+
+
+def group_to_dict(group: Group) -> dict[str, Any]:
+    return {
+        "key": group.key,
+        "survivor": group.survivor,
+        "survivor_summary": group.survivor_summary,
+        "members": list(group.members),
+    }

@@ -1,4 +1,9 @@
-"""Lines a preview adds for the powers of issue 18: e-mails a run sends, custom field reads.
+"""Lines a preview adds for the powers of issue 18: groups, e-mails a run sends, custom
+field reads.
+
+* **Groups.** A ``group:`` playbook's plan lists each group: the survivor it keeps, the
+  duplicates the actions change and the key they share (why they grouped); a playbook that
+  cannot be undone (a merge) says so on every group.
 
 * **E-mails.** Every planned action whose body has ``sendemail: true`` e-mails the ticket's
   user (a ``note`` or ``close`` with ``email: true``, a ``lifecycle:`` step). The preview says
@@ -15,6 +20,9 @@ from __future__ import annotations
 
 from halo_automate.core.changes import Plan
 from halo_automate.core.customfields import is_plan_field
+from halo_automate.sanitize import clean_text
+
+_SHOWN_IDS = 12
 
 
 def emails(plan: Plan) -> int:
@@ -44,4 +52,31 @@ def notes(plan: Plan) -> list[str]:
             f"and apply reads each of the {custom} again (1 request each, counted above); "
             "each write sends the ticket's whole custom field array"
         )
+    return lines
+
+
+def group_lines(plan: Plan, max_rows: int = 50) -> list[str]:
+    """One line per group (at most ``max_rows``), then the total; none without groups."""
+    if not plan.groups:
+        return []
+    never = "; cannot be undone" if plan.irreversible else ""
+    lines = []
+    for group in plan.groups[:max_rows]:
+        ids = ", ".join(f"#{m}" for m in group.members[:_SHOWN_IDS])
+        more = len(group.members) - _SHOWN_IDS
+        ids += f" and {more} more" if more > 0 else ""
+        lines.append(
+            clean_text(
+                f"Group: keep #{group.survivor} {group.survivor_summary[:60]!r}; duplicates "
+                f"{ids} ({group.key}){never}"
+            )
+        )
+    hidden = len(plan.groups) - max_rows
+    if hidden > 0:
+        lines.append(f"… and {hidden} more group(s)")
+    members = sum(len(g.members) for g in plan.groups)
+    lines.append(
+        f"Groups: {len(plan.groups)}, with {members} duplicate(s) of {len(plan.groups)} "
+        f"survivor(s){' (a merge cannot be undone)' if plan.irreversible else ''}"
+    )
     return lines

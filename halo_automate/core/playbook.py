@@ -30,6 +30,8 @@ from halo_automate.core.actions.base import PlaybookAction
 from halo_automate.core.actions.registry import ACTION_KINDS
 from halo_automate.core.approval import ApprovalPolicy, NotifyRule
 from halo_automate.core.conditions import Node, Path, Problem, parse_where
+from halo_automate.core.group_rules import Keys, group_problems
+from halo_automate.core.groups import GroupSpec, Keep
 from halo_automate.core.incremental import parse_sweep
 from halo_automate.core.instance_names import instances_problems
 from halo_automate.core.lifecycle import LifecycleStep, parse_steps, problems_with_actions
@@ -91,6 +93,11 @@ class PlaybookFile(_Model):
     approval: ApprovalPolicy | None = None
     notify: NotifyRule | None = None
     full_sweep: str | None = None
+    group: GroupSpec | None = None
+    """Duplicate groups: the actions act on each group's duplicates (core/groups.py)."""
+    keep: Keep = "oldest"
+    irreversible: bool = False
+    """Said by the author of a playbook with an action that cannot be undone (a merge)."""
 
     @field_validator("full_sweep")
     @classmethod
@@ -128,6 +135,9 @@ class Playbook(BaseModel):
     lifecycle: tuple[LifecycleStep, ...] = ()
     """Warn-then-close steps; ``actions`` then holds each step's action, in order."""
     full_sweep: str | None = None  # incremental runs: how often to read in full (None: config)
+    group: GroupSpec | None = None
+    keep: Keep = "oldest"
+    irreversible: bool = False
 
 
 # ---------------------------------------------------------------- pydantic errors
@@ -305,6 +315,9 @@ def _validate(data: object, src: Source, source_hash: str) -> Playbook | None:
         return None
     if steps is None:
         _check_actions(actions, src)
+    unattended = spec.schedule is not None or bool(spec.triggers)
+    keys = Keys(spec.group is not None, spec.irreversible, unattended, spec.approval is not None)
+    group_problems(keys, actions, steps is not None, src.add)
     name = spec.name or FilePath(src.path).stem
     if spec.name is None and not _NAME.match(name):
         src.add((), f"the file name {name!r} is not a playbook name: add a 'name:' key")
@@ -328,6 +341,9 @@ def _validate(data: object, src: Source, source_hash: str) -> Playbook | None:
         approval=spec.approval,
         notify=spec.notify,
         full_sweep=spec.full_sweep,
+        group=spec.group,
+        keep=spec.keep,
+        irreversible=spec.irreversible,
         path=src.path,
         source_hash=source_hash,
         name_location=f"{src.path}:{line}:{col}",

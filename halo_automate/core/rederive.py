@@ -15,19 +15,24 @@ as planning gathered them: a playbook that reads custom fields
 (:attr:`Rederiver.reads_custom_fields`) gets each ticket's array read first; a ``lifecycle:``
 playbook's step depends on each ticket's history (the journal and its actions), which
 :meth:`Rederiver.prepare` asks of the ``history`` source for the tickets about to be checked.
-A ticket whose facts could not be had (its custom fields unread, its history unknown, no
-source given) is skipped with :data:`NOT_NOW`, never written with another change.
+A ``group:`` playbook's change to a duplicate depends on its survivor, which the plan names
+(``Plan.groups``) and :meth:`Rederiver.prepare` reads again through the ``tickets`` source:
+the duplicate is written only while the pair still stands
+(:func:`~halo_automate.core.groups.still_grouped`, and the survivor still matches the
+playbook). A ticket whose facts could not be had (its custom fields unread, its history
+unknown, its survivor unread, no source given) is skipped with :data:`NOT_NOW`, never written
+with another change.
 Pure: no I/O (the history source is the engine's).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from halo_automate.core import customfields
-from halo_automate.core.changes import TicketChange
+from halo_automate.core import customfields, groups
+from halo_automate.core.changes import Group, Ticket, TicketChange
 from halo_automate.core.conditions import compile_where
 from halo_automate.core.lifecycle import History
 from halo_automate.core.lookups import Lookups
@@ -42,6 +47,8 @@ NOT_NOW = "not what the playbook would do now"
 HistorySource = Callable[[Sequence[int]], tuple[Mapping[int, History], frozenset[int]]]
 """For ticket ids: each one's lifecycle history (absent: it had nothing) and the ids whose
 history could not be read."""
+TicketSource = Callable[[Sequence[int]], Iterable[Ticket]]
+"""The tickets of these ids as read now (list rows; a missing one was not found)."""
 
 
 class Rederiver:
@@ -55,6 +62,8 @@ class Rederiver:
         now: datetime,
         run_id: str,
         history: HistorySource | None = None,
+        groups: Sequence[Group] = (),
+        tickets: TicketSource | None = None,
     ):
         self.playbook = playbook
         self.run_id = run_id
@@ -65,10 +74,17 @@ class Rederiver:
         self._matcher = compile_where(playbook.where, now=now)
         self._compiled = compile_playbook(playbook, lookups, now=now, history={})
         self._recheck = compile_recheck(build_query(playbook.select, lookups), lookups)
+        self._survivor_of = {m: g.survivor for g in groups for m in g.members}
+        self._tickets = tickets
+        self._survivors: dict[int, Ticket] = {}
 
     def prepare(self, ticket_ids: Sequence[int]) -> None:
         """Gather the history a ``lifecycle:`` playbook's steps depend on for these tickets
-        (right before they are re-derived; nothing for other playbooks)."""
+        and the survivors a ``group:`` playbook's duplicates depend on (right before they are
+        re-derived; nothing for other playbooks)."""
+        if self.playbook.group is not None and self._tickets is not None:
+            wanted = sorted({self._survivor_of[t] for t in ticket_ids if t in self._survivor_of})
+            self._survivors = {int(t["id"]): t for t in self._tickets(wanted)} if wanted else {}
         if not self.playbook.lifecycle or self._history is None:
             return
         history, unknown = self._history(ticket_ids)
@@ -84,6 +100,11 @@ class Rederiver:
             return f"{NOT_NOW}: its lifecycle history (journal and ticket actions) is not known"
         if self.reads_custom_fields and customfields.entries(ticket) is None:
             return f"{NOT_NOW}: its custom fields could not be read"
+        if self.playbook.group is not None:
+            paired = self._paired(planned.ticket_id, ticket)
+            if isinstance(paired, str):
+                return f"{NOT_NOW}: {paired}"
+            ticket = paired
         derived = evaluate(
             self.playbook, self._compiled, self._matcher, self._recheck, ticket, self.run_id
         )
@@ -93,6 +114,25 @@ class Rederiver:
             return f"{NOT_NOW}: the playbook would not change it now"
         why = difference(planned, derived)
         return derived if why is None else f"{NOT_NOW}: {why}"
+
+    def _paired(self, ticket_id: int, ticket: Mapping[str, Any]) -> Ticket | str:
+        """The duplicate's row with its survivor as read now, or why the pair is gone."""
+        spec = self.playbook.group
+        assert spec is not None
+        survivor_id = self._survivor_of.get(ticket_id)
+        if survivor_id is None:
+            return "the plan lists it in no group"
+        survivor = self._survivors.get(survivor_id)
+        if survivor is None:
+            return f"its survivor #{survivor_id} could not be read"
+        try:
+            verdict = None if self._recheck(survivor) is not None else self._matcher(survivor)
+        except (ValueError, TypeError) as e:
+            return f"its survivor #{survivor_id} cannot be evaluated now ({e})"
+        if not isinstance(verdict, str):
+            return f"its survivor #{survivor_id} no longer matches the playbook"
+        why = groups.still_grouped(spec, self.playbook.keep, ticket, survivor)
+        return why if why is not None else groups.with_survivor(ticket, survivor)
 
 
 def difference(planned: TicketChange, derived: TicketChange) -> str | None:

@@ -1,4 +1,5 @@
-"""Note templates: ``{playbook}``, ``{run_id}`` and ``{ticket.<field>}`` in action texts.
+"""Note templates: ``{playbook}``, ``{run_id}``, ``{ticket.<field>}`` and, in a ``group:``
+playbook, ``{survivor.<field>}`` (the duplicate's survivor: :mod:`halo_automate.core.groups`).
 
 Parsed (and every variable checked) when a playbook is loaded, rendered per ticket when
 planning; a missing or null ticket field renders as ''. Ticket values are sanitised
@@ -16,7 +17,8 @@ from halo_automate.core.fields import ticket_list_fields
 from halo_automate.core.suggest import did_you_mean, field_hint
 from halo_automate.sanitize import clean_text
 
-TEMPLATE_VARIABLES = ("playbook", "run_id", "ticket.<field>")
+TEMPLATE_VARIABLES = ("playbook", "run_id", "ticket.<field>", "survivor.<field>")
+_ROWS = ("ticket.", "survivor.")
 
 TemplatePieces: TypeAlias = tuple[tuple[str, str | None], ...]
 
@@ -40,23 +42,29 @@ def parse_template(text: str) -> TemplatePieces:
 def _check_variable(variable: str) -> None:
     if variable in ("playbook", "run_id"):
         return
-    if variable.startswith("ticket."):
-        name = variable.removeprefix("ticket.")
+    if variable.startswith(_ROWS):
+        name = variable.partition(".")[2]
         if name not in ticket_list_fields():
             hint = field_hint(name, ticket_list_fields())
             raise ValueError(f"unknown ticket field in template {{{variable}}}{hint}")
         return
     hint = did_you_mean(variable, ["playbook", "run_id", "ticket.summary"])
     raise ValueError(
-        f"unknown template variable {{{variable}}}{hint}: use {{playbook}}, {{run_id}} or "
-        "{ticket.<field>}"
+        f"unknown template variable {{{variable}}}{hint}: use {{playbook}}, {{run_id}}, "
+        "{ticket.<field>} or {survivor.<field>}"
     )
 
 
 def render_template(
-    pieces: TemplatePieces, *, playbook: str, run_id: str, ticket: Mapping[str, Any]
+    pieces: TemplatePieces,
+    *,
+    playbook: str,
+    run_id: str,
+    ticket: Mapping[str, Any],
+    survivor: Mapping[str, Any] | None = None,
 ) -> str:
-    """Fill a parsed template; a missing or null ticket field renders as ''."""
+    """Fill a parsed template; a missing or null field (no survivor: every
+    ``survivor.<field>``) renders as ''."""
     out: list[str] = []
     for literal, variable in pieces:
         out.append(literal)
@@ -65,6 +73,7 @@ def render_template(
         elif variable == "run_id":
             out.append(run_id)
         elif variable is not None:
-            value = ticket.get(variable.removeprefix("ticket."))
+            row, _, name = variable.partition(".")
+            value = (ticket if row == "ticket" else survivor or {}).get(name)
             out.append("" if value is None else clean_text(str(value)))
     return "".join(out)

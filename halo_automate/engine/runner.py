@@ -198,7 +198,7 @@ class Runner:
                 return self._end(start, _Run.of_playbook(playbook), _ended_by(e), error=e)
             if preview:
                 outcome = self._end(start, _Run.of_plan(plan, "preview"), RunStatus.PREVIEWED)
-            elif needs_approval(playbook.approval, len(plan.changes)):
+            elif needs_approval(playbook.approval, len(plan.changes), plan.irreversible):
                 outcome = self._hold(plan, start, playbook.approval)
             else:
                 outcome = self._apply(plan, start, confirm, playbook)

@@ -83,4 +83,8 @@ def rederiver(
     :mod:`halo_automate.engine.approvals`); default the plan's."""
     lookups = client.lookups(sorted(needed_lookups(playbook)))
     history = history_source(client, journal, playbook) if playbook.lifecycle else None
-    return Rederiver(playbook, lookups, now=now, run_id=made_as or plan.run_id, history=history)
+    tickets = client.tickets_by_ids if playbook.group is not None else None
+    return Rederiver(
+        playbook, lookups, now=now, run_id=made_as or plan.run_id, history=history,
+        groups=plan.groups, tickets=tickets,
+    )  # fmt: skip

@@ -7,6 +7,10 @@ undo_history`'s: such tickets are left out and reported, and checked again right
 undo writes. The apply's stale check then skips, rather than clobbers, any ticket whose field
 someone changed since: the undo plan's "before" values are the run's "after" values.
 
+A ticket the run merged into another (``merge``, issue 18) is left out and reported: Halo has no
+way back from a merge, and undoing its other changes would reopen a merged
+ticket.
+
 Notes, at the cost of the apply (issue 12): Halo deletes actions one request at a time, so by
 default undo keeps the run's private notes (they stay as the audit trail) and adds ONE private
 note per ticket, "Reverted by run U (halo-automate undo of run R)", posted in the same batched
@@ -26,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from halo_automate.core import customfields
+from halo_automate.core.groups import MERGED
 from halo_automate.core.lookups import Lookups
 from halo_automate.core.plan import (
     PLAN_VERSION,
@@ -171,6 +176,7 @@ def plan_undo(
     }  # fmt: skip
     rows_of = {tid: skipped_rows(tid, Todo.whole(c)) for tid, (c, _) in built.items()}
     skips = tuple(assess(history, current or {}, rows_of, force))
+    skips += tuple(_merges(history, rows_of, {s.ticket_id for s in skips}))
     left_out = {s.ticket_id for s in skips}
     kept = [(c, n) for tid, (c, n) in built.items() if tid not in left_out and Todo.whole(c).parts]
     changes = tuple(c for c, _ in kept)
@@ -250,6 +256,19 @@ def _undo_change(
         remove_actions=tuple(removals),
     )
     return change, kept
+
+
+def _merges(
+    history: RunHistory, rows_of: Mapping[int, tuple[Any, ...]], skipped: set[int]
+) -> list[UndoSkip]:
+    """The tickets the run merged: a merge cannot be undone, so undo leaves them alone."""
+    out = []
+    for tid, rows in sorted(history.rows.items()):
+        into = [r.after for r in rows if r.kind is ChangeKind.FIELD and r.field == MERGED]
+        if into and tid not in skipped:
+            why = f"merged into #{into[0]} by run {history.run.run_id}: a merge cannot be undone"
+            out.append(UndoSkip(tid, why, rows_of.get(tid, ())))
+    return out
 
 
 def _custom(row: ChangeRow) -> bool:

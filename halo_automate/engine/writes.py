@@ -19,6 +19,7 @@ from typing import Any, Literal
 from halo_automate.core import customfields
 from halo_automate.core.actions.registry import carries_fields
 from halo_automate.core.dates import parse_halo_date
+from halo_automate.core.groups import WRITE_ONLY
 from halo_automate.core.plan import ActionSpec, FieldChange, Plan, RemoveAction, TicketChange
 from halo_automate.core.values import field_value, same
 
@@ -160,7 +161,8 @@ def ticket_verdict(
     written = list(written)
     if customfields.ARRAY in written:  # the array carries the planned custom fields
         written += [n for n in fields if customfields.is_plan_field(n)]
-    states = {n: field_state(field_value(current, n), fields[n]) for n in written if n in fields}
+    read = [n for n in written if n in fields and n not in WRITE_ONLY]
+    states = {n: field_state(field_value(current, n), fields[n]) for n in read}
     for name, state in states.items():
         if state == "other":
             now, expected = field_value(current, name), fields[name].before

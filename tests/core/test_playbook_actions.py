@@ -11,9 +11,9 @@ from halo_automate.core.playbook import load_playbook_text
 from halo_automate.errors import PlaybookError
 
 
-def test_the_registry_finds_the_four_kinds_in_order() -> None:
+def test_the_registry_finds_the_six_kinds_in_order() -> None:
     """The kinds are discovered from their modules, in documentation order."""
-    assert list(ACTION_KINDS) == ["set", "close", "note", "recategorize"]
+    assert list(ACTION_KINDS) == ["set", "close", "note", "recategorize", "link", "merge"]
     assert list(POSTED_KINDS) == ["close", "note", "restore"]
 
 
@@ -29,6 +29,13 @@ def test_the_registry_finds_the_four_kinds_in_order() -> None:
         ),
         ("note", {WrittenAs.ACTION}, {UndoneBy.DELETING_ACTION}, "note"),
         ("recategorize", {WrittenAs.TICKET_FIELDS}, {UndoneBy.RESTORING_FIELDS}, None),
+        (
+            "link",
+            {WrittenAs.TICKET_FIELDS, WrittenAs.ACTION},
+            {UndoneBy.RESTORING_FIELDS, UndoneBy.DELETING_ACTION},
+            None,
+        ),
+        ("merge", {WrittenAs.TICKET_FIELDS}, {UndoneBy.NOTHING}, None),
     ],
 )
 def test_each_kind_says_how_it_is_written_and_undone(
@@ -56,7 +63,8 @@ def test_exactly_one_names_every_registered_kind() -> None:
     with pytest.raises(PlaybookError) as e:
         load_playbook_text("actions:\n  - {note: {text: a}, close: {}}\n", "x.yaml")
     assert e.value.problems == [
-        "x.yaml:2:5: actions.0: an action is exactly one of set, close, note, recategorize (got 2)"
+        "x.yaml:2:5: actions.0: an action is exactly one of set, close, note, recategorize, "
+        "link, merge (got 2)"
     ]
 
 

@@ -81,7 +81,7 @@ def open_ids(state: SandboxState, ids: set[int]) -> set[int]:
 
 
 def test_every_example_loads_and_is_commented(examples: dict[str, Playbook]) -> None:
-    """All seven examples load and each file explains itself in comments."""
+    """All nine examples load and each file explains itself in comments."""
     assert set(examples) == {
         "close-spam",
         "quarantine-spam",
@@ -90,6 +90,8 @@ def test_every_example_loads_and_is_commented(examples: dict[str, Playbook]) -> 
         "bulk-edit-woodgrove",
         "fill-contract-ref",
         "waiting-on-customer",
+        "collapse-alert-duplicates",
+        "merge-alert-duplicates",
     }
     for pb in examples.values():
         assert Path(pb.path).read_text(encoding="utf-8").startswith("# ")

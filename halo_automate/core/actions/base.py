@@ -58,6 +58,8 @@ class UndoneBy(StrEnum):
     """Each changed field gets its ``before`` value back in a ticket update."""
     DELETING_ACTION = "deleting the action"
     """The posted action is deleted (``DELETE /api/Actions/{id}``)."""
+    NOTHING = "nothing: it cannot be undone"
+    """Halo offers no way back (a merge): the playbook must say ``irreversible: true``."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,14 @@ class ActionKind(ABC, Generic[Spec]):
     """``- close:`` with no value means ``close: {}`` (every key at its default)."""
     position: ClassVar[int]
     """Where the kind stands in lists of kinds (messages, docs)."""
+    needs_group: ClassVar[bool] = False
+    """Only meaningful on a duplicate of a ``group:`` (:mod:`halo_automate.core.groups`): it
+    writes from the survivor (``link``, ``merge``); a playbook without ``group:`` is refused."""
+
+    @property
+    def irreversible(self) -> bool:
+        """Whether what it does cannot be undone (its playbook must say so)."""
+        return UndoneBy.NOTHING in self.undone_by
 
     def parse(self, value: object) -> Spec:
         """The validated spec; pydantic's ValidationError (locations inside the spec)."""
