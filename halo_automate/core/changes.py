@@ -118,6 +118,12 @@ class Plan:
     groups: tuple[Group, ...] = ()
     """A ``group:`` playbook's groups that change something: the changes are their
     duplicates'; apply writes a duplicate only while its survivor still stands."""
+    custom_field_reads: bool = False
+    """The playbook reads custom fields (a ``where`` on ``customfield.X`` or a custom field
+    write): apply reads each changed ticket in full before re-deriving it (1 request each)."""
+    history_reads: int = 0
+    """Changed tickets of a ``lifecycle:`` playbook whose actions apply reads again (those the
+    journal shows the playbook acted on: 1 request each)."""
     irreversible: bool = False
     """The playbook said ``irreversible: true`` (a merge): shown as "cannot be undone"."""
     warnings: tuple[str, ...] = ()

@@ -302,6 +302,8 @@ def make_plan(
         playbook_source=playbook.source,
         groups=found,
         irreversible=playbook.irreversible,
+        custom_field_reads=reads_custom_fields(playbook),
+        history_reads=sum(1 for c in changes if c.ticket_id in (history or {})),
     )
 
 

@@ -23,7 +23,9 @@ def client_counts(plan: Plan) -> dict[str, int]:
 def requests_needed(plan: Plan, batch_size: int = 50, page_size: int = 100) -> int:
     """Requests an apply sends: stale-check pages + ticket-update batches + action batches
     + one DELETE per action an undo removes + one ticket read per change that writes custom
-    fields (list rows lack them: :mod:`halo_automate.core.customfields`) + for a ``group:``
+    fields, or per change of a playbook that reads them (list rows lack them:
+    :mod:`halo_automate.core.customfields`) + one action list per ticket a ``lifecycle:``
+    playbook acted on before (``Plan.history_reads``) + for a ``group:``
     plan, one read of the survivors per stale-check page (their duplicates are checked
     against them as they are now: :mod:`halo_automate.core.groups`)."""
     changes = len(plan.changes)
@@ -34,7 +36,8 @@ def requests_needed(plan: Plan, batch_size: int = 50, page_size: int = 100) -> i
         + math.ceil(updates / batch_size)
         + sum(math.ceil(n / batch_size) for n in actions_by_position(plan))
         + removals
-        + sum(1 for c in plan.changes if any(customfields.is_plan_field(n) for n in c.fields))
+        + _full_reads(plan)
+        + plan.history_reads
         + (math.ceil(changes / page_size) if plan.groups else 0)
     )
 
@@ -103,3 +106,10 @@ def check_limits(plan: Plan) -> None:
             f"{plan.playbook}: {plan.matched} tickets matched, more than expect.max "
             f"({plan.expect_max}); nothing was written"
         )
+
+
+def _full_reads(plan: Plan) -> int:
+    """Changed tickets apply reads in full for their custom fields."""
+    if plan.custom_field_reads:
+        return len(plan.changes)
+    return sum(1 for c in plan.changes if any(customfields.is_plan_field(n) for n in c.fields))

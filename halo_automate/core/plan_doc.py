@@ -15,7 +15,8 @@ Version 2 (docs/plans.md)::
                   "remove_actions": [{action_id, body}]}],   # undo plans (apply: refused)
      "not_evaluated_count": ..., "not_evaluated": [...], "warnings": [...],
      "groups": [{"key", "survivor", "survivor_summary", "members": [ids]}],   # group: only
-     "irreversible": true}                                                     # merge only
+     "irreversible": true,                                                     # merge only
+     "custom_field_reads": true, "history_reads": N}      # apply's extra reads (estimate)
 
 Each change is stored once: the ticket update's values are the ``fields``' after-values (an
 undo's, :func:`~halo_automate.core.values.restore_value` of them), derived when reading,
@@ -85,7 +86,8 @@ _TOP = frozenset(
         "format", "version", "run_id", "created_at", "mode", "instance", "instance_identity",
         "playbook", "undo_of", "halo_rules", "max_changes", "expect_min", "expect_max", "query",
         "scanned", "matched", "ignored_by_halo", "changes", "not_evaluated_count",
-        "not_evaluated", "warnings", "groups", "irreversible",
+        "not_evaluated", "warnings", "groups", "irreversible", "custom_field_reads",
+        "history_reads",
     }
 )  # fmt: skip
 _CHANGE = frozenset(
@@ -107,6 +109,10 @@ def plan_to_dict(plan: Plan) -> dict[str, JSONValue]:
         doc["groups"] = [group_to_dict(g) for g in plan.groups]
     if plan.irreversible:
         doc["irreversible"] = True
+    if plan.custom_field_reads:
+        doc["custom_field_reads"] = True
+    if plan.history_reads:
+        doc["history_reads"] = plan.history_reads
     return doc
 
 
@@ -247,6 +253,8 @@ def _plan_from_dict(doc: Mapping[str, Any]) -> Plan:
         warnings=warnings(doc),
         groups=groups_of(doc),
         irreversible=doc.get("irreversible") is True,
+        custom_field_reads=doc.get("custom_field_reads") is True,
+        history_reads=opt_int(doc, "history_reads") or 0,
         instance=take(doc, "instance", str),
         instance_identity=take(doc, "instance_identity", str),
     )

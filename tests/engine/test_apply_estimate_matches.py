@@ -12,12 +12,31 @@ from apply_support import playbook, quiet_logs, rig
 from conftest import SandboxFactory
 
 from halo_automate.core.plan import Plan, apply_requests_needed
+from halo_automate.core.playbook import Playbook, load_playbook_text
+
+WHERE_ONLY = """
+name: where-custom
+select: {client_id: Woodgrove Bank, open_only: true}
+where:
+  customfield.Contract Ref: {empty: true}
+actions:
+  - set: {priority: High}
+limits: {max_changes: 500}
+"""
 
 
-@pytest.mark.parametrize("name", ["close-spam", "category-cleanup"])
+def book(name: str) -> Playbook:
+    return load_playbook_text(WHERE_ONLY) if name == "where-custom" else playbook(name)
+
+
+@pytest.mark.parametrize(
+    "name", ["close-spam", "category-cleanup", "fill-contract-ref", "where-custom"]
+)
 def test_the_estimate_is_what_the_apply_sends(
     sandbox_factory: SandboxFactory, tmp_path: Path, name: str
 ) -> None:
+    """Issue 18: custom field reads count for a playbook that only *reads* them (a where on
+    customfield.X: apply reads each changed ticket in full) as for one that writes them."""
     quiet_logs()
     r = rig(sandbox_factory(), tmp_path / "j.db", batch_size=5)
     seen: dict[str, int] = {}
@@ -28,7 +47,7 @@ def test_the_estimate_is_what_the_apply_sends(
         return True
 
     before = r.client.stats.snapshot()["requests"]
-    outcome = r.runner.run(playbook(name), trigger="cli", confirm=confirm)
+    outcome = r.runner.run(book(name), trigger="cli", confirm=confirm)
     assert outcome.status == "succeeded" and outcome.changed > 5
     applied = outcome.requests - (seen["at_prompt"] - before)
     assert applied == seen["estimate"]

@@ -17,6 +17,7 @@ from apply_support import SandboxFactory, playbook, quiet_logs, rig
 from clock import FakeClock
 
 from halo_automate.core.dates import parse_halo_date
+from halo_automate.core.plan import Plan, apply_requests_needed
 from halo_automate.engine.runner import Runner
 from halo_automate.engine.undo import build_undo_plan
 from halo_automate.engine.writes import playbook_tag
@@ -68,6 +69,8 @@ def test_two_weeks_of_daily_runs_warn_then_close_with_no_duplicate(
     repliers = set(waiting[::4])
     replied: dict[int, datetime] = {}
     emails = planned_emails = 0
+    history_reads: list[int] = []
+    seen: dict[str, int] = {}
     for day in range(14):
         if day == 4:
             for t in sorted(repliers):
@@ -76,9 +79,20 @@ def test_two_weeks_of_daily_runs_warn_then_close_with_no_duplicate(
                     replied[t] = clock.now()
         plan = runner.plan(pb)
         planned_emails += sum(1 for c in plan.changes for a in c.actions if a.body["sendemail"])
-        outcome = runner.run(pb, trigger="schedule", confirm=None)
+        seen.clear()
+
+        def confirm(planned: Plan) -> bool:
+            seen["estimate"] = apply_requests_needed(planned, batch_size=50)
+            seen["at_prompt"] = r.client.stats.snapshot()["requests"]
+            history_reads.append(planned.history_reads)
+            return True
+
+        before = r.client.stats.snapshot()["requests"]
+        outcome = runner.run(pb, trigger="schedule", confirm=confirm)
         assert outcome.status in ("succeeded", "previewed"), outcome.message
         assert outcome.failed == 0
+        if outcome.changed:  # the estimate counts the action lists apply reads again
+            assert outcome.requests - (seen["at_prompt"] - before) == seen["estimate"], day
         if day % 3 == 0:  # a re-run the same day (or after a crash's recovery): nothing
             assert runner.plan(pb).changes == ()
         clock.advance(timedelta(days=1).total_seconds())
@@ -112,6 +126,7 @@ def test_two_weeks_of_daily_runs_warn_then_close_with_no_duplicate(
         if reply_at is not None and periods[1]:
             assert periods[1][0][0] == 0  # a reply starts the reminders again
     assert duplicates == 0
+    assert max(history_reads) > 0  # later runs re-read the actions of tickets reminded before
     closed = [t for t in waiting if sb.state.tickets[t]["status_id"] == CLOSED_STATUS]
     assert counts[2] == len(closed) > 0
     assert counts[0] >= counts[1] >= counts[2]
