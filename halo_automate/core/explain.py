@@ -181,6 +181,12 @@ def explain(
             why_not = f"already Closed ({why_not})"
     elif plan.not_evaluated:
         why_not = f"not evaluated: {plan.not_evaluated[0].why}"
+    elif change is None and plan.matched and playbook.group is not None:
+        why_not = (
+            "it matches; whether it is a duplicate depends on the other tickets of its group "
+            f"(group: {', '.join(n for n, _ in playbook.group.parts())}): "
+            f"see `halo-automate plan {playbook.name}`"
+        )
     elif change is None and plan.matched:
         why_not = (
             "already Closed"

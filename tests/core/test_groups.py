@@ -219,3 +219,13 @@ def test_apply_rederives_a_duplicate_only_while_its_survivor_stands() -> None:
     lost = Rederiver(book, LOOKUPS, now=NOW, run_id="r1", groups=(), tickets=tickets)
     assert "in no group" in str(lost(plan.changes[0], BURST[1]))
     assert with_survivor(BURST[1], BURST[0])["@survivor"] is BURST[0]
+
+
+def test_explain_of_a_group_playbook_points_at_the_plan() -> None:
+    from halo_automate.core.explain import explain
+
+    found = explain(load_playbook_text(LINK), BURST[1], LOOKUPS, now=NOW)
+    assert found.change is None
+    assert "depends on the other tickets of its group (group: client_id, summary)" in str(
+        found.why_not
+    )
