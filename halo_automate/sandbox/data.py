@@ -365,6 +365,8 @@ def _ticket_record(ticket_id: int, **f: Any) -> Record:
         "urgency": impact,
         "sla_id": 1,
         "deleted": False,
+        "parent_id": 0,  # linking.py
+        "merged_into_id": 0,
     }
 
 

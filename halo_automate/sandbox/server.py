@@ -214,7 +214,8 @@ class SandboxServer(SandboxHooks):
             out: dict[str, Any] = {
                 k: self._counters[k]
                 for k in ("requests", "rate_limited", "writes_applied", "tickets_written",
-                          "actions_written", "failures_injected", "tokens_issued")
+                          "actions_written", "tickets_linked", "tickets_merged",
+                          "failures_injected", "tokens_issued")
             }  # fmt: skip
             out["requests_by_endpoint"] = dict(self._by_endpoint)
         return out
@@ -310,6 +311,8 @@ class SandboxServer(SandboxHooks):
                 self._counters["writes_applied"] += 1
                 self._counters["tickets_written"] += reply.tickets_written
                 self._counters["actions_written"] += reply.actions_written
+                self._counters["tickets_linked"] += reply.links
+                self._counters["tickets_merged"] += reply.merges
 
     def _limited(self, wait: float) -> Reply:
         with self._meta_lock:
