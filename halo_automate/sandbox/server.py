@@ -80,6 +80,7 @@ class SandboxOptions:
     webhook_url: str | None = None  # POST ticket create/update events here, as Halo does
     webhook_auth: tuple[str, str] | None = None  # Basic credentials for those POSTs
     ignore_date_filter: bool = False  # ignore datesearch/startdate/enddate (no date filter)
+    duplicates: bool = False  # seed duplicate alert bursts and look-alikes (duplicates.py)
 
     def behaviour(self) -> Behaviour:
         return Behaviour(self.omit_unset, self.partial_commit, dict(self.mandatory or {}),
@@ -137,7 +138,9 @@ class SandboxServer(SandboxHooks):
         if path is not None and path.exists():
             state = SandboxState.load(path)
         else:
-            state = generate(self.options.tickets, self.options.seed, self._origin)
+            options = self.options
+            state = generate(options.tickets, options.seed, self._origin,
+                             duplicates=options.duplicates)  # fmt: skip
         state.behaviour = self.options.behaviour()
         return state
 

@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PLANTED_KINDS = ("spam", "retired", "uncategorised", "lookalike")
+PLANTED_KINDS = (
+    "spam", "retired", "uncategorised", "lookalike",
+    "duplicate", "duplicate_survivor", "duplicate_lookalike",
+)  # fmt: skip
 LINK_DEFAULTS = {"parent_id": 0, "merged_into_id": 0}
 """Link fields every ticket carries (a state saved before they existed gets these)."""
 STATE_FORMAT = 1
