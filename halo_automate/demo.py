@@ -309,11 +309,16 @@ def _wait(probe: Callable[[], _T | None], seconds: float) -> _T | None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep the config, playbooks and journal here (default: a temporary folder).",
 )
-def demo_command(tickets: int, seed: int, workdir: Path | None) -> None:
+@click.option(
+    "--duplicates", is_flag=True, help="Also seed duplicate alert bursts (sandbox --duplicates)."
+)
+def demo_command(tickets: int, seed: int, workdir: Path | None, duplicates: bool = False) -> None:
     """Walk through halo-automate on an embedded sandbox Halo (no prompts, no real Halo)."""
     logs.configure(level="WARNING")
     console = make_console()
-    options = SandboxOptions(port=0, tickets=tickets, seed=seed, rate_limit=0)
+    options = SandboxOptions(
+        port=0, tickets=tickets, seed=seed, rate_limit=0, duplicates=duplicates
+    )
     with SandboxServer(options) as sandbox:
         console.print(
             f"Sandbox Halo on {sandbox.base_url} with {len(sandbox.state.tickets)} seeded "

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from halo_automate.core.dates import format_halo_date
-from halo_automate.sandbox import ecosystem, writes
+from halo_automate.sandbox import ecosystem, linking, writes
 from halo_automate.sandbox import reference as ref
 from halo_automate.sandbox.query import (
     Params,
@@ -49,11 +49,13 @@ _NAMES = {
 WHO = "API User"
 
 
-def detail(ticket: Record) -> Record:
-    """The single-ticket view: the stored ticket plus the names Halo resolves for it."""
+def detail(ticket: Record, state: SandboxState) -> Record:
+    """The single-ticket view: the stored ticket plus the names Halo resolves for it and its
+    children (:func:`.linking.family`)."""
     priority = ticket["priority_id"]
     return {
         **ticket,
+        **linking.family(state, ticket),
         "status_name": _NAMES["status"].get(ticket["status_id"], ""),
         "tickettype_name": _NAMES["tickettype"].get(ticket["tickettype_id"], ""),
         "agent_name": _NAMES["agent"].get(ticket["agent_id"], ""),
@@ -152,7 +154,7 @@ class HaloApi:
         ticket = self.state.live_ticket(record_id(ident))
         if ticket is None:
             return empty(404)
-        shown = detail(ticket)
+        shown = detail(ticket, self.state)
         if params.get_bool("includelastaction"):
             actions = self.state.actions.get(ticket["id"])
             shown["lastaction"] = actions[-1] if actions else None
@@ -166,12 +168,17 @@ class HaloApi:
             if self.state.behaviour.partial_commit and rejected.prepared:
                 kept = writes.apply_tickets(self.state, rejected.prepared, now)
                 rejected.reply.tickets_written = len(kept)
+                changes = [w.changes for w in rejected.prepared]
+                rejected.reply.links, rejected.reply.merges = linking.counts(changes)
             raise
         saved = writes.apply_tickets(self.state, prepared, now)
-        reply = Reply(201, _chosen([detail(t) | {"isnew": t.get("isnew", False)} for t in saved],
-                                   params))  # fmt: skip
+        shown = [detail(t, self.state) | {"isnew": t.get("isnew", False)} for t in saved]
+        reply = Reply(201, _chosen(shown, params))
         reply.tickets_written = len(saved)
+        reply.links, reply.merges = linking.counts([w.changes for w in prepared])
         reply.events = [(CREATED if t.get("isnew") else UPDATED, t["id"]) for t in saved]
+        reply.events += [(UPDATED, w.changes["merged_into_id"]) for w in prepared
+                         if w.changes.get("merged_into_id")]  # fmt: skip
         return reply
 
     def delete_ticket(self, ident: str, params: Params, body: bytes) -> Reply:
@@ -180,7 +187,7 @@ class HaloApi:
             return empty(404)
         ticket["deleted"] = True
         self.state.version += 1
-        reply = Reply(200, detail(ticket))
+        reply = Reply(200, detail(ticket, self.state))
         reply.tickets_written = 1
         return reply
 

@@ -13,6 +13,7 @@ from types import FrameType
 import click
 
 from halo_automate.core.addresses import is_loopback
+from halo_automate.sandbox.duplicates import duplicates_line
 from halo_automate.sandbox.permissions import parse_rule
 from halo_automate.sandbox.server import SandboxOptions, SandboxServer
 
@@ -170,6 +171,11 @@ def config_snippet(sandbox: SandboxServer, rate: tuple[int, float]) -> str:
 @click.option(
     "--ignore-date-filter", is_flag=True, help="Ignore datesearch/startdate (no date filter)."
 )
+@click.option(
+    "--duplicates",
+    is_flag=True,
+    help="Also seed duplicate alert bursts and look-alikes (ids after --tickets).",
+)
 def sandbox_command(
     host: str,
     port: int,
@@ -195,6 +201,7 @@ def sandbox_command(
     webhook_url: str | None = None,
     webhook_auth: str | None = None,
     ignore_date_filter: bool = False,
+    duplicates: bool = False,
 ) -> None:
     """Serve a local sandbox Halo (seeded tickets, real HTTP) until Ctrl-C or SIGTERM."""
     if not is_loopback(host) and not allow_remote:
@@ -208,7 +215,7 @@ def sandbox_command(
         omit_unset=not full_rows, partial_commit=partial_commit,
         mandatory=parse_mandatory(mandatory), cab_types=frozenset(cab_types),
         webhook_url=webhook_url, webhook_auth=_user_password(webhook_auth),
-        ignore_date_filter=ignore_date_filter,
+        ignore_date_filter=ignore_date_filter, duplicates=duplicates,
     )  # fmt: skip
     try:
         sandbox = SandboxServer(options)
@@ -225,6 +232,8 @@ def sandbox_command(
         click.echo(f"  requires a client assertion verified by {assertion_key}")
     if webhook_url:
         click.echo(f"  webhooks:      ticket create/update events POSTed to {webhook_url}")
+    if duplicates:
+        click.echo(f"  duplicates:    {duplicates_line(sandbox.planted)}")
     click.echo("\nPaste into config.yaml:\n")
     click.echo(config_snippet(sandbox, rate))
     click.echo("Press Ctrl-C to stop.")

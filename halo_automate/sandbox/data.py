@@ -20,6 +20,7 @@ from typing import Any
 from halo_automate.core.dates import UNSET_DATE, format_halo_date
 from halo_automate.sandbox import customfields, texts
 from halo_automate.sandbox import reference as ref
+from halo_automate.sandbox.duplicates import seed as plant_duplicates
 from halo_automate.sandbox.state import Record, SandboxState
 
 SPAN_DAYS = 182
@@ -47,8 +48,9 @@ class _Dates:
     closed: bool
 
 
-def generate(count: int, seed: int, now: datetime) -> SandboxState:
-    """Build the whole sandbox state: ``count`` tickets, clients, sites and users."""
+def generate(count: int, seed: int, now: datetime, *, duplicates: bool = False) -> SandboxState:
+    """Build the whole sandbox state: ``count`` tickets, clients, sites and users; with
+    ``duplicates``, alert bursts and look-alikes after them (:mod:`.duplicates`)."""
     template, dates = _template(count, seed)
     state = SandboxState(
         clients=[dict(c) for c in template.clients],
@@ -72,6 +74,8 @@ def generate(count: int, seed: int, now: datetime) -> SandboxState:
             "hasbeenclosed": when.closed,
             "dateclosed": last_action if when.closed else UNSET_DATE,
         }
+    if duplicates:  # opt-in: appended after the generated ids
+        plant_duplicates(state, count, now, _ticket_record)
     customfields.seed(state)
     return state
 
@@ -365,6 +369,8 @@ def _ticket_record(ticket_id: int, **f: Any) -> Record:
         "urgency": impact,
         "sla_id": 1,
         "deleted": False,
+        "parent_id": 0,  # linking.py
+        "merged_into_id": 0,
     }
 
 

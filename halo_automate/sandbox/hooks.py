@@ -83,7 +83,9 @@ class SandboxHooks:
             return
         with self._lock:
             shown = [
-                (e, detail(self.state.tickets[t])) for e, t in events if t in self.state.tickets
+                (e, detail(self.state.tickets[t], self.state))
+                for e, t in events
+                if t in self.state.tickets
             ]
         for event, ticket in shown:
             delivery.event(event, ticket)

@@ -38,7 +38,7 @@ LIST_FIELDS = (
     "client_name", "site_id", "site_name", "user_id", "user_name", "user_email", "agent_id",
     "team", "team_id", "category_1", "category_2", "category_3", "category_4", "categoryid_1",
     "dateoccurred", "lastactiondate", "last_update", "hasbeenclosed", "dateclosed",
-    "deadlinedate", "onhold", "flagged", "impact", "urgency",
+    "deadlinedate", "onhold", "flagged", "impact", "urgency", "parent_id", "merged_into_id",
 )  # fmt: skip
 _row_values = itemgetter(*LIST_FIELDS)
 # datesearch column (DB spelling) -> ticket field

@@ -22,6 +22,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     tickets_written: int = 0
     actions_written: int = 0
+    links: int = 0  # parent_id writes among tickets_written (linking.py)
+    merges: int = 0  # merges among tickets_written
     payload: bytes | None = None
     events: list[tuple[str, int]] = field(default_factory=list)  # webhook events (webhooks.py)
 

@@ -80,6 +80,7 @@ class SandboxOptions:
     webhook_url: str | None = None  # POST ticket create/update events here, as Halo does
     webhook_auth: tuple[str, str] | None = None  # Basic credentials for those POSTs
     ignore_date_filter: bool = False  # ignore datesearch/startdate/enddate (no date filter)
+    duplicates: bool = False  # seed duplicate alert bursts and look-alikes (duplicates.py)
 
     def behaviour(self) -> Behaviour:
         return Behaviour(self.omit_unset, self.partial_commit, dict(self.mandatory or {}),
@@ -137,7 +138,9 @@ class SandboxServer(SandboxHooks):
         if path is not None and path.exists():
             state = SandboxState.load(path)
         else:
-            state = generate(self.options.tickets, self.options.seed, self._origin)
+            options = self.options
+            state = generate(options.tickets, options.seed, self._origin,
+                             duplicates=options.duplicates)  # fmt: skip
         state.behaviour = self.options.behaviour()
         return state
 
@@ -214,7 +217,8 @@ class SandboxServer(SandboxHooks):
             out: dict[str, Any] = {
                 k: self._counters[k]
                 for k in ("requests", "rate_limited", "writes_applied", "tickets_written",
-                          "actions_written", "failures_injected", "tokens_issued")
+                          "actions_written", "tickets_linked", "tickets_merged",
+                          "failures_injected", "tokens_issued")
             }  # fmt: skip
             out["requests_by_endpoint"] = dict(self._by_endpoint)
         return out
@@ -310,6 +314,8 @@ class SandboxServer(SandboxHooks):
                 self._counters["writes_applied"] += 1
                 self._counters["tickets_written"] += reply.tickets_written
                 self._counters["actions_written"] += reply.actions_written
+                self._counters["tickets_linked"] += reply.links
+                self._counters["tickets_merged"] += reply.merges
 
     def _limited(self, wait: float) -> Reply:
         with self._meta_lock:

@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PLANTED_KINDS = ("spam", "retired", "uncategorised", "lookalike")
+PLANTED_KINDS = (
+    "spam", "retired", "uncategorised", "lookalike",
+    "duplicate", "duplicate_survivor", "duplicate_lookalike",
+)  # fmt: skip
+LINK_DEFAULTS = {"parent_id": 0, "merged_into_id": 0}
+"""Link fields every ticket carries (a state saved before they existed gets these)."""
 STATE_FORMAT = 1
 
 Record = dict[str, Any]
@@ -64,6 +69,8 @@ class SandboxState:
     version: int = 0
     behaviour: Behaviour = field(default_factory=Behaviour)
     """Not saved with the state: set from the server's options at every start."""
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Indexes computed from the tickets, each kept with the ``version`` it was built at."""
 
     def __post_init__(self) -> None:
         self.clients_by_id = {c["id"]: c for c in self.clients}
@@ -105,7 +112,9 @@ class SandboxState:
     def from_json(cls, data: dict[str, Any]) -> SandboxState:
         if data.get("format") != STATE_FORMAT:
             raise ValueError(f"unsupported sandbox state format {data.get('format')!r}")
-        tickets = sorted(data["tickets"], key=lambda t: int(t["id"]))
+        tickets = [
+            {**LINK_DEFAULTS, **t} for t in sorted(data["tickets"], key=lambda t: int(t["id"]))
+        ]
         actions: defaultdict[int, list[Record]] = defaultdict(list)
         actions.update({int(k): v for k, v in data["actions"].items()})
         return cls(

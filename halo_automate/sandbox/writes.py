@@ -30,7 +30,7 @@ from typing import Any
 
 from halo_automate.core.dates import UNSET_DATE, format_halo_date, parse_halo_date
 from halo_automate.core.fields import action_fields, ticket_fields
-from halo_automate.sandbox import customfields
+from halo_automate.sandbox import customfields, linking
 from halo_automate.sandbox import reference as ref
 from halo_automate.sandbox.data import new_ticket_record
 from halo_automate.sandbox.replies import Rejected, dotnet_error, model_error
@@ -38,10 +38,8 @@ from halo_automate.sandbox.state import Record, SandboxState
 
 _INT = re.compile(r"^\s*-?\d+\s*$")
 # Computed by the server: writes to them are ignored.
-_DERIVED = frozenset(
-    {"id", "isnew", "status_name", "tickettype_name", "agent_name", "priority", "hasbeenclosed",
-     "deleted", "last_update"}
-)  # fmt: skip
+_DERIVED = linking.DERIVED | {"id", "isnew", "status_name", "tickettype_name", "agent_name",
+                              "priority", "hasbeenclosed", "deleted", "last_update"}  # fmt: skip
 _DATE_FIELDS = frozenset(
     {"dateoccurred", "datecreated", "deadlinedate", "targetdate", "startdate", "fixbydate",
      "respondbydate", "dateclosed", "lastactiondate", "dateassigned"}
@@ -155,6 +153,7 @@ def ticket_changes(
     _team(changes)
     _categories(changes)
     _people(state, base, changes)
+    linking.check(state, base, changes)  # parent_id, merged_into_id + domerge
     return changes
 
 
@@ -309,6 +308,7 @@ def apply_tickets(state: SandboxState, writes: list[TicketWrite], now: str) -> l
         if write.recover:
             ticket["deleted"] = False
         apply_ticket_changes(ticket, write.changes, now)
+        linking.merge(state, ticket, write.changes, now)
         saved.append(ticket)
     state.version += 1
     return saved
