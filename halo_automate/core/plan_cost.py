@@ -50,17 +50,20 @@ def apply_requests_needed(plan: Plan, batch_size: int = 50, page_size: int = 100
     """Every request applying ``plan`` sends once confirmed (what a preview's "Apply needs"
     promises and the apply then reports): :func:`requests_needed`, plus the read that checks
     each action batch was not posted by another run already
-    (:mod:`halo_automate.engine.duplicates`, one per batch in the usual case) and the one
-    read of the instance's facts a writing run journals. Lookups a separate ``apply``
-    process fetches again, and duplicate checks of tickets that got an action meanwhile,
-    are not counted."""
+    (:mod:`halo_automate.engine.duplicates`, one per batch in the usual case), the action
+    list it reads for each ticket of a second (third, ...) action, whose last action date
+    the ticket's own earlier action moved, and the one read of the instance's facts a
+    writing run journals. Lookups a separate ``apply`` process fetches again, and duplicate
+    checks of tickets that got someone else's action meanwhile, are not counted."""
     if not plan.changes:
         return 0
     per_batch = math.ceil(max(batch_size, 1) / DUPLICATE_CHECK_IDS)
     checks = 0
-    for actions in actions_by_position(plan):
+    positions = actions_by_position(plan)
+    for actions in positions:
         full, rest = divmod(actions, max(batch_size, 1))
         checks += full * per_batch + (math.ceil(rest / DUPLICATE_CHECK_IDS) if rest else 0)
+    checks += sum(positions[1:])  # the earlier action moved each one's last action date
     return requests_needed(plan, batch_size, page_size) + checks + 1
 
 
