@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from halo_automate.core.approval import same_person
+from halo_automate.core.plan_notes import group_lines
 from halo_automate.engine import approvals
 from halo_automate.errors import HaloAutomateError
 from halo_automate.store.approvals import ApprovalRow
@@ -39,6 +40,8 @@ class Queued:
     more: int
     own: bool
     """The logged-in user planned it, and its playbook wants another approver."""
+    groups: tuple[str, ...] = ()
+    """A ``group:`` plan's groups (survivor, duplicates, key; "cannot be undone" for a merge)."""
 
 
 def waiting_count(console: Console) -> int:
@@ -61,7 +64,9 @@ def _queued(console: Console, user: str) -> list[Queued]:
         plan = read_plan(console.journal.plan_json(waiting.run_id))
         lines = [line for change in plan.changes for line in change_lines(change)] if plan else []
         own = waiting.approver_must_differ and same_person(waiting.requested_by, user)
-        out.append(Queued(waiting, lines[:DIFF_LINES], max(0, len(lines) - DIFF_LINES), own))
+        groups = tuple(group_lines(plan, DIFF_LINES)) if plan else ()
+        more = max(0, len(lines) - DIFF_LINES)
+        out.append(Queued(waiting, lines[:DIFF_LINES], more, own, groups))
     return out
 
 

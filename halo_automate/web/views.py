@@ -19,6 +19,7 @@ from typing import Any
 
 from halo_automate.core.changes import Plan, TicketChange
 from halo_automate.core.plan import plan_from_json
+from halo_automate.core.plan_notes import group_lines
 from halo_automate.errors import PlanError
 from halo_automate.sanitize import clean_text
 from halo_automate.store.journal import ChangeKind, ChangeRow, RunRow
@@ -223,6 +224,7 @@ def run_log(run: RunRow, plan: Plan | None, rows: Sequence[ChangeRow]) -> list[L
                 f"{len(plan.changes)} ticket change(s)",
             )
         )
+        out += [LogLine("info", line) for line in group_lines(plan)]  # duplicate groups
         out += [LogLine("warning", clean_text(w)) for w in plan.warnings]
         out += [
             LogLine("warning", f"ticket {n.ticket_id} not evaluated: {clean_text(n.why)}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from apply_support import Rig, differences, planned_state, playbook, rig, tickets
+from apply_support import Rig, SandboxFactory, differences, planned_state, playbook, rig, tickets
 from starlette.testclient import TestClient
 from web_support import client_of, console_for, csrf_of, login
 
@@ -101,3 +101,22 @@ def test_approving_is_never_a_get(held: tuple[Rig, str], tmp_path: Path) -> None
     login(client, "bob")
     assert client.get(f"/approvals/{run_id}/approve").status_code == 405
     assert r.journal.approval(run_id).state == "waiting"  # type: ignore[union-attr]
+
+
+def test_a_held_merge_shows_its_groups_and_that_it_cannot_be_undone(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """Issue 18: an approver of a merge sees each group (survivor kept, duplicates, key) and
+    "cannot be undone" in the queue and on the run's page before deciding."""
+    r = rig(sandbox_factory(duplicates=True), tmp_path / "journal.db")
+    outcome = r.runner.run(playbook("merge-alert-duplicates"), trigger="cli", confirm=None)
+    assert outcome.status == "awaiting_approval"
+    plan = r.plan_of(outcome.run_id)
+    client = client_of(console_for(tmp_path, r))
+    login(client, "bob")
+    queue = client.get("/approvals").text
+    first = plan.groups[0]
+    assert f"Group: keep #{first.survivor}" in queue
+    assert queue.count("cannot be undone") >= len(plan.groups)
+    page = client.get(f"/runs/{outcome.run_id}").text
+    assert f"Group: keep #{first.survivor}" in page and "cannot be undone" in page
