@@ -53,7 +53,12 @@ from halo_automate.store.budget import JournalWindow
 from halo_automate.store.journal import Journal
 from halo_automate.store.records import os_user
 
-DEMO_PLAYBOOKS = ("close-spam.yaml", "category-cleanup.yaml", "bulk-edit-woodgrove.yaml")
+DEMO_PLAYBOOKS = (
+    "close-spam.yaml",
+    "category-cleanup.yaml",
+    "bulk-edit-woodgrove.yaml",
+    "collapse-alert-duplicates.yaml",
+)
 DEMO_APPROVAL = "approval: {above: 3, expires: 24h, approver_must_differ: true}\n"
 """Added to bulk-edit-woodgrove in the demo: a bulk change of more than 3 tickets waits."""
 CONSOLE = "http://127.0.0.1:8780"
@@ -109,6 +114,10 @@ def write_workdir(folder: Path, sandbox: SandboxServer) -> Settings:
             password=SecretStr(secrets.token_urlsafe(18)),
         ),
     )
+
+
+GROUPS = "collapse-alert-duplicates"
+_PLANTED = ("duplicate_survivor", "duplicate", "duplicate_lookalike")
 
 
 class Demo:
@@ -191,10 +200,11 @@ class Demo:
         plan = self.runner.plan(cleanup)
         render_plan(plan, self.console, lookups=self.runner.lookups_for(cleanup), max_rows=5)
         approved = self.approval(next(pb for pb in valid if pb.name == "bulk-edit-woodgrove"))
-        arrived = self.webhook_step()
+        grouped = self.groups_step(next(pb for pb in valid if pb.name == GROUPS))
+        arrived = self.webhook_step()  # last: stopping its daemon stops the runner
         self.console.print(Rule("done"))
         ok = undone.status == "succeeded" and len(again.changes) == applied.changed
-        ok = ok and approved and arrived
+        ok = ok and approved and arrived and grouped
         return ExitCode.OK if ok and applied.status == "succeeded" else ExitCode.BUG
 
     def approval(self, bulk: Playbook) -> bool:
@@ -234,7 +244,7 @@ class Demo:
         """A spam ticket arrives; the sandbox tells the daemon by webhook; close-spam
         (``triggers: [webhook]``) closes it. True when it was closed in time."""
         self.step(
-            "10. A spam ticket arrives: closed by a webhook run",
+            "11. A spam ticket arrives: closed by a webhook run",
             "halo-automate daemon (with a webhooks: section; see docs/webhooks.md)",
         )
         daemon = Daemon(self.settings, self.runner, install_signals=False, poll_seconds=0.1)
@@ -267,6 +277,35 @@ class Demo:
             highlight=False,
         )
         return True
+
+    def groups_step(self, collapse: Playbook) -> bool:
+        """Step 10: repeated alerts grouped under the first of their burst, linked and closed
+        (the sandbox's planted bursts and look-alikes); a re-run plans nothing."""
+        self.step(
+            "10. Duplicate alerts: linked to the first of their burst, and closed",
+            f"halo-automate plan {GROUPS}; halo-automate run {GROUPS} --yes",
+        )
+        with self.sandbox.locked_state() as state:
+            planted = {k: set(state.planted.get(k, ())) for k in _PLANTED}
+        if not planted["duplicate_survivor"]:
+            self.console.print("  no duplicate bursts seeded (demo --no-duplicates)")
+            return True
+        plan = self.runner.plan(collapse)
+        render_plan(plan, self.console, lookups=self.runner.lookups_for(collapse), max_rows=4)
+        done = self.runner.run(collapse, trigger="cli", confirm=lambda plan: True)
+        self.outcome(done)
+        again = self.runner.plan(collapse)
+        found = {g.survivor for g in plan.groups}
+        grouped = found | {m for g in plan.groups for m in g.members}
+        wrong = len(grouped & planted["duplicate_lookalike"])
+        self.console.print(
+            f"  {len(found)} groups found ({len(planted['duplicate_survivor'])} planted), "
+            f"{done.changed} duplicates linked and closed, look-alikes grouped: {wrong}; "
+            f"run again: {len(again.changes)} to change",
+            highlight=False,
+        )
+        exact = found == planted["duplicate_survivor"] and not wrong
+        return exact and done.status == "succeeded" and not again.changes
 
     def new_spam(self) -> int:
         """Mail creates a ticket (a copy of an open, unassigned one) from a newsletter."""
@@ -310,9 +349,12 @@ def _wait(probe: Callable[[], _T | None], seconds: float) -> _T | None:
     help="Keep the config, playbooks and journal here (default: a temporary folder).",
 )
 @click.option(
-    "--duplicates", is_flag=True, help="Also seed duplicate alert bursts (sandbox --duplicates)."
+    "--duplicates/--no-duplicates",
+    default=True,
+    show_default=True,
+    help="Seed duplicate alert bursts and look-alikes (sandbox --duplicates) for step 11.",
 )
-def demo_command(tickets: int, seed: int, workdir: Path | None, duplicates: bool = False) -> None:
+def demo_command(tickets: int, seed: int, workdir: Path | None, duplicates: bool = True) -> None:
     """Walk through halo-automate on an embedded sandbox Halo (no prompts, no real Halo)."""
     logs.configure(level="WARNING")
     console = make_console()

@@ -25,3 +25,5 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "8. A bulk change above its threshold waits" in out and "awaiting_approval" in out
     assert "http://127.0.0.1:8780/runs/" in out and "halo-automate approve " in out
     assert "approved by" in out and "applied as run" in out
+    assert "10. Duplicate alerts" in out and "Group: keep #" in out
+    assert "look-alikes grouped: 0; run again: 0 to change" in " ".join(out.split())
