@@ -157,6 +157,8 @@ class TicketReads:
         sweep = parse_sweep(playbook.full_sweep or self.settings.full_sweep)
         if scheduled and playbook.lifecycle:  # its steps fall due as time passes
             return ReadDecision(None, "lifecycle steps (time-dependent)")
+        if scheduled and playbook.group is not None:  # a new alert's survivor may be old
+            return ReadDecision(None, "duplicate groups (a survivor need not have changed)")
         if scheduled and self._forms.get(self.client.settings.identity) == []:
             return ReadDecision(None, "Halo honours no last-update filter form")
         return decide(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -264,3 +265,40 @@ def test_a_lifecycle_playbook_reads_in_full_on_every_scheduled_run(
             assert [(e["read"], e["reason"]) for e in reads] == [
                 ("full", "lifecycle steps (time-dependent)")
             ]
+
+
+def test_a_group_playbook_reads_in_full_on_every_scheduled_run(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """Issue 18 on issue 15: a new alert's survivor is a ticket nobody updated since the last
+    read, so an updated-since read would group the new alerts among themselves and link them
+    to the wrong survivor. Two new duplicates of a linked burst arrive between two scheduled
+    runs: the second run links both to the burst's original survivor."""
+    from halo_automate.core.dates import format_halo_date, parse_halo_date
+    from halo_automate.core.playbook import load_playbook
+
+    collapse = load_playbook(ROOT / "playbooks" / "collapse-alert-duplicates.yaml")
+    sb = sandbox_factory(duplicates=True)
+    client = HaloClient(
+        HaloSettings(base_url=sb.base_url, client_id=sb.client_id,
+                     client_secret=SecretStr(sb.client_secret)), retry=FAST_RETRY,
+    )  # fmt: skip
+    with client, Journal.open(tmp_path / "j.db") as journal:
+        runner = Runner(client, journal, started_by="tests")
+        first = runner.run(collapse, trigger="schedule", confirm=None)
+        assert first.status == "succeeded" and first.changed > 0
+        survivor = min(sb.state.planted["duplicate_survivor"])
+        began = parse_halo_date(sb.state.tickets[survivor]["dateoccurred"])
+        assert began is not None
+        now = format_halo_date(datetime.now(UTC))
+        arrivals = [  # the same alert again, within the burst's 24 h, updated just now
+            sb.insert_ticket(survivor, dateoccurred=format_halo_date(began + timedelta(hours=h)),
+                             last_update=now, lastactiondate=now)
+            for h in (1, 2)
+        ]  # fmt: skip
+        with capture_logs() as logs:
+            second = runner.run(collapse, trigger="schedule", confirm=None)
+        reads = [(e["read"], e["reason"]) for e in logs if e["event"] == "tickets_read"]
+        assert reads == [("full", "duplicate groups (a survivor need not have changed)")]
+        assert second.changed == 2
+        assert [sb.state.tickets[t]["parent_id"] for t in arrivals] == [survivor, survivor]
