@@ -127,15 +127,16 @@ class Runner:
         scope: TicketScope | None = None,
     ) -> Plan:
         """Fetch (a scheduled run: maybe incrementally, :mod:`.reads`; a webhook run: only
-        ``scope``'s tickets, :mod:`.scope`) and plan; writes nothing. A playbook whose
-        ``instances:`` does not allow this client's instance is a ConfigError before any
-        request."""
+        ``scope``'s tickets, :mod:`.scope`, unless the playbook groups duplicates: then its
+        whole select, narrowed to the named tickets' groups) and plan; writes nothing. A
+        playbook whose ``instances:`` does not allow this client's instance is a ConfigError
+        before any request."""
         check_allowed(playbook, self.client.instance_name)
         now = self.now()
         lookups = self.lookups_for(playbook)
         query = build_query(playbook.select, lookups)
         read = None
-        if scope is None:
+        if scope is None or playbook.group is not None:  # a group: the whole select
             read = self.reads.read(playbook, query, now=now, scheduled=scheduled)
             tickets: Iterable[dict[str, Any]] = read.rows
         else:  # a webhook run: the named tickets, re-read
@@ -157,8 +158,9 @@ class Runner:
             instance_identity=self.client.settings.identity,
             history=history,
         )
-        if read is None:  # a webhook run (scope): no watermark, what it writes is re-read
-            return self.reads.scoped(plan if scope is None else scope.narrow(plan))
+        if scope is not None:  # a webhook run: no watermark, what it writes is re-read
+            return self.reads.scoped(scope.narrow(plan))
+        assert read is not None
         return self.reads.planned(playbook, read, plan)
 
     # ------------------------------------------------------------------ running

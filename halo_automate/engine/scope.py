@@ -16,6 +16,11 @@ shared by every webhook playbook run for it:
   should match; a webhook batch matches a few): the scoped plan drops it. ``max_changes`` and
   ``expect.max`` hold as for any run, and so do the lock, the stale check and the journal.
 
+A ``group:`` playbook (duplicate groups, issue 18) is the exception to reading only the named
+tickets: a new alert's survivor is an older ticket the webhook does not name, so its run reads
+the playbook's whole ``select`` (as a manual run does), groups it, and :meth:`TicketScope.
+narrow` keeps only the groups a named ticket is part of (and their changes).
+
 So a payload can at most make a playbook look at a ticket earlier than its schedule would:
 every write still needs the playbook's ``select`` and ``where`` to hold on the ticket as
 re-read now.
@@ -64,7 +69,18 @@ class TicketScope:
                 self._rows = list(self.client.tickets_by_ids(list(self.ids)))
             return self._rows
 
-    @staticmethod
-    def narrow(plan: Plan) -> Plan:
-        """The plan as a scoped run holds it: without ``expect.min``."""
-        return dataclasses.replace(plan, expect_min=None)
+    def narrow(self, plan: Plan) -> Plan:
+        """The plan as a scoped run holds it: without ``expect.min``; a group plan (made
+        from the whole select) with only the groups a named ticket is part of."""
+        if not plan.groups:
+            return dataclasses.replace(plan, expect_min=None)
+        named = set(self.ids)
+        groups = tuple(g for g in plan.groups if named & {g.survivor, *g.members})
+        members = {m for g in groups for m in g.members}
+        return dataclasses.replace(
+            plan,
+            expect_min=None,
+            groups=groups,
+            changes=tuple(c for c in plan.changes if c.ticket_id in members),
+            not_evaluated=tuple(n for n in plan.not_evaluated if n.ticket_id in named),
+        )

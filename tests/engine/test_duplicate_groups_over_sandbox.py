@@ -10,6 +10,7 @@ for approval, and its undo leaves the merged tickets alone.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from apply_support import SandboxFactory, actions, playbook, quiet_logs, rig, tickets
@@ -118,3 +119,29 @@ def test_merge_waits_for_approval_merges_and_its_undo_leaves_merged_tickets_alon
     assert undo.plan.changes == ()
     assert {s.ticket_id for s in undo.skips} == duplicates
     assert all("a merge cannot be undone" in s.reason for s in undo.skips)
+
+
+def test_a_webhook_run_groups_the_named_alert_against_the_whole_select(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """A webhook names only the new alert; its survivor is an old ticket the webhook does not
+    name. The scoped run groups it against the whole select and links it (and the rest of its
+    group) to that survivor, and changes nothing in groups no named ticket is part of."""
+    from halo_automate.core.dates import format_halo_date, parse_halo_date
+    from halo_automate.engine.scope import TicketScope
+
+    r = rig(sandbox_factory(duplicates=True), tmp_path / "j.db", batch_size=20)
+    collapse = playbook("collapse-alert-duplicates").model_copy(update={"triggers": ("webhook",)})
+    survivor = min(r.sb.state.planted["duplicate_survivor"])
+    began = parse_halo_date(r.sb.state.tickets[survivor]["dateoccurred"])
+    assert began is not None
+    when = format_halo_date(began + timedelta(hours=1))
+    arrival = r.sb.insert_ticket(survivor, dateoccurred=when)
+    scope = TicketScope(r.client, [arrival])
+    outcome = r.runner.run(collapse, trigger="webhook", confirm=None, scope=scope)
+    [group] = r.plan_of(outcome.run_id).groups  # the named ticket's group only
+    assert group.survivor == survivor and arrival in group.members
+    assert (outcome.status, outcome.changed) == ("succeeded", len(group.members))
+    assert r.sb.state.tickets[arrival]["parent_id"] == survivor
+    others = set(r.sb.state.planted["duplicate"]) - set(group.members)
+    assert others and all(r.sb.state.tickets[t]["parent_id"] == 0 for t in others)
