@@ -13,6 +13,10 @@ built (a value of the wrong type, text that is not valid Unicode where the journ
 Ticket text copied into the plan for people (summary, client name) is sanitised
 (:func:`~halo_automate.sanitize.clean_text`).
 
+A ``group:`` playbook (duplicate groups, :mod:`halo_automate.core.groups`) cannot decide a
+ticket alone: its matched tickets are kept, grouped once the scan ends, and only each group's
+duplicates are planned (with their survivor's row); ``Plan.groups`` lists the groups.
+
 Idempotent by construction: a field whose value already equals the target yields no change,
 a close of an already-closed ticket yields nothing, and a note is only attached to a ticket
 that gets another change — so re-planning after an apply plans nothing.
