@@ -7,44 +7,17 @@ facts with the stale check. The scan's and the run's answers stay what they were
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
-from email.message import Message
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from apply_support import SandboxFactory, playbook, quiet_logs, rig
+from overlap_support import Requests
 
 from halo_automate.engine import runner as runner_module
-from halo_automate.sandbox.replies import Reply
-from halo_automate.sandbox.server import Handle
 
 quiet_logs()
-
-
-class Requests:
-    """A request hook: every /api request in arrival order (method, path, query)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.seen: list[tuple[str, str, dict[str, str]]] = []
-
-    def __call__(
-        self, method: str, target: str, headers: Message, body: bytes, proceed: Handle
-    ) -> Reply:
-        parts = urlsplit(target)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        with self.lock:
-            self.seen.append((method, parts.path.lower(), query))
-        return proceed(method, target, headers, body)
-
-    def pages(self) -> int:
-        with self.lock:
-            return sum(
-                1 for _, path, q in self.seen if path.endswith("/tickets") and "page_no" in q
-            )
 
 
 def test_a_full_read_is_planned_as_its_pages_arrive(
