@@ -8,6 +8,7 @@ facts with the stale check. The scan's and the run's answers stay what they were
 from __future__ import annotations
 
 from collections.abc import Iterable
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from apply_support import SandboxFactory, playbook, quiet_logs, rig
 from overlap_support import Requests
 
 from halo_automate.engine import runner as runner_module
+from halo_automate.sandbox.replies import Reply, empty
+from halo_automate.sandbox.server import Handle
 
 quiet_logs()
 
@@ -51,3 +54,57 @@ def test_a_full_read_is_planned_as_its_pages_arrive(
     again = r.runner.plan(playbook("close-spam", max_changes=10_000))
     assert (plan.scanned, plan.matched) == (again.scanned, again.matched)
     assert [c.ticket_id for c in plan.changes] == [c.ticket_id for c in again.changes]
+
+
+def test_a_select_naming_nothing_reads_its_first_page_beside_the_lookups(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """close-spam selects ``open_only: true``: its query needs no lookup list, so its first
+    page is asked for while the lookups are still on their way (one round trip fewer)."""
+    sb = sandbox_factory(tickets=600, latency=0.05)
+    r = rig(sb, tmp_path / "j.db")
+    r.client.lookups([])  # the token first, so that only lookups and pages race
+    requests = Requests()
+    sb.add_request_hook(requests)
+    plan = r.runner.plan(playbook("close-spam"))
+    first_page, _ = requests.span("GET", "/tickets")
+    _, lookups_done = requests.span("GET", "/status")
+    assert first_page < lookups_done
+    assert plan.scanned > 0
+
+
+def test_a_select_naming_a_client_reads_the_lookups_first(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """bulk-edit-woodgrove selects a client by name: its query needs the client list, so no
+    ticket is asked for before that list came back."""
+    sb = sandbox_factory(tickets=600, latency=0.02)
+    r = rig(sb, tmp_path / "j.db")
+    requests = Requests()
+    sb.add_request_hook(requests)
+    plan = r.runner.plan(playbook("bulk-edit-woodgrove"))
+    first_page, _ = requests.span("GET", "/tickets")
+    _, clients_done = requests.span("GET", "/client")
+    assert clients_done <= first_page
+    assert plan.query["client_id"].isdigit()
+
+
+def test_lookups_failing_beside_the_read_fail_the_run_with_their_error(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """A lookup list Halo cannot give (HTTP 500 every time) ends the run failed with that
+    list's error, as when the lookups were read before the tickets; nothing is written."""
+    sb = sandbox_factory(tickets=300)
+    r = rig(sb, tmp_path / "j.db")
+
+    def broken(method: str, target: str, headers: Message, body: bytes, go: Handle) -> Reply:
+        return (
+            empty(500)
+            if target.lower().startswith("/api/status")
+            else go(method, target, headers, body)
+        )
+
+    sb.add_request_hook(broken)
+    outcome = r.runner.run(playbook("close-spam"), trigger="cli", confirm=None)
+    assert outcome.status == "failed" and "GET /api/Status" in (outcome.message or "")
+    assert sb.counters["writes_applied"] == 0
