@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import structlog
 
@@ -40,6 +41,7 @@ from halo_automate.core.instance import instance_record
 from halo_automate.core.outcome import RunOutcome
 from halo_automate.core.plan import Plan, check_limits, plan_to_json
 from halo_automate.engine.batches import ApplyRun, Progress
+from halo_automate.engine.overlap import Beside
 from halo_automate.engine.recheck import Rederive
 from halo_automate.engine.tally import Meter
 from halo_automate.engine.undo_history import UndoGuard
@@ -123,9 +125,10 @@ class Applier:
         journal) ends it ``failed`` with ``outcome.error`` set; a run whose lock was taken
         over (LockLostError) journals nothing further, its new holder recovers it. ``meter`` was
         started when the run began (its fetch and lookups are part of it); by default, now.
-        Once the run is journaled, the Halo instance's facts are read (FACTS §9.8) and kept
-        with it when it finishes. ``rederive`` (``run``, ``apply``): the stale check writes a
-        ticket only when its playbook would still make exactly the planned change.
+        Once the run is journaled, the Halo instance's facts are read (FACTS §9.8), beside its
+        stale check and writes, and kept with it when it finishes. ``rederive`` (``run``,
+        ``apply``): the stale check writes a ticket only when its playbook would still make
+        exactly the planned change.
         """
         check_limits(plan)
         meter = meter or Meter.start(self.client, self.clock)
@@ -159,7 +162,7 @@ class Applier:
                 instance_identity=plan.instance_identity or None,
             )
         )  # fmt: skip
-        instance = read_instance(self.client)
+        facts = Beside(partial(read_instance, self.client))  # read beside the stale check
         run = self.begin(plan, lock, rederive=rederive)
         error: HaloAutomateError | None = None
         guard = self.guard or (UndoGuard(plan.undo_of) if plan.undo_of else None)
@@ -176,6 +179,7 @@ class Applier:
                     run.write(run.check(guard(run, todos) if guard else todos))
         except HaloAutomateError as e:
             error = e
+        instance = facts.result()
         outcome = run.outcome(meter, trigger=trigger, error=error)
         if isinstance(error, LockLostError):  # the new holder recovers this run: hands off
             log.warning("lock_lost", run_id=plan.run_id, error=str(error))

@@ -108,3 +108,24 @@ def test_lookups_failing_beside_the_read_fail_the_run_with_their_error(
     outcome = r.runner.run(playbook("close-spam"), trigger="cli", confirm=None)
     assert outcome.status == "failed" and "GET /api/Status" in (outcome.message or "")
     assert sb.counters["writes_applied"] == 0
+
+
+def test_the_instance_facts_are_read_beside_the_stale_check(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """A run that writes reads the instance's facts (journaled with it) while its stale check
+    reads the tickets back, not before: one round trip fewer; the facts are still kept."""
+    sb = sandbox_factory(tickets=600, latency=0.05)
+    r = rig(sb, tmp_path / "j.db")
+    plan = r.runner.plan(playbook("close-spam"))
+    assert plan.changes
+    requests = Requests()
+    sb.add_request_hook(requests)
+    outcome = r.runner.apply_saved(plan, confirm=None)
+    assert outcome.status == "succeeded"
+    facts_start, facts_end = requests.span("GET", "/instanceinfo")
+    with requests.lock:
+        reads = [(a, b) for a, b, m, p in requests.spans if m == "GET" and p.endswith("/tickets")]
+    first_read_start, first_read_end = min(reads)
+    assert facts_start < first_read_end and first_read_start < facts_end
+    assert '"app_version"' in (r.journal.get_run(outcome.run_id).instance or "")
