@@ -8,9 +8,9 @@ parts, batch by batch) and :meth:`ApplyRun.resend` (writes rebuilt from pending 
 
 Every batch is journaled *pending* in one transaction before it is sent, and settled in one
 transaction after. Fencing: right before every request goes on the wire (after any wait for
-the rate limit or a back-off) the lock is re-validated and its heartbeat refreshed
-(:meth:`~halo_automate.store.locks.Lock.heartbeat`, run by the client's pre-send hook
-:func:`~halo_automate.halo.client.before_each_send`); a
+the rate limit or a back-off) the lock is re-validated, its heartbeat written when due
+(:meth:`~halo_automate.store.locks.Lock.heartbeat`, :mod:`~halo_automate.store.playbook_locks`;
+run by the client's pre-send hook :func:`~halo_automate.halo.client.before_each_send`); a
 run whose lock was taken over gets :class:`~halo_automate.errors.LockLostError` and sends
 nothing more, its pending rows left to the new holder's recovery.
 
