@@ -25,6 +25,7 @@ read-back in between. A ticket whose update failed gets none of its actions.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -103,28 +104,27 @@ class ApplyRun:
         a re-derivation (``run``, ``apply``), a ticket is written only when its playbook
         would still make exactly the planned change, and then with the re-derived change
         (:mod:`halo_automate.core.rederive`)."""
-        if not todos:
-            return []
-        current = read_current(self.client, [t.change for t in todos], self._rederive)
         live: list[Todo] = []
         rows: list[tuple[NewChange, str]] = []
-        for todo in todos:
-            change, names = todo.change, todo.checked_fields()
-            reason = stale_reason(change, current.get(change.ticket_id), names)
-            if reason is None and self._rederive is not None:
-                derived = self._rederive(change, current[change.ticket_id])
-                if isinstance(derived, str):
-                    reason = derived
-                else:
-                    todo = Todo.whole(derived)
-            if reason is None:
-                live.append(todo)
-                self._seen[change.ticket_id] = current[change.ticket_id].get("lastactiondate")
-                continue
-            rows += [(row, reason) for row in skip_rows(change, names)]
-            self.tally.skipped += 1
-            self.tally.skips.append((change.ticket_id, reason))
-            log.info("ticket_skipped", ticket_id=change.ticket_id, reason=reason)
+        left = iter(todos)  # each read's todos judged as it arrives (engine.recheck)
+        for count, current in read_current(self.client, [t.change for t in todos], self._rederive):
+            for todo in itertools.islice(left, count):
+                change, names = todo.change, todo.checked_fields()
+                reason = stale_reason(change, current.get(change.ticket_id), names)
+                if reason is None and self._rederive is not None:
+                    derived = self._rederive(change, current[change.ticket_id])
+                    if isinstance(derived, str):
+                        reason = derived
+                    else:
+                        todo = Todo.whole(derived)
+                if reason is None:
+                    live.append(todo)
+                    self._seen[change.ticket_id] = current[change.ticket_id].get("lastactiondate")
+                    continue
+                rows += [(row, reason) for row in skip_rows(change, names)]
+                self.tally.skipped += 1
+                self.tally.skips.append((change.ticket_id, reason))
+                log.info("ticket_skipped", ticket_id=change.ticket_id, reason=reason)
         if rows:  # journaled already skipped, in one transaction: never pending, never sent
             self.journal.add_skipped(self.plan.run_id, rows)
         return live

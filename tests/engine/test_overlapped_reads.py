@@ -13,12 +13,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apply_support import SandboxFactory, playbook, quiet_logs, rig
+from apply_support import (
+    FAST_RETRY,
+    Rig,
+    SandboxFactory,
+    playbook,
+    quiet_logs,
+    rig,
+    settings_for,
+)
 from overlap_support import Requests
 
+from halo_automate.engine import batches as batches_module
 from halo_automate.engine import runner as runner_module
+from halo_automate.engine.runner import Runner
+from halo_automate.halo.client import HaloClient
 from halo_automate.sandbox.replies import Reply, empty
 from halo_automate.sandbox.server import Handle
+from halo_automate.store.journal import Journal
 
 quiet_logs()
 
@@ -129,3 +141,39 @@ def test_the_instance_facts_are_read_beside_the_stale_check(
     first_read_start, first_read_end = min(reads)
     assert facts_start < first_read_end and first_read_start < facts_end
     assert '"app_version"' in (r.journal.get_run(outcome.run_id).instance or "")
+
+
+def test_the_stale_check_judges_each_read_as_it_arrives(
+    sandbox_factory: SandboxFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stale check's reads (100 tickets each) go two at a time here, and the tickets of
+    the first are checked (and re-derived) before the last one's answer is in, not after all
+    of them: the check's CPU overlaps its reads. Every ticket is still checked once."""
+    sb = sandbox_factory(tickets=6000, latency=0.03)
+    settings = settings_for(sb).model_copy(update={"concurrency": 2})
+    client = HaloClient(settings, retry=FAST_RETRY)
+    journal = Journal.open(tmp_path / "j.db")
+    r = Rig(sb, client, journal, Runner(client, journal, started_by="tests"))
+    plan = r.runner.plan(playbook("category-cleanup", max_changes=10_000))
+    assert len(plan.changes) > 200, "the test needs several stale-check reads"
+    requests = Requests()
+    sb.add_request_hook(requests)
+    answered_at_first: list[int] = []
+    checked: list[int] = []
+    stale_reason = batches_module.stale_reason
+
+    def watching(change: Any, ticket: Any, names: Any) -> Any:
+        if not answered_at_first:
+            with requests.lock:
+                answered_at_first.append(
+                    sum(1 for *_, p in requests.spans if p.endswith("/tickets"))
+                )
+        checked.append(change.ticket_id)
+        return stale_reason(change, ticket, names)
+
+    monkeypatch.setattr(batches_module, "stale_reason", watching)
+    outcome = r.runner.apply_saved(plan, confirm=None)
+    assert outcome.status == "succeeded" and outcome.changed == len(plan.changes)
+    reads = -(-len(plan.changes) // 100)
+    assert answered_at_first[0] < reads
+    assert sorted(checked) == sorted(c.ticket_id for c in plan.changes)
