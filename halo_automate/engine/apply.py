@@ -5,7 +5,8 @@ Order of work for one run::
     limits ─▶ lock ─▶ the instance's writer lock (engine/writer.py: one writer per Halo)
           ─▶ [undo: its history checks, engine/undo_history.py]
           ─▶ read back planned tickets (ticketids pages) ─▶ skip stale ones (and, with a
-          re-derivation, those its playbook would not change exactly so now)
+          re-derivation, those its playbook would not change exactly so now); each read's
+          live tickets go into the first phase's batches as soon as it is judged
           ─▶ ticket updates in batches (journal pending → POST → done/failed)
           ─▶ actions in batches (journal pending → POST → done/failed, action ids kept)
           ─▶ action removals (undo only; DELETE /api/Actions/{id}?ticket_id=)
@@ -176,7 +177,7 @@ class Applier:
                     run.tally.unreached = len(todos)
                 else:
                     run = self.begin(plan, held, rederive=rederive)
-                    run.write(run.check(guard(run, todos) if guard else todos))
+                    run.check_and_write(guard(run, todos) if guard else todos)
         except HaloAutomateError as e:
             error = e
         instance = facts.result()

@@ -7,6 +7,7 @@ facts with the stale check. The scan's and the run's answers stay what they were
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from email.message import Message
 from pathlib import Path
@@ -177,3 +178,41 @@ def test_the_stale_check_judges_each_read_as_it_arrives(
     reads = -(-len(plan.changes) // 100)
     assert answered_at_first[0] < reads
     assert sorted(checked) == sorted(c.ticket_id for c in plan.changes)
+
+
+def test_the_first_writes_go_out_while_the_stale_check_still_reads(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """The first phase's batches are made of each stale-check read's live tickets as soon as
+    they are judged: the first POST reaches Halo before the check's last read was answered
+    (the check no longer holds every write back). Every ticket ends as planned, each was
+    journaled pending before its POST, and no more requests are sent than before."""
+    sb = sandbox_factory(tickets=10_000, latency=0.05)
+    settings = settings_for(sb, batch_size=100, write_concurrency=2)
+    client = HaloClient(settings.model_copy(update={"concurrency": 2}), retry=FAST_RETRY)
+    journal = Journal.open(tmp_path / "j.db")
+    r = Rig(sb, client, journal, Runner(client, journal, started_by="tests"))
+    plan = r.runner.plan(playbook("category-cleanup", max_changes=10_000))
+    assert len(plan.changes) > 400, "the test needs several stale-check reads"
+    requests = Requests()
+    sb.add_request_hook(requests)
+    unjournaled: list[int] = []
+
+    def pending_first(method: str, target: str, headers: Message, body: bytes, go: Handle) -> Reply:
+        if method == "POST" and target.startswith("/api/Tickets"):
+            pending = {c.ticket_id for c in journal.changes(plan.run_id) if c.state == "pending"}
+            unjournaled.extend(i["id"] for i in json.loads(body) if i["id"] not in pending)
+        return go(method, target, headers, body)
+
+    sb.add_request_hook(pending_first)
+    outcome = r.runner.apply_saved(plan, confirm=None)
+    assert outcome.status == "succeeded" and outcome.changed == len(plan.changes)
+    with requests.lock:
+        reads = [b for a, b, m, p in requests.spans if m == "GET" and p.endswith("/tickets")]
+        posts = [a for a, b, m, p in requests.spans if m == "POST"]
+    assert min(posts) < max(reads)
+    assert unjournaled == []
+    batches = -(-len(plan.changes) // 100)
+    assert (len(reads), len(posts)) == (batches, batches)
+    assert all(sb.state.tickets[c.ticket_id]["category_1"] == c.fields["category_1"].after
+               for c in plan.changes)  # fmt: skip
