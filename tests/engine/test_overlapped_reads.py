@@ -216,3 +216,40 @@ def test_the_first_writes_go_out_while_the_stale_check_still_reads(
     assert (len(reads), len(posts)) == (batches, batches)
     assert all(sb.state.tickets[c.ticket_id]["category_1"] == c.fields["category_1"].after
                for c in plan.changes)  # fmt: skip
+
+
+def test_a_stop_during_the_overlapped_check_starts_no_ticket_and_reads_no_more(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """A stop (SIGTERM) while the first batches go out and the stale check still reads: the
+    batch in flight settles, no further ticket is journaled or sent, the check reads no
+    further, and the run ends interrupted with nothing left pending."""
+    sb = sandbox_factory(tickets=10_000, latency=0.05)
+    settings = settings_for(sb, batch_size=100, write_concurrency=2)
+    client = HaloClient(settings.model_copy(update={"concurrency": 2}), retry=FAST_RETRY)
+    journal = Journal.open(tmp_path / "j.db")
+    r = Rig(sb, client, journal, Runner(client, journal, started_by="tests"))
+    plan = r.runner.plan(playbook("category-cleanup", max_changes=10_000))
+    assert len(plan.changes) > 400
+    requests = Requests()
+    sb.add_request_hook(requests)
+    posted: list[int] = []
+
+    def stop_at_first_post(
+        method: str, target: str, headers: Message, body: bytes, go: Handle
+    ) -> Reply:
+        if method == "POST":
+            posted.extend(i["id"] for i in json.loads(body))
+            r.runner.request_stop()
+        return go(method, target, headers, body)
+
+    sb.add_request_hook(stop_at_first_post)
+    outcome = r.runner.apply_saved(plan, confirm=None)
+    assert outcome.status == "interrupted"
+    assert outcome.changed == len(posted) < len(plan.changes)
+    with requests.lock:
+        reads = sum(1 for _, p, q in requests.seen if p.endswith("/tickets") and "ticketids" in q)
+    assert reads < -(-len(plan.changes) // 100)
+    rows = journal.changes(plan.run_id)
+    assert {row.ticket_id for row in rows} == set(posted)
+    assert all(row.state == "done" for row in rows)
