@@ -41,6 +41,7 @@ from halo_automate.core.selection import build_query, names_lookups
 from halo_automate.engine import approvals
 from halo_automate.engine.apply import Applier, Guard, read_instance
 from halo_automate.engine.custom_reads import with_custom_fields
+from halo_automate.engine.heap import young_heap
 from halo_automate.engine.lifecycle_facts import lifecycle_history
 from halo_automate.engine.overlap import Beside, started
 from halo_automate.engine.reads import TicketReads
@@ -188,7 +189,10 @@ class Runner:
         """
         start = _Start(new_run_id(self.now()), trigger, Meter.start(self.client))
         preview = preview_only or playbook.mode == "preview"
-        with bound(run_id=start.run_id, playbook=playbook.name, instance=self.instance):
+        with (
+            bound(run_id=start.run_id, playbook=playbook.name, instance=self.instance),
+            young_heap(),  # full collections skip what was alive before (engine.heap)
+        ):
             try:
                 self.recover(playbook.name)
                 held = None if preview else self._open_plan(playbook)
@@ -234,7 +238,10 @@ class Runner:
         """
         trigger = trigger or ("undo" if plan.mode == "undo" else "apply-file")
         start = _Start(plan.run_id, trigger, Meter.start(self.client))
-        with bound(run_id=plan.run_id, playbook=plan.playbook, instance=self.instance):
+        with (
+            bound(run_id=plan.run_id, playbook=plan.playbook, instance=self.instance),
+            young_heap(),
+        ):
             try:  # consumed only by a run that wrote; made for this Halo (engine/saved.py)
                 claim(self.journal, plan, trigger)
                 check_instance(plan, self.client)
