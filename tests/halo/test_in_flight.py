@@ -41,3 +41,37 @@ def test_the_width_is_the_larger_of_the_read_and_write_widths(
     with client_for(sb, concurrency=2, write_concurrency=6) as client:
         assert client._sender.in_flight.width == 6
     assert InFlight(0).width == 1
+
+
+def test_a_slow_answer_does_not_hold_the_other_slots_idle() -> None:
+    """bounded_map starts a call whenever one ends, not only when the oldest result is taken:
+    while the first call hangs, the next three run in the other slot; no more than
+    ``2 * width`` are started and untaken; results still come in input order."""
+    import time
+
+    from halo_automate.halo.paging import bounded_map
+
+    first = threading.Event()
+    lock = threading.Lock()
+    started: list[int] = []
+
+    def call(i: int) -> int:
+        with lock:
+            started.append(i)
+        if i == 0:
+            assert first.wait(10)
+        return i * 10
+
+    results = bounded_map(call, list(range(8)), 2)
+    got: list[int] = []
+    reader = threading.Thread(target=lambda: got.extend(results))
+    reader.start()
+    deadline = time.monotonic() + 10
+    while len(started) < 4 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.05)  # room for a fifth start, which must not come
+    with lock:
+        assert sorted(started) == [0, 1, 2, 3]  # without the fix: [0, 1]
+    first.set()
+    reader.join(10)
+    assert got == [i * 10 for i in range(8)]
