@@ -180,6 +180,8 @@ class Applier:
                     run.check_and_write(guard(run, todos) if guard else todos)
         except HaloAutomateError as e:
             error = e
+        finally:
+            facts.join()  # no request of the run outlives it, however it ends
         instance = facts.result()
         outcome = run.outcome(meter, trigger=trigger, error=error)
         if isinstance(error, LockLostError):  # the new holder recovers this run: hands off

@@ -37,6 +37,10 @@ class Beside(Generic[_T]):
         self._thread = threading.Thread(target=run, name=name, daemon=True)
         self._thread.start()
 
+    def join(self) -> None:
+        """Wait for the work to end (its error, if any, is kept for :meth:`result`)."""
+        self._thread.join()
+
     def result(self) -> _T:
         """The work's value, once it ended; its error, raised here."""
         self._thread.join()

@@ -8,6 +8,8 @@ facts with the stale check. The scan's and the run's answers stay what they were
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterable
 from email.message import Message
 from pathlib import Path
@@ -254,3 +256,37 @@ def test_a_stop_during_the_overlapped_check_starts_no_ticket_and_reads_no_more(
     rows = journal.changes(plan.run_id)
     assert {row.ticket_id for row in rows} == set(posted)
     assert all(row.state == "done" for row in rows)
+
+
+class Crash(BaseException):
+    """Not an error the engine handles: the process dying mid-run, as the kill tests do."""
+
+
+def test_no_request_of_a_run_outlives_it(
+    sandbox_factory: SandboxFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that dies during its stale check while its instance facts are still being read
+    (beside it) does not return before that read has ended: nothing it sent is left running
+    into whatever comes next (a recovery that must send nothing, say)."""
+    sb = sandbox_factory(tickets=600)
+    r = rig(sb, tmp_path / "j.db")
+    plan = r.runner.plan(playbook("close-spam"))
+    answered = threading.Event()
+
+    def slow_facts(method: str, target: str, headers: Message, body: bytes, go: Handle) -> Reply:
+        if not target.lower().startswith("/api/instanceinfo"):
+            return go(method, target, headers, body)
+        time.sleep(0.3)
+        try:
+            return go(method, target, headers, body)
+        finally:
+            answered.set()
+
+    def crash(ids: Any) -> Any:
+        raise Crash
+
+    sb.add_request_hook(slow_facts)
+    monkeypatch.setattr(r.client, "tickets_by_ids", crash)
+    with pytest.raises(Crash):
+        r.runner.apply_saved(plan, confirm=None)
+    assert answered.is_set()
