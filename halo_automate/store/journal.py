@@ -358,7 +358,9 @@ class Journal(
         self.mark_many([ChangeMark(i, state, message, action_ids) for i in change_ids])
 
     def mark_many(self, marks: Sequence[ChangeMark]) -> None:
-        """Set each change's own outcome, in one transaction; unknown ids change nothing."""
+        """Set each change's own outcome, in one transaction (none for no marks)."""
+        if not marks:
+            return
         for mark in marks:
             _check(mark.state, CHANGE_STATES, "change state")
         stamp = iso(self._now())
