@@ -358,7 +358,8 @@ class Journal(
         self.mark_many([ChangeMark(i, state, message, action_ids) for i in change_ids])
 
     def mark_many(self, marks: Sequence[ChangeMark]) -> None:
-        """Set each change's own outcome, in one transaction (none for no marks)."""
+        """Set each change's own outcome, in one transaction (none for no marks); unknown ids
+        change nothing."""
         if not marks:
             return
         for mark in marks:
