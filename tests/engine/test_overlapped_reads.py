@@ -290,3 +290,40 @@ def test_no_request_of_a_run_outlives_it(
     with pytest.raises(Crash):
         r.runner.apply_saved(plan, confirm=None)
     assert answered.is_set()
+
+
+def test_a_stale_check_read_failing_midway_fails_the_run_with_every_write_settled(
+    sandbox_factory: SandboxFactory, tmp_path: Path
+) -> None:
+    """Halo failing the stale check's third read (every try) after the first batches went
+    out: the run ends failed with Halo's error, the batches already sent are settled done
+    (and hold in Halo), nothing is left pending, and no ticket of an unread page is written."""
+    sb = sandbox_factory(tickets=10_000)
+    settings = settings_for(sb, batch_size=100, write_concurrency=2)
+    client = HaloClient(settings.model_copy(update={"concurrency": 1}), retry=FAST_RETRY)
+    journal = Journal.open(tmp_path / "j.db")
+    r = Rig(sb, client, journal, Runner(client, journal, started_by="tests"))
+    plan = r.runner.plan(playbook("category-cleanup", max_changes=10_000))
+    assert len(plan.changes) > 400
+    reads: list[str] = []
+
+    def third_read_fails(
+        method: str, target: str, headers: Message, body: bytes, go: Handle
+    ) -> Reply:
+        if method == "GET" and "ticketids=" in target:
+            reads.append(target)
+            if len(reads) >= 3:
+                return empty(500)
+        return go(method, target, headers, body)
+
+    sb.add_request_hook(third_read_fails)
+    outcome = r.runner.apply_saved(plan, confirm=None)
+    assert outcome.status == "failed" and "HTTP 500" in (outcome.message or "")
+    rows = journal.changes(plan.run_id)
+    assert rows and {row.state for row in rows} == {"done"}
+    written = {row.ticket_id for row in rows}
+    assert written <= {c.ticket_id for c in plan.changes[:200]}  # the first two reads' tickets
+    for change in plan.changes:
+        value = sb.state.tickets[change.ticket_id]["category_1"]
+        field = change.fields["category_1"]
+        assert value == (field.after if change.ticket_id in written else field.before)
