@@ -49,13 +49,13 @@ def bounded_map(func: Callable[[_T], _R], items: Sequence[_T], width: int) -> It
         yield from map(func, items)
         return
     base = contextvars.copy_context()
-    lock = threading.Lock()
+    changed = threading.Condition()  # guards ``futures`` and ``state``; told of every end
     futures: deque[Future[_R]] = deque()  # started, not yet consumed, in input order
     state = {"next": 0, "running": 0, "closed": 0}
 
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="halo-read") as pool:
 
-        def more() -> list[Future[_R]]:  # under ``lock``: start calls while slot and room
+        def more() -> list[Future[_R]]:  # holding ``changed``: start while slot and room
             started: list[Future[_R]] = []
             while (
                 not state["closed"]
@@ -69,29 +69,33 @@ def bounded_map(func: Callable[[_T], _R], items: Sequence[_T], width: int) -> It
             futures.extend(started)
             return started
 
-        def watch(started: list[Future[_R]]) -> None:  # outside ``lock``: may run at once
+        def watch(started: list[Future[_R]]) -> None:  # not holding it: may run at once
             for future in started:
                 future.add_done_callback(ended)
 
         def ended(_: Future[_R]) -> None:
-            with lock:
+            with changed:
                 state["running"] -= 1
                 started = more()
+                changed.notify_all()
             watch(started)
 
         try:
-            with lock:
+            with changed:
                 started = more()
             watch(started)
-            while futures:
-                result = futures[0].result()
-                with lock:
+            for _ in items:
+                with changed:  # the next call may start only once an earlier one has ended
+                    changed.wait_for(lambda: bool(futures))
+                    head = futures[0]
+                result = head.result()
+                with changed:
                     futures.popleft()
                     started = more()
                 watch(started)
                 yield result
         finally:
-            with lock:
+            with changed:
                 state["closed"] = 1
                 left = list(futures)
             for future in left:

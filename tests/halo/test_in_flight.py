@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
+import pytest
 from fault_tools import SandboxFactory, client_for
 from overlap_support import Requests
 
@@ -75,3 +78,29 @@ def test_a_slow_answer_does_not_hold_the_other_slots_idle() -> None:
     first.set()
     reader.join(10)
     assert got == [i * 10 for i in range(8)]
+
+
+def test_bounded_map_never_ends_early_while_ends_are_told_late(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A call's result can be taken before its end is told to the map (done-callbacks run
+    after waiters wake); here every end is told 5 ms late. The map still yields every result,
+    in order: it once ended early (found with 10,000 tickets read in 100 pages)."""
+    import time
+    from concurrent.futures import Future
+
+    from halo_automate.halo.paging import bounded_map
+
+    told = Future.add_done_callback
+
+    def late(self: Future[Any], fn: Callable[[Future[Any]], object]) -> None:
+        def later(future: Future[Any]) -> None:
+            time.sleep(0.005)
+            fn(future)
+
+        told(self, later)
+
+    monkeypatch.setattr(Future, "add_done_callback", late)
+    items = list(range(12))
+    for width in (2, 3):
+        assert list(bounded_map(lambda i: i, items, width)) == items
