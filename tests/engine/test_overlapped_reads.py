@@ -187,11 +187,12 @@ def test_the_first_writes_go_out_while_the_stale_check_still_reads(
 ) -> None:
     """The first phase's batches are made of each stale-check read's live tickets as soon as
     they are judged: the first POST reaches Halo before the check's last read was answered
-    (the check no longer holds every write back). Every ticket ends as planned, each was
-    journaled pending before its POST, and no more requests are sent than before."""
+    (the check no longer holds every write back; its reads one at a time here, so none is
+    read ahead of the writes). Every ticket ends as planned, each was journaled pending
+    before its POST, and no more requests are sent than before."""
     sb = sandbox_factory(tickets=10_000, latency=0.05)
     settings = settings_for(sb, batch_size=100, write_concurrency=2)
-    client = HaloClient(settings.model_copy(update={"concurrency": 2}), retry=FAST_RETRY)
+    client = HaloClient(settings.model_copy(update={"concurrency": 1}), retry=FAST_RETRY)
     journal = Journal.open(tmp_path / "j.db")
     r = Rig(sb, client, journal, Runner(client, journal, started_by="tests"))
     plan = r.runner.plan(playbook("category-cleanup", max_changes=10_000))
