@@ -32,7 +32,9 @@ NOTES = [
     "baseline.extrapolated: the write phase of a run capped at baseline_limit changed "
     "tickets, scaled linearly to all changes; the read phase as measured",
 ]
-SCENARIO_KEYS = ("spam-sweep", "category-cleanup", "bulk-edit", "scan", "arrival", "plan-cpu")
+SCENARIO_KEYS = (
+    "spam-sweep", "category-cleanup", "bulk-edit", "scan", "arrival", "arrival-poll", "plan-cpu",
+)  # fmt: skip
 
 
 def _parsed(parser: Any) -> Any:
@@ -142,6 +144,12 @@ def run(
 )
 @click.option(
     "--arrivals", type=click.IntRange(min=1), help="Spam arrivals timed to their close. [20]"
+)
+@click.option(
+    "--poll-speedup",
+    type=click.FloatRange(min=1),
+    help="arrival-poll (minutes of real time, run only when named in --only): the daemon's "
+    "'every 1m' schedule and the arrivals this many times faster (a scaled measurement). [1]",
 )
 @click.option("--batch-size", type=click.IntRange(1, 100), help="Objects per write. [100]")
 @click.option("--concurrency", type=click.IntRange(1, 16), help="Parallel page reads. [4]")

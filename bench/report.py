@@ -179,11 +179,28 @@ def arrival_line(results: dict[str, Any]) -> str | None:
     )
 
 
+def polling_line(results: dict[str, Any]) -> str | None:
+    """Arrival to action with scheduled incremental polling, one line (None: not measured)."""
+    a = results.get("arrival_poll")
+    if not a or a.get("p50") is None:
+        return None
+    scaled = (
+        f", {a['speedup']:g}x faster: every {a['interval_seconds']:g} s" if a["speedup"] > 1 else ""
+    )
+    return (
+        f"Arrival to action (polling every 1m{scaled}, incremental reads, "
+        f"{a['latency_seconds'] * 1000:g} ms latency): {a['closed']} of {a['arrivals']} spam "
+        f"tickets closed, p50 {a['p50']:.2f} s, p95 {a['p95']:.2f} s, max {a['max']:.2f} s; "
+        f"{a['runs']} runs, {a['daemon_requests_per_run']:.1f} daemon requests per run, "
+        f"{a['daemon_rate_limited']} 429s"
+    )
+
+
 def print_results(results: dict[str, Any], console: Console) -> None:
     console.print(table(results))
-    line = arrival_line(results)
-    if line is not None:
-        console.print(line)
+    for line in (arrival_line(results), polling_line(results)):
+        if line is not None:
+            console.print(line)
     cpu = results.get("plan_cpu")
     if cpu is not None:
         for p in cpu["plans"]:
@@ -198,9 +215,9 @@ def markdown(results: dict[str, Any]) -> str:
     """The results table and the targets as Markdown (for BENCHMARKS.md)."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(row) + " |" for row in rows(results)]
-    line = arrival_line(results)
-    if line is not None:
-        lines += ["", line]
+    for line in (arrival_line(results), polling_line(results)):
+        if line is not None:
+            lines += ["", line]
     lines += ["", "| Target | Scenario | Measured | Limit | Met |", "|---|---|---|---|---|"]
     for t in results["targets"]:
         met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]

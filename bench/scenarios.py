@@ -47,6 +47,7 @@ class BenchSettings:
     scan_tickets: int = 100_000
     plan_cpu_tickets: int = 100_000
     arrivals: int = 20  # spam tickets timed from arrival to close (webhooks; bench.arrival)
+    poll_speedup: float = 1.0  # arrival-poll: the "every 1m" schedule this many times faster
     baseline_limit: int | None = 500  # changed tickets the baseline writes (None = all)
     baseline: bool = True
     only: tuple[str, ...] = ()
@@ -78,6 +79,7 @@ class BenchSettings:
             "baseline_retry_sleep_seconds": self.retry_sleep,
             "concurrency": self.concurrency,
             "write_concurrency": self.write_concurrency,
+            "poll_speedup": self.poll_speedup,
             "batch_size": self.batch_size,
             "seed": self.seed,
             "baseline_limit": self.baseline_limit,

@@ -267,6 +267,31 @@ def measure_arrival(settings: BenchSettings, workdir: Path, arrivals: int) -> di
     return result
 
 
+def measure_polling(settings: BenchSettings, workdir: Path, arrivals: int) -> dict[str, Any]:
+    """A sandbox without webhooks, and the arrival job's ``poll`` mode against it: the daemon
+    runs close-spam ``every 1m`` (incremental reads; ``settings.poll_speedup`` times faster)."""
+    args = sandbox_args(settings.spam_tickets, settings.seed, settings.rate_requests,
+                        settings.window, settings.latency)  # fmt: skip
+    job = JobProcess("arrival", workdir, "arrival-poll")
+    try:
+        with SandboxProcess(args, workdir / "arrival-poll.sandbox.log") as sandbox:
+            spec = {
+                "kind": "arrival", "mode": "poll", "base_url": sandbox.base_url,
+                "client_id": sandbox.client_id, "client_secret": sandbox.client_secret,
+                "limit": settings.rate_requests, "window": settings.window,
+                "batch_size": settings.batch_size, "concurrency": settings.concurrency,
+                "every": "1m", "every_seconds": 60, "speedup": settings.poll_speedup,
+                "spread_intervals": 4, "arrivals": arrivals, "seed": settings.seed,
+                "workdir": str(workdir),
+            }  # fmt: skip
+            result = job.run(spec)
+            result["server"] = sandbox.counters()
+    finally:
+        job.kill()
+    result["latency_seconds"] = settings.latency
+    return result
+
+
 def run_suite(settings: BenchSettings, workdir: Path, say: Say) -> dict[str, Any]:
     """Every selected scenario (halo_automate, then the baseline), then planning CPU."""
     out: list[dict[str, Any]] = []
@@ -286,8 +311,12 @@ def run_suite(settings: BenchSettings, workdir: Path, say: Say) -> dict[str, Any
     if not settings.only or "arrival" in settings.only:
         say(f"Arrival to action: {settings.arrivals} spam tickets, webhooks ...")
         arrival = measure_arrival(settings, workdir, settings.arrivals)
+    polling = None
+    if "arrival-poll" in settings.only:  # minutes of real time: only when asked for
+        say(f"Arrival to action: {settings.arrivals} spam tickets, polling every minute ...")
+        polling = measure_polling(settings, workdir, settings.arrivals)
     cpu = None
     if not settings.only or "plan-cpu" in settings.only:
         say(f"Planning CPU over {settings.plan_cpu_tickets:,} tickets ...")
         cpu = plan_cpu(settings, workdir)
-    return {"scenarios": out, "plan_cpu": cpu, "arrival": arrival}
+    return {"scenarios": out, "plan_cpu": cpu, "arrival": arrival, "arrival_poll": polling}

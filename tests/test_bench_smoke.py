@@ -149,3 +149,21 @@ def test_quick_results_time_spam_arrivals_to_their_close(quick_results: dict) ->
     assert 0 < arrival["p50"] <= arrival["p95"] <= arrival["max"]
     assert arrival["daemon_rate_limited"] == 0
     assert any(t["scenario"] == "arrival" for t in quick_results["targets"])
+
+
+def test_the_polling_line_says_what_was_measured_and_how_it_was_scaled() -> None:
+    """``--only arrival-poll`` (minutes of real time, not in the quick run): its one-line
+    report names the schedule, a speed-up when there was one, and the figures."""
+    from bench.report import polling_line
+
+    measured = {
+        "p50": 31.2, "p95": 57.9, "max": 59.8, "closed": 20, "arrivals": 20, "runs": 6,
+        "daemon_requests_per_run": 4.5, "daemon_rate_limited": 0, "latency_seconds": 0.02,
+        "speedup": 1.0, "interval_seconds": 60.0,
+    }  # fmt: skip
+    line = polling_line({"arrival_poll": measured})
+    assert line is not None and "every 1m, incremental" in line and "faster" not in line
+    assert "p50 31.20 s, p95 57.90 s" in line and "6 runs, 4.5 daemon requests per run" in line
+    scaled = polling_line({"arrival_poll": {**measured, "speedup": 10.0, "interval_seconds": 6.0}})
+    assert scaled is not None and "10x faster: every 6 s" in scaled
+    assert polling_line({"arrival_poll": None}) is None

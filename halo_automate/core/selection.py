@@ -110,6 +110,17 @@ def build_query(select: Mapping[str, SelectValue], lookups: Lookups) -> dict[str
     return query
 
 
+def names_lookups(select: Mapping[str, SelectValue]) -> bool:
+    """Whether :func:`build_query` reads a lookup list for ``select`` (a name to turn into an
+    id); without one the query can be built, and read, before the lookups arrive."""
+    return any(
+        isinstance(v, str)
+        for name, value in select.items()
+        if name in SELECT_NAMED
+        for v in (value if isinstance(value, list) else [value])
+    )
+
+
 def _render(name: str, value: object, lookups: Lookups) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -5,7 +5,8 @@ Order of work for one run::
     limits ─▶ lock ─▶ the instance's writer lock (engine/writer.py: one writer per Halo)
           ─▶ [undo: its history checks, engine/undo_history.py]
           ─▶ read back planned tickets (ticketids pages) ─▶ skip stale ones (and, with a
-          re-derivation, those its playbook would not change exactly so now)
+          re-derivation, those its playbook would not change exactly so now); each read's
+          live tickets go into the first phase's batches as soon as it is judged
           ─▶ ticket updates in batches (journal pending → POST → done/failed)
           ─▶ actions in batches (journal pending → POST → done/failed, action ids kept)
           ─▶ action removals (undo only; DELETE /api/Actions/{id}?ticket_id=)
@@ -33,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import structlog
 
@@ -40,6 +42,7 @@ from halo_automate.core.instance import instance_record
 from halo_automate.core.outcome import RunOutcome
 from halo_automate.core.plan import Plan, check_limits, plan_to_json
 from halo_automate.engine.batches import ApplyRun, Progress
+from halo_automate.engine.overlap import Beside
 from halo_automate.engine.recheck import Rederive
 from halo_automate.engine.tally import Meter
 from halo_automate.engine.undo_history import UndoGuard
@@ -123,9 +126,10 @@ class Applier:
         journal) ends it ``failed`` with ``outcome.error`` set; a run whose lock was taken
         over (LockLostError) journals nothing further, its new holder recovers it. ``meter`` was
         started when the run began (its fetch and lookups are part of it); by default, now.
-        Once the run is journaled, the Halo instance's facts are read (FACTS §9.8) and kept
-        with it when it finishes. ``rederive`` (``run``, ``apply``): the stale check writes a
-        ticket only when its playbook would still make exactly the planned change.
+        Once the run is journaled, the Halo instance's facts are read (FACTS §9.8), beside its
+        stale check and writes, and kept with it when it finishes. ``rederive`` (``run``,
+        ``apply``): the stale check writes a ticket only when its playbook would still make
+        exactly the planned change.
         """
         check_limits(plan)
         meter = meter or Meter.start(self.client, self.clock)
@@ -159,7 +163,7 @@ class Applier:
                 instance_identity=plan.instance_identity or None,
             )
         )  # fmt: skip
-        instance = read_instance(self.client)
+        facts = Beside(partial(read_instance, self.client))  # read beside the stale check
         run = self.begin(plan, lock, rederive=rederive)
         error: HaloAutomateError | None = None
         guard = self.guard or (UndoGuard(plan.undo_of) if plan.undo_of else None)
@@ -173,9 +177,12 @@ class Applier:
                     run.tally.unreached = len(todos)
                 else:
                     run = self.begin(plan, held, rederive=rederive)
-                    run.write(run.check(guard(run, todos) if guard else todos))
+                    run.check_and_write(guard(run, todos) if guard else todos)
         except HaloAutomateError as e:
             error = e
+        finally:
+            facts.join()  # no request of the run outlives it, however it ends
+        instance = facts.result()
         outcome = run.outcome(meter, trigger=trigger, error=error)
         if isinstance(error, LockLostError):  # the new holder recovers this run: hands off
             log.warning("lock_lost", run_id=plan.run_id, error=str(error))

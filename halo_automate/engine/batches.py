@@ -3,14 +3,15 @@
 An :class:`ApplyRun` holds everything that belongs to one run while it writes (the plan, its
 lock, its report, the tickets started, failed or skipped, the batch counter), so nothing
 carries over from one run to the next. Its public surface is what a run and a recovery both
-need: :meth:`ApplyRun.check` (the stale check), :meth:`ApplyRun.write` (a plan's remaining
-parts, batch by batch) and :meth:`ApplyRun.resend` (writes rebuilt from pending journal rows).
+need: :meth:`ApplyRun.check_and_write` (the stale check, its live tickets' first batches
+formed as each read is judged, then the later phases), and :meth:`ApplyRun.resend` (writes
+rebuilt from pending journal rows); :meth:`ApplyRun.check` and :meth:`ApplyRun.write` apart.
 
 Every batch is journaled *pending* in one transaction before it is sent, and settled in one
 transaction after. Fencing: right before every request goes on the wire (after any wait for
-the rate limit or a back-off) the lock is re-validated and its heartbeat refreshed
-(:meth:`~halo_automate.store.locks.Lock.heartbeat`, run by the client's pre-send hook
-:func:`~halo_automate.halo.client.before_each_send`); a
+the rate limit or a back-off) the lock is re-validated, its heartbeat written when due
+(:meth:`~halo_automate.store.locks.Lock.heartbeat`, :mod:`~halo_automate.store.playbook_locks`;
+run by the client's pre-send hook :func:`~halo_automate.halo.client.before_each_send`); a
 run whose lock was taken over gets :class:`~halo_automate.errors.LockLostError` and sends
 nothing more, its pending rows left to the new holder's recovery.
 
@@ -25,29 +26,27 @@ read-back in between. A ticket whose update failed gets none of its actions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import structlog
 
 from halo_automate.core.outcome import RunOutcome, RunStatus
 from halo_automate.core.plan import Plan, RemoveAction, TicketChange
-from halo_automate.engine.custom_reads import read_custom_fields
 from halo_automate.engine.duplicates import Planned, posted_elsewhere
 from halo_automate.engine.pipeline import Gate, overlapped
+from halo_automate.engine.readback import read_back
 from halo_automate.engine.recheck import Rederive, read_current
 from halo_automate.engine.rows import Write, done_marks, field_rows, skip_rows
 from halo_automate.engine.tally import Meter, Tally
 from halo_automate.engine.writes import (
     Todo,
-    Verdict,
     action_body,
     carried_fields,
     carrier_index,
-    find_marked,
     stale_reason,
     ticket_body,
-    ticket_verdict,
 )
 from halo_automate.errors import (
     HaloAutomateError,
@@ -95,6 +94,7 @@ class ApplyRun:
         self._started: set[int] = set()
         self._sent = self._total = 0
         self._seen: dict[int, object] = {}  # lastactiondate per ticket, at the stale check
+        self._checked_ids: set[int] = set()  # tickets the stale check judged
 
     # ------------------------------------------------------------------ public
 
@@ -103,46 +103,74 @@ class ApplyRun:
         a re-derivation (``run``, ``apply``), a ticket is written only when its playbook
         would still make exactly the planned change, and then with the re-derived change
         (:mod:`halo_automate.core.rederive`)."""
-        if not todos:
-            return []
-        current = read_current(self.client, [t.change for t in todos], self._rederive)
-        live: list[Todo] = []
-        rows: list[tuple[NewChange, str]] = []
-        for todo in todos:
-            change, names = todo.change, todo.checked_fields()
-            reason = stale_reason(change, current.get(change.ticket_id), names)
-            if reason is None and self._rederive is not None:
-                derived = self._rederive(change, current[change.ticket_id])
-                if isinstance(derived, str):
-                    reason = derived
-                else:
-                    todo = Todo.whole(derived)
-            if reason is None:
-                live.append(todo)
-                self._seen[change.ticket_id] = current[change.ticket_id].get("lastactiondate")
-                continue
-            rows += [(row, reason) for row in skip_rows(change, names)]
-            self.tally.skipped += 1
-            self.tally.skips.append((change.ticket_id, reason))
-            log.info("ticket_skipped", ticket_id=change.ticket_id, reason=reason)
-        if rows:  # journaled already skipped, in one transaction: never pending, never sent
-            self.journal.add_skipped(self.plan.run_id, rows)
-        return live
+        return list(self._checked(todos))
 
-    def write(self, todos: Sequence[Todo]) -> None:
+    def check_and_write(self, todos: Sequence[Todo]) -> None:
+        """:meth:`check`, then :meth:`write`, overlapped: the first phase's batches are made
+        of each stale-check read's live todos as soon as that read was judged, while the later
+        reads are still in flight (all under the client's width); the later phases follow."""
+        self.write(self._checked(todos), planned=todos)
+
+    def _checked(self, todos: Sequence[Todo]) -> Iterator[Todo]:
+        """The live todos, a read's as soon as it is judged (its skips journaled then, in one
+        transaction: never pending, never sent). After a stop, nothing more is read."""
+        left = iter(todos)  # each read's todos judged as it arrives (engine.recheck)
+        for count, current in read_current(self.client, [t.change for t in todos], self._rederive):
+            live, rows = list[Todo](), list[tuple[NewChange, str]]()
+            for todo in itertools.islice(left, count):
+                change, names = todo.change, todo.checked_fields()
+                self._checked_ids.add(change.ticket_id)
+                reason = stale_reason(change, current.get(change.ticket_id), names)
+                if reason is None and self._rederive is not None:
+                    derived = self._rederive(change, current[change.ticket_id])
+                    if isinstance(derived, str):
+                        reason = derived
+                    else:
+                        todo = Todo.whole(derived)
+                if reason is None:
+                    live.append(todo)
+                    self._seen[change.ticket_id] = current[change.ticket_id].get("lastactiondate")
+                    continue
+                rows += [(row, reason) for row in skip_rows(change, names)]
+                self.tally.skipped += 1
+                self.tally.skips.append((change.ticket_id, reason))
+                log.info("ticket_skipped", ticket_id=change.ticket_id, reason=reason)
+            if rows:
+                self.journal.add_skipped(self.plan.run_id, rows)
+            yield from live
+            if self._stopping():
+                return
+
+    def write(self, todos: Iterable[Todo], *, planned: Sequence[Todo] | None = None) -> None:
         """Write the todos' parts: updates, then actions, then removals, batch by batch (the
-        batches of each phase ``width`` at a time: :mod:`halo_automate.engine.pipeline`)."""
-        self._sent, self._total = 0, sum(t.parts for t in todos)
-        updates = [(t.change, -1) for t in todos if t.update]
-        self._phase(updates, self.client.write_tickets)
-        # Every ticket's first action, then every second one..., each position a phase of its
-        # own: with batches in flight together, a phase barrier is what keeps a ticket's note
-        # before its close, and a ticket whose note failed from being closed.
-        for position in sorted({i for t in todos for i in t.actions}):
-            here = [(t.change, i) for t in todos for i in t.actions if i == position]
-            self._phase(here, self.client.write_actions, dedupe=True)
-        self._removals([(t.change, r) for t in todos for r in t.removals])
-        for todo in todos:
+        batches of each phase ``width`` at a time: :mod:`halo_automate.engine.pipeline`).
+        ``todos`` may be a stream (:meth:`check_and_write`): the first phase takes each todo
+        as it comes; ``planned`` (every todo it may yield) says which phases there are."""
+        streamed = planned is not None
+        planned = planned if planned is not None else list(todos)
+        stream, seen = iter(todos if streamed else planned), list[Todo]()
+        self._sent, self._total = 0, sum(t.parts for t in planned)
+        # Updates, then every ticket's first action, then every second one..., each a phase of
+        # its own: with batches in flight together, a phase barrier is what keeps a ticket's
+        # note before its close, and a ticket whose note failed from being closed.
+        phases = ([-1] if any(t.update for t in planned) else []) + sorted(
+            {i for t in planned for i in t.actions}
+        )
+        try:
+            for n, at in enumerate(phases):
+                source = _kept(stream, seen) if n == 0 else iter(seen)
+                here = ((t.change, at) for t in source if (t.update if at < 0 else at in t.actions))
+                post = self.client.write_tickets if at < 0 else self.client.write_actions
+                self._phase(here, post, dedupe=at >= 0)
+            seen += stream  # no phase: still checked
+        finally:
+            getattr(stream, "close", lambda: None)()  # a stream: its reads in flight end
+        self._removals([(t.change, r) for t in seen for r in t.removals])
+        if streamed:  # stopped before the check read them
+            self.tally.unreached += sum(
+                t.change.ticket_id not in self._checked_ids for t in planned
+            )
+        for todo in seen:
             tid = todo.change.ticket_id
             if tid in self._failed:
                 self.tally.failed += 1
@@ -181,23 +209,31 @@ class ApplyRun:
 
     # ------------------------------------------------------------------ batches
 
-    def _queue(self, items: list[Any]) -> Iterator[list[Any]]:
-        """Batches of (change, part) whose ticket is not blocked; after a stop, only the
-        remaining parts of tickets already started."""
-        queue = list(items)
-        while queue:
-            if self._stopping():
-                queue = [it for it in queue if it[0].ticket_id in self._started]
-            queue = [it for it in queue if not self._blocked(it[0].ticket_id)]
-            batch, queue = queue[: self._batch_size], queue[self._batch_size :]
-            if batch:
+    def _queue(self, items: Iterable[Any]) -> Iterator[list[Any]]:
+        """Batches of (change, part) whose ticket is not blocked; after a stop, only the remaining
+        parts of tickets already started (``items`` taken as batches are made; checked again)."""
+        source, batch, more = iter(items), list[Any](), True
+        while more or batch:
+            more = False
+            for it in source:
+                if self._may_go(it[0].ticket_id):
+                    batch.append(it)
+                    if len(batch) == self._batch_size:
+                        more = True
+                        break
+            batch = [it for it in batch if self._may_go(it[0].ticket_id)]
+            if batch and (len(batch) == self._batch_size or not more):
                 yield batch
+                batch = []
+
+    def _may_go(self, ticket_id: int) -> bool:
+        return not self._blocked(ticket_id) and (ticket_id in self._started or not self._stopping())
 
     def _blocked(self, ticket_id: int) -> bool:
         return ticket_id in self._failed or ticket_id in self._skipped
 
     def _phase(
-        self, items: list[tuple[TicketChange, int]], post: Post, *, dedupe: bool = False
+        self, items: Iterable[tuple[TicketChange, int]], post: Post, *, dedupe: bool = False
     ) -> None:
         def build(item: tuple[TicketChange, int]) -> Write:
             change, index = item
@@ -223,7 +259,7 @@ class ApplyRun:
         return [w for i, w in enumerate(writes) if i not in found]
 
     def _journaled_batches(
-        self, items: list[Any], build: Callable[[Any], Write]
+        self, items: Iterable[Any], build: Callable[[Any], Write]
     ) -> Iterator[list[Write]]:
         """Each batch of ``items`` as writes, journaled pending before the caller sends it."""
         for batch in self._queue(items):
@@ -358,7 +394,7 @@ class ApplyRun:
 
     def _settle_read_back(self, writes: list[Write]) -> list[Write]:
         """Mark what landed done and what someone else changed skipped; return the rest."""
-        verdicts = self._read_back(writes)
+        verdicts = read_back(self.client, writes)
         marks: list[ChangeMark] = []
         absent: list[Write] = []
         for write in writes:
@@ -371,31 +407,6 @@ class ApplyRun:
                 absent.append(write)
         self.journal.mark_many(marks)
         return absent
-
-    def _read_back(self, writes: Sequence[Write]) -> dict[int, tuple[Verdict, object]]:
-        """For each write (by ``id``): landed (with the action found), absent, or changed."""
-        out: dict[int, tuple[Verdict, object]] = {}
-        tickets = [w for w in writes if w.kind == "ticket"]
-        if tickets:
-            ids = sorted({w.ticket_id for w in tickets})
-            current = {t["id"]: t for t in self.client.tickets_by_ids(ids)}
-            read_custom_fields(self.client, current, (w.change for w in tickets))
-            for w in tickets:
-                out[id(w)] = ticket_verdict(w.change.fields, w.body, current.get(w.ticket_id))
-        listed: dict[int, list[dict[str, Any]]] = {}
-        for write in writes:
-            if write.kind == "ticket":
-                continue
-            if write.ticket_id not in listed:
-                listed[write.ticket_id] = self.client.list_actions(write.ticket_id)
-            actions = listed[write.ticket_id]
-            if write.kind == "action":
-                found = find_marked(actions, str(write.body.get("note", "")))
-                out[id(write)] = ("landed", found) if found is not None else ("absent", None)
-            else:
-                present = any(a.get("id") == write.action_id for a in actions)
-                out[id(write)] = ("absent", None) if present else ("landed", None)
-        return out
 
     # ------------------------------------------------------------------ removals (undo)
 
@@ -430,3 +441,10 @@ class ApplyRun:
                 marks += done_marks(write, None)
         self.journal.mark_many(marks)
         return unknown
+
+
+def _kept(todos: Iterator[Todo], seen: list[Todo]) -> Iterator[Todo]:
+    """``todos``, each also kept in ``seen`` as it passes (for the phases after the first)."""
+    for todo in todos:
+        seen.append(todo)
+        yield todo

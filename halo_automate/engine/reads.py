@@ -15,6 +15,9 @@ reads, and after the run moves the playbook's watermark (:meth:`TicketReads.sett
   previewed in shadow mode) moves the watermark, to the moment its read *began* (a ticket
   updated while it read is read again next time); a failed, refused or partial run leaves it,
   so its window is read again. ``reads.skew_seconds`` more is re-read for clock skew.
+* **Streamed.** A full read that no shared-read cache keeps is handed to the planner page by
+  page as it arrives (:class:`Streamed`): planning overlaps the page reads and the rows are
+  not all held at once; the ``tickets_read`` line is logged when the last row was planned.
 * **expect.min** does not apply to an incremental run: it matches only the tickets that
   changed, so matching few says nothing about the filter (``expect.max`` still does).
 * **Shared reads.** The daemon may set :attr:`TicketReads.cache`
@@ -27,7 +30,7 @@ reads, and after the run moves the playbook's watermark (:meth:`TicketReads.sett
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -81,11 +84,31 @@ class ReadCache(Protocol):
         """A run changed these tickets: re-read them before another run plans them."""
 
 
+class Streamed:
+    """A full read's rows, iterated once, as they arrive: counted, not kept. ``done`` is
+    called with the count once the last row was handed out."""
+
+    def __init__(self, rows: Iterator[dict[str, Any]], done: Callable[[int], None]) -> None:
+        self._rows = rows
+        self._done = done
+        self.count = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for row in self._rows:
+            self.count += 1
+            yield row
+        self._done(self.count)
+
+    def __len__(self) -> int:
+        """Rows handed out so far (all of them once the read was planned)."""
+        return self.count
+
+
 @dataclass(frozen=True)
 class Read:
     """One run's read: its rows, how it was made, and when it began."""
 
-    rows: Rows
+    rows: Rows | Streamed
     decision: ReadDecision
     began: datetime
     query: dict[str, str]
@@ -134,15 +157,24 @@ class TicketReads:
             return Read(rows, decision, began, query, scheduled, since is not None, shared=True)
         updated = self._updated(playbook, query, decision) if since is not None else None
         incremental = updated is not None
-        rows = updated if updated is not None else list(self.client.iter_tickets(query))
-        if self.cache is not None and scheduled:
-            self.cache.put(instance, query, since if incremental else None, rows, now)
         say = log.info if scheduled else log.debug  # a manual run's output stays its own
-        say(
-            "tickets_read", read="incremental" if incremental else "full",
-            reason=decision.reason if incremental or since is None else "fallback",
-            tickets=len(rows), instance=instance,
-        )  # fmt: skip
+
+        def said(count: int) -> None:
+            say(
+                "tickets_read", read="incremental" if incremental else "full",
+                reason=decision.reason if incremental or since is None else "fallback",
+                tickets=count, instance=instance,
+            )  # fmt: skip
+
+        sharing = self.cache is not None and scheduled
+        if updated is None and not sharing:  # planned as the pages arrive
+            streamed = Streamed(self.client.iter_tickets(query), said)
+            return Read(streamed, decision, now, query, scheduled, incremental)
+        rows = updated if updated is not None else list(self.client.iter_tickets(query))
+        if sharing:
+            assert self.cache is not None
+            self.cache.put(instance, query, since if incremental else None, rows, now)
+        said(len(rows))
         return Read(rows, decision, now, query, scheduled, incremental)
 
     def decide(

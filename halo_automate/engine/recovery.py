@@ -116,7 +116,7 @@ def recover_run(applier: Applier, run: RunRow) -> RunOutcome:
                     reconcile_pending(applier.begin(plan, held), pending_rows)
                     todos, first_batch = remaining(journal, plan)
                     resumed = applier.begin(plan, held, first_batch=first_batch)
-                    resumed.write(resumed.check(todos))
+                    resumed.check_and_write(todos)
             interrupted = held is None or (applier.stopping and resumed.tally.unreached > 0)
         except HaloAutomateError as e:
             error, interrupted = e, False

@@ -37,11 +37,13 @@ from halo_automate.core.plan import (
     reads_custom_fields,
 )
 from halo_automate.core.playbook import Playbook
-from halo_automate.core.selection import build_query
+from halo_automate.core.selection import build_query, names_lookups
 from halo_automate.engine import approvals
 from halo_automate.engine.apply import Applier, Guard, read_instance
 from halo_automate.engine.custom_reads import with_custom_fields
+from halo_automate.engine.heap import young_heap
 from halo_automate.engine.lifecycle_facts import lifecycle_history
+from halo_automate.engine.overlap import Beside, started
 from halo_automate.engine.reads import TicketReads
 from halo_automate.engine.recovery import recover_isolated
 from halo_automate.engine.saved import check_instance, claim, playbook_of, rederiver
@@ -133,15 +135,22 @@ class Runner:
         before any request."""
         check_allowed(playbook, self.client.instance_name)
         now = self.now()
-        lookups = self.lookups_for(playbook)
-        query = build_query(playbook.select, lookups)
+        beside = None  # a select naming nothing: the lookups are read beside the first page
+        if names_lookups(playbook.select):
+            lookups = self.lookups_for(playbook)
+        else:
+            beside, lookups = Beside(partial(self.lookups_for, playbook)), Lookups()
         read = None
-        if scope is None or playbook.group is not None:  # a group: the whole select
-            read = self.reads.read(playbook, query, now=now, scheduled=scheduled)
-            tickets: Iterable[dict[str, Any]] = read.rows
-        else:  # a webhook run: the named tickets, re-read
-            query = scope.query(query)
-            tickets = list(scope.tickets(query))
+        try:
+            query = build_query(playbook.select, lookups)
+            if scope is None or playbook.group is not None:  # a group: the whole select
+                read = self.reads.read(playbook, query, now=now, scheduled=scheduled)
+                tickets: Iterable[dict[str, Any]] = started(read.rows) if beside else read.rows
+            else:  # a webhook run: the named tickets, re-read
+                query = scope.query(query)
+                tickets = list(scope.tickets(query))
+        finally:  # the lookups' error first, as when they were read first
+            lookups = beside.result() if beside is not None else lookups
         if reads_custom_fields(playbook):  # list rows lack them: a read per ticket
             tickets = with_custom_fields(self.client, tickets)
         history = None
@@ -182,7 +191,10 @@ class Runner:
         """
         start = _Start(new_run_id(self.now()), trigger, Meter.start(self.client))
         preview = preview_only or playbook.mode == "preview"
-        with bound(run_id=start.run_id, playbook=playbook.name, instance=self.instance):
+        with (
+            bound(run_id=start.run_id, playbook=playbook.name, instance=self.instance),
+            young_heap(),  # full collections skip what was alive before (engine.heap)
+        ):
             try:
                 self.recover(playbook.name)
                 held = None if preview else self._open_plan(playbook)
@@ -228,7 +240,10 @@ class Runner:
         """
         trigger = trigger or ("undo" if plan.mode == "undo" else "apply-file")
         start = _Start(plan.run_id, trigger, Meter.start(self.client))
-        with bound(run_id=plan.run_id, playbook=plan.playbook, instance=self.instance):
+        with (
+            bound(run_id=plan.run_id, playbook=plan.playbook, instance=self.instance),
+            young_heap(),
+        ):
             try:  # consumed only by a run that wrote; made for this Halo (engine/saved.py)
                 claim(self.journal, plan, trigger)
                 check_instance(plan, self.client)

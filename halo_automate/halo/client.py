@@ -56,6 +56,8 @@ from halo_automate.halo.auth import (
     authorized,
     fetch_token,
 )
+from halo_automate.halo.bodies import halo_message
+from halo_automate.halo.inflight import InFlight
 from halo_automate.halo.lookups import LookupCache
 from halo_automate.halo.paging import MAX_PAGE_SIZE, PagedRead, bounded_map, list_rows
 from halo_automate.halo.permissions import explain_refusal, permission_for, permission_message
@@ -69,7 +71,6 @@ from halo_automate.halo.transport import (
     Limits,
     Sender,
     before_each_send,
-    halo_message,
 )
 
 
@@ -153,6 +154,7 @@ class HaloClient:
                 max_rate_limit_wait=settings.max_rate_limit_wait_seconds,
                 run_deadline=settings.run_deadline_seconds,
             ),
+            in_flight=InFlight(max(settings.concurrency, settings.write_concurrency)),
         )
         self._clock = clock
         self.begin_run()

@@ -11,8 +11,8 @@ without unique integer ids. :func:`bounded_map` overlaps the latency of independ
 from __future__ import annotations
 
 import contextvars
-import itertools
 import math
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,28 +41,65 @@ def bounded_map(func: Callable[[_T], _R], items: Sequence[_T], width: int) -> It
 
     Each call still takes its slot from the shared request budget; this only overlaps their
     latency. Calls run in a copy of the caller's context, so log lines keep run_id/playbook.
-    A sliding window keeps at most ``width`` results unconsumed, so a long read is never held
-    in memory at once.
+    A call starts as soon as any other ends, not only when the oldest result was consumed (a
+    slow answer does not hold the other slots idle), and at most ``2 * width`` results are
+    started and not yet consumed, so a long read is never held in memory at once.
     """
     if width <= 1 or len(items) <= 1:
         yield from map(func, items)
         return
+    base = contextvars.copy_context()
+    changed = threading.Condition()  # guards ``futures`` and ``state``; told of every end
+    futures: deque[Future[_R]] = deque()  # started, not yet consumed, in input order
+    state = {"next": 0, "running": 0, "closed": 0}
+
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="halo-read") as pool:
-        pending: deque[Future[_R]] = deque()
-        rest = iter(items)
+
+        def more() -> list[Future[_R]]:  # holding ``changed``: start while slot and room
+            started: list[Future[_R]] = []
+            while (
+                not state["closed"]
+                and state["next"] < len(items)
+                and state["running"] < width
+                and len(futures) < 2 * width
+            ):
+                state["next"] += 1
+                state["running"] += 1
+                started.append(pool.submit(base.copy().run, func, items[state["next"] - 1]))
+            futures.extend(started)
+            return started
+
+        def watch(started: list[Future[_R]]) -> None:  # not holding it: may run at once
+            for future in started:
+                future.add_done_callback(ended)
+
+        def ended(_: Future[_R]) -> None:
+            with changed:
+                state["running"] -= 1
+                started = more()
+                changed.notify_all()
+            watch(started)
+
         try:
-            for item in rest:
-                pending.append(pool.submit(contextvars.copy_context().run, func, item))
-                if len(pending) >= width:
-                    break
-            while pending:
-                result = pending.popleft().result()
-                for nxt in itertools.islice(rest, 1):
-                    pending.append(pool.submit(contextvars.copy_context().run, func, nxt))
+            with changed:
+                started = more()
+            watch(started)
+            for _ in items:
+                with changed:  # the next call may start only once an earlier one has ended
+                    changed.wait_for(lambda: bool(futures))
+                    head = futures[0]
+                result = head.result()
+                with changed:
+                    futures.popleft()
+                    started = more()
+                watch(started)
                 yield result
         finally:
-            for fut in pending:
-                fut.cancel()
+            with changed:
+                state["closed"] = 1
+                left = list(futures)
+            for future in left:
+                future.cancel()
 
 
 class PagedRead:

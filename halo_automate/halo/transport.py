@@ -18,7 +18,6 @@ are cut to one line.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import threading
@@ -39,6 +38,8 @@ from halo_automate.errors import (
     HaloUnavailableError,
     one_line,
 )
+from halo_automate.halo.bodies import decode_json, halo_message
+from halo_automate.halo.inflight import InFlight
 from halo_automate.halo.ratelimit import RequestBudget
 from halo_automate.halo.retry import (
     Decision,
@@ -58,8 +59,6 @@ log = structlog.get_logger("halo_automate.halo")
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """A body larger than this (after decompression) is refused, not read into memory."""
-MAX_MESSAGE_CHARS = 500
-_JSON_MESSAGE_BYTES = 1024 * 1024  # larger error bodies are quoted, not parsed
 _DROP_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 _LONGEST_RETRY_AFTER = 60.0  # or the budget's window, when that is longer
 
@@ -146,8 +145,10 @@ class Sender:
         rng: random.Random | None = None,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         limits: Limits | None = None,
+        in_flight: InFlight | None = None,
     ) -> None:
         self.http = http
+        self.in_flight = in_flight or InFlight(1)
         self.budget = budget
         self.policy = policy
         self.stats = stats
@@ -261,6 +262,10 @@ class Sender:
         self.budget.acquire(stop)
         if stop is not None:
             stop()
+        with self.in_flight:  # at most the client's width on the wire (halo.inflight)
+            return self._on_the_wire(request, endpoint, until)
+
+    def _on_the_wire(self, request: httpx.Request, endpoint: str, until: float) -> httpx.Response:
         sent = self._clock()  # the latency the budget learns runs from the slot to the answer
         self.check_run_deadline(endpoint)  # the slot may have taken a while
         hook = _BEFORE_SEND.get()
@@ -389,60 +394,3 @@ def _connect_failed(url: httpx.URL, error: httpx.ConnectError) -> SendFailed:
 
 def _reason(e: BaseException) -> str:
     return str(e) or type(e).__name__
-
-
-def halo_message(body: bytes, content_type: str = "") -> str:
-    """Halo's error message from either 400 shape, a bare string, or ``{"error": ...}``.
-
-    Always one line of at most :data:`MAX_MESSAGE_CHARS` characters.
-    """
-    if not body.strip():
-        return "(empty body)"
-    try:
-        if len(body) > _JSON_MESSAGE_BYTES:
-            raise ValueError("too large to parse")
-        message = _message_of(json.loads(body.decode("utf-8", "replace")))
-    except (ValueError, RecursionError):
-        kind = content_type.split(";")[0] or "text"
-        text = _one_line(body[:4096].decode("utf-8", "replace"))
-        more = f" ... ({len(body)} bytes)" if len(text) > 120 or len(body) > 4096 else ""
-        return f"not JSON ({kind}): {text[:120]}{more}"
-    return _one_line(message)[:MAX_MESSAGE_CHARS]
-
-
-def _message_of(data: Any) -> str:
-    if isinstance(data, str):
-        return data
-    if isinstance(data, dict):
-        if isinstance(data.get("Message"), str):
-            return str(data["Message"])
-        if isinstance(data.get("error"), str):
-            desc = data.get("error_description")
-            return f"{data['error']}: {desc}" if isinstance(desc, str) else str(data["error"])
-        parts = [
-            f"{key}: {'; '.join(map(str, val)) if isinstance(val, list) else val}"
-            for key, val in list(data.items())[:20]
-        ]
-        return ", ".join(parts)[:MAX_MESSAGE_CHARS] or "(empty object)"
-    return json.dumps(data)[:MAX_MESSAGE_CHARS]
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def decode_json(resp: httpx.Response, endpoint: str) -> Any:
-    """The JSON body of a read response (None when empty), or a HaloResponseError."""
-    if not resp.content:
-        return None
-    try:
-        return json.loads(resp.content)
-    except RecursionError:
-        raise HaloResponseError(
-            f"HTTP {resp.status_code} body is JSON nested too deeply to read", endpoint=endpoint
-        ) from None
-    except ValueError:
-        msg = halo_message(resp.content, resp.headers.get("content-type", ""))
-        raise HaloResponseError(
-            f"HTTP {resp.status_code} body is {msg}", endpoint=endpoint
-        ) from None

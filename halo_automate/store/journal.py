@@ -27,7 +27,8 @@ Errors: every ``sqlite3`` (and file system) error becomes a one-line :class:`Jou
 one place, :func:`~halo_automate.store.connection.translate`.
 
 Locks: one run per playbook at a time (:mod:`halo_automate.store.locks` says when a holder
-is stale); taking a lock is one ``BEGIN IMMEDIATE`` transaction here. The schema and its
+is stale); taking a lock is one ``BEGIN IMMEDIATE`` transaction here, a heartbeat is a read
+unless one is due (:mod:`halo_automate.store.playbook_locks`). The schema and its
 migrations live in :mod:`halo_automate.store.migrations`, the stored values in
 :mod:`halo_automate.store.records`, how a connection is opened and set up in
 :mod:`halo_automate.store.connection`.
@@ -49,14 +50,14 @@ from typing import Any, get_args
 import structlog
 
 from halo_automate.core.outcome import RunStatus
-from halo_automate.errors import JournalError, LockedError, LockLostError, UnknownRunError
+from halo_automate.errors import JournalError, LockedError, UnknownRunError
 from halo_automate.store.approvals import Approvals
 from halo_automate.store.attempts import Attempts
 from halo_automate.store.connection import Connect, configure, connect, create, refuse_empty
 from halo_automate.store.connection import translate as _translate
 from halo_automate.store.decisions import Decisions, RunExists, insert_changes, insert_run
 from halo_automate.store.guards import Guards
-from halo_automate.store.locks import HELD, Lock, LockRow, iso, stale_reason
+from halo_automate.store.locks import HELD, Beats, Lock, LockRow, iso, stale_reason
 from halo_automate.store.migrations import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -65,6 +66,7 @@ from halo_automate.store.migrations import (
     transaction,
 )
 from halo_automate.store.plans import Plans
+from halo_automate.store.playbook_locks import PlaybookLocks
 from halo_automate.store.prune import Pruning
 from halo_automate.store.records import (
     ChangeKind,
@@ -123,7 +125,16 @@ def _check(value: str, allowed: frozenset[str], what: str) -> None:
 
 
 class Journal(
-    Decisions, Plans, Pruning, UndoHistory, InstanceLocks, Attempts, Approvals, Guards, Watermarks
+    Decisions,
+    Plans,
+    Pruning,
+    UndoHistory,
+    PlaybookLocks,
+    InstanceLocks,
+    Attempts,
+    Approvals,
+    Guards,
+    Watermarks,
 ):
     """The journal database; create with :meth:`open`. Safe to share between threads."""
 
@@ -142,6 +153,7 @@ class Journal(
         self._mutex = threading.RLock()
         self.lock_key = os.path.realpath(path)
         """This journal's name in the process's held-locks registry (``locks.HELD``)."""
+        self.beats = Beats()  # when each held lock's heartbeat was last written (a fence reads)
 
     @classmethod
     def open(
@@ -346,7 +358,10 @@ class Journal(
         self.mark_many([ChangeMark(i, state, message, action_ids) for i in change_ids])
 
     def mark_many(self, marks: Sequence[ChangeMark]) -> None:
-        """Set each change's own outcome, in one transaction; unknown ids change nothing."""
+        """Set each change's own outcome, in one transaction (none for no marks); unknown ids
+        change nothing."""
+        if not marks:
+            return
         for mark in marks:
             _check(mark.state, CHANGE_STATES, "change state")
         stamp = iso(self._now())
@@ -378,12 +393,6 @@ class Journal(
         return self._select_changes("reading pending changes", where, [run_id, run_id])
 
     # ------------------------------------------------------------------ locks
-
-    def lock(self, playbook: str) -> LockRow | None:
-        """Who holds the playbook's lock, if anyone (stale or not)."""
-        with self._tx(f"reading the lock of {playbook}", write=False) as db:
-            row = db.execute("SELECT * FROM locks WHERE playbook = ?", (playbook,)).fetchone()
-        return None if row is None else lock_row(row)
 
     def acquire_lock(self, playbook: str, run_id: str) -> Lock:
         """Take the playbook's lock for ``run_id`` (LockedError if a live run holds it)."""
@@ -421,30 +430,3 @@ class Journal(
 
     def _stale_reason(self, held: LockRow, now: datetime) -> str | None:
         return stale_reason(held, now, self.lock_key, self.stale_after)
-
-    def heartbeat(self, playbook: str, run_id: str, token: str | None = None) -> None:
-        """Refresh the lock's heartbeat; LockedError if ``run_id`` (with ``token``, the
-        acquisition's own token, when given) no longer holds it."""
-        with self._tx(f"refreshing the lock of {playbook}", write=True) as db:
-            cursor = db.execute(
-                "UPDATE locks SET heartbeat_at = ? WHERE playbook = ? AND run_id = ? "
-                "AND (? IS NULL OR token = ?)",
-                (iso(self._now()), playbook, run_id, token, token),
-            )
-            if cursor.rowcount == 0:
-                row = db.execute("SELECT * FROM locks WHERE playbook = ?", (playbook,)).fetchone()
-                now = "nobody" if row is None else lock_row(row).describe()
-                raise LockLostError(
-                    f"journal {self.path}: run {run_id} lost the lock of playbook "
-                    f"{playbook!r}; it is now held by {now}"
-                )
-
-    def release_lock(self, playbook: str, run_id: str, token: str | None = None) -> bool:
-        """Release ``run_id``'s lock (``token``'s, when given); False if not held (anymore)."""
-        HELD.discard(self.lock_key, playbook, run_id)
-        with self._tx(f"unlocking playbook {playbook}", write=True) as db:
-            cursor = db.execute(
-                "DELETE FROM locks WHERE playbook = ? AND run_id = ? AND (? IS NULL OR token = ?)",
-                (playbook, run_id, token, token),
-            )
-            return cursor.rowcount > 0

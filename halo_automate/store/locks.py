@@ -144,3 +144,30 @@ def stale_reason(held: LockRow, now: datetime, key: str, stale_after: timedelta)
     if now - held.heartbeat_at <= stale_after:
         return None
     return f"{where} sent no heartbeat since {iso(held.heartbeat_at)}"
+
+
+class Beats:
+    """When this journal last *wrote* each held lock's heartbeat, so that a heartbeat soon
+    after is a read (see :mod:`halo_automate.store.playbook_locks`). Thread-safe."""
+
+    SHARE = 10
+    """A heartbeat is written again once ``stale_after / SHARE`` passed since the last one."""
+
+    def __init__(self) -> None:
+        self._at: dict[tuple[str, ...], datetime] = {}
+        self._guard = threading.Lock()
+
+    def fresh(self, key: tuple[str, ...], now: datetime, stale_after: timedelta) -> bool:
+        """Whether this journal wrote ``key``'s heartbeat less than ``stale_after / SHARE``
+        ago (then a check that the lock is still held is enough)."""
+        with self._guard:
+            last = self._at.get(key)
+        return last is not None and timedelta(0) <= now - last < stale_after / self.SHARE
+
+    def wrote(self, key: tuple[str, ...], now: datetime) -> None:
+        with self._guard:
+            self._at[key] = now
+
+    def forget(self, key: tuple[str, ...]) -> None:
+        with self._guard:
+            self._at.pop(key, None)

@@ -30,8 +30,13 @@ def stamp(value: object) -> datetime | str:
         return value
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+"""Built once: ``json.dumps`` with options builds an encoder per call (a journaled batch
+dumps two values per row)."""
+
+
 def dump(value: JSONValue) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def run_row(row: sqlite3.Row) -> RunRow:

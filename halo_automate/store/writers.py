@@ -31,7 +31,7 @@ from pathlib import Path
 import structlog
 
 from halo_automate.errors import LockLostError
-from halo_automate.store.locks import HELD, LockRow, Releasing, iso, stale_reason
+from halo_automate.store.locks import HELD, Beats, LockRow, Releasing, iso, stale_reason
 from halo_automate.store.records import this_host
 from halo_automate.store.rows import parse
 
@@ -101,6 +101,7 @@ class InstanceLocks:
     path: Path
     lock_key: str
     stale_after: timedelta
+    beats: Beats
 
     def _tx(self, doing: str, *, write: bool) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError  # the journal's
@@ -157,26 +158,41 @@ class InstanceLocks:
         return stale_reason(as_lock, now, self.lock_key, self.stale_after)
 
     def writer_heartbeat(self, instance: str, run_id: str, token: str) -> None:
-        """Refresh the heartbeat; LockLostError if ``run_id`` no longer holds the lock."""
+        """Check that ``run_id`` still holds the lock, LockLostError if not; refresh its
+        heartbeat when due (a read in between: :mod:`halo_automate.store.playbook_locks`)."""
+        now, key = self._now(), ("writer", instance, run_id, token)
+        if self.beats.fresh(key, now, self.stale_after):
+            with self._tx(f"checking the writer lock of {instance}", write=False) as db:
+                row = db.execute(
+                    "SELECT * FROM instance_locks WHERE instance = ?", (instance,)
+                ).fetchone()
+            if row is None or (row["run_id"], row["token"]) != (run_id, token):
+                raise self._writer_lost(instance, run_id, row)
+            return
         with self._tx(f"refreshing the writer lock of {instance}", write=True) as db:
             cursor = db.execute(
                 "UPDATE instance_locks SET heartbeat_at = ? WHERE instance = ? AND run_id = ? "
                 "AND token = ?",
-                (iso(self._now()), instance, run_id, token),
+                (iso(now), instance, run_id, token),
             )
             if cursor.rowcount == 0:
                 row = db.execute(
                     "SELECT * FROM instance_locks WHERE instance = ?", (instance,)
                 ).fetchone()
-                now = "nobody" if row is None else _row(row).describe()
-                raise LockLostError(
-                    f"journal {self.path}: run {run_id} lost the writer lock of instance "
-                    f"{instance}; it is now held by {now}"
-                )
+                raise self._writer_lost(instance, run_id, row)
+        self.beats.wrote(key, now)
+
+    def _writer_lost(self, instance: str, run_id: str, row: sqlite3.Row | None) -> LockLostError:
+        now = "nobody" if row is None else _row(row).describe()
+        return LockLostError(
+            f"journal {self.path}: run {run_id} lost the writer lock of instance {instance}; "
+            f"it is now held by {now}"
+        )
 
     def release_writer(self, instance: str, run_id: str, token: str) -> bool:
         """Release ``run_id``'s writer lock; False if it no longer held it."""
         HELD.discard(self.lock_key, held_name(instance), run_id)
+        self.beats.forget(("writer", instance, run_id, token))
         with self._tx(f"unlocking instance {instance}", write=True) as db:
             cursor = db.execute(
                 "DELETE FROM instance_locks WHERE instance = ? AND run_id = ? AND token = ?",
