@@ -6,9 +6,10 @@ review and commit. Pure: the clock and the rows come in, text comes out.
 
 * **Small rows.** A Halo ticket row has a hundred keys; the fixture keeps the ones planning
   reads (``id``, ``summary``, the client, the status, every field the ``where`` names, the
-  ``select``'s fields, the fields the plan changes). The trimmed rows are planned again and any
-  ticket whose change is not exactly the live one keeps its whole row, so the fixture always
-  reproduces the live plan.
+  ``select``'s fields, the fields the plan changes; for a ``group:`` playbook its key fields,
+  ``dateoccurred``, ``parent_id`` and ``merged_into_id``). The trimmed rows are planned again
+  and any ticket whose change is not exactly the live one keeps its whole row, so the fixture
+  always reproduces the live plan.
 * **Anonymised on request** (:mod:`halo_automate.core.anonymize`): names, e-mail local parts
   and free text are replaced, and the expectation is the plan of the rows *as written*; a
   ticket whose verdict anonymising changed is reported, so nobody commits a fixture that
@@ -33,6 +34,7 @@ from halo_automate.core.changes import JSONValue, Plan, TicketChange
 from halo_automate.core.conditions import fields_of
 from halo_automate.core.fixture_run import notes_of
 from halo_automate.core.fixture_sample import SAMPLE_LOOKUPS
+from halo_automate.core.groups import DATE, MERGED, PARENT
 from halo_automate.core.lookups import Lookups, kind_table
 from halo_automate.core.plan import make_plan, needed_lookups
 from halo_automate.core.playbook import Playbook
@@ -46,6 +48,8 @@ COMMON_KEYS = (
     "dateoccurred", "lastactiondate", "last_update",
 )  # fmt: skip
 """Kept where present: fields Halo's list rows carry that selections and conditions often read."""
+GROUP_KEYS = (DATE, PARENT, MERGED)
+"""Kept for a ``group:`` playbook, with its ``by`` fields: the survivors' rows need them too."""
 PERSON_LOOKUPS = ("agents", "clients")
 """Lookup lists whose names are people or customers (replaced when anonymising)."""
 
@@ -102,6 +106,8 @@ def kept_keys(playbook: Playbook, plan: Plan) -> set[str]:
             keys |= {k for k in (kind.id_field, kind.name_field) if k}
     for change in plan.changes:
         keys |= set(change.fields)
+    if playbook.group is not None:  # what grouping reads (core/groups.py)
+        keys |= {name for name, _ in playbook.group.parts()} | set(GROUP_KEYS)
     return keys
 
 

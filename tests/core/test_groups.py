@@ -229,3 +229,31 @@ def test_explain_of_a_group_playbook_points_at_the_plan() -> None:
     assert "depends on the other tickets of its group (group: client_id, summary)" in str(
         found.why_not
     )
+
+
+def test_a_recorded_fixture_of_a_group_playbook_keeps_what_grouping_reads(
+    tmp_path: Any,
+) -> None:
+    """`record` trims rows to the keys planning reads: for a group playbook those include the
+    key fields, dateoccurred and parent_id, or the trimmed survivors would not group and the
+    fixture would expect another plan than the live one."""
+    from halo_automate.core.fixture_record import record
+
+    book = load_playbook_text(LINK)
+    rows = [{**r, "details": "long text", "team": "Service Desk"} for r in BURST]
+    made = record(book, rows, LOOKUPS, now=NOW, out=tmp_path / "f.test.yaml", source="test")
+    assert made.full_rows == ()  # every trimmed row plans as the live one
+    assert made.changes == 2
+    assert "parent_id: 1" in made.text and "dateoccurred" in made.text
+    assert "long text" not in made.text
+
+
+def test_a_recorded_merge_fixture_keeps_parent_id_and_the_key_fields(tmp_path: Any) -> None:
+    from halo_automate.core.fixture_record import record
+
+    text = MERGE.replace("[client_id, {summary: normalized}]", "[user_id, {summary: normalized}]")
+    book = load_playbook_text(text)
+    rows = [{**r, "user_id": 7, "details": "long text"} for r in BURST]
+    made = record(book, rows, LOOKUPS, now=NOW, out=tmp_path / "f.test.yaml", source="test")
+    assert made.full_rows == ()
+    assert made.changes == 2 and "user_id: 7" in made.text and "parent_id: 0" in made.text
