@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -167,6 +168,24 @@ class Beats:
     def wrote(self, key: tuple[str, ...], now: datetime) -> None:
         with self._guard:
             self._at[key] = now
+
+    def beat(
+        self,
+        key: tuple[str, ...],
+        now: datetime,
+        stale_after: timedelta,
+        *,
+        check: Callable[[], None],
+        write: Callable[[datetime], None],
+    ) -> None:
+        """One heartbeat of a held lock: ``check`` (a read that raises when the lock is lost)
+        while the last write is fresh, else ``write`` it at ``now`` (raising likewise) and
+        remember that write. The one sequence both lock kinds follow."""
+        if self.fresh(key, now, stale_after):
+            check()
+            return
+        write(now)
+        self.wrote(key, now)
 
     def forget(self, key: tuple[str, ...]) -> None:
         with self._guard:

@@ -49,23 +49,28 @@ class PlaybookLocks:
     def heartbeat(self, playbook: str, run_id: str, token: str | None = None) -> None:
         """Check that ``run_id`` (with ``token``, the acquisition's own token, when given)
         still holds the lock, LockLostError if not; refresh its heartbeat when due."""
-        now, key = self._now(), ("playbook", playbook, run_id, token or "")
-        if self.beats.fresh(key, now, self.stale_after):
+        key = ("playbook", playbook, run_id, token or "")
+
+        def check() -> None:
             with self._tx(f"checking the lock of {playbook}", write=False) as db:
                 row = db.execute("SELECT * FROM locks WHERE playbook = ?", (playbook,)).fetchone()
             if row is None or row["run_id"] != run_id or token not in (None, row["token"]):
                 raise self._lost(playbook, run_id, row)
-            return
-        with self._tx(f"refreshing the lock of {playbook}", write=True) as db:
-            cursor = db.execute(
-                "UPDATE locks SET heartbeat_at = ? WHERE playbook = ? AND run_id = ? "
-                "AND (? IS NULL OR token = ?)",
-                (iso(now), playbook, run_id, token, token),
-            )
-            if cursor.rowcount == 0:
-                row = db.execute("SELECT * FROM locks WHERE playbook = ?", (playbook,)).fetchone()
-                raise self._lost(playbook, run_id, row)
-        self.beats.wrote(key, now)
+
+        def write(now: datetime) -> None:
+            with self._tx(f"refreshing the lock of {playbook}", write=True) as db:
+                cursor = db.execute(
+                    "UPDATE locks SET heartbeat_at = ? WHERE playbook = ? AND run_id = ? "
+                    "AND (? IS NULL OR token = ?)",
+                    (iso(now), playbook, run_id, token, token),
+                )
+                if cursor.rowcount == 0:
+                    row = db.execute(
+                        "SELECT * FROM locks WHERE playbook = ?", (playbook,)
+                    ).fetchone()
+                    raise self._lost(playbook, run_id, row)
+
+        self.beats.beat(key, self._now(), self.stale_after, check=check, write=write)
 
     def _lost(self, playbook: str, run_id: str, row: sqlite3.Row | None) -> LockLostError:
         now = "nobody" if row is None else lock_row(row).describe()

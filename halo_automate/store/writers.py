@@ -160,27 +160,30 @@ class InstanceLocks:
     def writer_heartbeat(self, instance: str, run_id: str, token: str) -> None:
         """Check that ``run_id`` still holds the lock, LockLostError if not; refresh its
         heartbeat when due (a read in between: :mod:`halo_automate.store.playbook_locks`)."""
-        now, key = self._now(), ("writer", instance, run_id, token)
-        if self.beats.fresh(key, now, self.stale_after):
+        key = ("writer", instance, run_id, token)
+
+        def check() -> None:
             with self._tx(f"checking the writer lock of {instance}", write=False) as db:
                 row = db.execute(
                     "SELECT * FROM instance_locks WHERE instance = ?", (instance,)
                 ).fetchone()
             if row is None or (row["run_id"], row["token"]) != (run_id, token):
                 raise self._writer_lost(instance, run_id, row)
-            return
-        with self._tx(f"refreshing the writer lock of {instance}", write=True) as db:
-            cursor = db.execute(
-                "UPDATE instance_locks SET heartbeat_at = ? WHERE instance = ? AND run_id = ? "
-                "AND token = ?",
-                (iso(now), instance, run_id, token),
-            )
-            if cursor.rowcount == 0:
-                row = db.execute(
-                    "SELECT * FROM instance_locks WHERE instance = ?", (instance,)
-                ).fetchone()
-                raise self._writer_lost(instance, run_id, row)
-        self.beats.wrote(key, now)
+
+        def write(now: datetime) -> None:
+            with self._tx(f"refreshing the writer lock of {instance}", write=True) as db:
+                cursor = db.execute(
+                    "UPDATE instance_locks SET heartbeat_at = ? WHERE instance = ? "
+                    "AND run_id = ? AND token = ?",
+                    (iso(now), instance, run_id, token),
+                )
+                if cursor.rowcount == 0:
+                    row = db.execute(
+                        "SELECT * FROM instance_locks WHERE instance = ?", (instance,)
+                    ).fetchone()
+                    raise self._writer_lost(instance, run_id, row)
+
+        self.beats.beat(key, self._now(), self.stale_after, check=check, write=write)
 
     def _writer_lost(self, instance: str, run_id: str, row: sqlite3.Row | None) -> LockLostError:
         now = "nobody" if row is None else _row(row).describe()
