@@ -27,15 +27,31 @@ from apply_support import (
 )
 from overlap_support import Requests
 
+from halo_automate.core.plan import Plan
 from halo_automate.engine import batches as batches_module
 from halo_automate.engine import runner as runner_module
 from halo_automate.engine.runner import Runner
 from halo_automate.halo.client import HaloClient
+from halo_automate.sandbox import SandboxServer
 from halo_automate.sandbox.replies import Reply, empty
 from halo_automate.sandbox.server import Handle
 from halo_automate.store.journal import Journal
 
 quiet_logs()
+
+
+def cleanup_rig(
+    sb: SandboxServer, tmp_path: Path, *, concurrency: int, **settings: Any
+) -> tuple[Rig, Plan]:
+    """A rig on its own client (``concurrency`` reads at a time) and the category cleanup
+    planned over the sandbox, with no change limit."""
+    client = HaloClient(
+        settings_for(sb, **settings).model_copy(update={"concurrency": concurrency}),
+        retry=FAST_RETRY,
+    )
+    journal = Journal.open(tmp_path / "j.db")
+    r = Rig(sb, client, journal, Runner(client, journal, started_by="tests"))
+    return r, r.runner.plan(playbook("category-cleanup", max_changes=10_000))
 
 
 def test_a_full_read_is_planned_as_its_pages_arrive(
@@ -153,11 +169,7 @@ def test_the_stale_check_judges_each_read_as_it_arrives(
     the first are checked (and re-derived) before the last one's answer is in, not after all
     of them: the check's CPU overlaps its reads. Every ticket is still checked once."""
     sb = sandbox_factory(tickets=6000, latency=0.03)
-    settings = settings_for(sb).model_copy(update={"concurrency": 2})
-    client = HaloClient(settings, retry=FAST_RETRY)
-    journal = Journal.open(tmp_path / "j.db")
-    r = Rig(sb, client, journal, Runner(client, journal, started_by="tests"))
-    plan = r.runner.plan(playbook("category-cleanup", max_changes=10_000))
+    r, plan = cleanup_rig(sb, tmp_path, concurrency=2)
     assert len(plan.changes) > 200, "the test needs several stale-check reads"
     requests = Requests()
     sb.add_request_hook(requests)
@@ -191,11 +203,7 @@ def test_the_first_writes_go_out_while_the_stale_check_still_reads(
     read ahead of the writes). Every ticket ends as planned, each was journaled pending
     before its POST, and no more requests are sent than before."""
     sb = sandbox_factory(tickets=10_000, latency=0.05)
-    settings = settings_for(sb, batch_size=100, write_concurrency=2)
-    client = HaloClient(settings.model_copy(update={"concurrency": 1}), retry=FAST_RETRY)
-    journal = Journal.open(tmp_path / "j.db")
-    r = Rig(sb, client, journal, Runner(client, journal, started_by="tests"))
-    plan = r.runner.plan(playbook("category-cleanup", max_changes=10_000))
+    r, plan = cleanup_rig(sb, tmp_path, concurrency=1, batch_size=100, write_concurrency=2)
     assert len(plan.changes) > 400, "the test needs several stale-check reads"
     requests = Requests()
     sb.add_request_hook(requests)
@@ -203,7 +211,7 @@ def test_the_first_writes_go_out_while_the_stale_check_still_reads(
 
     def pending_first(method: str, target: str, headers: Message, body: bytes, go: Handle) -> Reply:
         if method == "POST" and target.startswith("/api/Tickets"):
-            pending = {c.ticket_id for c in journal.changes(plan.run_id) if c.state == "pending"}
+            pending = {c.ticket_id for c in r.journal.changes(plan.run_id) if c.state == "pending"}
             unjournaled.extend(i["id"] for i in json.loads(body) if i["id"] not in pending)
         return go(method, target, headers, body)
 
@@ -229,11 +237,7 @@ def test_a_stop_during_the_overlapped_check_starts_no_ticket_and_reads_no_more(
     further (its reads one at a time here: none read ahead), and the run ends interrupted
     with nothing left pending."""
     sb = sandbox_factory(tickets=10_000, latency=0.05)
-    settings = settings_for(sb, batch_size=100, write_concurrency=2)
-    client = HaloClient(settings.model_copy(update={"concurrency": 1}), retry=FAST_RETRY)
-    journal = Journal.open(tmp_path / "j.db")
-    r = Rig(sb, client, journal, Runner(client, journal, started_by="tests"))
-    plan = r.runner.plan(playbook("category-cleanup", max_changes=10_000))
+    r, plan = cleanup_rig(sb, tmp_path, concurrency=1, batch_size=100, write_concurrency=2)
     assert len(plan.changes) > 400
     requests = Requests()
     sb.add_request_hook(requests)
@@ -254,7 +258,7 @@ def test_a_stop_during_the_overlapped_check_starts_no_ticket_and_reads_no_more(
     with requests.lock:
         reads = sum(1 for _, p, q in requests.seen if p.endswith("/tickets") and "ticketids" in q)
     assert reads < -(-len(plan.changes) // 100)
-    rows = journal.changes(plan.run_id)
+    rows = r.journal.changes(plan.run_id)
     assert {row.ticket_id for row in rows} == set(posted)
     assert all(row.state == "done" for row in rows)
 
@@ -300,11 +304,7 @@ def test_a_stale_check_read_failing_midway_fails_the_run_with_every_write_settle
     out: the run ends failed with Halo's error, the batches already sent are settled done
     (and hold in Halo), nothing is left pending, and no ticket of an unread page is written."""
     sb = sandbox_factory(tickets=10_000)
-    settings = settings_for(sb, batch_size=100, write_concurrency=2)
-    client = HaloClient(settings.model_copy(update={"concurrency": 1}), retry=FAST_RETRY)
-    journal = Journal.open(tmp_path / "j.db")
-    r = Rig(sb, client, journal, Runner(client, journal, started_by="tests"))
-    plan = r.runner.plan(playbook("category-cleanup", max_changes=10_000))
+    r, plan = cleanup_rig(sb, tmp_path, concurrency=1, batch_size=100, write_concurrency=2)
     assert len(plan.changes) > 400
     reads: list[str] = []
 
@@ -320,7 +320,7 @@ def test_a_stale_check_read_failing_midway_fails_the_run_with_every_write_settle
     sb.add_request_hook(third_read_fails)
     outcome = r.runner.apply_saved(plan, confirm=None)
     assert outcome.status == "failed" and "HTTP 500" in (outcome.message or "")
-    rows = journal.changes(plan.run_id)
+    rows = r.journal.changes(plan.run_id)
     assert rows and {row.state for row in rows} == {"done"}
     written = {row.ticket_id for row in rows}
     assert written <= {c.ticket_id for c in plan.changes[:200]}  # the first two reads' tickets
